@@ -1,0 +1,276 @@
+// Real faults between a real Chromium and a real server: every test injects one, measures how
+// fast the page tells the truth, and checks that it comes back without a reload.
+import path from 'node:path';
+import { expect, measured, sleep, test } from './fixtures';
+
+const HEARTBEAT_MS = 1000;
+
+test('cut: reconnecting within 1.5 s, connected again after the link returns', async ({ dashboard, faultProxy }) => {
+  await dashboard.goto();
+  const before = await dashboard.waitConnected();
+
+  const cutAt = Date.now();
+  faultProxy.cut();
+  const detect = await dashboard.waitForBanner('reconnecting', 10_000, cutAt);
+  measured('cut -> banner reconnecting', detect, 1500);
+  expect(detect).toBeLessThanOrEqual(1500);
+  expect(await dashboard.machineCause()).toBe('unreachable');
+
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('link back -> banner connected', await dashboard.waitForBanner('connected', 30_000, passAt));
+  await expect(dashboard.connectionId).not.toHaveText(before);
+});
+
+test('freeze (half-open link): stale within 2 heartbeats + 1 s (+1.5 s margin), connected after it thaws', async ({
+  dashboard,
+  faultProxy,
+}) => {
+  const budget = 2 * HEARTBEAT_MS + 1000 + 1500;
+  await dashboard.goto();
+  await dashboard.waitConnected();
+
+  const frozenAt = Date.now();
+  faultProxy.freeze();
+  const detect = await dashboard.waitForBanner('stale', 15_000, frozenAt);
+  measured('freeze -> banner stale', detect, budget);
+  expect(detect).toBeLessThanOrEqual(budget);
+  expect(await dashboard.machineCause()).toBe('heartbeat-missed');
+  // The one immediate reopen is held by the frozen link: still stale, not yet reconnecting.
+  await sleep(2000);
+  expect(await dashboard.machineState()).toBe('stale');
+
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('thaw -> banner connected', await dashboard.waitForBanner('connected', 20_000, passAt));
+});
+
+test.describe('offline', () => {
+  test.use({ useProxy: false });
+
+  test('offline within 1 s, no /events request while offline, connected again when online', async ({
+    dashboard,
+    context,
+    page,
+  }) => {
+    await dashboard.goto();
+    const before = await dashboard.waitConnected();
+    let eventsRequests = 0;
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/events')) eventsRequests++;
+    });
+
+    const offAt = Date.now();
+    await context.setOffline(true);
+    const detect = await dashboard.waitForBanner('offline', 10_000, offAt);
+    measured('offline -> banner offline', detect, 1000);
+    expect(detect).toBeLessThanOrEqual(1000);
+    await sleep(3000);
+    const whileOffline = eventsRequests;
+
+    const onAt = Date.now();
+    await context.setOffline(false);
+    measured('online -> banner connected', await dashboard.waitForBanner('connected', 10_000, onAt));
+    expect(whileOffline, '/events requests while offline').toBe(0);
+    await expect(dashboard.connectionId).not.toHaveText(before);
+  });
+});
+
+test('503: reconnecting with a rising attempt and a ticking countdown, then recovers', async ({
+  dashboard,
+  faultProxy,
+}) => {
+  await dashboard.goto();
+  await dashboard.waitConnected();
+  faultProxy.status(503);
+  await dashboard.waitForBanner('reconnecting', 10_000);
+  await expect(dashboard.retryNow).toBeVisible();
+  await expect(dashboard.banner).toHaveAttribute('aria-live', 'polite');
+
+  // Sample attempt and countdown until the attempt reached 3 and the countdown was seen ticking.
+  const samples: Array<{ attempt: number; countdown: string }> = [];
+  let ticked = false;
+  const deadline = Date.now() + 25_000;
+  while (Date.now() < deadline) {
+    const s = {
+      attempt: await dashboard.number(dashboard.reconnectAttempt),
+      countdown: await dashboard.text(dashboard.reconnectCountdown),
+    };
+    const prev = samples.at(-1);
+    if (prev && prev.attempt === s.attempt && Number(s.countdown) < Number(prev.countdown)) ticked = true;
+    samples.push(s);
+    if (s.attempt >= 3 && ticked) break;
+    await sleep(200);
+  }
+  const summary = samples.map((s) => `${s.attempt}:${s.countdown}`).join(' ');
+  expect(samples.every((s) => /^\d+$/.test(s.countdown)), `attempt:countdown ${summary}`).toBe(true);
+  expect(Math.max(...samples.map((s) => s.attempt)), summary).toBeGreaterThanOrEqual(3);
+  expect(ticked, `countdown seen counting down: ${summary}`).toBe(true);
+
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('503 lifted -> banner connected', await dashboard.waitForBanner('connected', 40_000, passAt));
+});
+
+for (const [code, state, cause] of [
+  [401, 'rejected', 'rejected'],
+  [204, 'closed', 'server-closed'],
+] as const) {
+  test(`${code} on /events: ${state} at once, announced assertively, and no more retries`, async ({
+    dashboard,
+    faultProxy,
+  }) => {
+    await dashboard.goto();
+    await dashboard.waitConnected();
+    const before = faultProxy.eventsRequests;
+
+    const faultAt = Date.now();
+    faultProxy.status(code);
+    measured(`${code} -> banner ${state}`, await dashboard.waitForBanner(state, 15_000, faultAt));
+    await expect(dashboard.banner).toHaveAttribute('aria-live', 'assertive');
+    expect(await dashboard.machineCause()).toBe(cause);
+    await expect(dashboard.bannerCause).not.toHaveText('');
+
+    await sleep(3000);
+    const requests = faultProxy.eventsRequests - before;
+    measured(`/events requests from the ${code} until 3 s after ${state} (count)`, requests);
+    expect(requests, 'the stream attempt and one classifying probe at most').toBeLessThanOrEqual(2);
+    expect(await dashboard.bannerState()).toBe(state);
+  });
+}
+
+test('hidden past the grace period: paused (stream closed); visible again: connected at once', async ({
+  dashboard,
+  page,
+}) => {
+  await page.clock.install();
+  await dashboard.goto();
+  const before = await dashboard.waitConnected();
+
+  await dashboard.setVisibility(false);
+  await sleep(1000);
+  expect(await dashboard.bannerState(), 'a short hide changes nothing').toBe('connected');
+
+  await page.clock.fastForward('05:01'); // past the default 300 000 ms grace
+  await dashboard.waitForBanner('paused', 10_000);
+  expect(await dashboard.machineCause()).toBe('hidden');
+
+  const visibleAt = Date.now();
+  await dashboard.setVisibility(true);
+  measured('visible -> banner connected', await dashboard.waitForBanner('connected', 10_000, visibleAt));
+  await expect(dashboard.connectionId).not.toHaveText(before);
+});
+
+test('wall-clock jump (+1 h): a new connection within 3 s, recorded as clock-jump', async ({ dashboard, page }) => {
+  await page.clock.install();
+  await dashboard.goto();
+  const before = await dashboard.waitConnected();
+
+  const jumpAt = Date.now();
+  await page.clock.setSystemTime(jumpAt + 3_600_000);
+  await expect(dashboard.connectionId).not.toHaveText(before, { timeout: 10_000 });
+  const took = Date.now() - jumpAt;
+  measured('clock jump -> new connection id', took, 3000);
+  expect(took).toBeLessThanOrEqual(3000);
+  await expect(dashboard.timelineItems.and(page.locator('[data-cause="clock-jump"]'))).not.toHaveCount(0);
+  await dashboard.waitForBanner('connected', 5000);
+});
+
+test.describe('retry now', () => {
+  test.use({ serverOptions: { retryMs: 20_000 } });
+
+  test('during a long backoff, "Retry now" connects within 2 s', async ({ dashboard, faultProxy }) => {
+    await dashboard.goto();
+    await dashboard.waitConnected();
+    faultProxy.cut();
+    await dashboard.waitForBanner('reconnecting', 10_000);
+    faultProxy.pass();
+    await expect.poll(() => dashboard.number(dashboard.reconnectCountdown)).toBeGreaterThanOrEqual(5);
+
+    const clickedAt = Date.now();
+    await dashboard.retryNow.click();
+    const took = await dashboard.waitForBanner('connected', 10_000, clickedAt);
+    measured('Retry now -> banner connected', took, 2000);
+    expect(took).toBeLessThanOrEqual(2000);
+  });
+});
+
+test.describe('blips', () => {
+  test.use({ serverOptions: { retryMs: 0 } });
+
+  test('non-connected episodes shorter than 500 ms never reach the banner', async ({
+    dashboard,
+    faultProxy,
+    page,
+  }) => {
+    await page.addInitScript({ path: path.join(__dirname, 'fixtures', 'state-recorder.js') });
+    await dashboard.goto();
+    await dashboard.waitConnected();
+
+    const cuts = 5;
+    for (let i = 0; i < cuts; i++) {
+      faultProxy.cut();
+      await sleep(30);
+      faultProxy.pass();
+      await dashboard.waitForMachine('connected', 15_000);
+      await sleep(1200);
+    }
+
+    type Rec = { t: number; state: string };
+    const log = await page.evaluate(() => (window as unknown as { __states: Record<string, Rec[]> }).__states);
+    const episodes = nonConnectedEpisodes(log.machine);
+    const timeline = (await dashboard.timeline()).reverse(); // page shows newest first
+    const durations = timelineEpisodes(timeline);
+    const detail = `machine: ${JSON.stringify(log.machine)}\nbanner: ${JSON.stringify(log.banner)}\ntimeline: ${JSON.stringify(timeline)}`;
+    expect(durations.length, `one episode per cut at least\n${detail}`).toBeGreaterThanOrEqual(cuts);
+    expect(episodes.length, `page and timeline agree on the episodes\n${detail}`).toBe(durations.length);
+
+    const short = durations.map((d, i) => ({ d, ep: episodes[i] })).filter((x) => x.d < 500);
+    measured('episode durations (ms, from the timeline)', Math.max(...durations));
+    console.log(`  [measured] episode durations: ${durations.map(Math.round).join(', ')} ms`);
+    expect(short.length, `enough short blips to check anything\n${detail}`).toBeGreaterThanOrEqual(2);
+    for (const { d, ep } of short) {
+      const shown = log.banner.filter((b) => b.state !== 'connected' && b.t >= ep.start && b.t <= ep.end + 50);
+      expect(shown, `banner during a ${Math.round(d)} ms episode\n${detail}`).toEqual([]);
+    }
+    // And no banner change at all that did not follow ~500 ms of real trouble.
+    for (const b of log.banner.filter((b) => b.state !== 'connected' && b.t > episodes[0].start)) {
+      const ep = episodes.find((e) => e.start <= b.t && b.t <= e.end);
+      expect(ep && b.t - ep.start >= 450, `banner ${b.state} at ${b.t}\n${detail}`).toBe(true);
+    }
+  });
+});
+
+/** Runs of non-connected machine states after the first `connected`, with page timestamps. */
+function nonConnectedEpisodes(log: Array<{ t: number; state: string }>): Array<{ start: number; end: number }> {
+  const out: Array<{ start: number; end: number }> = [];
+  let seenConnected = false;
+  let start: number | undefined;
+  for (const r of log) {
+    if (r.state === 'connected') {
+      if (start !== undefined) out.push({ start, end: r.t });
+      start = undefined;
+      seenConnected = true;
+    } else if (seenConnected && start === undefined) {
+      start = r.t;
+    }
+  }
+  return out;
+}
+
+/** Total durations of finished non-connected runs in the timeline (oldest first), after the first `connected`. */
+function timelineEpisodes(entries: Array<{ state: string; durationMs: number }>): number[] {
+  const out: number[] = [];
+  let seenConnected = false;
+  let acc: number | undefined;
+  for (const e of entries) {
+    if (e.state === 'connected') {
+      if (acc !== undefined) out.push(acc);
+      acc = undefined;
+      seenConnected = true;
+    } else if (seenConnected) {
+      acc = (acc ?? 0) + e.durationMs;
+    }
+  }
+  return out;
+}
