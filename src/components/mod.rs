@@ -1,0 +1,11 @@
+//! Both sides: pure views of the connection signals. No I/O; they render the same on the
+//! server and in the browser.
+
+mod banner;
+mod event_log;
+pub mod format;
+mod timeline;
+
+pub use banner::ConnectionBanner;
+pub use event_log::EventLog;
+pub use timeline::StateTimeline;

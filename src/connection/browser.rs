@@ -1,0 +1,352 @@
+//! Browser only (hydrate): the I/O around the pure machine — the `EventSource`, the tick timer,
+//! the classification probe and the `online`/`offline`/`visibilitychange` events. Every browser
+//! callback becomes an [`Input`]; every [`Command`] becomes a browser call. No decisions here.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use leptos::prelude::*;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCache, RequestInit};
+
+use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
+use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
+use super::protocol::{self, Connected, Draining};
+
+/// How long the probe may take before it counts as a network error (a frozen link never answers).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+type Listener = Closure<dyn FnMut(web_sys::Event)>;
+
+/// Drives one connection. Dropping it does not stop it; call [`Driver::stop`].
+pub(crate) struct Driver {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    state: State,
+    options: UseConnectionStatusOptions,
+    sinks: Sinks,
+    source: Option<Source>,
+    /// Bumped on every open so callbacks of a closed stream are ignored.
+    generation: u64,
+    tick: Option<IntervalHandle>,
+    listeners: Vec<(EventTarget, &'static str, Listener)>,
+    probe: Option<AbortController>,
+}
+
+struct Source {
+    es: EventSource,
+    _listeners: Vec<Listener>,
+}
+
+impl Driver {
+    /// Start the machine: open the stream (unless offline) and begin ticking.
+    pub(crate) fn start(options: UseConnectionStatusOptions, sinks: Sinks) -> Self {
+        let tick_ms = u64::from(options.tick_ms.max(10));
+        let inner = Rc::new(RefCell::new(Inner {
+            state: State::initial(),
+            options,
+            sinks,
+            source: None,
+            generation: 0,
+            tick: None,
+            listeners: Vec::new(),
+            probe: None,
+        }));
+        let weak = Rc::downgrade(&inner);
+
+        let w = weak.clone();
+        let tick = set_interval_with_handle(move || with(&w, |rc| dispatch(rc, Input::Tick)), {
+            Duration::from_millis(tick_ms)
+        })
+        .ok();
+        inner.borrow_mut().tick = tick;
+
+        let window: EventTarget = window().into();
+        let document: EventTarget = document().into();
+        listen(&inner, &window, "online", |_| Input::Online);
+        listen(&inner, &window, "offline", |_| Input::Offline);
+        listen(&inner, &document, "visibilitychange", |_| Input::Visibility {
+            hidden: document_hidden(),
+        });
+
+        sinks.running.set(true);
+        let online = window_navigator_online();
+        dispatch(
+            &inner,
+            Input::Start {
+                online,
+                hidden: document_hidden(),
+            },
+        );
+        Driver { inner }
+    }
+
+    /// The user asked to reconnect now.
+    pub(crate) fn retry_now(&self) {
+        dispatch(&self.inner, Input::RetryNow);
+    }
+
+    /// Close everything and stop ticking.
+    pub(crate) fn stop(self) {
+        let mut me = self.inner.borrow_mut();
+        if let Some(tick) = me.tick.take() {
+            tick.clear();
+        }
+        for (target, name, listener) in me.listeners.drain(..) {
+            let _ = target
+                .remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        }
+        if let Some(source) = me.source.take() {
+            source.es.close();
+        }
+        if let Some(probe) = me.probe.take() {
+            probe.abort();
+        }
+    }
+}
+
+fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&Rc<RefCell<Inner>>)) {
+    if let Some(rc) = weak.upgrade() {
+        f(&rc);
+    }
+}
+
+fn env() -> Env {
+    let now = window().performance().map_or_else(js_sys::Date::now, |p| p.now());
+    Env {
+        now,
+        wall: js_sys::Date::now(),
+        rand: js_sys::Math::random(),
+    }
+}
+
+fn document_hidden() -> bool {
+    document().hidden()
+}
+
+fn window_navigator_online() -> bool {
+    window().navigator().on_line()
+}
+
+/// Feed one input to the machine, publish the new state, then carry out its commands.
+fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
+    let env = env();
+    let (state, cmds, sinks, policy) = {
+        let mut me = inner.borrow_mut();
+        let (next, cmds) = step(&me.state, &input, env, &me.options.policy);
+        me.state = next;
+        (
+            me.state.clone(),
+            cmds,
+            me.sinks,
+            me.options.policy.clone(),
+        )
+    };
+    sinks.publish(&state, env.now, &policy);
+    for cmd in cmds {
+        run(inner, cmd);
+    }
+}
+
+fn run(inner: &Rc<RefCell<Inner>>, cmd: Command) {
+    match cmd {
+        Command::Close => {
+            if let Some(source) = inner.borrow_mut().source.take() {
+                source.es.close();
+            }
+        }
+        Command::Open { last_event_id } => open(inner, last_event_id),
+        Command::Probe => probe(inner),
+    }
+}
+
+fn stream_url(base: &str, last_event_id: Option<&str>) -> String {
+    match last_event_id {
+        None => base.to_owned(),
+        Some(id) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let id: String = js_sys::encode_uri_component(id).into();
+            format!("{base}{sep}{}={id}", protocol::LAST_EVENT_ID_PARAM)
+        }
+    }
+}
+
+fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
+    let (url, names, generation) = {
+        let mut me = inner.borrow_mut();
+        if let Some(old) = me.source.take() {
+            old.es.close();
+        }
+        me.generation += 1;
+        (
+            stream_url(&me.options.url, last_event_id.as_deref()),
+            me.options.event_names.clone(),
+            me.generation,
+        )
+    };
+    let Ok(es) = EventSource::new(&url) else {
+        // Only a malformed URL throws; the machine's open timeout turns this into a retry.
+        leptos::logging::warn!("sse-status: cannot open EventSource at {url}");
+        return;
+    };
+    let weak = Rc::downgrade(inner);
+    let mut listeners = Vec::new();
+    let mut on = |name: &str, handler: fn(&str, &MessageEvent) -> Option<Input>| {
+        let w = weak.clone();
+        let event_name = name.to_owned();
+        let listener: Listener = Closure::new(move |e: web_sys::Event| {
+            let Ok(msg) = e.dyn_into::<MessageEvent>() else {
+                return;
+            };
+            with(&w, |rc| {
+                if rc.borrow().generation != generation {
+                    return;
+                }
+                log_event(rc, &event_name, &msg);
+                if let Some(input) = handler(&event_name, &msg) {
+                    dispatch(rc, input);
+                }
+            });
+        });
+        let _ = es.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        listeners.push(listener);
+    };
+    on(protocol::EVENT_CONNECTED, |_, msg| {
+        let hello: Connected = serde_json::from_str(&message_data(msg)).ok()?;
+        Some(Input::Hello {
+            hello: ServerHello {
+                connection_id: hello.connection_id,
+                server_id: hello.server_id,
+                heartbeat_ms: hello.heartbeat_ms,
+                retry_ms: hello.retry_ms,
+            },
+            id: non_empty(msg.last_event_id()),
+        })
+    });
+    on(protocol::EVENT_PING, |_, _| Some(Input::Event { id: None }));
+    on(protocol::EVENT_DRAINING, |_, msg| {
+        let d: Draining = serde_json::from_str(&message_data(msg)).ok()?;
+        Some(Input::Draining {
+            reconnect_after_ms: d.reconnect_after_ms,
+        })
+    });
+    let app_event = |_: &str, msg: &MessageEvent| {
+        Some(Input::Event {
+            id: non_empty(msg.last_event_id()),
+        })
+    };
+    on(protocol::EVENT_RESYNC, app_event);
+    on("message", app_event);
+    for name in &names {
+        on(name, app_event);
+    }
+
+    let w = weak.clone();
+    let es_for_error = es.clone();
+    let on_error: Listener = Closure::new(move |_e: web_sys::Event| {
+        let ready_state = ReadyState::from_u16(es_for_error.ready_state());
+        with(&w, |rc| {
+            if rc.borrow().generation == generation {
+                dispatch(rc, Input::Error { ready_state });
+            }
+        });
+    });
+    let _ = es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref());
+    listeners.push(on_error);
+
+    inner.borrow_mut().source = Some(Source {
+        es,
+        _listeners: listeners,
+    });
+}
+
+fn message_data(msg: &MessageEvent) -> String {
+    msg.data().as_string().unwrap_or_default()
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
+    let (sinks, capacity) = {
+        let me = inner.borrow();
+        (me.sinks, me.options.event_log_capacity)
+    };
+    // `lastEventId` is sticky across events without an id; a ping has none of its own.
+    let id = if name == protocol::EVENT_PING {
+        None
+    } else {
+        non_empty(msg.last_event_id())
+    };
+    sinks.push_event(
+        ReceivedEvent {
+            name: name.to_owned(),
+            id,
+            data: message_data(msg),
+            received_at: js_sys::Date::now(),
+            time: local_time(),
+        },
+        capacity,
+    );
+}
+
+fn local_time() -> String {
+    let date = js_sys::Date::new_0();
+    date.to_locale_time_string("en-GB").into()
+}
+
+/// `EventSource` hides the HTTP status of a failed stream: ask once with `fetch`.
+fn probe(inner: &Rc<RefCell<Inner>>) {
+    let Ok(controller) = AbortController::new() else {
+        dispatch(inner, Input::Probe(ProbeOutcome::NetworkError));
+        return;
+    };
+    let init = RequestInit::new();
+    init.set_signal(Some(&controller.signal()));
+    init.set_cache(RequestCache::NoStore);
+    let url = inner.borrow().options.url.clone();
+    let promise = window().fetch_with_str_and_init(&url, &init);
+    if let Some(old) = inner.borrow_mut().probe.replace(controller.clone()) {
+        old.abort();
+    }
+    let timeout_ctrl = controller.clone();
+    let _ = set_timeout_with_handle(move || timeout_ctrl.abort(), PROBE_TIMEOUT);
+    let weak = Rc::downgrade(inner);
+    leptos::task::spawn_local(async move {
+        let outcome = match JsFuture::from(promise).await {
+            Ok(resp) => resp
+                .dyn_into::<web_sys::Response>()
+                .map_or(ProbeOutcome::NetworkError, |r| ProbeOutcome::Status(r.status())),
+            Err(_) => ProbeOutcome::NetworkError,
+        };
+        // Do not keep a healthy stream open just for the probe.
+        controller.abort();
+        with(&weak, |rc| {
+            rc.borrow_mut().probe = None;
+            dispatch(rc, Input::Probe(outcome));
+        });
+    });
+}
+
+fn listen(
+    inner: &Rc<RefCell<Inner>>,
+    target: &EventTarget,
+    name: &'static str,
+    to_input: fn(&web_sys::Event) -> Input,
+) {
+    let weak = Rc::downgrade(inner);
+    let listener: Listener = Closure::new(move |e: web_sys::Event| {
+        with(&weak, |rc| dispatch(rc, to_input(&e)));
+    });
+    let _ = target.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+    inner
+        .borrow_mut()
+        .listeners
+        .push((target.clone(), name, listener));
+}

@@ -1,0 +1,87 @@
+//! Shared, pure: what the user is shown — the debounced banner phase and the timeline of state
+//! changes — derived from machine states. No I/O, no clock.
+
+use super::machine::{Cause, Phase, State};
+use super::policy::Policy;
+
+/// The banner's phase: the machine's, except that a transient trouble state right after being
+/// connected waits `debounce_ms` before it shows (no flicker on blips). Definitive states
+/// (offline, rejected, closed, failed, paused) show at once.
+pub fn banner_phase(shown: Phase, machine: &State, now: f64, policy: &Policy) -> Phase {
+    let transient = matches!(
+        machine.phase,
+        Phase::Reconnecting | Phase::Stale | Phase::Connecting
+    );
+    if shown == Phase::Connected && transient {
+        if let Some(left) = machine.left_connected_at {
+            if now - left < policy.debounce_ms {
+                return Phase::Connected;
+            }
+        }
+    }
+    machine.phase
+}
+
+/// One entry of the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    /// The phase entered.
+    pub phase: Phase,
+    /// Its cause.
+    pub cause: Cause,
+    /// When it was entered (monotonic ms).
+    pub at: f64,
+    /// When it was left; `None` while it is the current phase.
+    pub until: Option<f64>,
+}
+
+impl TimelineEntry {
+    /// How long it lasted (or has lasted so far).
+    pub fn duration(&self, now: f64) -> f64 {
+        self.until.unwrap_or(now) - self.at
+    }
+}
+
+/// The most recent phase changes, newest first, bounded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Timeline {
+    entries: Vec<TimelineEntry>,
+    capacity: usize,
+}
+
+impl Timeline {
+    /// An empty timeline keeping at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Timeline {
+            entries: Vec::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Record `state` (observed at `now`) if its phase or cause differs from the newest entry.
+    pub fn record(&mut self, state: &State, now: f64) {
+        if let Some(top) = self.entries.first() {
+            if top.phase == state.phase && top.cause == state.cause {
+                return;
+            }
+        }
+        if let Some(top) = self.entries.first_mut() {
+            top.until = Some(now.max(top.at));
+        }
+        self.entries.insert(
+            0,
+            TimelineEntry {
+                phase: state.phase,
+                cause: state.cause,
+                at: now,
+                until: None,
+            },
+        );
+        self.entries.truncate(self.capacity);
+    }
+
+    /// Newest first.
+    pub fn entries(&self) -> &[TimelineEntry] {
+        &self.entries
+    }
+}

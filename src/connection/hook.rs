@@ -1,0 +1,177 @@
+//! Both sides: `use_connection_status()`, the Leptos glue between the pure machine and a
+//! component tree. In the browser it starts the driver after hydration; on the server it only
+//! provides the initial "connecting" state.
+
+use std::collections::VecDeque;
+
+use leptos::prelude::*;
+
+use super::display::{banner_phase, Timeline};
+use super::driver;
+use super::machine::{Phase, State};
+use super::policy::Policy;
+
+/// Options of [`use_connection_status_with_options`].
+#[derive(Debug, Clone)]
+pub struct UseConnectionStatusOptions {
+    /// URL of the SSE stream. Default `"/events"`.
+    pub url: String,
+    /// Detection and retry tuning. Default [`Policy::default()`].
+    pub policy: Policy,
+    /// Application event names to listen for. `EventSource` only delivers a named event to
+    /// listeners of that exact name, so list the names you publish. `connected`, `ping`,
+    /// `resync`, `draining` and unnamed `message` events are always handled. Default: empty.
+    pub event_names: Vec<String>,
+    /// How many received events `events` keeps, newest first. Default 50.
+    pub event_log_capacity: usize,
+    /// How many phase changes `timeline` keeps. Default 50.
+    pub timeline_capacity: usize,
+    /// How often the driver ticks (watchdog, countdowns, clock-jump check). Default 250 ms.
+    pub tick_ms: u32,
+}
+
+impl Default for UseConnectionStatusOptions {
+    fn default() -> Self {
+        UseConnectionStatusOptions {
+            url: "/events".to_owned(),
+            policy: Policy::default(),
+            event_names: Vec::new(),
+            event_log_capacity: 50,
+            timeline_capacity: 50,
+            tick_ms: 250,
+        }
+    }
+}
+
+/// An event as the page received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedEvent {
+    /// The `event:` name (`message` if none).
+    pub name: String,
+    /// The `id:`, if any.
+    pub id: Option<String>,
+    /// The raw `data:`.
+    pub data: String,
+    /// Wall-clock receive time, Unix ms.
+    pub received_at: f64,
+    /// The receive time as the browser's local clock time, for display.
+    pub time: String,
+}
+
+/// What [`use_connection_status`] returns.
+#[derive(Clone, Copy)]
+pub struct UseConnectionStatusReturn {
+    /// The machine's state, undebounced (for dashboards and logic).
+    pub state: Signal<State>,
+    /// The phase the banner should show (debounced: no flicker on sub-`debounce_ms` blips).
+    pub banner: Signal<Phase>,
+    /// Monotonic "now" in ms, updated every tick: ages and countdowns derive from it.
+    pub now: Signal<f64>,
+    /// Recent phase changes, newest first.
+    pub timeline: Signal<Timeline>,
+    /// Recent events, newest first.
+    pub events: Signal<VecDeque<ReceivedEvent>>,
+    /// True once the driver runs in the browser (after hydration).
+    pub running: Signal<bool>,
+    /// Reconnect immediately, skipping any backoff wait.
+    pub retry_now: Callback<()>,
+    /// The policy in use (for deadlines on the dashboard).
+    pub policy: StoredValue<Policy>,
+}
+
+/// Signals the driver writes. Copy handles into the reactive arena.
+#[derive(Clone, Copy)]
+pub(crate) struct Sinks {
+    pub state: RwSignal<State>,
+    pub banner: RwSignal<Phase>,
+    pub now: RwSignal<f64>,
+    pub timeline: RwSignal<Timeline>,
+    pub events: RwSignal<VecDeque<ReceivedEvent>>,
+    pub running: RwSignal<bool>,
+}
+
+// Only the browser driver writes; the server never runs it.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+impl Sinks {
+    /// Publish a new machine state observed at `now`.
+    pub(crate) fn publish(&self, state: &State, now: f64, policy: &Policy) {
+        let shown = self.banner.get_untracked();
+        let next = banner_phase(shown, state, now, policy);
+        if next != shown {
+            self.banner.set(next);
+        }
+        if self.state.with_untracked(|s| s != state) {
+            self.state.set(state.clone());
+            self.timeline.update(|t| t.record(state, now));
+        }
+        self.now.set(now);
+    }
+
+    /// Add a received event, keeping at most `capacity`.
+    pub(crate) fn push_event(&self, event: ReceivedEvent, capacity: usize) {
+        self.events.update(|log| {
+            log.push_front(event);
+            log.truncate(capacity);
+        });
+    }
+}
+
+/// Track the page's connection to the SSE stream with the default options.
+///
+/// ## Server-Side Rendering
+/// On the server (and in the first client render) every signal holds its initial value:
+/// `state` and `banner` are `connecting`, so the server HTML and the hydrated page match. The
+/// stream is opened only in the browser, after hydration, and closed when the owner is cleaned up.
+pub fn use_connection_status() -> UseConnectionStatusReturn {
+    use_connection_status_with_options(UseConnectionStatusOptions::default())
+}
+
+/// Track the page's connection to the SSE stream. See [`UseConnectionStatusOptions`].
+///
+/// ## Server-Side Rendering
+/// As for [`use_connection_status`]: SSR returns the `connecting` state and opens nothing.
+pub fn use_connection_status_with_options(
+    options: UseConnectionStatusOptions,
+) -> UseConnectionStatusReturn {
+    let sinks = Sinks {
+        state: RwSignal::new(State::initial()),
+        banner: RwSignal::new(Phase::Connecting),
+        now: RwSignal::new(0.0),
+        timeline: RwSignal::new(Timeline::new(options.timeline_capacity)),
+        events: RwSignal::new(VecDeque::new()),
+        running: RwSignal::new(false),
+    };
+    let policy = StoredValue::new(options.policy.clone());
+    let handle = StoredValue::new_local(None::<driver::Driver>);
+
+    // Effects run only in the browser, after hydration: the first client render still matches.
+    Effect::new(move |started: Option<()>| {
+        if started.is_none() {
+            handle.set_value(Some(driver::Driver::start(options.clone(), sinks)));
+        }
+    });
+    on_cleanup(move || {
+        if let Some(driver) = handle.try_update_value(Option::take).flatten() {
+            driver.stop();
+        }
+    });
+
+    let retry_now = Callback::new(move |()| {
+        handle.with_value(|d| {
+            if let Some(d) = d {
+                d.retry_now();
+            }
+        });
+    });
+
+    UseConnectionStatusReturn {
+        state: sinks.state.into(),
+        banner: sinks.banner.into(),
+        now: sinks.now.into(),
+        timeline: sinks.timeline.into(),
+        events: sinks.events.into(),
+        running: sinks.running.into(),
+        retry_now,
+        policy,
+    }
+}

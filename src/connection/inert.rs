@@ -1,0 +1,20 @@
+//! Server (and host tests): the driver's API with nothing behind it. Effects never run outside
+//! the browser, so this only has to exist for the hook to compile without `cfg` in its body.
+
+use super::hook::{Sinks, UseConnectionStatusOptions};
+
+/// Stand-in for the browser driver.
+pub(crate) struct Driver;
+
+impl Driver {
+    /// Does nothing: there is no `EventSource` outside a browser.
+    pub(crate) fn start(_options: UseConnectionStatusOptions, _sinks: Sinks) -> Self {
+        Driver
+    }
+
+    /// Does nothing.
+    pub(crate) fn retry_now(&self) {}
+
+    /// Does nothing.
+    pub(crate) fn stop(self) {}
+}

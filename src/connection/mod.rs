@@ -1,0 +1,22 @@
+//! Shared: the connection between a page and `/events` — wire protocol and the pure state
+//! machine (both sides), the Leptos hook (both sides; SSR renders "connecting"), and the
+//! browser I/O that drives the machine (hydrate only).
+
+pub mod display;
+pub mod hook;
+pub mod machine;
+pub mod policy;
+pub mod protocol;
+
+#[cfg(feature = "hydrate")]
+#[path = "browser.rs"]
+mod driver;
+#[cfg(not(feature = "hydrate"))]
+#[path = "inert.rs"]
+mod driver;
+
+#[cfg(test)]
+mod machine_tests;
+
+pub use hook::{use_connection_status, use_connection_status_with_options};
+pub use hook::{ReceivedEvent, UseConnectionStatusOptions, UseConnectionStatusReturn};

@@ -1,0 +1,48 @@
+//! Shared, pure: the tunable numbers of the connection machine, with their defaults.
+
+/// How the client detects trouble and retries. All durations in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// First backoff window. Default 500.
+    pub backoff_base_ms: f64,
+    /// Largest delay between attempts. Default 30 000.
+    pub backoff_cap_ms: f64,
+    /// Give up (`failed`) after this many failed attempts. Default `None`: never give up.
+    pub max_attempts: Option<u32>,
+    /// Watchdog deadline = `watchdog_factor` × heartbeat + `watchdog_slack_ms`. Default 2.
+    pub watchdog_factor: f64,
+    /// See `watchdog_factor`. Default 1 000.
+    pub watchdog_slack_ms: f64,
+    /// An opened stream that has not said `connected` by then counts as failed. Default 10 000.
+    pub open_timeout_ms: f64,
+    /// Hidden longer than this → `paused`. Default 300 000 (5 minutes).
+    pub hidden_grace_ms: f64,
+    /// A clock jump or timer gap at least this large → reconnect at once. Default 5 000.
+    pub clock_jump_ms: f64,
+    /// The banner shows a transient non-connected state only once it lasted this long.
+    /// Default 500.
+    pub debounce_ms: f64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            backoff_base_ms: 500.0,
+            backoff_cap_ms: 30_000.0,
+            max_attempts: None,
+            watchdog_factor: 2.0,
+            watchdog_slack_ms: 1_000.0,
+            open_timeout_ms: 10_000.0,
+            hidden_grace_ms: 300_000.0,
+            clock_jump_ms: 5_000.0,
+            debounce_ms: 500.0,
+        }
+    }
+}
+
+impl Policy {
+    /// How long the watchdog waits for an event given the server's heartbeat interval.
+    pub fn watchdog_deadline_ms(&self, heartbeat_ms: f64) -> f64 {
+        self.watchdog_factor * heartbeat_ms + self.watchdog_slack_ms
+    }
+}

@@ -1,0 +1,192 @@
+//! Shared (server and browser): the wire protocol of `/events` — event names, one serde type per
+//! event, and the event-id format used for `Last-Event-ID` resumption. Pure, no I/O.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// First event of every stream.
+pub const EVENT_CONNECTED: &str = "connected";
+/// Heartbeat, sent every `heartbeat_ms`. Named (not a comment) so page code can see it.
+pub const EVENT_PING: &str = "ping";
+/// The client's `Last-Event-ID` could not be resumed.
+pub const EVENT_RESYNC: &str = "resync";
+/// The server is shutting down; reconnect after the hint.
+pub const EVENT_DRAINING: &str = "draining";
+
+/// Names application events may not use: the protocol's own.
+pub const RESERVED_EVENT_NAMES: [&str; 4] =
+    [EVENT_CONNECTED, EVENT_PING, EVENT_RESYNC, EVENT_DRAINING];
+
+/// Query parameter a reopened `EventSource` uses to carry its last event id (a new
+/// `EventSource` object never sends the `Last-Event-ID` header by itself).
+pub const LAST_EVENT_ID_PARAM: &str = "last_event_id";
+
+/// Data of the `connected` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connected {
+    /// Unique per stream.
+    pub connection_id: String,
+    /// Random per server process start: a new value means the server restarted.
+    pub server_id: String,
+    /// Interval of `ping` events; the client's watchdog is derived from it.
+    pub heartbeat_ms: u64,
+    /// The server's `retry:` value (the `EventSource` API hides that field from page code).
+    pub retry_ms: u64,
+    /// Unix time in milliseconds.
+    pub server_time: u64,
+}
+
+/// Data of the `ping` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    /// Per server process, starting at 1.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub server_time: u64,
+}
+
+/// Data of the `resync` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resync {
+    /// Why the requested id could not be resumed.
+    pub reason: String,
+    /// The first id this stream will deliver, if any event is buffered.
+    pub first_id: Option<String>,
+}
+
+/// Data of the `draining` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draining {
+    /// Jittered per client so a restart does not bring every client back at once.
+    pub reconnect_after_ms: u64,
+}
+
+/// Id of an event: `<server_id>-<seq>`. Unique across restarts (the server id is random per
+/// process) and monotonic within one server process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventId {
+    /// The server id of the process that assigned it.
+    pub epoch: String,
+    /// Sequence within that process; 0 means "before the first event".
+    pub seq: u64,
+}
+
+/// Why a `Last-Event-ID` value could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventIdError {
+    /// No `-` separating epoch and sequence.
+    #[error("event id has no '-' separator")]
+    MissingSeparator,
+    /// The epoch is empty, too long or has characters outside `[0-9a-zA-Z]`.
+    #[error("event id has an invalid epoch")]
+    BadEpoch,
+    /// The sequence is not a decimal u64.
+    #[error("event id has an invalid sequence number")]
+    BadSeq,
+}
+
+/// Longest epoch accepted from the outside.
+const MAX_EPOCH_LEN: usize = 32;
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.epoch, self.seq)
+    }
+}
+
+impl FromStr for EventId {
+    type Err = EventIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (epoch, seq) = s
+            .trim()
+            .rsplit_once('-')
+            .ok_or(EventIdError::MissingSeparator)?;
+        if epoch.is_empty()
+            || epoch.len() > MAX_EPOCH_LEN
+            || !epoch.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(EventIdError::BadEpoch);
+        }
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(EventIdError::BadSeq);
+        }
+        let seq = seq.parse().map_err(|_| EventIdError::BadSeq)?;
+        Ok(EventId {
+            epoch: epoch.to_owned(),
+            seq,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connected_round_trips_through_json() {
+        let c = Connected {
+            connection_id: "c1".into(),
+            server_id: "s1".into(),
+            heartbeat_ms: 5000,
+            retry_ms: 1000,
+            server_time: 1_700_000_000_000,
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Connected>(&json).unwrap(), c);
+        assert!(json.contains("\"heartbeat_ms\":5000"));
+    }
+
+    #[test]
+    fn ping_and_draining_round_trip() {
+        let p = Ping {
+            seq: 7,
+            server_time: 3,
+        };
+        let back: Ping = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
+        let d = Draining {
+            reconnect_after_ms: 1234,
+        };
+        let back: Draining = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert_eq!(back, d);
+    }
+
+    #[test]
+    fn event_id_round_trips() {
+        let id = EventId {
+            epoch: "a1b2c3d4".into(),
+            seq: 42,
+        };
+        assert_eq!(id.to_string(), "a1b2c3d4-42");
+        assert_eq!("a1b2c3d4-42".parse::<EventId>().unwrap(), id);
+        assert_eq!(" a1b2c3d4-42 ".parse::<EventId>().unwrap(), id);
+    }
+
+    #[test]
+    fn malformed_event_ids_are_rejected() {
+        use EventIdError::*;
+        let cases = [
+            ("", MissingSeparator),
+            ("abc", MissingSeparator),
+            ("-5", BadEpoch),
+            ("a/b-5", BadEpoch),
+            (&"x".repeat(33), MissingSeparator),
+            ("abc-", BadSeq),
+            ("abc-+5", BadSeq),
+            ("abc-5x", BadSeq),
+            ("abc-99999999999999999999999", BadSeq),
+        ];
+        for (input, want) in cases {
+            assert_eq!(input.parse::<EventId>(), Err(want), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn reserved_names_are_the_protocol_events() {
+        for name in ["connected", "ping", "resync", "draining"] {
+            assert!(RESERVED_EVENT_NAMES.contains(&name));
+        }
+    }
+}

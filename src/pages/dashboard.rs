@@ -1,0 +1,192 @@
+//! Both sides: the dashboard at `/` — this page's own connection, live: banner, machine state,
+//! heartbeat, reconnects, a timeline of state changes and the received events.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::format::duration;
+use crate::components::{ConnectionBanner, EventLog, StateTimeline};
+use crate::connection::machine::Phase;
+use crate::connection::policy::Policy;
+use crate::connection::{use_connection_status_with_options, UseConnectionStatusOptions};
+
+/// Application event names the dashboard listens for unless `?events=a,b` adds others
+/// (`EventSource` only delivers named events to listeners of that name).
+const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
+
+/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`.
+fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
+    let mut policy = Policy::default();
+    if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
+        policy.max_attempts = Some(n);
+    }
+    if let Some(ms) = get("hidden_grace_ms").and_then(|v| v.parse::<f64>().ok()) {
+        policy.hidden_grace_ms = ms.max(0.0);
+    }
+    let mut event_names: Vec<String> = DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect();
+    if let Some(extra) = get("events") {
+        event_names.extend(
+            extra
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    UseConnectionStatusOptions {
+        policy,
+        event_names,
+        ..UseConnectionStatusOptions::default()
+    }
+}
+
+/// The dashboard.
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let query = use_query_map().get_untracked();
+    let status = use_connection_status_with_options(options_from_query(|k| query.get(k)));
+    let state = status.state;
+    let now = status.now;
+
+    let phase = move || state.with(|s| s.phase);
+    let since = move || duration(now.get() - state.with(|s| s.since));
+    let hello = move || state.with(|s| s.hello.clone());
+    let connection_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.connection_id);
+    let server_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.server_id);
+    let age = move || {
+        state
+            .with(|s| s.last_event_at)
+            .map(|at| (now.get() - at).max(0.0))
+    };
+    let deadline = move || {
+        let policy = status.policy.get_value();
+        hello().map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
+    };
+    let heartbeat_fill = move || match (age(), deadline()) {
+        (Some(a), Some(d)) if d > 0.0 => format!("width: {:.0}%", (a / d * 100.0).min(100.0)),
+        _ => "width: 0%".to_owned(),
+    };
+
+    view! {
+        <Title text="sse-status — is this page live?"/>
+        <main class="page" data-hydrated=move || status.running.get().to_string()>
+            <header class="top">
+                <div class="brand">
+                    <h1>"sse-status"</h1>
+                    <p class="tagline">"Is this page live? The truth, fast."</p>
+                </div>
+                <ConnectionBanner status=status/>
+            </header>
+
+            <section class="grid">
+                <article class="card">
+                    <h2>"Connection"</h2>
+                    <p class="big">
+                        <span
+                            class=move || format!("pill pill--{}", phase().as_str())
+                            data-testid="machine-state"
+                            data-state=move || phase().as_str()
+                            data-cause=move || state.with(|s| s.cause.code())
+                        >
+                            {move || phase().as_str()}
+                        </span>
+                        <span class="muted">" for " {since}</span>
+                    </p>
+                    <p class="muted" data-testid="state-cause">
+                        {move || state.with(|s| s.cause.describe())}
+                    </p>
+                    <p class="muted" hidden=move || !state.with(|s| s.server_restarted)>
+                        "Server restarted: this is a new server process."
+                    </p>
+                    <dl class="facts">
+                        <dt>"Connection id"</dt>
+                        <dd><code data-testid="connection-id">{connection_id}</code></dd>
+                        <dt>"Server id"</dt>
+                        <dd><code data-testid="server-id">{server_id}</code></dd>
+                    </dl>
+                </article>
+
+                <article class="card">
+                    <h2>"Heartbeat"</h2>
+                    <p class="big">
+                        <span
+                            data-testid="last-heartbeat"
+                            data-age-ms=move || age().map(|a| format!("{}", a.round() as i64)).unwrap_or_default()
+                        >
+                            {move || age().map_or_else(|| "—".to_owned(), |a| format!("{} ago", duration(a)))}
+                        </span>
+                    </p>
+                    <div class="meter" aria-hidden="true">
+                        <div class="meter__fill" style=heartbeat_fill></div>
+                    </div>
+                    <p class="muted">
+                        {move || match (hello(), deadline()) {
+                            (Some(h), Some(d)) => format!(
+                                "Ping every {}; stale after {} of silence.",
+                                duration(h.heartbeat_ms as f64),
+                                duration(d)
+                            ),
+                            _ => "Waiting for the server's first event.".to_owned(),
+                        }}
+                    </p>
+                </article>
+
+                <article class="card">
+                    <h2>"Reconnects"</h2>
+                    <dl class="facts">
+                        <dt>"Current attempt"</dt>
+                        <dd data-testid="reconnect-attempts">{move || state.with(|s| s.attempt)}</dd>
+                        <dt>"Successful reconnects"</dt>
+                        <dd data-testid="reconnect-count">{move || state.with(|s| s.reconnects)}</dd>
+                        <dt>"Last event id"</dt>
+                        <dd><code>{move || state.with(|s| s.last_event_id.clone()).unwrap_or_else(|| "—".into())}</code></dd>
+                    </dl>
+                    <p class="muted" hidden=move || phase() == Phase::Connected>
+                        "The page retries by itself with backoff and jitter."
+                    </p>
+                </article>
+
+                <article class="card card--wide">
+                    <h2>"State timeline"</h2>
+                    <StateTimeline timeline=status.timeline now=now/>
+                </article>
+
+                <article class="card card--wide">
+                    <h2>"Events"</h2>
+                    <EventLog events=status.events/>
+                </article>
+            </section>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_sets_policy_and_extra_event_names() {
+        let opts = options_from_query(|k| match k {
+            "max_attempts" => Some("3".into()),
+            "hidden_grace_ms" => Some("2000".into()),
+            "events" => Some("price, ,news".into()),
+            _ => None,
+        });
+        assert_eq!(opts.policy.max_attempts, Some(3));
+        assert_eq!(opts.policy.hidden_grace_ms, 2000.0);
+        assert!(opts.event_names.iter().any(|n| n == "price"));
+        assert!(opts.event_names.iter().any(|n| n == "news"));
+        assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+    }
+
+    #[test]
+    fn bad_query_values_keep_defaults() {
+        let opts = options_from_query(|k| match k {
+            "max_attempts" => Some("many".into()),
+            "hidden_grace_ms" => Some("soon".into()),
+            _ => None,
+        });
+        assert_eq!(opts.policy, Policy::default());
+    }
+}

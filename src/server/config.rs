@@ -1,0 +1,80 @@
+//! Server only: command-line flags and environment variables (`--help` lists every one with its
+//! default).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// sse-status server: the dashboard at `/`, the SSE stream at `/events`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "sse-status", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Interval of the `ping` heartbeat event, in milliseconds (clients derive their watchdog
+    /// from it).
+    #[arg(long, env = "SSE_HEARTBEAT_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+    pub heartbeat_ms: u64,
+
+    /// The stream's `retry:` field in milliseconds: the least a client waits before it
+    /// reconnects.
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub retry_ms: u64,
+
+    /// Most open `/events` streams; beyond it new streams get 503 with `Retry-After`. The default
+    /// fits a process limit of 20,000 open files with room for the rest of the server.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500)]
+    pub max_connections: usize,
+
+    /// On SIGTERM/Ctrl-C, the longest the server takes to end every stream and exit, in
+    /// milliseconds.
+    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Config {
+    /// The heartbeat interval.
+    pub fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The shutdown deadline.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// Defaults with an ephemeral port: for tests and embedding.
+    pub fn for_tests() -> Self {
+        Config::parse_from(["sse-status", "--addr", "127.0.0.1:0"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::try_parse_from(["sse-status"]).unwrap();
+        assert_eq!(c.heartbeat_ms, 5000);
+        assert_eq!(c.retry_ms, 1000);
+        assert_eq!(c.shutdown_timeout_ms, 10_000);
+        assert!(c.max_connections > 0 && c.max_connections < 20_000);
+    }
+
+    #[test]
+    fn flags_override_and_bad_values_are_refused() {
+        let c = Config::try_parse_from(["sse-status", "--heartbeat-ms", "500", "--addr", "127.0.0.1:9"])
+            .unwrap();
+        assert_eq!(c.heartbeat_ms, 500);
+        assert_eq!(c.addr.port(), 9);
+        assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "0"]).is_err());
+        assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "soon"]).is_err());
+        assert!(Config::try_parse_from(["sse-status", "--addr", "nowhere"]).is_err());
+    }
+}

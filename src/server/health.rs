@@ -1,0 +1,28 @@
+//! Server only: liveness and readiness.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::state::AppState;
+
+/// `GET /healthz`: 200 while the process serves.
+pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "status": "ok", "server_id": state.hub.server_id() }))
+}
+
+/// `GET /readyz`: 200, or 503 while draining for shutdown.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    if state.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            Json(json!({ "status": "ready", "connections": state.hub.open_connections() })),
+        )
+    }
+}

@@ -1,0 +1,17 @@
+//! Server only (ssr): configuration, shared state, the `/events` stream, health endpoints,
+//! routing, graceful shutdown and telemetry.
+
+pub mod config;
+pub mod error;
+mod events;
+mod health;
+pub mod hub;
+mod routes;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use routes::router;
+pub use shutdown::serve;
+pub use state::AppState;

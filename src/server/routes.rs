@@ -1,0 +1,27 @@
+//! Server only: the router — API routes, the Leptos app, static files and the 404 page.
+
+use axum::routing::get;
+use axum::Router;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use super::state::AppState;
+use super::{events, health};
+use crate::app::{shell, App};
+
+/// Every route of the server. Compression uses tower-http's default predicate, which skips
+/// `text/event-stream` (a compressor would hold SSE frames in its buffer).
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/events", get(events::stream))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,91 @@
+//! Server only: serving with a graceful, bounded shutdown. Open SSE streams would keep axum's
+//! graceful shutdown waiting forever (axum #2673), so shutdown first ends every stream through
+//! the state's cancellation token, then waits at most `--shutdown-timeout-ms`.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use super::routes::router;
+use super::state::AppState;
+
+/// Serve `state` on `listener` until `signal` completes, then shut down within the configured
+/// timeout. Returns when the server has stopped.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    signal: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let token = state.shutdown.clone();
+    let timeout = state.config.shutdown_timeout();
+    let heartbeat = tokio::spawn(
+        state
+            .hub
+            .clone()
+            .run_heartbeat(state.config.heartbeat(), token.clone()),
+    );
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(token.clone().cancelled_owned())
+        .into_future();
+    let mut server = tokio::spawn(server);
+
+    tokio::select! {
+        result = &mut server => {
+            return result.map_err(std::io::Error::other)?;
+        }
+        () = signal => {}
+    }
+
+    tracing::info!(
+        open_streams = state.hub.open_connections(),
+        timeout_ms = timeout.as_millis() as u64,
+        "shutting down: ending streams"
+    );
+    state.start_draining();
+    token.cancel();
+    let _ = heartbeat.await;
+    match tokio::time::timeout(timeout, &mut server).await {
+        Ok(result) => {
+            tracing::info!("shut down cleanly");
+            result.map_err(std::io::Error::other)?
+        }
+        Err(_) => {
+            tracing::warn!(
+                open_streams = state.hub.open_connections(),
+                "shutdown timeout reached; exiting with connections still open"
+            );
+            server.abort();
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,54 @@
+//! Server only: the state every handler shares.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use super::config::Config;
+use super::hub::Hub;
+
+/// Cheap to clone: everything is behind `Arc`s.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Where the Leptos site lives, for SSR and static files.
+    pub leptos_options: LeptosOptions,
+    /// Flags and env.
+    pub config: Arc<Config>,
+    /// Fan-out to streams.
+    pub hub: Arc<Hub>,
+    /// Cancelled when the streams must end (shutdown).
+    pub shutdown: CancellationToken,
+    draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// State for `config`, serving the site described by `leptos_options`.
+    pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+        AppState {
+            leptos_options,
+            hub: Hub::new(config.max_connections),
+            config: Arc::new(config),
+            shutdown: CancellationToken::new(),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether shutdown has begun (`/readyz` says 503, new streams are refused).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Begin shutdown.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,13 @@
+//! Server only: logging setup (`RUST_LOG`, default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+/// Install the global `tracing` subscriber. Safe to call twice (the second call is a no-op).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}
