@@ -1,0 +1,540 @@
+//! Host tests of the machine, the backoff and the display rules: one test (or table) per rule.
+
+use super::display::{banner_phase, Timeline};
+use super::machine::*;
+use super::policy::Policy;
+
+fn env(now: f64) -> Env {
+    Env {
+        now,
+        wall: now,
+        rand: 0.5,
+    }
+}
+
+fn hello(server: &str) -> Input {
+    Input::Hello {
+        hello: ServerHello {
+            connection_id: format!("{server}-c1"),
+            server_id: server.into(),
+            heartbeat_ms: 1000,
+            retry_ms: 0,
+        },
+        id: Some(format!("{server}-0")),
+    }
+}
+
+/// Drive a machine through inputs, returning the final state and the last step's commands.
+struct Run {
+    s: State,
+    p: Policy,
+    cmds: Vec<Command>,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run::with(Policy::default())
+    }
+    fn with(p: Policy) -> Self {
+        Run {
+            s: State::initial(),
+            p,
+            cmds: vec![],
+        }
+    }
+    fn at(&mut self, now: f64, input: Input) -> &mut Self {
+        self.at_env(env(now), input)
+    }
+    fn at_env(&mut self, e: Env, input: Input) -> &mut Self {
+        let (s, cmds) = step(&self.s, &input, e, &self.p);
+        self.s = s;
+        self.cmds = cmds;
+        self
+    }
+    /// Started and connected at t=0.
+    fn connected() -> Self {
+        let mut r = Run::new();
+        r.at(0.0, Input::Start { online: true, hidden: false })
+            .at(10.0, hello("s1"));
+        r
+    }
+    /// Tick every 250 ms (as the browser driver does) from `from` up to and including `to`.
+    fn ticks(&mut self, from: f64, to: f64) -> &mut Self {
+        let mut t = from;
+        while t < to {
+            self.at(t, Input::Tick);
+            t += 250.0;
+        }
+        self.at(to, Input::Tick)
+    }
+    fn phase(&self) -> Phase {
+        self.s.phase
+    }
+}
+
+fn open_cmd(id: Option<&str>) -> Command {
+    Command::Open {
+        last_event_id: id.map(str::to_owned),
+    }
+}
+
+#[test]
+fn start_online_opens_and_shows_connecting() {
+    let mut r = Run::new();
+    r.at(0.0, Input::Start { online: true, hidden: false });
+    assert_eq!(r.phase(), Phase::Connecting);
+    assert_eq!(r.cmds, vec![open_cmd(None)]);
+}
+
+#[test]
+fn start_offline_opens_nothing() {
+    let mut r = Run::new();
+    r.at(0.0, Input::Start { online: false, hidden: false });
+    assert_eq!(r.phase(), Phase::Offline);
+    assert!(r.cmds.is_empty());
+}
+
+#[test]
+fn connected_event_means_connected_and_resets_attempts() {
+    let mut r = Run::connected();
+    assert_eq!(r.phase(), Phase::Connected);
+    assert_eq!(r.s.cause, Cause::None);
+    // fail twice, then connect: attempts back to 0
+    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(r.s.attempt, 1);
+    let due = r.s.retry_at.unwrap();
+    r.at(due, Input::Tick);
+    r.at(due + 1.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(r.s.attempt, 2);
+    let due = r.s.retry_at.unwrap();
+    r.at(due, Input::Tick).at(due + 5.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+    assert_eq!(r.s.attempt, 0);
+    assert_eq!(r.s.reconnects, 1);
+}
+
+#[test]
+fn error_while_connecting_means_browser_retrying_so_we_take_over_with_backoff() {
+    let mut r = Run::connected();
+    r.at(500.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.cause, Cause::Unreachable);
+    assert_eq!(r.cmds, vec![Command::Close], "no probe: a network error needs no classification");
+    let at = r.s.retry_at.expect("a retry is scheduled");
+    assert!(at > 500.0 && at <= 500.0 + 500.0);
+}
+
+#[test]
+fn closed_means_browser_gave_up_so_we_probe_then_reopen_after_a_delay() {
+    let mut r = Run::connected();
+    r.at(500.0, Input::Error { ready_state: ReadyState::Closed });
+    assert_eq!(r.phase(), Phase::Reconnecting, "never 'closed' or 'failed' for a 5xx");
+    assert_eq!(r.cmds, vec![Command::Close, Command::Probe]);
+    assert_eq!(r.s.retry_at, None, "waits for the probe");
+    r.at(520.0, Input::Probe(ProbeOutcome::Status(503)));
+    assert_eq!(r.s.cause, Cause::ServerError);
+    let at = r.s.retry_at.expect("own reopen scheduled");
+    r.at(at - 1.0, Input::Tick);
+    assert!(r.cmds.is_empty());
+    r.at(at, Input::Tick);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+}
+
+#[test]
+fn probe_outcomes_classify_the_fatal_close() {
+    let cases = [
+        (ProbeOutcome::Status(401), Phase::Rejected, Cause::Rejected, false),
+        (ProbeOutcome::Status(403), Phase::Rejected, Cause::Rejected, false),
+        (ProbeOutcome::Status(204), Phase::Closed, Cause::ServerClosed, false),
+        (ProbeOutcome::Status(500), Phase::Reconnecting, Cause::ServerError, true),
+        (ProbeOutcome::Status(200), Phase::Reconnecting, Cause::ServerError, true),
+        (ProbeOutcome::NetworkError, Phase::Reconnecting, Cause::Unreachable, true),
+    ];
+    for (outcome, phase, cause, retries) in cases {
+        let mut r = Run::connected();
+        r.at(500.0, Input::Error { ready_state: ReadyState::Closed })
+            .at(510.0, Input::Probe(outcome));
+        assert_eq!((r.phase(), r.s.cause), (phase, cause), "{outcome:?}");
+        assert_eq!(r.s.retry_at.is_some(), retries, "{outcome:?}");
+        // settled states do not retry by themselves, however long we wait
+        r.at(1_000_000.0, Input::Tick);
+        assert_eq!(r.cmds.iter().any(|c| matches!(c, Command::Open { .. })), retries, "{outcome:?}");
+    }
+}
+
+#[test]
+fn attempts_count_up_and_max_attempts_gives_failed() {
+    let p = Policy {
+        max_attempts: Some(2),
+        ..Policy::default()
+    };
+    let mut r = Run::with(p);
+    r.at(0.0, Input::Start { online: true, hidden: false });
+    let mut now = 0.0;
+    for want in [1, 2] {
+        now += 1.0;
+        r.at(now, Input::Error { ready_state: ReadyState::Connecting });
+        assert_eq!((r.phase(), r.s.attempt), (Phase::Reconnecting, want));
+        now = r.s.retry_at.unwrap();
+        r.at(now, Input::Tick);
+    }
+    r.at(now + 1.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(r.phase(), Phase::Failed);
+    assert_eq!(r.s.cause, Cause::Unreachable);
+    r.at(now + 100_000.0, Input::Tick);
+    assert!(r.cmds.is_empty(), "failed never retries by itself");
+    r.at(now + 100_001.0, Input::RetryNow);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.attempt, 1, "retry-now after failed starts counting again");
+    assert_eq!(r.cmds, vec![open_cmd(None)]);
+}
+
+#[test]
+fn without_max_attempts_it_never_gives_up_and_stays_at_the_cap() {
+    let mut r = Run::new();
+    r.at(0.0, Input::Start { online: true, hidden: false });
+    let mut now = 0.0;
+    for _ in 0..200 {
+        now += 1.0;
+        r.at(now, Input::Error { ready_state: ReadyState::Connecting });
+        let wait = r.s.retry_at.unwrap() - now;
+        assert!(wait <= 30_000.0);
+        now = r.s.retry_at.unwrap();
+        r.at(now, Input::Tick);
+    }
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.attempt, 200);
+}
+
+#[test]
+fn backoff_doubles_its_window_caps_it_and_honours_the_floor() {
+    let p = Policy::default();
+    let table = [
+        // attempt, floor, rand, want
+        (1, 0.0, 1.0, 500.0),
+        (2, 0.0, 1.0, 1_000.0),
+        (3, 0.0, 1.0, 2_000.0),
+        (7, 0.0, 1.0, 30_000.0),
+        (40, 0.0, 1.0, 30_000.0),
+        (1, 0.0, 0.0, 0.0),
+        (1, 1_000.0, 0.0, 1_000.0),
+        (1, 1_000.0, 0.5, 1_250.0),
+        (10, 1_000.0, 1.0, 30_000.0),
+        (1, 40_000.0, 0.7, 40_000.0),
+    ];
+    for (attempt, floor, rand, want) in table {
+        let got = backoff_delay(attempt, floor, rand, &p);
+        assert!((got - want).abs() < 1e-9, "attempt {attempt} floor {floor} rand {rand}: {got}");
+    }
+}
+
+#[test]
+fn server_retry_is_a_floor_for_our_reconnect() {
+    let mut r = Run::new();
+    r.at(0.0, Input::Start { online: true, hidden: false }).at(
+        1.0,
+        Input::Hello {
+            hello: ServerHello {
+                connection_id: "c".into(),
+                server_id: "s".into(),
+                heartbeat_ms: 1000,
+                retry_ms: 4_000,
+            },
+            id: None,
+        },
+    );
+    r.at_env(Env { now: 10.0, wall: 10.0, rand: 0.0 }, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(r.s.retry_at, Some(10.0 + 4_000.0));
+}
+
+#[test]
+fn first_retries_of_many_clients_spread_evenly_over_the_window() {
+    // 10,000 clients lose the same server at the same instant; their first retries must not
+    // arrive together. Deterministic "random" numbers from a simple LCG stand in for Math.random.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut buckets = [0u32; 10];
+    for _ in 0..10_000 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let rand = (seed >> 11) as f64 / (1u64 << 53) as f64;
+        let mut r = Run::connected();
+        r.at_env(Env { now: 100.0, wall: 100.0, rand }, Input::Error { ready_state: ReadyState::Connecting });
+        let delay = r.s.retry_at.unwrap() - 100.0;
+        assert!((0.0..500.0).contains(&delay));
+        buckets[(delay / 50.0) as usize] += 1;
+    }
+    // each 50 ms slice holds ~1,000; no slice is a herd
+    for (i, n) in buckets.iter().enumerate() {
+        assert!((850..=1150).contains(n), "slice {i} has {n} of 10,000");
+    }
+}
+
+#[test]
+fn watchdog_fires_after_twice_the_heartbeat_plus_slack_then_reopens_with_last_id() {
+    let mut r = Run::connected(); // connected at 10, heartbeat 1000 → deadline 10 + 3000
+    r.at(1_000.0, Input::Event { id: None });
+    r.at(1_200.0, Input::Event { id: Some("s1-7".into()) });
+    r.at(4_199.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Connected);
+    r.at(4_200.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Stale);
+    assert_eq!(r.s.cause, Cause::HeartbeatMissed);
+    assert_eq!(r.cmds, vec![Command::Close, open_cmd(Some("s1-7"))]);
+    // the reopen works
+    r.at(4_300.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+}
+
+#[test]
+fn pings_keep_the_watchdog_quiet() {
+    let mut r = Run::connected();
+    for t in (1..20).map(|i| f64::from(i) * 1_000.0) {
+        r.at(t, Input::Event { id: None }).at(t + 500.0, Input::Tick);
+        assert_eq!(r.phase(), Phase::Connected);
+    }
+}
+
+#[test]
+fn a_reopen_that_never_answers_times_out_into_backoff() {
+    let mut r = Run::connected();
+    r.ticks(250.0, 3_010.0); // stale, reopened at 3010
+    assert_eq!(r.phase(), Phase::Stale);
+    r.ticks(3_250.0, 13_009.0);
+    assert_eq!(r.phase(), Phase::Stale, "one reopen in flight: still stale");
+    r.at(13_010.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.cause, Cause::HeartbeatMissed);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    assert!(r.s.retry_at.is_some());
+}
+
+#[test]
+fn offline_closes_and_waits_online_reopens_at_once() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Offline);
+    assert_eq!(r.phase(), Phase::Offline);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    for t in [1_000.0, 60_000.0, 600_000.0] {
+        r.at(t, Input::Tick);
+        assert!(r.cmds.is_empty(), "no requests while offline");
+        r.at(t + 1.0, Input::Error { ready_state: ReadyState::Connecting });
+        assert_eq!(r.phase(), Phase::Offline, "late errors do not leave offline");
+    }
+    r.at(700_000.0, Input::Online);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+    r.at(700_050.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+}
+
+#[test]
+fn offline_during_backoff_cancels_the_retry() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(150.0, Input::Offline);
+    assert_eq!(r.s.retry_at, None);
+    assert!(r.cmds.is_empty(), "nothing open to close");
+    r.at(100_000.0, Input::Tick);
+    assert!(r.cmds.is_empty());
+}
+
+#[test]
+fn hidden_past_grace_pauses_and_visible_resumes_at_once() {
+    let mut r = Run::connected();
+    r.at(1_000.0, Input::Visibility { hidden: true });
+    r.at(1_000.0 + 299_999.0, Input::Event { id: None });
+    r.at(1_000.0 + 299_999.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Connected, "within the grace period nothing changes");
+    r.at(301_000.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Paused);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    r.at(900_000.0, Input::Tick);
+    assert!(r.cmds.is_empty());
+    r.at(900_001.0, Input::Visibility { hidden: false });
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.cause, Cause::Hidden);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+}
+
+#[test]
+fn a_short_hide_changes_nothing() {
+    let mut r = Run::connected();
+    r.at(1_000.0, Input::Visibility { hidden: true })
+        .at(1_100.0, Input::Event { id: None })
+        .at(2_000.0, Input::Visibility { hidden: false })
+        .at(2_100.0, Input::Tick);
+    assert_eq!(r.phase(), Phase::Connected);
+    assert!(r.cmds.is_empty());
+}
+
+#[test]
+fn wall_clock_jump_reconnects_at_once() {
+    let mut r = Run::connected();
+    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
+    r.at_env(Env { now: 260.0, wall: 260.0, rand: 0.5 }, Input::Event { id: None });
+    // monotonic moved 250 ms, the wall clock an hour: the machine slept
+    r.at_env(Env { now: 500.0, wall: 3_600_500.0, rand: 0.5 }, Input::Tick);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.cause, Cause::ClockJump);
+    assert_eq!(r.cmds, vec![Command::Close, open_cmd(Some("s1-0"))]);
+}
+
+#[test]
+fn timers_that_did_not_fire_for_long_count_as_a_jump_too() {
+    let mut r = Run::connected();
+    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
+    r.at_env(Env { now: 20_250.0, wall: 20_250.0, rand: 0.5 }, Input::Tick);
+    assert_eq!(r.s.cause, Cause::ClockJump);
+    assert!(r.cmds.contains(&Command::Close));
+}
+
+#[test]
+fn a_clock_jump_while_hidden_is_ignored() {
+    let mut r = Run::connected();
+    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
+    r.at_env(Env { now: 300.0, wall: 300.0, rand: 0.5 }, Input::Visibility { hidden: true });
+    r.at_env(Env { now: 301.0, wall: 301.0, rand: 0.5 }, Input::Event { id: None });
+    r.at_env(Env { now: 2_000.0, wall: 60_000.0, rand: 0.5 }, Input::Event { id: None });
+    r.at_env(Env { now: 2_100.0, wall: 60_100.0, rand: 0.5 }, Input::Tick);
+    assert_eq!(r.phase(), Phase::Connected);
+}
+
+#[test]
+fn small_tick_jitter_is_not_a_jump() {
+    let mut r = Run::connected();
+    let mut t = 0.0;
+    for i in 0..20 {
+        t += 250.0 + f64::from(i % 3) * 40.0;
+        r.at_env(Env { now: t, wall: t + f64::from(i) * 3.0, rand: 0.5 }, Input::Event { id: None });
+        r.at_env(Env { now: t, wall: t + f64::from(i) * 3.0, rand: 0.5 }, Input::Tick);
+        assert_eq!(r.phase(), Phase::Connected);
+    }
+}
+
+#[test]
+fn retry_now_skips_the_backoff() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert!(r.s.retry_at.is_some());
+    r.at(150.0, Input::RetryNow);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+    assert_eq!(r.s.retry_at, None, "countdown reset");
+    assert_eq!(r.s.cause, Cause::RetryNow);
+    r.at(170.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+}
+
+#[test]
+fn retry_now_does_nothing_while_connected_or_offline() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::RetryNow);
+    assert!(r.cmds.is_empty());
+    r.at(200.0, Input::Offline).at(300.0, Input::RetryNow);
+    assert!(r.cmds.is_empty());
+    assert_eq!(r.phase(), Phase::Offline);
+}
+
+#[test]
+fn draining_waits_for_the_servers_hint_and_says_restarting() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Draining { reconnect_after_ms: 700 });
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.s.cause, Cause::ServerRestarting);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    assert_eq!(r.s.retry_at, Some(800.0));
+    r.at(800.0, Input::Tick);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+    r.at(900.0, hello("s2"));
+    assert!(r.s.server_restarted, "a new server id is noticed");
+}
+
+#[test]
+fn events_carry_the_resume_point_and_pings_do_not_move_it() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Event { id: Some("s1-5".into()) })
+        .at(200.0, Input::Event { id: None });
+    assert_eq!(r.s.last_event_id.as_deref(), Some("s1-5"));
+}
+
+#[test]
+fn late_callbacks_of_a_closed_stream_are_ignored() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    let before = r.s.clone();
+    r.at(110.0, Input::Error { ready_state: ReadyState::Closed });
+    r.at(120.0, Input::Event { id: Some("x-1".into()) });
+    r.at(130.0, hello("s1"));
+    assert_eq!(r.s.attempt, before.attempt);
+    assert_eq!(r.s.last_event_id, before.last_event_id);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+}
+
+#[test]
+fn phase_and_cause_names_match_the_contract() {
+    let names: Vec<_> = [
+        Phase::Connecting,
+        Phase::Connected,
+        Phase::Reconnecting,
+        Phase::Stale,
+        Phase::Offline,
+        Phase::Rejected,
+        Phase::Paused,
+        Phase::Closed,
+        Phase::Failed,
+    ]
+    .iter()
+    .map(|p| p.as_str())
+    .collect();
+    assert_eq!(
+        names,
+        ["connecting", "connected", "reconnecting", "stale", "offline", "rejected", "paused", "closed", "failed"]
+    );
+    assert_eq!(Cause::ServerError.code(), "server-error");
+    assert_eq!(Cause::Unreachable.describe(), "Server unreachable");
+}
+
+#[test]
+fn banner_debounces_transient_trouble_but_not_definitive_states() {
+    let p = Policy::default();
+    let mut r = Run::connected();
+    r.at(1_000.0, Input::Error { ready_state: ReadyState::Connecting });
+    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_000.0, &p), Phase::Connected);
+    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_499.0, &p), Phase::Connected);
+    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_500.0, &p), Phase::Reconnecting);
+    // once shown, further trouble shows at once
+    assert_eq!(banner_phase(Phase::Reconnecting, &r.s, 1_000.0, &p), Phase::Reconnecting);
+    // a blip that recovers within 500 ms never leaves "connected"
+    let due = r.s.retry_at.unwrap();
+    r.at(due, Input::Tick).at(due + 10.0, hello("s1"));
+    assert!(due + 10.0 - 1_000.0 < 500.0);
+    assert_eq!(banner_phase(Phase::Connected, &r.s, due + 10.0, &p), Phase::Connected);
+    // definitive states show at once
+    r.at(2_000.0, Input::Offline);
+    assert_eq!(banner_phase(Phase::Connected, &r.s, 2_000.0, &p), Phase::Offline);
+    // the first connection shows connecting from the start
+    let mut fresh = Run::new();
+    fresh.at(0.0, Input::Start { online: true, hidden: false });
+    assert_eq!(banner_phase(Phase::Connecting, &fresh.s, 0.0, &p), Phase::Connecting);
+}
+
+#[test]
+fn timeline_records_changes_with_durations_newest_first() {
+    let mut t = Timeline::new(3);
+    let mut r = Run::new();
+    r.at(0.0, Input::Start { online: true, hidden: false });
+    t.record(&r.s, 0.0);
+    r.at(100.0, hello("s1"));
+    t.record(&r.s, 100.0);
+    r.at(150.0, Input::Event { id: None });
+    t.record(&r.s, 150.0); // no change: no entry
+    r.at(400.0, Input::Error { ready_state: ReadyState::Connecting });
+    t.record(&r.s, 400.0);
+    let e = t.entries();
+    assert_eq!(e.len(), 3);
+    assert_eq!(e[0].phase, Phase::Reconnecting);
+    assert_eq!(e[1].phase, Phase::Connected);
+    assert_eq!(e[1].duration(1_000.0), 300.0);
+    assert_eq!(e[0].duration(1_000.0), 600.0, "the current entry is still running");
+    r.at(500.0, Input::Offline);
+    t.record(&r.s, 500.0);
+    assert_eq!(t.entries().len(), 3, "bounded");
+}
