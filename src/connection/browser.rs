@@ -70,8 +70,10 @@ impl Driver {
         let document: EventTarget = document().into();
         listen(&inner, &window, "online", |_| Input::Online);
         listen(&inner, &window, "offline", |_| Input::Offline);
-        listen(&inner, &document, "visibilitychange", |_| Input::Visibility {
-            hidden: document_hidden(),
+        listen(&inner, &document, "visibilitychange", |_| {
+            Input::Visibility {
+                hidden: document_hidden(),
+            }
         });
 
         sinks.running.set(true);
@@ -98,8 +100,8 @@ impl Driver {
             tick.clear();
         }
         for (target, name, listener) in me.listeners.drain(..) {
-            let _ = target
-                .remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            let _ =
+                target.remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
         }
         if let Some(source) = me.source.take() {
             source.es.close();
@@ -117,7 +119,9 @@ fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&Rc<RefCell<Inner>>)) {
 }
 
 fn env() -> Env {
-    let now = window().performance().map_or_else(js_sys::Date::now, |p| p.now());
+    let now = window()
+        .performance()
+        .map_or_else(js_sys::Date::now, |p| p.now());
     Env {
         now,
         wall: js_sys::Date::now(),
@@ -140,12 +144,7 @@ fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
         let mut me = inner.borrow_mut();
         let (next, cmds) = step(&me.state, &input, env, &me.options.policy);
         me.state = next;
-        (
-            me.state.clone(),
-            cmds,
-            me.sinks,
-            me.options.policy.clone(),
-        )
+        (me.state.clone(), cmds, me.sinks, me.options.policy.clone())
     };
     sinks.publish(&state, env.now, &policy);
     for cmd in cmds {
@@ -322,7 +321,9 @@ fn probe(inner: &Rc<RefCell<Inner>>) {
         let outcome = match JsFuture::from(promise).await {
             Ok(resp) => resp
                 .dyn_into::<web_sys::Response>()
-                .map_or(ProbeOutcome::NetworkError, |r| ProbeOutcome::Status(r.status())),
+                .map_or(ProbeOutcome::NetworkError, |r| {
+                    ProbeOutcome::Status(r.status())
+                }),
             Err(_) => ProbeOutcome::NetworkError,
         };
         // Do not keep a healthy stream open just for the probe.

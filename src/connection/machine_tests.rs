@@ -54,8 +54,14 @@ impl Run {
     /// Started and connected at t=0.
     fn connected() -> Self {
         let mut r = Run::new();
-        r.at(0.0, Input::Start { online: true, hidden: false })
-            .at(10.0, hello("s1"));
+        r.at(
+            0.0,
+            Input::Start {
+                online: true,
+                hidden: false,
+            },
+        )
+        .at(10.0, hello("s1"));
         r
     }
     /// Tick every 250 ms (as the browser driver does) from `from` up to and including `to`.
@@ -81,7 +87,13 @@ fn open_cmd(id: Option<&str>) -> Command {
 #[test]
 fn start_online_opens_and_shows_connecting() {
     let mut r = Run::new();
-    r.at(0.0, Input::Start { online: true, hidden: false });
+    r.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
     assert_eq!(r.phase(), Phase::Connecting);
     assert_eq!(r.cmds, vec![open_cmd(None)]);
 }
@@ -89,7 +101,13 @@ fn start_online_opens_and_shows_connecting() {
 #[test]
 fn start_offline_opens_nothing() {
     let mut r = Run::new();
-    r.at(0.0, Input::Start { online: false, hidden: false });
+    r.at(
+        0.0,
+        Input::Start {
+            online: false,
+            hidden: false,
+        },
+    );
     assert_eq!(r.phase(), Phase::Offline);
     assert!(r.cmds.is_empty());
 }
@@ -100,11 +118,21 @@ fn connected_event_means_connected_and_resets_attempts() {
     assert_eq!(r.phase(), Phase::Connected);
     assert_eq!(r.s.cause, Cause::None);
     // fail twice, then connect: attempts back to 0
-    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert_eq!(r.s.attempt, 1);
     let due = r.s.retry_at.unwrap();
     r.at(due, Input::Tick);
-    r.at(due + 1.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        due + 1.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert_eq!(r.s.attempt, 2);
     let due = r.s.retry_at.unwrap();
     r.at(due, Input::Tick).at(due + 5.0, hello("s1"));
@@ -116,10 +144,19 @@ fn connected_event_means_connected_and_resets_attempts() {
 #[test]
 fn error_while_connecting_means_browser_retrying_so_we_take_over_with_backoff() {
     let mut r = Run::connected();
-    r.at(500.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        500.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert_eq!(r.phase(), Phase::Reconnecting);
     assert_eq!(r.s.cause, Cause::Unreachable);
-    assert_eq!(r.cmds, vec![Command::Close], "no probe: a network error needs no classification");
+    assert_eq!(
+        r.cmds,
+        vec![Command::Close],
+        "no probe: a network error needs no classification"
+    );
     let at = r.s.retry_at.expect("a retry is scheduled");
     assert!(at > 500.0 && at <= 500.0 + 500.0);
 }
@@ -127,8 +164,17 @@ fn error_while_connecting_means_browser_retrying_so_we_take_over_with_backoff() 
 #[test]
 fn closed_means_browser_gave_up_so_we_probe_then_reopen_after_a_delay() {
     let mut r = Run::connected();
-    r.at(500.0, Input::Error { ready_state: ReadyState::Closed });
-    assert_eq!(r.phase(), Phase::Reconnecting, "never 'closed' or 'failed' for a 5xx");
+    r.at(
+        500.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    );
+    assert_eq!(
+        r.phase(),
+        Phase::Reconnecting,
+        "never 'closed' or 'failed' for a 5xx"
+    );
     assert_eq!(r.cmds, vec![Command::Close, Command::Probe]);
     assert_eq!(r.s.retry_at, None, "waits for the probe");
     r.at(520.0, Input::Probe(ProbeOutcome::Status(503)));
@@ -143,22 +189,61 @@ fn closed_means_browser_gave_up_so_we_probe_then_reopen_after_a_delay() {
 #[test]
 fn probe_outcomes_classify_the_fatal_close() {
     let cases = [
-        (ProbeOutcome::Status(401), Phase::Rejected, Cause::Rejected, false),
-        (ProbeOutcome::Status(403), Phase::Rejected, Cause::Rejected, false),
-        (ProbeOutcome::Status(204), Phase::Closed, Cause::ServerClosed, false),
-        (ProbeOutcome::Status(500), Phase::Reconnecting, Cause::ServerError, true),
-        (ProbeOutcome::Status(200), Phase::Reconnecting, Cause::ServerError, true),
-        (ProbeOutcome::NetworkError, Phase::Reconnecting, Cause::Unreachable, true),
+        (
+            ProbeOutcome::Status(401),
+            Phase::Rejected,
+            Cause::Rejected,
+            false,
+        ),
+        (
+            ProbeOutcome::Status(403),
+            Phase::Rejected,
+            Cause::Rejected,
+            false,
+        ),
+        (
+            ProbeOutcome::Status(204),
+            Phase::Closed,
+            Cause::ServerClosed,
+            false,
+        ),
+        (
+            ProbeOutcome::Status(500),
+            Phase::Reconnecting,
+            Cause::ServerError,
+            true,
+        ),
+        (
+            ProbeOutcome::Status(200),
+            Phase::Reconnecting,
+            Cause::ServerError,
+            true,
+        ),
+        (
+            ProbeOutcome::NetworkError,
+            Phase::Reconnecting,
+            Cause::Unreachable,
+            true,
+        ),
     ];
     for (outcome, phase, cause, retries) in cases {
         let mut r = Run::connected();
-        r.at(500.0, Input::Error { ready_state: ReadyState::Closed })
-            .at(510.0, Input::Probe(outcome));
+        r.at(
+            500.0,
+            Input::Error {
+                ready_state: ReadyState::Closed,
+            },
+        )
+        .at(510.0, Input::Probe(outcome));
         assert_eq!((r.phase(), r.s.cause), (phase, cause), "{outcome:?}");
         assert_eq!(r.s.retry_at.is_some(), retries, "{outcome:?}");
         // settled states do not retry by themselves, however long we wait
         r.at(1_000_000.0, Input::Tick);
-        assert_eq!(r.cmds.iter().any(|c| matches!(c, Command::Open { .. })), retries, "{outcome:?}");
+        assert_eq!(
+            r.cmds.iter().any(|c| matches!(c, Command::Open { .. })),
+            retries,
+            "{outcome:?}"
+        );
     }
 }
 
@@ -169,34 +254,64 @@ fn attempts_count_up_and_max_attempts_gives_failed() {
         ..Policy::default()
     };
     let mut r = Run::with(p);
-    r.at(0.0, Input::Start { online: true, hidden: false });
+    r.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
     let mut now = 0.0;
     for want in [1, 2] {
         now += 1.0;
-        r.at(now, Input::Error { ready_state: ReadyState::Connecting });
+        r.at(
+            now,
+            Input::Error {
+                ready_state: ReadyState::Connecting,
+            },
+        );
         assert_eq!((r.phase(), r.s.attempt), (Phase::Reconnecting, want));
         now = r.s.retry_at.unwrap();
         r.at(now, Input::Tick);
     }
-    r.at(now + 1.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        now + 1.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert_eq!(r.phase(), Phase::Failed);
     assert_eq!(r.s.cause, Cause::Unreachable);
     r.at(now + 100_000.0, Input::Tick);
     assert!(r.cmds.is_empty(), "failed never retries by itself");
     r.at(now + 100_001.0, Input::RetryNow);
     assert_eq!(r.phase(), Phase::Reconnecting);
-    assert_eq!(r.s.attempt, 1, "retry-now after failed starts counting again");
+    assert_eq!(
+        r.s.attempt, 1,
+        "retry-now after failed starts counting again"
+    );
     assert_eq!(r.cmds, vec![open_cmd(None)]);
 }
 
 #[test]
 fn without_max_attempts_it_never_gives_up_and_stays_at_the_cap() {
     let mut r = Run::new();
-    r.at(0.0, Input::Start { online: true, hidden: false });
+    r.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
     let mut now = 0.0;
     for _ in 0..200 {
         now += 1.0;
-        r.at(now, Input::Error { ready_state: ReadyState::Connecting });
+        r.at(
+            now,
+            Input::Error {
+                ready_state: ReadyState::Connecting,
+            },
+        );
         let wait = r.s.retry_at.unwrap() - now;
         assert!(wait <= 30_000.0);
         now = r.s.retry_at.unwrap();
@@ -224,14 +339,24 @@ fn backoff_doubles_its_window_caps_it_and_honours_the_floor() {
     ];
     for (attempt, floor, rand, want) in table {
         let got = backoff_delay(attempt, floor, rand, &p);
-        assert!((got - want).abs() < 1e-9, "attempt {attempt} floor {floor} rand {rand}: {got}");
+        assert!(
+            (got - want).abs() < 1e-9,
+            "attempt {attempt} floor {floor} rand {rand}: {got}"
+        );
     }
 }
 
 #[test]
 fn server_retry_is_a_floor_for_our_reconnect() {
     let mut r = Run::new();
-    r.at(0.0, Input::Start { online: true, hidden: false }).at(
+    r.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    )
+    .at(
         1.0,
         Input::Hello {
             hello: ServerHello {
@@ -243,7 +368,16 @@ fn server_retry_is_a_floor_for_our_reconnect() {
             id: None,
         },
     );
-    r.at_env(Env { now: 10.0, wall: 10.0, rand: 0.0 }, Input::Error { ready_state: ReadyState::Connecting });
+    r.at_env(
+        Env {
+            now: 10.0,
+            wall: 10.0,
+            rand: 0.0,
+        },
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert_eq!(r.s.retry_at, Some(10.0 + 4_000.0));
 }
 
@@ -254,10 +388,21 @@ fn first_retries_of_many_clients_spread_evenly_over_the_window() {
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut buckets = [0u32; 10];
     for _ in 0..10_000 {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let rand = (seed >> 11) as f64 / (1u64 << 53) as f64;
         let mut r = Run::connected();
-        r.at_env(Env { now: 100.0, wall: 100.0, rand }, Input::Error { ready_state: ReadyState::Connecting });
+        r.at_env(
+            Env {
+                now: 100.0,
+                wall: 100.0,
+                rand,
+            },
+            Input::Error {
+                ready_state: ReadyState::Connecting,
+            },
+        );
         let delay = r.s.retry_at.unwrap() - 100.0;
         assert!((0.0..500.0).contains(&delay));
         buckets[(delay / 50.0) as usize] += 1;
@@ -272,7 +417,12 @@ fn first_retries_of_many_clients_spread_evenly_over_the_window() {
 fn watchdog_fires_after_twice_the_heartbeat_plus_slack_then_reopens_with_last_id() {
     let mut r = Run::connected(); // connected at 10, heartbeat 1000 → deadline 10 + 3000
     r.at(1_000.0, Input::Event { id: None });
-    r.at(1_200.0, Input::Event { id: Some("s1-7".into()) });
+    r.at(
+        1_200.0,
+        Input::Event {
+            id: Some("s1-7".into()),
+        },
+    );
     r.at(4_199.0, Input::Tick);
     assert_eq!(r.phase(), Phase::Connected);
     r.at(4_200.0, Input::Tick);
@@ -288,7 +438,8 @@ fn watchdog_fires_after_twice_the_heartbeat_plus_slack_then_reopens_with_last_id
 fn pings_keep_the_watchdog_quiet() {
     let mut r = Run::connected();
     for t in (1..20).map(|i| f64::from(i) * 1_000.0) {
-        r.at(t, Input::Event { id: None }).at(t + 500.0, Input::Tick);
+        r.at(t, Input::Event { id: None })
+            .at(t + 500.0, Input::Tick);
         assert_eq!(r.phase(), Phase::Connected);
     }
 }
@@ -316,8 +467,17 @@ fn offline_closes_and_waits_online_reopens_at_once() {
     for t in [1_000.0, 60_000.0, 600_000.0] {
         r.at(t, Input::Tick);
         assert!(r.cmds.is_empty(), "no requests while offline");
-        r.at(t + 1.0, Input::Error { ready_state: ReadyState::Connecting });
-        assert_eq!(r.phase(), Phase::Offline, "late errors do not leave offline");
+        r.at(
+            t + 1.0,
+            Input::Error {
+                ready_state: ReadyState::Connecting,
+            },
+        );
+        assert_eq!(
+            r.phase(),
+            Phase::Offline,
+            "late errors do not leave offline"
+        );
     }
     r.at(700_000.0, Input::Online);
     assert_eq!(r.phase(), Phase::Reconnecting);
@@ -329,7 +489,12 @@ fn offline_closes_and_waits_online_reopens_at_once() {
 #[test]
 fn offline_during_backoff_cancels_the_retry() {
     let mut r = Run::connected();
-    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     r.at(150.0, Input::Offline);
     assert_eq!(r.s.retry_at, None);
     assert!(r.cmds.is_empty(), "nothing open to close");
@@ -343,7 +508,11 @@ fn hidden_past_grace_pauses_and_visible_resumes_at_once() {
     r.at(1_000.0, Input::Visibility { hidden: true });
     r.at(1_000.0 + 299_999.0, Input::Event { id: None });
     r.at(1_000.0 + 299_999.0, Input::Tick);
-    assert_eq!(r.phase(), Phase::Connected, "within the grace period nothing changes");
+    assert_eq!(
+        r.phase(),
+        Phase::Connected,
+        "within the grace period nothing changes"
+    );
     r.at(301_000.0, Input::Tick);
     assert_eq!(r.phase(), Phase::Paused);
     assert_eq!(r.cmds, vec![Command::Close]);
@@ -369,10 +538,31 @@ fn a_short_hide_changes_nothing() {
 #[test]
 fn wall_clock_jump_reconnects_at_once() {
     let mut r = Run::connected();
-    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
-    r.at_env(Env { now: 260.0, wall: 260.0, rand: 0.5 }, Input::Event { id: None });
+    r.at_env(
+        Env {
+            now: 250.0,
+            wall: 250.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
+    r.at_env(
+        Env {
+            now: 260.0,
+            wall: 260.0,
+            rand: 0.5,
+        },
+        Input::Event { id: None },
+    );
     // monotonic moved 250 ms, the wall clock an hour: the machine slept
-    r.at_env(Env { now: 500.0, wall: 3_600_500.0, rand: 0.5 }, Input::Tick);
+    r.at_env(
+        Env {
+            now: 500.0,
+            wall: 3_600_500.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
     assert_eq!(r.phase(), Phase::Reconnecting);
     assert_eq!(r.s.cause, Cause::ClockJump);
     assert_eq!(r.cmds, vec![Command::Close, open_cmd(Some("s1-0"))]);
@@ -381,8 +571,22 @@ fn wall_clock_jump_reconnects_at_once() {
 #[test]
 fn timers_that_did_not_fire_for_long_count_as_a_jump_too() {
     let mut r = Run::connected();
-    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
-    r.at_env(Env { now: 20_250.0, wall: 20_250.0, rand: 0.5 }, Input::Tick);
+    r.at_env(
+        Env {
+            now: 250.0,
+            wall: 250.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
+    r.at_env(
+        Env {
+            now: 20_250.0,
+            wall: 20_250.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
     assert_eq!(r.s.cause, Cause::ClockJump);
     assert!(r.cmds.contains(&Command::Close));
 }
@@ -390,11 +594,46 @@ fn timers_that_did_not_fire_for_long_count_as_a_jump_too() {
 #[test]
 fn a_clock_jump_while_hidden_is_ignored() {
     let mut r = Run::connected();
-    r.at_env(Env { now: 250.0, wall: 250.0, rand: 0.5 }, Input::Tick);
-    r.at_env(Env { now: 300.0, wall: 300.0, rand: 0.5 }, Input::Visibility { hidden: true });
-    r.at_env(Env { now: 301.0, wall: 301.0, rand: 0.5 }, Input::Event { id: None });
-    r.at_env(Env { now: 2_000.0, wall: 60_000.0, rand: 0.5 }, Input::Event { id: None });
-    r.at_env(Env { now: 2_100.0, wall: 60_100.0, rand: 0.5 }, Input::Tick);
+    r.at_env(
+        Env {
+            now: 250.0,
+            wall: 250.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
+    r.at_env(
+        Env {
+            now: 300.0,
+            wall: 300.0,
+            rand: 0.5,
+        },
+        Input::Visibility { hidden: true },
+    );
+    r.at_env(
+        Env {
+            now: 301.0,
+            wall: 301.0,
+            rand: 0.5,
+        },
+        Input::Event { id: None },
+    );
+    r.at_env(
+        Env {
+            now: 2_000.0,
+            wall: 60_000.0,
+            rand: 0.5,
+        },
+        Input::Event { id: None },
+    );
+    r.at_env(
+        Env {
+            now: 2_100.0,
+            wall: 60_100.0,
+            rand: 0.5,
+        },
+        Input::Tick,
+    );
     assert_eq!(r.phase(), Phase::Connected);
 }
 
@@ -404,8 +643,22 @@ fn small_tick_jitter_is_not_a_jump() {
     let mut t = 0.0;
     for i in 0..20 {
         t += 250.0 + f64::from(i % 3) * 40.0;
-        r.at_env(Env { now: t, wall: t + f64::from(i) * 3.0, rand: 0.5 }, Input::Event { id: None });
-        r.at_env(Env { now: t, wall: t + f64::from(i) * 3.0, rand: 0.5 }, Input::Tick);
+        r.at_env(
+            Env {
+                now: t,
+                wall: t + f64::from(i) * 3.0,
+                rand: 0.5,
+            },
+            Input::Event { id: None },
+        );
+        r.at_env(
+            Env {
+                now: t,
+                wall: t + f64::from(i) * 3.0,
+                rand: 0.5,
+            },
+            Input::Tick,
+        );
         assert_eq!(r.phase(), Phase::Connected);
     }
 }
@@ -413,7 +666,12 @@ fn small_tick_jitter_is_not_a_jump() {
 #[test]
 fn retry_now_skips_the_backoff() {
     let mut r = Run::connected();
-    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     assert!(r.s.retry_at.is_some());
     r.at(150.0, Input::RetryNow);
     assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
@@ -436,7 +694,12 @@ fn retry_now_does_nothing_while_connected_or_offline() {
 #[test]
 fn draining_waits_for_the_servers_hint_and_says_restarting() {
     let mut r = Run::connected();
-    r.at(100.0, Input::Draining { reconnect_after_ms: 700 });
+    r.at(
+        100.0,
+        Input::Draining {
+            reconnect_after_ms: 700,
+        },
+    );
     assert_eq!(r.phase(), Phase::Reconnecting);
     assert_eq!(r.s.cause, Cause::ServerRestarting);
     assert_eq!(r.cmds, vec![Command::Close]);
@@ -450,18 +713,38 @@ fn draining_waits_for_the_servers_hint_and_says_restarting() {
 #[test]
 fn events_carry_the_resume_point_and_pings_do_not_move_it() {
     let mut r = Run::connected();
-    r.at(100.0, Input::Event { id: Some("s1-5".into()) })
-        .at(200.0, Input::Event { id: None });
+    r.at(
+        100.0,
+        Input::Event {
+            id: Some("s1-5".into()),
+        },
+    )
+    .at(200.0, Input::Event { id: None });
     assert_eq!(r.s.last_event_id.as_deref(), Some("s1-5"));
 }
 
 #[test]
 fn late_callbacks_of_a_closed_stream_are_ignored() {
     let mut r = Run::connected();
-    r.at(100.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     let before = r.s.clone();
-    r.at(110.0, Input::Error { ready_state: ReadyState::Closed });
-    r.at(120.0, Input::Event { id: Some("x-1".into()) });
+    r.at(
+        110.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    );
+    r.at(
+        120.0,
+        Input::Event {
+            id: Some("x-1".into()),
+        },
+    );
     r.at(130.0, hello("s1"));
     assert_eq!(r.s.attempt, before.attempt);
     assert_eq!(r.s.last_event_id, before.last_event_id);
@@ -486,7 +769,17 @@ fn phase_and_cause_names_match_the_contract() {
     .collect();
     assert_eq!(
         names,
-        ["connecting", "connected", "reconnecting", "stale", "offline", "rejected", "paused", "closed", "failed"]
+        [
+            "connecting",
+            "connected",
+            "reconnecting",
+            "stale",
+            "offline",
+            "rejected",
+            "paused",
+            "closed",
+            "failed"
+        ]
     );
     assert_eq!(Cause::ServerError.code(), "server-error");
     assert_eq!(Cause::Unreachable.describe(), "Server unreachable");
@@ -496,44 +789,91 @@ fn phase_and_cause_names_match_the_contract() {
 fn banner_debounces_transient_trouble_but_not_definitive_states() {
     let p = Policy::default();
     let mut r = Run::connected();
-    r.at(1_000.0, Input::Error { ready_state: ReadyState::Connecting });
-    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_000.0, &p), Phase::Connected);
-    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_499.0, &p), Phase::Connected);
-    assert_eq!(banner_phase(Phase::Connected, &r.s, 1_500.0, &p), Phase::Reconnecting);
+    r.at(
+        1_000.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 1_000.0, &p),
+        Phase::Connected
+    );
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 1_499.0, &p),
+        Phase::Connected
+    );
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 1_500.0, &p),
+        Phase::Reconnecting
+    );
     // once shown, further trouble shows at once
-    assert_eq!(banner_phase(Phase::Reconnecting, &r.s, 1_000.0, &p), Phase::Reconnecting);
+    assert_eq!(
+        banner_phase(Phase::Reconnecting, &r.s, 1_000.0, &p),
+        Phase::Reconnecting
+    );
     // a blip that recovers within 500 ms never leaves "connected"
     let due = r.s.retry_at.unwrap();
     r.at(due, Input::Tick).at(due + 10.0, hello("s1"));
     assert!(due + 10.0 - 1_000.0 < 500.0);
-    assert_eq!(banner_phase(Phase::Connected, &r.s, due + 10.0, &p), Phase::Connected);
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, due + 10.0, &p),
+        Phase::Connected
+    );
     // definitive states show at once
     r.at(2_000.0, Input::Offline);
-    assert_eq!(banner_phase(Phase::Connected, &r.s, 2_000.0, &p), Phase::Offline);
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 2_000.0, &p),
+        Phase::Offline
+    );
     // the first connection shows connecting from the start
     let mut fresh = Run::new();
-    fresh.at(0.0, Input::Start { online: true, hidden: false });
-    assert_eq!(banner_phase(Phase::Connecting, &fresh.s, 0.0, &p), Phase::Connecting);
+    fresh.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
+    assert_eq!(
+        banner_phase(Phase::Connecting, &fresh.s, 0.0, &p),
+        Phase::Connecting
+    );
 }
 
 #[test]
 fn timeline_records_changes_with_durations_newest_first() {
     let mut t = Timeline::new(3);
     let mut r = Run::new();
-    r.at(0.0, Input::Start { online: true, hidden: false });
+    r.at(
+        0.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
     t.record(&r.s, 0.0);
     r.at(100.0, hello("s1"));
     t.record(&r.s, 100.0);
     r.at(150.0, Input::Event { id: None });
     t.record(&r.s, 150.0); // no change: no entry
-    r.at(400.0, Input::Error { ready_state: ReadyState::Connecting });
+    r.at(
+        400.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
     t.record(&r.s, 400.0);
     let e = t.entries();
     assert_eq!(e.len(), 3);
     assert_eq!(e[0].phase, Phase::Reconnecting);
     assert_eq!(e[1].phase, Phase::Connected);
     assert_eq!(e[1].duration(1_000.0), 300.0);
-    assert_eq!(e[0].duration(1_000.0), 600.0, "the current entry is still running");
+    assert_eq!(
+        e[0].duration(1_000.0),
+        600.0,
+        "the current entry is still running"
+    );
     r.at(500.0, Input::Offline);
     t.record(&r.s, 500.0);
     assert_eq!(t.entries().len(), 3, "bounded");

@@ -69,8 +69,14 @@ mod tests {
 
     #[test]
     fn flags_override_and_bad_values_are_refused() {
-        let c = Config::try_parse_from(["sse-status", "--heartbeat-ms", "500", "--addr", "127.0.0.1:9"])
-            .unwrap();
+        let c = Config::try_parse_from([
+            "sse-status",
+            "--heartbeat-ms",
+            "500",
+            "--addr",
+            "127.0.0.1:9",
+        ])
+        .unwrap();
         assert_eq!(c.heartbeat_ms, 500);
         assert_eq!(c.addr.port(), 9);
         assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "0"]).is_err());

@@ -153,11 +153,20 @@ mod tests {
         let hub = Hub::new(10);
         let mut slot = hub.admit().unwrap();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_millis(500), stop.clone()));
+        let task =
+            tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_millis(500), stop.clone()));
         let start = tokio::time::Instant::now();
         for want in 1..=3 {
             let frame = slot.rx.recv().await.unwrap();
-            assert_eq!(*frame, Frame::Ping(Ping { seq: want, server_time: match &*frame { Frame::Ping(p) => p.server_time } }));
+            assert_eq!(
+                *frame,
+                Frame::Ping(Ping {
+                    seq: want,
+                    server_time: match &*frame {
+                        Frame::Ping(p) => p.server_time,
+                    }
+                })
+            );
             assert_eq!(start.elapsed(), Duration::from_millis(500 * want));
         }
         stop.cancel();

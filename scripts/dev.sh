@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs whatever is missing (idempotent), then runs the app with live reload:
+# dashboard at http://127.0.0.1:3000 (override with LEPTOS_SITE_ADDR). Extra args go to cargo leptos watch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+exec cargo leptos watch "$@"

@@ -1,0 +1,105 @@
+//! Server tests of the real binary: flags and SIGTERM with open streams.
+
+#![cfg(feature = "ssr")]
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::process::Command;
+
+fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sse-status"));
+    cmd.env("LEPTOS_OUTPUT_NAME", "sse-status")
+        .env("LEPTOS_SITE_ROOT", "target/site")
+        .env("LEPTOS_SITE_PKG_DIR", "pkg")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test]
+async fn help_lists_every_flag_with_its_default_and_env() {
+    let out = binary().arg("--help").output().await.unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for (flag, env, default) in [
+        ("--addr", "LEPTOS_SITE_ADDR", "127.0.0.1:3000"),
+        ("--heartbeat-ms", "SSE_HEARTBEAT_MS", "5000"),
+        ("--retry-ms", "SSE_RETRY_MS", "1000"),
+        ("--max-connections", "SSE_MAX_CONNECTIONS", "19500"),
+        ("--shutdown-timeout-ms", "SSE_SHUTDOWN_TIMEOUT_MS", "10000"),
+    ] {
+        assert!(help.contains(flag), "{flag} in --help");
+        assert!(help.contains(env), "{env} in --help");
+        assert!(
+            help.contains(&format!("[default: {default}]")),
+            "{flag} default in --help"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_flag_value_is_a_clear_error() {
+    let out = binary()
+        .args(["--heartbeat-ms", "soon"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--heartbeat-ms"));
+}
+
+#[tokio::test]
+async fn sigterm_with_open_streams_exits_in_time() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = binary()
+        .args(["--addr", &addr, "--shutdown-timeout-ms", "2000"])
+        .spawn()
+        .unwrap();
+    let c = client();
+    let url = format!("http://{addr}");
+    let mut up = false;
+    for _ in 0..100 {
+        if c.get(format!("{url}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "server came up");
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let (_, _, mut events) = open(&c, &format!("{url}/events"), &[]).await;
+        next_event(&mut events, Duration::from_secs(2)).await;
+        streams.push(events);
+    }
+    let pid = child.id().expect("pid");
+    let started = Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(4), child.wait())
+        .await
+        .expect("exited within the shutdown timeout")
+        .unwrap();
+    assert!(status.success(), "clean exit, got {status}");
+    assert!(started.elapsed() < Duration::from_millis(2_500));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stdout.take() {
+        use tokio::io::AsyncReadExt;
+        e.read_to_string(&mut stderr).await.unwrap();
+    }
+    assert!(stderr.contains("SIGTERM received"), "logged: {stderr}");
+    assert!(stderr.contains("stream disconnected"), "disconnects logged");
+}

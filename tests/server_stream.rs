@@ -1,0 +1,234 @@
+//! Server tests on a real socket: `/events` speaks the contract.
+
+#![cfg(feature = "ssr")]
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use sse_status::connection::protocol::{Connected, EventId, Ping};
+use support::*;
+
+#[tokio::test]
+async fn connected_comes_first_with_id_retry_and_contract_fields() {
+    let server = TestServer::start(config(5_000)).await;
+    let (status, _, mut events) = open(&client(), &server.url("/events"), &[]).await;
+    assert_eq!(status, 200);
+    let first = next_event(&mut events, Duration::from_secs(2)).await;
+    assert_eq!(first.event, "connected");
+    assert_eq!(first.retry, Some(Duration::from_millis(1_000)));
+    let id: EventId = first.id.parse().expect("connected carries a parseable id");
+    let hello: Connected = serde_json::from_str(&first.data).unwrap();
+    assert_eq!(hello.heartbeat_ms, 5_000);
+    assert_eq!(hello.server_id, server.state.hub.server_id());
+    assert_eq!(id.epoch, hello.server_id);
+    assert!(!hello.connection_id.is_empty());
+    assert!(hello.server_time > 1_600_000_000_000);
+}
+
+#[tokio::test]
+async fn each_stream_gets_its_own_connection_id_and_the_same_server_id() {
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, _, mut events) = open(&c, &server.url("/events"), &[]).await;
+        let hello: Connected =
+            serde_json::from_str(&next_event(&mut events, Duration::from_secs(2)).await.data)
+                .unwrap();
+        ids.push((hello.connection_id, hello.server_id));
+    }
+    assert_ne!(ids[0].0, ids[1].0);
+    assert_ne!(ids[1].0, ids[2].0);
+    assert!(ids.iter().all(|(_, s)| *s == ids[0].1));
+}
+
+#[tokio::test]
+async fn pings_arrive_at_the_heartbeat_interval_without_an_id() {
+    let server = TestServer::start(config(200)).await;
+    let (_, _, mut events) = open(&client(), &server.url("/events"), &[]).await;
+    let first = next_event(&mut events, Duration::from_secs(2)).await;
+    let mut pings = Vec::new();
+    while pings.len() < 4 {
+        let e = next_event(&mut events, Duration::from_secs(2)).await;
+        assert_eq!(e.event, "ping");
+        // eventsource-stream reports the last id seen; a ping must not set a new one
+        assert_eq!(e.id, first.id, "pings carry no id");
+        pings.push(serde_json::from_str::<Ping>(&e.data).unwrap());
+    }
+    for pair in pings.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1, "consecutive");
+        let gap = pair[1].server_time - pair[0].server_time;
+        assert!(
+            (150..=400).contains(&gap),
+            "ping gap {gap} ms for a 200 ms heartbeat"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stream_headers_are_right_and_never_compressed() {
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    let (_, headers, mut events) =
+        open(&c, &server.url("/events"), &[("accept-encoding", "gzip")]).await;
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-accel-buffering"], "no");
+    assert!(
+        headers.get("content-encoding").is_none(),
+        "SSE must not be compressed"
+    );
+    // the client does not decompress: a parseable event proves the bytes are plain
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(2)).await.event,
+        "connected"
+    );
+
+    // the page itself *is* compressed, so the exemption above is real, not an absent layer
+    let page = c
+        .get(server.url("/"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+}
+
+#[tokio::test]
+async fn malformed_last_event_id_is_ignored_not_an_error() {
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    for bad in [
+        "",
+        "garbage",
+        "abc-",
+        "-1",
+        "x/y-3",
+        "zz-99999999999999999999999",
+    ] {
+        let (status, _, mut events) =
+            open(&c, &server.url("/events"), &[("last-event-id", bad)]).await;
+        assert_eq!(status, 200, "header {bad:?}");
+        assert_eq!(
+            next_event(&mut events, Duration::from_secs(2)).await.event,
+            "connected"
+        );
+    }
+    let (status, _, _) = open(&c, &server.url("/events?last_event_id=%00%FF"), &[]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_frees_its_slot() {
+    let server = TestServer::start(config(100)).await;
+    let (_, _, mut events) = open(&client(), &server.url("/events"), &[]).await;
+    next_event(&mut events, Duration::from_secs(2)).await;
+    assert_eq!(server.state.hub.open_connections(), 1);
+    drop(events);
+    // the server notices on its next write (a ping within 100 ms)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while server.state.hub.open_connections() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "disconnect never noticed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn beyond_max_connections_streams_get_503_with_retry_after_and_json() {
+    let mut cfg = config(5_000);
+    cfg.max_connections = 2;
+    let server = TestServer::start(cfg).await;
+    let c = client();
+    let (_, _, mut a) = open(&c, &server.url("/events"), &[]).await;
+    let (_, _, mut b) = open(&c, &server.url("/events"), &[]).await;
+    next_event(&mut a, Duration::from_secs(2)).await;
+    next_event(&mut b, Duration::from_secs(2)).await;
+    let refused = c.get(server.url("/events")).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_connections");
+    assert!(body["message"].as_str().unwrap().contains("maximum"));
+    // the rest keeps working
+    assert_eq!(
+        c.get(server.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
+    drop(a);
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if server.state.hub.open_connections() < 2 {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "slot freed");
+    let (status, _, _) = open(&c, &server.url("/events"), &[]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn health_ready_and_404() {
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    let health = c.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(
+        c.get(server.url("/readyz")).send().await.unwrap().status(),
+        200
+    );
+    let missing = c.get(server.url("/no/such/page")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn dashboard_server_render_says_connecting() {
+    let server = TestServer::start(config(5_000)).await;
+    let html = client()
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-testid="connection-banner""#));
+    assert!(html.contains(r#"data-state="connecting""#));
+    assert!(html.contains(r#"role="status""#));
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_and_returns_within_the_timeout() {
+    let mut cfg = config(5_000);
+    cfg.shutdown_timeout_ms = 3_000;
+    let mut server = TestServer::start(cfg).await;
+    let c = client();
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let (_, _, mut events) = open(&c, &server.url("/events"), &[]).await;
+        next_event(&mut events, Duration::from_secs(2)).await;
+        streams.push(events);
+    }
+    let started = std::time::Instant::now();
+    server.signal_shutdown();
+    let handle = server.handle.take().unwrap();
+    tokio::time::timeout(Duration::from_secs(3), handle)
+        .await
+        .expect("server stopped within the shutdown timeout")
+        .unwrap()
+        .unwrap();
+    for mut s in streams {
+        let end = tokio::time::timeout(Duration::from_secs(1), s.next()).await;
+        assert!(matches!(end, Ok(None)), "stream ended");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -1,0 +1,112 @@
+//! Server tests' harness: a real server on `127.0.0.1:0` and an SSE reader.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures::{Stream, StreamExt};
+use leptos::config::LeptosOptions;
+use sse_status::server::{serve, AppState, Config};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in this process on an ephemeral port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let leptos = LeptosOptions::builder()
+            .output_name("sse-status")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState::new(config, leptos);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            stop: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Send the shutdown signal (like SIGTERM).
+    pub fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.signal_shutdown();
+    }
+}
+
+pub fn config(heartbeat_ms: u64) -> Config {
+    let mut c = Config::for_tests();
+    c.heartbeat_ms = heartbeat_ms;
+    c
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+/// Open `/events` and return the response (for headers) and its parsed events.
+pub async fn open(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    impl Stream<Item = Event> + Unpin,
+) {
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let events = resp
+        .bytes_stream()
+        .eventsource()
+        .map(|e| e.expect("well-formed SSE"))
+        .boxed();
+    (status, headers, events)
+}
+
+/// The next event, failing the test after `within`.
+pub async fn next_event(
+    events: &mut (impl Stream<Item = Event> + Unpin),
+    within: Duration,
+) -> Event {
+    tokio::time::timeout(within, events.next())
+        .await
+        .expect("an event in time")
+        .expect("stream still open")
+}
