@@ -33,6 +33,10 @@ async fn help_lists_every_flag_with_its_default_and_env() {
         ("--retry-ms", "SSE_RETRY_MS", "1000"),
         ("--max-connections", "SSE_MAX_CONNECTIONS", "19500"),
         ("--shutdown-timeout-ms", "SSE_SHUTDOWN_TIMEOUT_MS", "10000"),
+        ("--replay-capacity", "SSE_REPLAY_CAPACITY", "1024"),
+        ("--send-queue", "SSE_SEND_QUEUE", "256"),
+        ("--write-timeout-ms", "SSE_WRITE_TIMEOUT_MS", "10000"),
+        ("--drain-window-ms", "SSE_DRAIN_WINDOW_MS", "5000"),
     ] {
         assert!(help.contains(flag), "{flag} in --help");
         assert!(help.contains(env), "{env} in --help");

@@ -227,8 +227,10 @@ async fn shutdown_ends_open_streams_and_returns_within_the_timeout() {
         .unwrap()
         .unwrap();
     for mut s in streams {
+        let last = next_event(&mut s, Duration::from_secs(1)).await;
+        assert_eq!(last.event, "draining", "told to reconnect elsewhere");
         let end = tokio::time::timeout(Duration::from_secs(1), s.next()).await;
-        assert!(matches!(end, Ok(None)), "stream ended");
+        assert!(matches!(end, Ok(None)), "then the stream ended");
     }
     assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -14,7 +14,7 @@ use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCa
 
 use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
-use super::protocol::{self, Connected, Draining};
+use super::protocol::{self, Connected, Draining, Resync};
 
 /// How long the probe may take before it counts as a network error (a frozen link never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -223,6 +223,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
                 server_id: hello.server_id,
                 heartbeat_ms: hello.heartbeat_ms,
                 retry_ms: hello.retry_ms,
+                replayed: hello.replayed,
             },
             id: non_empty(msg.last_event_id()),
         })
@@ -239,7 +240,10 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
             id: non_empty(msg.last_event_id()),
         })
     };
-    on(protocol::EVENT_RESYNC, app_event);
+    on(protocol::EVENT_RESYNC, |_, msg| {
+        let r: Resync = serde_json::from_str(&message_data(msg)).ok()?;
+        Some(Input::Resync { reason: r.reason })
+    });
     on("message", app_event);
     for name in &names {
         on(name, app_event);

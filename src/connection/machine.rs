@@ -157,6 +157,8 @@ pub struct ServerHello {
     pub heartbeat_ms: u64,
     /// The server's `retry:` floor.
     pub retry_ms: u64,
+    /// How many missed events the server replays right after `connected`.
+    pub replayed: u64,
 }
 
 /// Something that happened.
@@ -175,6 +177,11 @@ pub enum Input {
         hello: ServerHello,
         /// Its `id:` (the resume point).
         id: Option<String>,
+    },
+    /// The server could not resume from our last event id: some events are lost.
+    Resync {
+        /// The server's reason (`other-server`, `too-old`, `unknown-id`).
+        reason: String,
     },
     /// Any other event (ping or application event) arrived.
     Event {
@@ -270,6 +277,8 @@ pub struct State {
     pub last_tick: Option<(f64, f64)>,
     /// Total reconnects that succeeded (for the dashboard).
     pub reconnects: u32,
+    /// Set by a `resync` on the current stream: the page missed events it cannot get back.
+    pub resync: Option<String>,
 }
 
 impl State {
@@ -293,6 +302,7 @@ impl State {
             hidden_since: None,
             last_tick: None,
             reconnects: 0,
+            resync: None,
         }
     }
 
@@ -362,12 +372,19 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             s.opening_since = None;
             s.retry_at = None;
             s.attempt = 0;
+            s.resync = None;
             s.last_event_at = Some(now);
             s.connected_at = Some(now);
             if was_reconnect {
                 s.reconnects += 1;
             }
             enter(&mut s, Phase::Connected, Cause::None, now);
+        }
+        Input::Resync { reason } => {
+            if s.stream_open() {
+                s.last_event_at = Some(now);
+                s.resync = Some(reason.clone());
+            }
         }
         Input::Event { id } => {
             if s.stream_open() {

@@ -19,6 +19,7 @@ fn hello(server: &str) -> Input {
             server_id: server.into(),
             heartbeat_ms: 1000,
             retry_ms: 0,
+            replayed: 0,
         },
         id: Some(format!("{server}-0")),
     }
@@ -364,6 +365,7 @@ fn server_retry_is_a_floor_for_our_reconnect() {
                 server_id: "s".into(),
                 heartbeat_ms: 1000,
                 retry_ms: 4_000,
+                replayed: 0,
             },
             id: None,
         },
@@ -877,4 +879,26 @@ fn timeline_records_changes_with_durations_newest_first() {
     r.at(500.0, Input::Offline);
     t.record(&r.s, 500.0);
     assert_eq!(t.entries().len(), 3, "bounded");
+}
+
+#[test]
+fn resync_marks_lost_events_until_the_next_connected() {
+    let mut r = Run::connected();
+    r.at(
+        100.0,
+        Input::Resync {
+            reason: "other-server".into(),
+        },
+    );
+    assert_eq!(r.s.resync.as_deref(), Some("other-server"));
+    assert_eq!(r.phase(), Phase::Connected);
+    r.at(
+        200.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    let due = r.s.retry_at.unwrap();
+    r.at(due, Input::Tick).at(due + 1.0, hello("s1"));
+    assert_eq!(r.s.resync, None, "a clean resume clears it");
 }

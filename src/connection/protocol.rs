@@ -35,6 +35,9 @@ pub struct Connected {
     pub retry_ms: u64,
     /// Unix time in milliseconds.
     pub server_time: u64,
+    /// How many missed events follow as replay (0 for a fresh stream).
+    #[serde(default)]
+    pub replayed: u64,
 }
 
 /// Data of the `ping` event.
@@ -49,8 +52,10 @@ pub struct Ping {
 /// Data of the `resync` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resync {
-    /// Why the requested id could not be resumed.
+    /// Why the requested id could not be resumed: `other-server`, `too-old` or `unknown-id`.
     pub reason: String,
+    /// The id the client asked to resume after.
+    pub requested_id: String,
     /// The first id this stream will deliver, if any event is buffered.
     pub first_id: Option<String>,
 }
@@ -132,6 +137,7 @@ mod tests {
             heartbeat_ms: 5000,
             retry_ms: 1000,
             server_time: 1_700_000_000_000,
+            replayed: 3,
         };
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Connected>(&json).unwrap(), c);

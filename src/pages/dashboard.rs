@@ -7,7 +7,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::components::format::duration;
 use crate::components::{ConnectionBanner, EventLog, StateTimeline};
-use crate::connection::machine::Phase;
+use crate::connection::machine::{Phase, State};
 use crate::connection::policy::Policy;
 use crate::connection::{use_connection_status_with_options, UseConnectionStatusOptions};
 
@@ -38,6 +38,49 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
         policy,
         event_names,
         ..UseConnectionStatusOptions::default()
+    }
+}
+
+/// What the last reconnect meant for the data: replayed, lost, or a new server.
+#[component]
+fn Notices(state: Signal<State>) -> impl IntoView {
+    let resync = move || state.with(|s| s.resync.clone());
+    let replayed = move || {
+        state.with(|s| {
+            (s.phase == Phase::Connected && s.reconnects > 0 && s.resync.is_none())
+                .then(|| s.hello.as_ref().map_or(0, |h| h.replayed))
+        })
+    };
+    view! {
+        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync().is_none()>
+            "Missed updates — how many is unknown ("
+            {move || resync().map(|r| resync_reason(&r)).unwrap_or_default()}
+            "). Refetch to be sure."
+        </p>
+        <p
+            class="notice"
+            data-testid="replay-notice"
+            data-replayed=move || replayed().map(|n| n.to_string()).unwrap_or_default()
+            hidden=move || replayed().is_none()
+        >
+            {move || match replayed() {
+                Some(0) => "Reconnected, nothing missed.".to_owned(),
+                Some(1) => "Reconnected, 1 missed event replayed.".to_owned(),
+                Some(n) => format!("Reconnected, {n} missed events replayed."),
+                None => String::new(),
+            }}
+        </p>
+        <p class="notice" data-testid="restart-notice" hidden=move || !state.with(|s| s.server_restarted)>
+            "Server restarted: this page now talks to a new server process."
+        </p>
+    }
+}
+
+fn resync_reason(code: &str) -> &'static str {
+    match code {
+        "other-server" => "the server restarted",
+        "too-old" => "too many events while away",
+        _ => "the server did not know our last event",
     }
 }
 
@@ -96,9 +139,7 @@ pub fn Dashboard() -> impl IntoView {
                     <p class="muted" data-testid="state-cause">
                         {move || state.with(|s| s.cause.describe())}
                     </p>
-                    <p class="muted" hidden=move || !state.with(|s| s.server_restarted)>
-                        "Server restarted: this is a new server process."
-                    </p>
+                    <Notices state=state/>
                     <dl class="facts">
                         <dt>"Connection id"</dt>
                         <dd><code data-testid="connection-id">{connection_id}</code></dd>

@@ -31,6 +31,31 @@ pub struct Config {
     #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500)]
     pub max_connections: usize,
 
+    /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403).
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// How many recent events are kept for `Last-Event-ID` replay.
+    #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
+    pub replay_capacity: usize,
+
+    /// How many frames a stream may fall behind the newest before it is dropped as too slow
+    /// (the client resumes by `Last-Event-ID` when it comes back).
+    #[arg(long, env = "SSE_SEND_QUEUE", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub send_queue: u64,
+
+    /// A connection whose writes make no progress for this long (the client stopped reading)
+    /// is dropped, in milliseconds.
+    #[arg(long, env = "SSE_WRITE_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub write_timeout_ms: u64,
+
+    /// On shutdown, clients are told to reconnect at a random moment within this window (after
+    /// `--retry-ms`), so a restart does not bring them all back at once. In milliseconds.
+    #[arg(long, env = "SSE_DRAIN_WINDOW_MS", default_value_t = 5_000)]
+    pub drain_window_ms: u64,
+
     /// On SIGTERM/Ctrl-C, the longest the server takes to end every stream and exit, in
     /// milliseconds.
     #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
@@ -41,6 +66,11 @@ impl Config {
     /// The heartbeat interval.
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The write-progress deadline.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
     }
 
     /// The shutdown deadline.

@@ -25,6 +25,39 @@ pub enum ApiError {
         /// Suggested wait.
         retry_after: Duration,
     },
+    /// No publish token is configured, so publishing is off.
+    #[error(
+        "publishing is disabled on this server: start it with --publish-token <token> \
+         (or SSE_PUBLISH_TOKEN) to enable POST /api/publish"
+    )]
+    PublishDisabled,
+    /// Missing or wrong bearer token.
+    #[error("missing or wrong token: send 'Authorization: Bearer <token>'")]
+    Unauthorized,
+    /// The body is over the limit.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body is not the expected JSON.
+    #[error("invalid JSON body: {reason}")]
+    BadJson {
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The event name is not allowed.
+    #[error("invalid event name: {reason}")]
+    BadEventName {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No such API route.
+    #[error("no API route {path}")]
+    NotFound {
+        /// The requested path.
+        path: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -39,6 +72,12 @@ impl ApiError {
         match self {
             ApiError::TooManyConnections { .. } => "too_many_connections",
             ApiError::Draining { .. } => "draining",
+            ApiError::PublishDisabled => "publish_disabled",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::BadJson { .. } => "bad_json",
+            ApiError::BadEventName { .. } => "bad_event_name",
+            ApiError::NotFound { .. } => "not_found",
         }
     }
 
@@ -48,6 +87,11 @@ impl ApiError {
             ApiError::TooManyConnections { .. } | ApiError::Draining { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::PublishDisabled => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BadJson { .. } | ApiError::BadEventName { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
         }
     }
 
@@ -55,6 +99,7 @@ impl ApiError {
         match self {
             ApiError::TooManyConnections { retry_after, .. }
             | ApiError::Draining { retry_after } => Some(*retry_after),
+            _ => None,
         }
     }
 }
@@ -66,6 +111,12 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"sse-status\""),
+            );
+        }
         if let Some(wait) = self.retry_after() {
             let secs = wait.as_secs().max(1);
             response.headers_mut().insert(
@@ -77,9 +128,49 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// `/api/*` paths that do not exist get the JSON 404, not the HTML page.
+pub async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_match_the_contract() {
+        let cases = [
+            (ApiError::PublishDisabled, 403, "publish_disabled"),
+            (ApiError::Unauthorized, 401, "unauthorized"),
+            (
+                ApiError::PayloadTooLarge { limit: 1 },
+                413,
+                "payload_too_large",
+            ),
+            (ApiError::BadJson { reason: "x".into() }, 400, "bad_json"),
+            (
+                ApiError::BadEventName { reason: "x".into() },
+                400,
+                "bad_event_name",
+            ),
+            (
+                ApiError::NotFound {
+                    path: "/api/x".into(),
+                },
+                404,
+                "not_found",
+            ),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!(err.status().as_u16(), status);
+            assert_eq!(err.code(), code);
+        }
+        assert!(ApiError::PublishDisabled
+            .to_string()
+            .contains("--publish-token"));
+    }
 
     #[test]
     fn too_many_connections_is_503_with_retry_after_and_json() {

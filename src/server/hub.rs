@@ -1,33 +1,35 @@
-//! Server only: the fan-out hub. One heartbeat timer for all streams (not one per connection);
-//! frames go to every stream through a broadcast channel; a counter enforces the stream limit.
+//! Server only: the fan-out hub. Application events get ids and go into a bounded replay buffer;
+//! every frame (ping or event) is encoded once and shared by all streams through one broadcast
+//! channel; one heartbeat timer serves the whole process; a counter enforces the stream limit.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::protocol::Ping;
-
-/// How many frames a stream may fall behind before it skips (pings only: skipping is harmless).
-const CHANNEL_CAPACITY: usize = 64;
+use crate::connection::protocol::{EventId, Ping};
 
 /// A frame every stream receives.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    /// A heartbeat.
+    /// A heartbeat (no id: it must not move a client's `Last-Event-ID`).
     Ping(Ping),
+    /// A published application event.
+    App(AppEvent),
 }
 
-/// Shared by all streams of one server process.
-#[derive(Debug)]
-pub struct Hub {
-    server_id: String,
-    tx: broadcast::Sender<Arc<Frame>>,
-    open: AtomicUsize,
-    next_connection: AtomicU64,
-    max_connections: usize,
+/// A published event, as buffered for replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppEvent {
+    /// Sequence within this server process (the id is `<server_id>-<seq>`).
+    pub seq: u64,
+    /// The `event:` name.
+    pub name: String,
+    /// The JSON data, already serialised.
+    pub data: String,
 }
 
 /// Unix time in milliseconds.
@@ -37,20 +39,88 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Why a resume point could not be honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResyncReason {
+    /// The id was assigned by another server process (restart, or another instance).
+    OtherServer,
+    /// The id is older than the oldest buffered event: some events are gone.
+    TooOld,
+    /// The id is from this server but beyond its newest event.
+    Unknown,
+}
+
+impl ResyncReason {
+    /// Stable text for the `resync` event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::OtherServer => "other-server",
+            ResyncReason::TooOld => "too-old",
+            ResyncReason::Unknown => "unknown-id",
+        }
+    }
+}
+
+/// What a new stream starts with.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Live frames after the snapshot.
+    pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// Buffered events the client missed, oldest first.
+    pub replay: Vec<Arc<Frame>>,
+    /// Set when the requested resume point could not be honoured.
+    pub resync: Option<ResyncReason>,
+    /// The stream's resume point (the `connected` event's id): the sequence just before the
+    /// first event this stream delivers.
+    pub cursor: u64,
+}
+
+struct Buffer {
+    /// Sequence of the newest event (0 = none yet).
+    head: u64,
+    events: VecDeque<Arc<Frame>>,
+}
+
+/// Shared by all streams of one server process.
+pub struct Hub {
+    server_id: String,
+    tx: broadcast::Sender<Arc<Frame>>,
+    buffer: Mutex<Buffer>,
+    replay_capacity: usize,
+    open: AtomicUsize,
+    next_connection: AtomicU64,
+    max_connections: usize,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("server_id", &self.server_id)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Hub {
-    /// A hub with a fresh random server id.
-    pub fn new(max_connections: usize) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+    /// A hub with a fresh random server id. `send_queue` is how many frames a stream may fall
+    /// behind before it is dropped as too slow.
+    pub fn new(max_connections: usize, replay_capacity: usize, send_queue: usize) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(send_queue.max(1));
         Arc::new(Hub {
             server_id: format!("{:08x}", rand::random::<u32>()),
             tx,
+            buffer: Mutex::new(Buffer {
+                head: 0,
+                events: VecDeque::with_capacity(replay_capacity.min(4096)),
+            }),
+            replay_capacity,
             open: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
             max_connections,
         })
     }
 
-    /// Random per process start.
+    /// Random per process start; the epoch of every id this process assigns.
     pub fn server_id(&self) -> &str {
         &self.server_id
     }
@@ -60,26 +130,95 @@ impl Hub {
         self.open.load(Ordering::Relaxed)
     }
 
+    /// The id of event `seq` of this process.
+    pub fn event_id(&self, seq: u64) -> EventId {
+        EventId {
+            epoch: self.server_id.clone(),
+            seq,
+        }
+    }
+
     /// Claim a stream slot, or `None` when the limit is reached.
-    pub fn admit(self: &Arc<Self>) -> Option<Admission> {
+    pub fn admit(self: &Arc<Self>) -> Option<Slot> {
         let before = self.open.fetch_add(1, Ordering::AcqRel);
         if before >= self.max_connections {
             self.open.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
         let n = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        Some(Admission {
-            slot: Slot {
-                hub: Arc::clone(self),
-            },
+        Some(Slot {
+            hub: Arc::clone(self),
             connection_id: format!("{}-c{n}", self.server_id),
-            rx: self.tx.subscribe(),
         })
     }
 
-    /// Send a frame to every stream.
+    /// Publish an application event: give it the next id, buffer it, send it to every stream.
+    pub fn publish(&self, name: String, data: String) -> EventId {
+        let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        buf.head += 1;
+        let seq = buf.head;
+        let frame = Arc::new(Frame::App(AppEvent { seq, name, data }));
+        if self.replay_capacity > 0 {
+            if buf.events.len() == self.replay_capacity {
+                buf.events.pop_front();
+            }
+            buf.events.push_back(Arc::clone(&frame));
+        }
+        // Sent under the lock so a concurrent `subscribe` sees each event exactly once: either
+        // in its replay snapshot or on its receiver.
+        let _ = self.tx.send(frame);
+        self.event_id(seq)
+    }
+
+    /// Subscribe a new stream that resumes after `last` (the client's `Last-Event-ID`).
+    pub fn subscribe(&self, last: Option<&EventId>) -> Subscription {
+        let buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let oldest = buf.events.front().map_or(buf.head + 1, |f| match &**f {
+            Frame::App(e) => e.seq,
+            Frame::Ping(_) => buf.head + 1,
+        });
+        let replay_after = |after: u64| -> Vec<Arc<Frame>> {
+            let skip = after.saturating_sub(oldest - 1) as usize;
+            buf.events.iter().skip(skip).cloned().collect()
+        };
+        let Some(last) = last else {
+            // A fresh client starts with the live stream.
+            return Subscription {
+                rx,
+                replay: Vec::new(),
+                resync: None,
+                cursor: buf.head,
+            };
+        };
+        let resync = if last.epoch != self.server_id {
+            Some(ResyncReason::OtherServer)
+        } else if last.seq > buf.head {
+            Some(ResyncReason::Unknown)
+        } else if last.seq + 1 < oldest {
+            Some(ResyncReason::TooOld)
+        } else {
+            None
+        };
+        match resync {
+            None => Subscription {
+                rx,
+                replay: replay_after(last.seq),
+                resync: None,
+                cursor: last.seq,
+            },
+            // What the client missed is not fully known: give it everything still buffered.
+            Some(reason) => Subscription {
+                rx,
+                replay: replay_after(oldest - 1),
+                resync: Some(reason),
+                cursor: oldest - 1,
+            },
+        }
+    }
+
+    /// Send a frame to every stream (heartbeats).
     pub fn broadcast(&self, frame: Frame) {
-        // An error only means nobody is listening right now.
         let _ = self.tx.send(Arc::new(frame));
     }
 
@@ -100,21 +239,12 @@ impl Hub {
     }
 }
 
-/// What an admitted stream gets.
-#[derive(Debug)]
-pub struct Admission {
-    /// Holds the stream's place under the limit until dropped.
-    pub slot: Slot,
-    /// Unique per stream.
-    pub connection_id: String,
-    /// This stream's subscription.
-    pub rx: broadcast::Receiver<Arc<Frame>>,
-}
-
 /// A claimed stream slot; released when dropped.
 #[derive(Debug)]
 pub struct Slot {
     hub: Arc<Hub>,
+    /// Unique per stream.
+    pub connection_id: String,
 }
 
 impl Drop for Slot {
@@ -127,9 +257,25 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    fn seqs(frames: &[Arc<Frame>]) -> Vec<u64> {
+        frames
+            .iter()
+            .map(|f| match &**f {
+                Frame::App(e) => e.seq,
+                Frame::Ping(_) => 0,
+            })
+            .collect()
+    }
+
+    fn publish_n(hub: &Hub, n: u64) {
+        for i in 0..n {
+            hub.publish("update".into(), format!("{{\"i\":{i}}}"));
+        }
+    }
+
     #[test]
     fn admission_respects_the_limit_and_frees_on_drop() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(2, 8, 8);
         let a = hub.admit().expect("first");
         let b = hub.admit().expect("second");
         assert!(hub.admit().is_none());
@@ -142,31 +288,107 @@ mod tests {
 
     #[test]
     fn server_ids_are_random_hex() {
-        let (a, b) = (Hub::new(1), Hub::new(1));
+        let (a, b) = (Hub::new(1, 1, 1), Hub::new(1, 1, 1));
         assert_eq!(a.server_id().len(), 8);
         assert!(a.server_id().bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a.server_id(), b.server_id());
     }
 
+    #[test]
+    fn ids_are_monotonic_and_carry_the_server_id() {
+        let hub = Hub::new(1, 8, 8);
+        let a = hub.publish("x".into(), "1".into());
+        let b = hub.publish("x".into(), "2".into());
+        assert_eq!(a.epoch, hub.server_id());
+        assert_eq!((a.seq, b.seq), (1, 2));
+    }
+
+    #[test]
+    fn resume_table() {
+        let hub = Hub::new(10, 5, 64);
+        publish_n(&hub, 8); // buffer holds 4..=8
+        let id = |seq| hub.event_id(seq);
+        let other = EventId {
+            epoch: "0000beef".into(),
+            seq: 3,
+        };
+        type Case = (Option<EventId>, Vec<u64>, Option<ResyncReason>, u64);
+        let cases: Vec<Case> = vec![
+            (None, vec![], None, 8),
+            (Some(id(8)), vec![], None, 8),
+            (Some(id(5)), vec![6, 7, 8], None, 5),
+            (Some(id(3)), vec![4, 5, 6, 7, 8], None, 3),
+            (
+                Some(id(2)),
+                vec![4, 5, 6, 7, 8],
+                Some(ResyncReason::TooOld),
+                3,
+            ),
+            (
+                Some(id(0)),
+                vec![4, 5, 6, 7, 8],
+                Some(ResyncReason::TooOld),
+                3,
+            ),
+            (
+                Some(id(9)),
+                vec![4, 5, 6, 7, 8],
+                Some(ResyncReason::Unknown),
+                3,
+            ),
+            (
+                Some(other),
+                vec![4, 5, 6, 7, 8],
+                Some(ResyncReason::OtherServer),
+                3,
+            ),
+        ];
+        for (last, want, resync, cursor) in cases {
+            let sub = hub.subscribe(last.as_ref());
+            assert_eq!(seqs(&sub.replay), want, "resume from {last:?}");
+            assert_eq!(sub.resync, resync, "resume from {last:?}");
+            assert_eq!(sub.cursor, cursor, "resume from {last:?}");
+        }
+    }
+
+    #[test]
+    fn resume_at_zero_before_any_event_is_complete() {
+        let hub = Hub::new(10, 5, 64);
+        let sub = hub.subscribe(Some(&hub.event_id(0)));
+        assert_eq!(sub.resync, None);
+        publish_n(&hub, 2);
+        let sub = hub.subscribe(Some(&hub.event_id(0)));
+        assert_eq!((seqs(&sub.replay), sub.resync), (vec![1, 2], None));
+    }
+
+    #[tokio::test]
+    async fn events_published_after_subscribe_arrive_live_exactly_once() {
+        let hub = Hub::new(10, 100, 64);
+        publish_n(&hub, 3);
+        let mut sub = hub.subscribe(Some(&hub.event_id(1)));
+        publish_n(&hub, 2);
+        assert_eq!(seqs(&sub.replay), vec![2, 3]);
+        let mut live = vec![];
+        while let Ok(f) = sub.rx.try_recv() {
+            live.push(f);
+        }
+        assert_eq!(seqs(&live), vec![4, 5]);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn heartbeat_pings_every_interval_with_rising_seq() {
-        let hub = Hub::new(10);
-        let mut slot = hub.admit().unwrap();
+        let hub = Hub::new(10, 8, 8);
+        let mut sub = hub.subscribe(None);
         let stop = CancellationToken::new();
         let task =
             tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_millis(500), stop.clone()));
         let start = tokio::time::Instant::now();
         for want in 1..=3 {
-            let frame = slot.rx.recv().await.unwrap();
-            assert_eq!(
-                *frame,
-                Frame::Ping(Ping {
-                    seq: want,
-                    server_time: match &*frame {
-                        Frame::Ping(p) => p.server_time,
-                    }
-                })
-            );
+            let frame = sub.rx.recv().await.unwrap();
+            let Frame::Ping(ping) = &*frame else {
+                panic!("expected a ping")
+            };
+            assert_eq!(ping.seq, want);
             assert_eq!(start.elapsed(), Duration::from_millis(500 * want));
         }
         stop.cancel();

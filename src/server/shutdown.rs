@@ -3,10 +3,11 @@
 //! the state's cancellation token, then waits at most `--shutdown-timeout-ms`.
 
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use super::listener::{Peer, StallListener};
 use super::routes::router;
 use super::state::AppState;
 
@@ -25,7 +26,12 @@ pub async fn serve(
             .clone()
             .run_heartbeat(state.config.heartbeat(), token.clone()),
     );
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = StallListener::new(
+        listener,
+        state.config.write_timeout(),
+        state.metrics.slow_clients_dropped.clone(),
+    );
+    let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(token.clone().cancelled_owned())
         .into_future();
@@ -41,12 +47,19 @@ pub async fn serve(
     tracing::info!(
         open_streams = state.hub.open_connections(),
         timeout_ms = timeout.as_millis() as u64,
-        "shutting down: ending streams"
+        "shutting down: draining streams"
     );
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Every stream sends `draining` (with its own reconnect hint) and ends; give them up to half
+    // the timeout to flush, then end whatever is left.
     state.start_draining();
+    let drained = tokio::time::Instant::now() + timeout / 2;
+    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < drained {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     token.cancel();
     let _ = heartbeat.await;
-    match tokio::time::timeout(timeout, &mut server).await {
+    match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(result) => {
             tracing::info!("shut down cleanly");
             result.map_err(std::io::Error::other)?

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
 use super::hub::Hub;
+use super::metrics::Metrics;
 
 /// Cheap to clone: everything is behind `Arc`s.
 #[derive(Clone, Debug)]
@@ -19,7 +20,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Fan-out to streams.
     pub hub: Arc<Hub>,
-    /// Cancelled when the streams must end (shutdown).
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Cancelled when shutdown begins: every stream sends `draining` and ends.
+    pub drain: CancellationToken,
+    /// Cancelled when the streams must end at once (the end of the drain).
     pub shutdown: CancellationToken,
     draining: Arc<AtomicBool>,
 }
@@ -29,8 +34,14 @@ impl AppState {
     pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
         AppState {
             leptos_options,
-            hub: Hub::new(config.max_connections),
+            hub: Hub::new(
+                config.max_connections,
+                config.replay_capacity,
+                config.send_queue as usize,
+            ),
             config: Arc::new(config),
+            metrics: Metrics::new(),
+            drain: CancellationToken::new(),
             shutdown: CancellationToken::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }
@@ -41,9 +52,10 @@ impl AppState {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// Begin shutdown.
+    /// Begin shutdown: refuse new streams and tell open ones to go.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::Release);
+        self.drain.cancel();
     }
 }
 

@@ -1,0 +1,141 @@
+//! Server only: Prometheus metrics (one registry per server state, so tests can run servers side
+//! by side) and `GET /metrics`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+use super::state::AppState;
+
+/// Every metric the server exports.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `sse_connections_open`
+    pub connections_open: IntGauge,
+    /// `sse_connections_total`
+    pub connections_total: IntCounter,
+    /// `sse_connections_rejected_total{reason}`: `limit` or `draining`.
+    pub connections_rejected: IntCounterVec,
+    /// `sse_events_published_total`
+    pub events_published: IntCounter,
+    /// `sse_events_delivered_total`: application events written to streams (live or replayed).
+    pub events_delivered: IntCounter,
+    /// `sse_events_replayed_total`
+    pub events_replayed: IntCounter,
+    /// `sse_resyncs_total`
+    pub resyncs: IntCounter,
+    /// `sse_slow_clients_dropped_total`
+    pub slow_clients_dropped: IntCounter,
+    /// `sse_publish_errors_total{status}`
+    pub publish_errors: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric name");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric name");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    c
+}
+
+impl Metrics {
+    /// A fresh registry with every metric at zero.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let connections_open =
+            IntGauge::new("sse_connections_open", "SSE streams open now").expect("valid name");
+        registry
+            .register(Box::new(connections_open.clone()))
+            .expect("unique metric");
+        Metrics {
+            connections_open,
+            connections_total: counter(&registry, "sse_connections_total", "SSE streams opened"),
+            connections_rejected: counter_vec(
+                &registry,
+                "sse_connections_rejected_total",
+                "SSE streams refused with 503",
+                "reason",
+            ),
+            events_published: counter(&registry, "sse_events_published_total", "Events published"),
+            events_delivered: counter(
+                &registry,
+                "sse_events_delivered_total",
+                "Application events written to streams (live and replayed)",
+            ),
+            events_replayed: counter(
+                &registry,
+                "sse_events_replayed_total",
+                "Events replayed to reconnecting clients by Last-Event-ID",
+            ),
+            resyncs: counter(
+                &registry,
+                "sse_resyncs_total",
+                "Resume points that could not be honoured (resync sent)",
+            ),
+            slow_clients_dropped: counter(
+                &registry,
+                "sse_slow_clients_dropped_total",
+                "Streams dropped because the client did not keep up",
+            ),
+            publish_errors: counter_vec(
+                &registry,
+                "sse_publish_errors_total",
+                "Refused publish requests by HTTP status",
+                "status",
+            ),
+            registry,
+        }
+        .with_known_labels()
+    }
+
+    /// Pre-create the labelled series so they show (at 0) before anything happens.
+    fn with_known_labels(self) -> Self {
+        for reason in ["limit", "draining"] {
+            self.connections_rejected.with_label_values(&[reason]);
+        }
+        for status in ["400", "401", "403", "413"] {
+            self.publish_errors.with_label_values(&[status]);
+        }
+        self
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(%err, "cannot encode metrics");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics
+        .connections_open
+        .set(state.hub.open_connections() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,184 @@
+//! Server only: `POST /api/publish` — authenticated, validated publishing of application events.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::state::AppState;
+use crate::connection::protocol::RESERVED_EVENT_NAMES;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest event name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// The SSE `event:` name.
+    pub event: String,
+    /// Any JSON value; sent as the event's data.
+    pub data: serde_json::Value,
+}
+
+/// The answer to a successful publish.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PublishResponse {
+    /// The id the event got (what `Last-Event-ID` will carry).
+    pub id: String,
+    /// The event name.
+    pub event: String,
+}
+
+/// 1–64 characters of `[A-Za-z0-9_.:-]`, and not a protocol event name.
+pub fn validate_event_name(name: &str) -> Result<(), ApiError> {
+    let bad = |reason: &str| {
+        Err(ApiError::BadEventName {
+            reason: reason.to_owned(),
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if name.len() > MAX_NAME_LEN {
+        return bad("it is longer than 64 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+    {
+        return bad("use only letters, digits and _ . : -");
+    }
+    if RESERVED_EVENT_NAMES.contains(&name) {
+        return bad("connected, ping, resync and draining are reserved by the protocol");
+    }
+    Ok(())
+}
+
+/// Parse and validate a request body.
+pub fn parse_body(bytes: &[u8]) -> Result<PublishRequest, ApiError> {
+    let request: PublishRequest = serde_json::from_slice(bytes).map_err(|e| ApiError::BadJson {
+        reason: e.to_string(),
+    })?;
+    validate_event_name(&request.event)?;
+    Ok(request)
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = state.config.publish_token.as_deref() else {
+        return Err(ApiError::PublishDisabled);
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<PublishResponse, ApiError> {
+    authorize(state, headers)?;
+    let bytes = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        })?;
+    let request = parse_body(&bytes)?;
+    let data = request.data.to_string();
+    let id = state.hub.publish(request.event.clone(), data);
+    state.metrics.events_published.inc();
+    tracing::debug!(%id, event = %request.event, "published");
+    Ok(PublishResponse {
+        id: id.to_string(),
+        event: request.event,
+    })
+}
+
+/// `POST /api/publish`: 202 with the event's id, or a JSON error.
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
+    match handle(&state, &headers, body).await {
+        Ok(response) => Ok((StatusCode::ACCEPTED, Json(response))),
+        Err(err) => {
+            state
+                .metrics
+                .publish_errors
+                .with_label_values(&[err.status().as_str()])
+                .inc();
+            tracing::info!(error = err.code(), "publish refused: {err}");
+            Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_name_rules() {
+        let ok = [
+            "update",
+            "a",
+            "chat.message",
+            "user:42",
+            "A_b-c",
+            &"x".repeat(64),
+        ];
+        for name in ok {
+            assert!(
+                validate_event_name(name).is_ok(),
+                "{name:?} should be allowed"
+            );
+        }
+        let long = "x".repeat(65);
+        let bad = [
+            "",
+            &long,
+            "with space",
+            "new\nline",
+            "émoji",
+            "ping",
+            "connected",
+            "resync",
+            "draining",
+            "a/b",
+        ];
+        for name in bad {
+            assert!(
+                validate_event_name(name).is_err(),
+                "{name:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn body_parsing_gives_the_parsers_reason() {
+        let err = parse_body(b"{\"event\": \"x\"").unwrap_err();
+        assert!(matches!(err, ApiError::BadJson { .. }));
+        assert!(err.to_string().contains("EOF"), "{err}");
+        let err = parse_body(b"{\"event\": \"x\"}").unwrap_err();
+        assert!(err.to_string().contains("missing field `data`"), "{err}");
+        let err = parse_body(b"{\"event\": \"x\", \"data\": 1, \"extra\": 2}").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let ok = parse_body(br#"{"event":"update","data":{"n":[1,2]}}"#).unwrap();
+        assert_eq!(ok.data.to_string(), r#"{"n":[1,2]}"#);
+    }
+}

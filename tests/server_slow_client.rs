@@ -1,0 +1,104 @@
+//! Server test on real sockets, alone in its process so its memory reading is its own: a client
+//! that stops reading is dropped and the server's memory stays bounded.
+
+#![cfg(feature = "ssr")]
+
+mod support;
+
+use std::time::Duration;
+
+use eventsource_stream::Event;
+use futures::Stream;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const TOKEN: &str = "s3cret-token";
+
+async fn publish(c: &reqwest::Client, server: &TestServer, data: serde_json::Value) -> String {
+    let resp = c
+        .post(server.url("/api/publish"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "event": "update", "data": data }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn next_app(events: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
+    loop {
+        let e = next_event(events, Duration::from_secs(5)).await;
+        if e.event != "ping" {
+            return e;
+        }
+    }
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
+    let c = client();
+    let mut cfg = config(5_000);
+    cfg.publish_token = Some(TOKEN.into());
+    cfg.replay_capacity = 8;
+    cfg.send_queue = 8;
+    cfg.write_timeout_ms = 300;
+    let server = TestServer::start(cfg).await;
+
+    // A raw socket that asks for the stream and then never reads.
+    let mut stalled = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stalled
+        .write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        .await
+        .unwrap();
+    let (_, _, mut reader) = open(&c, &server.url("/events"), &[]).await;
+    next_event(&mut reader, Duration::from_secs(2)).await;
+    while server.state.hub.open_connections() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let before = rss_kib();
+    let payload = "x".repeat(60 * 1024);
+    // ~30 MB through the server, far more than any socket buffer.
+    for i in 0..500 {
+        let id = publish(&c, &server, serde_json::json!({"i": i, "pad": payload})).await;
+        let got = next_app(&mut reader).await;
+        assert_eq!(got.id, id, "the reading client keeps receiving everything");
+    }
+    let grown_mib = rss_kib().saturating_sub(before) / 1024;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.state.hub.open_connections() > 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stalled client never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        grown_mib < 24,
+        "server memory grew by {grown_mib} MiB for a stalled client"
+    );
+    let metrics = c
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("sse_slow_clients_dropped_total 0"),
+        "{metrics}"
+    );
+    drop(stalled);
+}
