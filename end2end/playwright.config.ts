@@ -7,6 +7,7 @@ import { defineConfig } from '@playwright/test';
  */
 export default defineConfig({
   testDir: 'tests',
+  globalSetup: './tests/global-setup.ts',
   workers: 1,
   fullyParallel: false,
   retries: 0,
