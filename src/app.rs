@@ -1,7 +1,7 @@
 //! Both sides: the HTML shell (server) and the `App` root: meta tags, stylesheet, routes.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::StaticSegment;
 
@@ -32,6 +32,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/sse-status.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="sse-status"/>
         <Meta name="description" content="Live connection status of this page, truthfully."/>
         <Meta name="color-scheme" content="light dark"/>

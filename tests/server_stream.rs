@@ -234,3 +234,80 @@ async fn shutdown_ends_open_streams_and_returns_within_the_timeout() {
     }
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// Read from `s` until `needle` shows up (or fail after 3 s); returns everything read.
+async fn read_until(s: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !String::from_utf8_lossy(&all).contains(needle) {
+        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
+            .await
+            .expect("in time")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&all));
+        all.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[tokio::test]
+async fn events_on_a_reused_keep_alive_connection_work_the_same() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(config(5_000)).await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let first = read_until(&mut s, "\"status\":\"ok\"").await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // the same connection now asks for the stream (what a browser does with a pooled connection)
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: nonsense\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_until(&mut s, "\n\n").await;
+    let text = read_until_more(&mut s, text, "event: connected").await;
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    assert!(text.contains("cache-control: no-cache"), "{text}");
+    assert!(text.contains("x-accel-buffering: no"), "{text}");
+    assert!(text.contains("retry: 1000"), "{text}");
+}
+
+async fn read_until_more(s: &mut tokio::net::TcpStream, mut have: String, needle: &str) -> String {
+    if !have.contains(needle) {
+        have.push_str(&read_until(s, needle).await);
+    }
+    have
+}
+
+#[tokio::test]
+async fn a_new_connection_gets_the_direct_stream_with_the_contract_headers() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(config(5_000)).await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_until(&mut s, "event: connected").await;
+    let head = text.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"));
+    assert!(head.contains("cache-control: no-cache"));
+    assert!(head.contains("x-accel-buffering: no"));
+    assert!(!head.contains("content-encoding"));
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_is_not_served() {
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start(config(100)).await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(b"GET /events HTTP/1.1\r\nHost:").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.state.hub.open_connections(),
+        0,
+        "no stream before the head is complete"
+    );
+}

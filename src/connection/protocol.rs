@@ -125,9 +125,127 @@ impl FromStr for EventId {
     }
 }
 
+/// Append one SSE frame to `out`: `event:`, `id:`, `retry:` and one `data:` line per line of
+/// `data`, then the blank line that dispatches it. Line breaks inside `event`/`id` would end the
+/// field early, so they are replaced by spaces (our names and ids never contain any).
+pub fn encode_frame(
+    out: &mut String,
+    event: Option<&str>,
+    id: Option<&str>,
+    retry_ms: Option<u64>,
+    data: &str,
+) {
+    fn field(out: &mut String, name: &str, value: &str) {
+        out.push_str(name);
+        out.push_str(": ");
+        out.extend(value.chars().map(|c| match c {
+            '\r' | '\n' | '\0' => ' ',
+            c => c,
+        }));
+        out.push('\n');
+    }
+    if let Some(event) = event {
+        field(out, "event", event);
+    }
+    if let Some(id) = id {
+        field(out, "id", id);
+    }
+    if let Some(ms) = retry_ms {
+        out.push_str("retry: ");
+        out.push_str(&ms.to_string());
+        out.push('\n');
+    }
+    // A data line ends at CR, LF or CRLF; each line becomes its own `data:` field.
+    let normalised = data.replace("\r\n", "\n").replace('\r', "\n");
+    for line in normalised.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// [`encode_frame`] for a serde type as JSON data.
+pub fn encode_json_frame(
+    out: &mut String,
+    event: &str,
+    id: Option<&str>,
+    retry_ms: Option<u64>,
+    data: &impl Serialize,
+) -> Result<(), serde_json::Error> {
+    let json = serde_json::to_string(data)?;
+    encode_frame(out, Some(event), id, retry_ms, &json);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parse frames back with an independent SSE parser (eventsource-stream).
+    fn parse(text: &str) -> Vec<eventsource_stream::Event> {
+        use futures::StreamExt;
+        let chunks = vec![Ok::<_, std::convert::Infallible>(text.as_bytes().to_vec())];
+        futures::executor::block_on(
+            eventsource_stream::Eventsource::eventsource(futures::stream::iter(chunks))
+                .map(|e| e.unwrap())
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn frames_round_trip_through_an_independent_parser() {
+        let mut out = String::new();
+        encode_frame(
+            &mut out,
+            Some("update"),
+            Some("ab12-7"),
+            Some(1500),
+            "{\"a\":1}",
+        );
+        encode_frame(
+            &mut out,
+            None,
+            None,
+            None,
+            "line one\nline two\r\nthree\rfour",
+        );
+        encode_frame(&mut out, Some("x\ny"), Some("id\r1"), None, "");
+        let events = parse(&out);
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[0].event, "update");
+        assert_eq!(events[0].id, "ab12-7");
+        assert_eq!(
+            events[0].retry,
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(events[0].data, "{\"a\":1}");
+        assert_eq!(events[1].event, "message");
+        assert_eq!(events[1].data, "line one\nline two\nthree\nfour");
+        assert_eq!(
+            events[2].event, "x y",
+            "a line break cannot end the name early"
+        );
+        assert_eq!(events[2].id, "id 1");
+        assert_eq!(events[2].data, "");
+    }
+
+    #[test]
+    fn json_frames_match_the_wire_format() {
+        let mut out = String::new();
+        encode_json_frame(
+            &mut out,
+            EVENT_PING,
+            None,
+            None,
+            &Ping {
+                seq: 1,
+                server_time: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(out, "event: ping\ndata: {\"seq\":1,\"server_time\":2}\n\n");
+    }
 
     #[test]
     fn connected_round_trips_through_json() {

@@ -1,35 +1,51 @@
 //! Server only: the fan-out hub. Application events get ids and go into a bounded replay buffer;
-//! every frame (ping or event) is encoded once and shared by all streams through one broadcast
-//! channel; one heartbeat timer serves the whole process; a counter enforces the stream limit.
+//! every frame (ping or event) is encoded once into shared bytes and handed to all streams
+//! through one broadcast channel; one heartbeat timer serves the whole process; a counter
+//! enforces the stream limit.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::protocol::{EventId, Ping};
+use crate::connection::protocol::{self, EventId, Ping};
 
-/// A frame every stream receives.
+/// A frame every stream receives, encoded once for all of them.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    /// A heartbeat (no id: it must not move a client's `Last-Event-ID`).
-    Ping(Ping),
-    /// A published application event.
-    App(AppEvent),
+pub struct Frame {
+    /// What it is.
+    pub kind: FrameKind,
+    /// The complete SSE frame, ready to write.
+    pub bytes: Bytes,
 }
 
-/// A published event, as buffered for replay.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppEvent {
-    /// Sequence within this server process (the id is `<server_id>-<seq>`).
-    pub seq: u64,
-    /// The `event:` name.
-    pub name: String,
-    /// The JSON data, already serialised.
-    pub data: String,
+/// The kind of a shared frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A heartbeat (no id: it must not move a client's `Last-Event-ID`).
+    Ping {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A published application event.
+    App {
+        /// Sequence within this server process (the id is `<server_id>-<seq>`).
+        seq: u64,
+    },
+}
+
+impl Frame {
+    /// The sequence of an application event, `None` for a ping.
+    pub fn app_seq(&self) -> Option<u64> {
+        match self.kind {
+            FrameKind::App { seq } => Some(seq),
+            FrameKind::Ping { .. } => None,
+        }
+    }
 }
 
 /// Unix time in milliseconds.
@@ -157,7 +173,13 @@ impl Hub {
         let mut buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         buf.head += 1;
         let seq = buf.head;
-        let frame = Arc::new(Frame::App(AppEvent { seq, name, data }));
+        let id = self.event_id(seq).to_string();
+        let mut text = String::with_capacity(name.len() + id.len() + data.len() + 32);
+        protocol::encode_frame(&mut text, Some(&name), Some(&id), None, &data);
+        let frame = Arc::new(Frame {
+            kind: FrameKind::App { seq },
+            bytes: Bytes::from(text),
+        });
         if self.replay_capacity > 0 {
             if buf.events.len() == self.replay_capacity {
                 buf.events.pop_front();
@@ -174,10 +196,11 @@ impl Hub {
     pub fn subscribe(&self, last: Option<&EventId>) -> Subscription {
         let buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
-        let oldest = buf.events.front().map_or(buf.head + 1, |f| match &**f {
-            Frame::App(e) => e.seq,
-            Frame::Ping(_) => buf.head + 1,
-        });
+        let oldest = buf
+            .events
+            .front()
+            .and_then(|f| f.app_seq())
+            .unwrap_or(buf.head + 1);
         let replay_after = |after: u64| -> Vec<Arc<Frame>> {
             let skip = after.saturating_sub(oldest - 1) as usize;
             buf.events.iter().skip(skip).cloned().collect()
@@ -232,7 +255,11 @@ impl Hub {
                 _ = stop.cancelled() => break,
                 _ = ticker.tick() => {
                     seq += 1;
-                    self.broadcast(Frame::Ping(Ping { seq, server_time: unix_ms() }));
+                    let mut text = String::with_capacity(64);
+                    let ping = Ping { seq, server_time: unix_ms() };
+                    if protocol::encode_json_frame(&mut text, protocol::EVENT_PING, None, None, &ping).is_ok() {
+                        self.broadcast(Frame { kind: FrameKind::Ping { seq }, bytes: Bytes::from(text) });
+                    }
                 }
             }
         }
@@ -258,13 +285,7 @@ mod tests {
     use super::*;
 
     fn seqs(frames: &[Arc<Frame>]) -> Vec<u64> {
-        frames
-            .iter()
-            .map(|f| match &**f {
-                Frame::App(e) => e.seq,
-                Frame::Ping(_) => 0,
-            })
-            .collect()
+        frames.iter().map(|f| f.app_seq().unwrap_or(0)).collect()
     }
 
     fn publish_n(hub: &Hub, n: u64) {
@@ -292,6 +313,18 @@ mod tests {
         assert_eq!(a.server_id().len(), 8);
         assert!(a.server_id().bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a.server_id(), b.server_id());
+    }
+
+    #[test]
+    fn app_frames_are_encoded_once_with_name_id_and_data() {
+        let hub = Hub::new(1, 8, 8);
+        let mut sub = hub.subscribe(None);
+        let id = hub.publish("update".into(), "{\"a\":1}".into());
+        let frame = sub.rx.try_recv().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame.bytes).unwrap(),
+            format!("event: update\nid: {id}\ndata: {{\"a\":1}}\n\n")
+        );
     }
 
     #[test]
@@ -385,10 +418,9 @@ mod tests {
         let start = tokio::time::Instant::now();
         for want in 1..=3 {
             let frame = sub.rx.recv().await.unwrap();
-            let Frame::Ping(ping) = &*frame else {
-                panic!("expected a ping")
-            };
-            assert_eq!(ping.seq, want);
+            assert_eq!(frame.kind, FrameKind::Ping { seq: want });
+            let text = std::str::from_utf8(&frame.bytes).unwrap();
+            assert!(text.starts_with("event: ping\ndata: {\"seq\":"), "{text}");
             assert_eq!(start.elapsed(), Duration::from_millis(500 * want));
         }
         stop.cancel();

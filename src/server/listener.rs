@@ -1,6 +1,7 @@
-//! Server only: a TCP listener whose connections give up on a client that stopped reading. A
-//! write that makes no progress for `write_timeout` fails, so hyper drops the connection (and
-//! its stream) instead of holding it — and its buffers — forever.
+//! Server only: connection plumbing. [`StallIo`] fails a write that made no progress for the
+//! write timeout (a client that stopped reading is dropped instead of held forever, with its
+//! buffers); [`Rewind`] replays the bytes already read while routing a connection; and
+//! [`HttpListener`] hands axum the connections the `/events` fast path did not take.
 
 use std::future::Future;
 use std::io;
@@ -11,68 +12,50 @@ use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
+use bytes::{Buf, Bytes};
 use prometheus::IntCounter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::Sleep;
-
-/// Accepts TCP connections wrapped in [`StallIo`].
-pub struct StallListener {
-    inner: TcpListener,
-    write_timeout: Duration,
-    dropped: IntCounter,
-}
-
-impl StallListener {
-    /// Wrap `inner`; `dropped` counts connections given up on.
-    pub fn new(inner: TcpListener, write_timeout: Duration, dropped: IntCounter) -> Self {
-        StallListener {
-            inner,
-            write_timeout,
-            dropped,
-        }
-    }
-}
-
-impl Listener for StallListener {
-    type Io = StallIo;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let io = StallIo {
-                        inner: stream,
-                        peer,
-                        timeout: self.write_timeout,
-                        timer: None,
-                        dropped: self.dropped.clone(),
-                    };
-                    return (io, peer);
-                }
-                Err(err) => {
-                    // e.g. EMFILE: back off briefly instead of spinning.
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
 
 /// The peer address, for handlers (`ConnectInfo<Peer>`).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, StallListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, StallListener>) -> Self {
+impl Connected<IncomingStream<'_, HttpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, HttpListener>) -> Self {
         Peer(*stream.remote_addr())
+    }
+}
+
+/// Connections for axum, fed by the router task (see `fastpath.rs`).
+pub struct HttpListener {
+    rx: mpsc::Receiver<(Rewind, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl HttpListener {
+    /// A listener that yields what arrives on `rx`.
+    pub fn new(rx: mpsc::Receiver<(Rewind, SocketAddr)>, local: SocketAddr) -> Self {
+        HttpListener { rx, local }
+    }
+}
+
+impl Listener for HttpListener {
+    type Io = Rewind;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(conn) => conn,
+            // The router stopped (shutdown): nothing more will come.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
     }
 }
 
@@ -86,6 +69,17 @@ pub struct StallIo {
 }
 
 impl StallIo {
+    /// Wrap `inner`; `dropped` counts connections given up on.
+    pub fn new(inner: TcpStream, peer: SocketAddr, timeout: Duration, dropped: IntCounter) -> Self {
+        StallIo {
+            inner,
+            peer,
+            timeout,
+            timer: None,
+            dropped,
+        }
+    }
+
     fn track<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match poll {
             Poll::Ready(r) => {
@@ -93,6 +87,7 @@ impl StallIo {
                 Poll::Ready(r)
             }
             Poll::Pending => {
+                // The timer exists only while a write is blocked: no cost on the happy path.
                 let timeout = self.timeout;
                 let timer = self
                     .timer
@@ -152,6 +147,65 @@ impl AsyncWrite for StallIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let poll = Pin::new(&mut self.inner).poll_flush(cx);
         self.track(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A connection that first yields bytes already read from it.
+pub struct Rewind {
+    prefix: Bytes,
+    inner: StallIo,
+}
+
+impl Rewind {
+    /// `prefix` is read back before anything else from `inner`.
+    pub fn new(prefix: Bytes, inner: StallIo) -> Self {
+        Rewind { prefix, inner }
+    }
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -4,6 +4,8 @@
 pub mod config;
 pub mod error;
 mod events;
+mod fastpath;
+pub mod feed;
 mod health;
 pub mod hub;
 pub mod listener;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use super::listener::{Peer, StallListener};
+use super::fastpath;
+use super::listener::Peer;
 use super::routes::router;
 use super::state::AppState;
 
@@ -26,11 +27,7 @@ pub async fn serve(
             .clone()
             .run_heartbeat(state.config.heartbeat(), token.clone()),
     );
-    let listener = StallListener::new(
-        listener,
-        state.config.write_timeout(),
-        state.metrics.slow_clients_dropped.clone(),
-    );
+    let listener = fastpath::route(listener, state.clone())?;
     let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(token.clone().cancelled_owned())
@@ -59,6 +56,10 @@ pub async fn serve(
     }
     token.cancel();
     let _ = heartbeat.await;
+    // Directly served streams end on the token; wait for them (bounded) like axum does for its own.
+    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(result) => {
             tracing::info!("shut down cleanly");
