@@ -1,0 +1,345 @@
+//! Benchmark tool only (ssr feature): one held `/events` connection — a raw TCP socket bound to
+//! a chosen loopback source address, a hand-written request, the incremental parser — and the
+//! counters all connections share. Reads go through one scratch buffer per thread, so a held
+//! connection costs its socket, its task and its parser (~350 bytes) and nothing more.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::sse::{json_u64, Item, Parser};
+
+/// The name of the benchmark's own event.
+pub const BENCH_EVENT: &str = "bench";
+/// A latency slot nobody wrote yet.
+const UNSET: u32 = u32::MAX;
+
+/// What every connection task needs, and the counters they all update.
+pub struct Shared {
+    /// The server.
+    pub target: SocketAddr,
+    /// The request every connection sends.
+    pub request: Vec<u8>,
+    /// Handshakes (TCP connect until `connected`) in flight at once.
+    pub handshakes: Semaphore,
+    /// Longest a handshake may take once it started.
+    pub handshake_timeout: Duration,
+    /// Broadcasts the run will publish (sizes the latency table).
+    pub broadcasts: usize,
+    /// When the connect phase began.
+    pub started: Instant,
+    /// Streams that said `connected`.
+    pub held: AtomicUsize,
+    /// Connections that never got there.
+    pub failed: AtomicUsize,
+    /// Held streams that ended before the run did.
+    pub dropped: AtomicUsize,
+    /// Microseconds from `started` until the latest `connected`.
+    pub last_held_us: AtomicU64,
+    /// `ping` events received.
+    pub pings: AtomicU64,
+    /// `bench` events received (each counted once).
+    pub bench: AtomicU64,
+    /// Any other event.
+    pub other: AtomicU64,
+    /// `bench` events whose data could not be read or were out of range.
+    pub bad_bench: AtomicU64,
+    /// `bench` events a connection received twice.
+    pub duplicates: AtomicU64,
+    /// `bench` events that came after a later one on the same connection.
+    pub out_of_order: AtomicU64,
+    /// Per broadcast: how many connections got it.
+    pub received: Vec<AtomicU32>,
+    /// Per connection × broadcast: publish→receipt in µs (`UNSET` = not received).
+    latency_us: Vec<AtomicU32>,
+    /// How many receipts the current broadcast waits for.
+    pub expect: AtomicUsize,
+    /// Woken when the current broadcast reached `expect` receipts.
+    pub all_received: Notify,
+    /// `heartbeat_ms` from the first `connected` event (0 = not seen).
+    pub heartbeat_ms: AtomicU64,
+    /// Why connections failed or dropped, and how often.
+    pub failures: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Shared {
+    /// Counters for `connections` connections and `broadcasts` broadcasts.
+    pub fn new(
+        target: SocketAddr,
+        connections: usize,
+        broadcasts: usize,
+        handshakes: usize,
+        handshake_timeout: Duration,
+    ) -> Self {
+        let request = format!(
+            "GET /events HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\n\
+             Cache-Control: no-cache\r\nUser-Agent: sse-status-loadgen\r\n\r\n"
+        )
+        .into_bytes();
+        Shared {
+            target,
+            request,
+            handshakes: Semaphore::new(handshakes.max(1)),
+            handshake_timeout,
+            broadcasts,
+            started: Instant::now(),
+            held: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            dropped: AtomicUsize::new(0),
+            last_held_us: AtomicU64::new(0),
+            pings: AtomicU64::new(0),
+            bench: AtomicU64::new(0),
+            other: AtomicU64::new(0),
+            bad_bench: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
+            out_of_order: AtomicU64::new(0),
+            received: (0..broadcasts).map(|_| AtomicU32::new(0)).collect(),
+            latency_us: (0..connections * broadcasts)
+                .map(|_| AtomicU32::new(UNSET))
+                .collect(),
+            expect: AtomicUsize::new(usize::MAX),
+            all_received: Notify::new(),
+            heartbeat_ms: AtomicU64::new(0),
+            failures: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Streams open right now.
+    pub fn alive(&self) -> usize {
+        self.held.load(Relaxed) - self.dropped.load(Relaxed)
+    }
+
+    /// Every recorded latency, in µs, unsorted.
+    pub fn latencies(&self) -> Vec<u32> {
+        self.latency_us
+            .iter()
+            .map(|l| l.load(Relaxed))
+            .filter(|&l| l != UNSET)
+            .collect()
+    }
+
+    fn note(&self, reason: String) {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        *f.entry(reason).or_default() += 1;
+    }
+
+    fn on_held(&self) {
+        self.held.fetch_add(1, Relaxed);
+        let us = self.started.elapsed().as_micros() as u64;
+        self.last_held_us.fetch_max(us, Relaxed);
+    }
+
+    fn on_bench(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
+        let now = unix_nanos();
+        let (Some(t), Some(i), false) = (json_u64(data, "t"), json_u64(data, "i"), truncated)
+        else {
+            self.bad_bench.fetch_add(1, Relaxed);
+            return;
+        };
+        let Some(slot) = usize::try_from(i)
+            .ok()
+            .filter(|&i| i < self.broadcasts)
+            .and_then(|i| self.latency_us.get(conn * self.broadcasts + i))
+        else {
+            self.bad_bench.fetch_add(1, Relaxed);
+            return;
+        };
+        let us = (now.saturating_sub(t) / 1_000).min(u64::from(UNSET - 1)) as u32;
+        if slot.compare_exchange(UNSET, us, Relaxed, Relaxed).is_err() {
+            self.duplicates.fetch_add(1, Relaxed);
+            return;
+        }
+        if last.is_some_and(|l| i < l) {
+            self.out_of_order.fetch_add(1, Relaxed);
+        }
+        *last = Some(i);
+        self.bench.fetch_add(1, Relaxed);
+        let got = self.received[i as usize].fetch_add(1, Relaxed) as usize + 1;
+        if got >= self.expect.load(Relaxed) {
+            self.all_received.notify_one();
+        }
+    }
+}
+
+/// Unix time in nanoseconds.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// One connection's parse state.
+struct Conn {
+    idx: usize,
+    parser: Parser,
+    held: bool,
+    last_bench: Option<u64>,
+    /// Set when the stream went wrong (bad status, parse error, end of body).
+    fail: Option<String>,
+}
+
+impl Conn {
+    fn on_bytes(&mut self, bytes: &[u8], shared: &Shared) {
+        let (idx, held, last, fail) = (
+            self.idx,
+            &mut self.held,
+            &mut self.last_bench,
+            &mut self.fail,
+        );
+        let result = self.parser.feed(bytes, &mut |item| match item {
+            Item::Head { status: 200 } => {}
+            Item::Head { status } => *fail = Some(format!("HTTP {status}")),
+            Item::Event(e) => match e.name {
+                b"ping" => {
+                    shared.pings.fetch_add(1, Relaxed);
+                }
+                b"bench" => shared.on_bench(idx, e.data, e.truncated, last),
+                b"connected" if !*held => {
+                    *held = true;
+                    shared.on_held();
+                    if let Some(ms) = json_u64(e.data, "heartbeat_ms") {
+                        shared.heartbeat_ms.store(ms, Relaxed);
+                    }
+                }
+                _ => {
+                    shared.other.fetch_add(1, Relaxed);
+                }
+            },
+            Item::End => *fail = Some("the server ended the response".into()),
+        });
+        if let Err(e) = result {
+            self.fail
+                .get_or_insert_with(|| format!("unparsable response: {e}"));
+        }
+    }
+}
+
+thread_local! {
+    /// Every read lands here first; the parser keeps what it needs.
+    static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; 16 * 1024].into_boxed_slice());
+}
+
+/// Wait for bytes and feed them to the parser. `Ok(false)` at end of stream.
+async fn read_some(stream: &mut TcpStream, conn: &mut Conn, shared: &Shared) -> io::Result<bool> {
+    std::future::poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|buf| {
+            let mut rb = ReadBuf::new(buf);
+            // poll_read (unlike try_read) clears readiness after a short read: one syscall per
+            // wake-up instead of two.
+            match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Ok(false)),
+                Poll::Ready(Ok(())) => {
+                    conn.on_bytes(rb.filled(), shared);
+                    Poll::Ready(Ok(true))
+                }
+            }
+        })
+    })
+    .await
+}
+
+/// A TCP connection to `target` from `source` (port chosen at connect time, so one source
+/// address serves many destinations: `IP_BIND_ADDRESS_NO_PORT`).
+async fn connect(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(target),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    if let Some(ip) = source {
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket, a c_int option value of the size we pass.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        socket.bind(&SocketAddr::V4(SocketAddrV4::new(ip, 0)).into())?;
+    }
+    let std: std::net::TcpStream = socket.into();
+    TcpSocket::from_std_stream(std).connect(target).await
+}
+
+/// Open one stream, hold it until the process ends, count what arrives.
+pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
+    let Ok(permit) = shared.handshakes.acquire().await else {
+        return;
+    };
+    let mut conn = Conn {
+        idx,
+        parser: Parser::new(),
+        held: false,
+        last_bench: None,
+        fail: None,
+    };
+    let handshake = async {
+        let mut stream = connect(shared.target, source)
+            .await
+            .map_err(|e| format!("connect: {}", e.kind()))?;
+        stream
+            .write_all(&shared.request)
+            .await
+            .map_err(|e| format!("write: {}", e.kind()))?;
+        while !conn.held {
+            let open = read_some(&mut stream, &mut conn, shared)
+                .await
+                .map_err(|e| format!("read before `connected`: {}", e.kind()))?;
+            if let Some(reason) = conn.fail.take() {
+                return Err(reason);
+            }
+            if !open {
+                return Err("closed before `connected`".to_owned());
+            }
+        }
+        Ok(stream)
+    };
+    let opened = tokio::time::timeout(shared.handshake_timeout, handshake).await;
+    drop(permit);
+    let mut stream = match opened {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(reason)) => {
+            shared.failed.fetch_add(1, Relaxed);
+            shared.note(reason);
+            return;
+        }
+        Err(_) => {
+            shared.failed.fetch_add(1, Relaxed);
+            shared.note("no `connected` within the handshake timeout".into());
+            return;
+        }
+    };
+    let reason = loop {
+        match read_some(&mut stream, &mut conn, shared).await {
+            Ok(true) => {
+                if let Some(reason) = conn.fail.take() {
+                    break reason;
+                }
+            }
+            Ok(false) => break "closed by the server".to_owned(),
+            Err(e) => break format!("read: {}", e.kind()),
+        }
+    };
+    shared.dropped.fetch_add(1, Relaxed);
+    shared.note(format!("dropped: {reason}"));
+}

@@ -1,0 +1,221 @@
+//! Benchmark tool only (ssr feature): `loadgen` holds N SSE streams to a running sse-status
+//! server, publishes broadcasts one at a time, and reports server memory and CPU per connection
+//! and per event, publish→receipt latency and its own cost. Exit status 0 only if every stream
+//! connected and every client received every broadcast exactly once.
+
+mod conn;
+mod procfs;
+mod publish;
+mod report;
+mod run;
+mod sse;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::builder::RangedU64ValueParser;
+use clap::Parser;
+
+/// Load generator for sse-status: holds N streams to `/events`, publishes broadcasts, measures.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, about, long_about = None)]
+pub struct Args {
+    /// Base URL of the server (plain http, a loopback address).
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+
+    /// Streams to open and hold.
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    pub connections: usize,
+
+    /// PID of the server process, for VmRSS and CPU time from /proc (without it only
+    /// correctness, latency and our own cost are measured).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// Bearer token for `POST /api/publish` (needed when --broadcasts > 0).
+    #[arg(long, env = "LOADGEN_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+
+    /// Broadcasts to publish, one at a time: the next goes out once every client received the
+    /// previous one (or --broadcast-timeout-ms passed).
+    #[arg(long, default_value_t = 20, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1000))]
+    pub broadcasts: usize,
+
+    /// Length of the idle window (streams held, heartbeats only), in seconds; 0 skips it.
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_secs: f64,
+
+    /// Wait after the last stream connected before sampling memory, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_ms: u64,
+
+    /// First source address for client sockets; the next address is used every --per-source
+    /// connections (IP_BIND_ADDRESS_NO_PORT: ports are picked at connect time).
+    #[arg(long, default_value = "127.0.0.2")]
+    pub bind_from: Ipv4Addr,
+
+    /// Connections per source address (~28k ephemeral ports per address here).
+    #[arg(long, default_value_t = 20_000)]
+    pub per_source: usize,
+
+    /// Do not bind a source address (let the kernel choose).
+    #[arg(long)]
+    pub no_bind: bool,
+
+    /// Handshakes (TCP connect until the `connected` event) in flight at once.
+    #[arg(long, default_value_t = 256)]
+    pub handshakes: usize,
+
+    /// Longest one handshake may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+
+    /// Longest wait for one publish request plus its delivery to every client, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub broadcast_timeout_ms: u64,
+
+    /// Pause between one broadcast fully received and the next publish, in milliseconds.
+    #[arg(long, default_value_t = 20)]
+    pub broadcast_gap_ms: u64,
+
+    /// Runtime worker threads: 1 = tokio's current-thread runtime (cheapest), more = the
+    /// multi-thread runtime.
+    #[arg(long, default_value_t = 1, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub threads: usize,
+
+    /// The whole run ends after this many seconds, finished or not (then it fails).
+    #[arg(long, default_value_t = 120)]
+    pub timeout_secs: u64,
+
+    /// Print the report as one JSON line on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Free text stored in the report (e.g. the server's flags).
+    #[arg(long)]
+    pub label: Option<String>,
+
+    /// Do not run: print a markdown table of the JSON reports (one per line) in this file.
+    #[arg(long, value_name = "FILE")]
+    pub table_from: Option<std::path::PathBuf>,
+}
+
+/// `http://IP:PORT` (or a name that resolves to loopback) → a loopback socket address.
+fn target(url: &str) -> anyhow::Result<SocketAddr> {
+    let rest = url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let addr = authority
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {authority} (give host:port)"))?
+        .find(|a| a.is_ipv4())
+        .with_context(|| format!("{authority} has no IPv4 address"))?;
+    if !addr.ip().is_loopback() {
+        bail!("{addr} is not a loopback address: this tool only loads 127.0.0.0/8");
+    }
+    Ok(addr)
+}
+
+fn check(args: &Args) -> anyhow::Result<SocketAddr> {
+    let addr = target(&args.url)?;
+    let limit = procfs::raise_nofile().context("raising RLIMIT_NOFILE")?;
+    // Streams + the publisher + stdio, epoll and the runtime's own descriptors.
+    let need = args.connections as u64 + 32;
+    if need > limit {
+        bail!(
+            "{} connections need ~{need} open files; the hard limit is {limit}: split the load over processes",
+            args.connections
+        );
+    }
+    if !args.no_bind {
+        let sources = args.connections.div_ceil(args.per_source.max(1)) as u32;
+        let last = u32::from(args.bind_from).checked_add(sources.saturating_sub(1));
+        let ok = last.is_some_and(|l| IpAddr::V4(Ipv4Addr::from(l)).is_loopback())
+            && args.bind_from.is_loopback();
+        if !ok {
+            bail!(
+                "--bind-from {} with {sources} source addresses leaves 127.0.0.0/8",
+                args.bind_from
+            );
+        }
+    }
+    if !(args.idle_secs >= 0.0 && args.idle_secs <= 3600.0) {
+        bail!("--idle-secs must be within 0..=3600");
+    }
+    if args.broadcasts > 0 && args.publish_token.is_none() {
+        bail!("--broadcasts {} needs --publish-token", args.broadcasts);
+    }
+    Ok(addr)
+}
+
+fn table(path: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let reports = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{} line {}", path.display(), i + 1))
+        })
+        .collect::<anyhow::Result<Vec<report::Report>>>()?;
+    print!("{}", report::markdown_table(&reports));
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "loadgen=info".into()),
+        )
+        .init();
+    match real_main(&args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Ok(pass?) of a run; Err for a run that could not start.
+fn real_main(args: &Args) -> anyhow::Result<bool> {
+    if let Some(path) = &args.table_from {
+        table(path)?;
+        return Ok(true);
+    }
+    let addr = check(args)?;
+    let runtime = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
+    let report = runtime.block_on(run::run(args, addr, args.threads));
+    // Closing ~20,000 sockets takes a moment; the report is complete already.
+    runtime.shutdown_background();
+
+    let summary = report::summary(&report);
+    if args.json {
+        let line = serde_json::to_string(&report)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{line}")?;
+        out.flush()?;
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
+    Ok(report.ok)
+}

@@ -1,0 +1,296 @@
+//! Benchmark tool only (ssr feature): the figures of one run — as a human summary, as one JSON
+//! line, and many runs as a markdown table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+/// Publish→receipt latency over every client and broadcast, in µs.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub samples: u64,
+    pub min: u32,
+    pub p50: u32,
+    pub p99: u32,
+    pub max: u32,
+}
+
+impl Latency {
+    /// Nearest-rank percentiles; `None` without samples.
+    pub fn of(mut samples: Vec<u32>) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let rank = |q: f64| {
+            let r = (q * samples.len() as f64).ceil() as usize;
+            samples[r.clamp(1, samples.len()) - 1]
+        };
+        Some(Latency {
+            samples: samples.len() as u64,
+            min: samples[0],
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: samples[samples.len() - 1],
+        })
+    }
+}
+
+/// Everything one run measured. `None` = not measured (no `--server-pid`, phase skipped, or
+/// nothing to divide by).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Report {
+    /// Free text from `--label`.
+    pub label: Option<String>,
+    /// `--connections`.
+    pub connections: usize,
+    /// Streams that said `connected`.
+    pub held: usize,
+    /// Connections that never got there.
+    pub failed: usize,
+    /// Held streams that ended during the run.
+    pub dropped: usize,
+    /// Reasons for failed and dropped connections, with counts.
+    pub failures: BTreeMap<String, u64>,
+    /// Seconds from the first connect until the last `connected` (all N held only).
+    pub connect_secs: Option<f64>,
+    /// The server's heartbeat, from its `connected` event.
+    pub heartbeat_ms: Option<u64>,
+    /// Where server CPU times come from: `schedstat` (ns) or `stat` (clock ticks).
+    pub cpu_source: Option<String>,
+    /// Clock ticks per second used for `/proc/<pid>/stat`.
+    pub clock_ticks_per_sec: u64,
+    /// Server `VmRSS` before connecting, KiB.
+    pub rss_before_kib: Option<u64>,
+    /// Server `VmRSS` after connect + settle, KiB.
+    pub rss_after_kib: Option<u64>,
+    /// (after − before) / held, bytes.
+    pub rss_per_conn_bytes: Option<f64>,
+    /// Length of the idle window, s.
+    pub idle_secs: f64,
+    /// Pings received during the idle window.
+    pub idle_pings: u64,
+    /// Server CPU during the idle window, % of one core.
+    pub idle_server_cpu_pct: Option<f64>,
+    /// Server CPU during the idle window per ping delivered, µs.
+    pub idle_server_us_per_ping: Option<f64>,
+    /// Our CPU during the idle window per event received, µs.
+    pub idle_tool_us_per_event: Option<f64>,
+    /// `--broadcasts`.
+    pub broadcasts: usize,
+    /// Wall time of the broadcast phase, s.
+    pub broadcast_secs: Option<f64>,
+    /// connections × broadcasts.
+    pub deliveries_expected: u64,
+    /// Broadcast receipts (each client × broadcast once).
+    pub deliveries: u64,
+    /// Pings received during the broadcast phase (also delivered events).
+    pub broadcast_phase_pings: u64,
+    /// `deliveries_expected − deliveries`.
+    pub missing: u64,
+    /// Broadcasts a client got twice.
+    pub duplicates: u64,
+    /// Broadcasts that came after a later one on the same client.
+    pub out_of_order: u64,
+    /// `bench` events whose data could not be read.
+    pub bad_events: u64,
+    /// Other events received (not `connected`, `ping`, `bench`).
+    pub other_events: u64,
+    /// Publish requests that did not get 202.
+    pub publish_errors: u64,
+    /// The first publish error.
+    pub publish_error: Option<String>,
+    /// Publish→receipt latency.
+    pub latency_us: Option<Latency>,
+    /// Server CPU during the broadcast phase / events delivered in it (broadcasts + pings), µs.
+    pub server_us_per_event: Option<f64>,
+    /// Our CPU during the broadcast phase / events received in it, µs.
+    pub tool_us_per_event: Option<f64>,
+    /// Our CPU over the whole run, s.
+    pub tool_cpu_secs: f64,
+    /// Our `VmRSS` at the end, KiB.
+    pub tool_rss_kib: Option<u64>,
+    /// Worker threads of our runtime.
+    pub tool_threads: usize,
+    /// The overall `--timeout-secs` cut the run short.
+    pub timed_out: bool,
+    /// Why the run is not a pass (empty = pass).
+    pub problems: Vec<String>,
+    /// All N connected, none dropped, every client got every broadcast once.
+    pub ok: bool,
+}
+
+fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}"))
+}
+
+fn ms(us: u32) -> String {
+    format!("{:.1}", f64::from(us) / 1000.0)
+}
+
+/// A few lines for a person.
+pub fn summary(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "connections: {}/{} held in {} (failed {}, dropped {}); heartbeat {}",
+        r.held,
+        r.connections,
+        opt(r.connect_secs, 2, " s"),
+        r.failed,
+        r.dropped,
+        r.heartbeat_ms
+            .map_or_else(|| "unknown".to_owned(), |h| format!("{h} ms")),
+    );
+    for (reason, n) in &r.failures {
+        let _ = writeln!(s, "  {n} × {reason}");
+    }
+    if let (Some(a), Some(b)) = (r.rss_before_kib, r.rss_after_kib) {
+        let _ = writeln!(
+            s,
+            "server RSS: {a} KiB before, {b} KiB after → {} per connection",
+            opt(r.rss_per_conn_bytes.map(|b| b / 1024.0), 2, " KiB"),
+        );
+    }
+    if r.idle_secs > 0.0 {
+        let _ = writeln!(
+            s,
+            "idle {:.1} s: server CPU {} of one core, {} pings → {} per ping; loadgen {} per event",
+            r.idle_secs,
+            opt(r.idle_server_cpu_pct, 2, " %"),
+            r.idle_pings,
+            opt(r.idle_server_us_per_ping, 2, " µs"),
+            opt(r.idle_tool_us_per_event, 2, " µs"),
+        );
+    }
+    if r.broadcasts > 0 {
+        let _ = writeln!(
+            s,
+            "broadcasts: {} × {} → {} of {} delivered in {} (missing {}, duplicate {}, out of order {}, unreadable {}, publish errors {})",
+            r.broadcasts,
+            r.connections,
+            r.deliveries,
+            r.deliveries_expected,
+            opt(r.broadcast_secs, 2, " s"),
+            r.missing,
+            r.duplicates,
+            r.out_of_order,
+            r.bad_events,
+            r.publish_errors,
+        );
+        if let Some(e) = &r.publish_error {
+            let _ = writeln!(s, "  first publish error: {e}");
+        }
+        if let Some(l) = r.latency_us {
+            let _ = writeln!(
+                s,
+                "latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
+                ms(l.min),
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                l.samples
+            );
+        }
+        let _ = writeln!(
+            s,
+            "server CPU per delivered event: {} ({} broadcasts + {} pings); loadgen {} per event",
+            opt(r.server_us_per_event, 2, " µs"),
+            r.deliveries,
+            r.broadcast_phase_pings,
+            opt(r.tool_us_per_event, 2, " µs"),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "loadgen: {:.2} s CPU in all, {} RSS, {} thread(s); server CPU from {}",
+        r.tool_cpu_secs,
+        r.tool_rss_kib.map_or_else(
+            || "n/a".to_owned(),
+            |k| format!("{:.1} MiB", k as f64 / 1024.0)
+        ),
+        r.tool_threads,
+        r.cpu_source.as_deref().unwrap_or("n/a"),
+    );
+    if r.ok {
+        let _ = writeln!(s, "result: PASS");
+    } else {
+        let _ = writeln!(s, "result: FAIL — {}", r.problems.join("; "));
+    }
+    s
+}
+
+/// One markdown table, a row per run.
+pub fn markdown_table(reports: &[Report]) -> String {
+    let mut s = String::from(
+        "| N | heartbeat | all held in | server RSS / conn | idle CPU | server µs / ping (idle) \
+         | server µs / event (broadcast) | latency p50 / p99 / max | loadgen µs / event | correct |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|\n",
+    );
+    for r in reports {
+        let latency = r.latency_us.map_or_else(
+            || "n/a".to_owned(),
+            |l| format!("{} / {} / {} ms", ms(l.p50), ms(l.p99), ms(l.max)),
+        );
+        let verdict = if r.ok {
+            format!("yes ({}×{})", r.broadcasts, r.held)
+        } else {
+            format!("**no**: {}", r.problems.join("; "))
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.connections,
+            r.heartbeat_ms
+                .map_or_else(|| "?".to_owned(), |h| format!("{h} ms")),
+            opt(r.connect_secs, 2, " s"),
+            opt(r.rss_per_conn_bytes.map(|b| b / 1024.0), 2, " KiB"),
+            opt(r.idle_server_cpu_pct, 2, " %"),
+            opt(r.idle_server_us_per_ping, 2, ""),
+            opt(r.server_us_per_event, 2, ""),
+            latency,
+            opt(r.tool_us_per_event, 2, ""),
+            verdict,
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let l = Latency::of((1..=100).rev().collect()).unwrap();
+        assert_eq!(
+            (l.min, l.p50, l.p99, l.max, l.samples),
+            (1, 50, 99, 100, 100)
+        );
+        let one = Latency::of(vec![7]).unwrap();
+        assert_eq!((one.p50, one.p99), (7, 7));
+        assert_eq!(Latency::of(vec![]), None);
+    }
+
+    #[test]
+    fn reports_round_trip_and_tabulate() {
+        let r = Report {
+            connections: 10,
+            held: 10,
+            heartbeat_ms: Some(5000),
+            latency_us: Latency::of(vec![1500, 2500]),
+            broadcasts: 3,
+            ok: true,
+            ..Report::default()
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(!line.contains('\n'));
+        let back: Report = serde_json::from_str(&line).unwrap();
+        let table = markdown_table(&[back]);
+        assert!(table.contains("| 10 | 5000 ms |"), "{table}");
+        assert!(table.contains("1.5 / 2.5 / 2.5 ms"), "{table}");
+        assert!(table.contains("yes (3×10)"), "{table}");
+        assert!(summary(&r).contains("result: PASS"));
+    }
+}

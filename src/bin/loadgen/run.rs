@@ -1,0 +1,318 @@
+//! Benchmark tool only (ssr feature): the phases of one run — connect N streams, settle, an idle
+//! window, M broadcasts one at a time — with server and own samples around each, every wait
+//! bounded by its own timeout and by the run's overall deadline.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::time::sleep;
+
+use crate::conn::{self, unix_nanos, Shared, BENCH_EVENT};
+use crate::procfs::{self, cpu_between, Sample};
+use crate::publish::Publisher;
+use crate::report::{Latency, Report};
+use crate::Args;
+
+/// Counts of received events at one moment, with our own CPU time.
+#[derive(Clone, Copy)]
+struct Mark {
+    at: Instant,
+    server: Option<Sample>,
+    tool_cpu: Duration,
+    pings: u64,
+    bench: u64,
+    other: u64,
+}
+
+impl Mark {
+    fn events(&self) -> u64 {
+        self.pings + self.bench + self.other
+    }
+}
+
+struct Runner<'a> {
+    args: &'a Args,
+    shared: Arc<Shared>,
+    report: Report,
+    deadline: Instant,
+}
+
+impl Runner<'_> {
+    fn mark(&mut self) -> Mark {
+        let server = self
+            .args
+            .server_pid
+            .and_then(|pid| match Sample::read(pid) {
+                Ok(s) => Some(s),
+                Err(err) => {
+                    self.problem(format!("cannot read /proc/{pid} (server gone?): {err}"));
+                    None
+                }
+            });
+        Mark {
+            at: Instant::now(),
+            server,
+            tool_cpu: procfs::own_cpu(),
+            pings: self.shared.pings.load(Relaxed),
+            bench: self.shared.bench.load(Relaxed),
+            other: self.shared.other.load(Relaxed),
+        }
+    }
+
+    fn problem(&mut self, p: String) {
+        if !self.report.problems.contains(&p) {
+            self.report.problems.push(p);
+        }
+    }
+
+    /// Sleep `d`, but never past the deadline; false if the deadline cut it short.
+    async fn pause(&mut self, d: Duration) -> bool {
+        let until = (Instant::now() + d).min(self.deadline);
+        sleep(until.saturating_duration_since(Instant::now())).await;
+        if Instant::now() >= self.deadline {
+            self.report.timed_out = true;
+            return false;
+        }
+        true
+    }
+
+    fn source_for(&self, i: usize) -> Option<Ipv4Addr> {
+        if self.args.no_bind {
+            return None;
+        }
+        let base = u32::from(self.args.bind_from);
+        Some(Ipv4Addr::from(
+            base + (i / self.args.per_source.max(1)) as u32,
+        ))
+    }
+
+    async fn connect(&mut self) {
+        let n = self.args.connections;
+        tracing::info!(
+            n,
+            target = %self.shared.target,
+            handshakes = self.args.handshakes,
+            "opening streams"
+        );
+        for i in 0..n {
+            let shared = Arc::clone(&self.shared);
+            let source = self.source_for(i);
+            tokio::spawn(async move { conn::hold(i, source, &shared).await });
+        }
+        // Poll every 5 ms: bounded by the deadline, each handshake by its own timeout.
+        while self.shared.held.load(Relaxed) + self.shared.failed.load(Relaxed) < n {
+            if !self.pause(Duration::from_millis(5)).await {
+                break;
+            }
+        }
+        let held = self.shared.held.load(Relaxed);
+        if held == n {
+            let secs = self.shared.last_held_us.load(Relaxed) as f64 / 1e6;
+            self.report.connect_secs = Some(secs);
+        }
+        tracing::info!(
+            held,
+            failed = self.shared.failed.load(Relaxed),
+            secs = ?self.report.connect_secs,
+            "connect phase over"
+        );
+    }
+
+    async fn idle(&mut self) {
+        let secs = self.args.idle_secs;
+        if secs == 0.0 || self.report.timed_out {
+            return;
+        }
+        tracing::info!(secs, "idle window");
+        let a = self.mark();
+        self.pause(Duration::from_secs_f64(secs)).await;
+        let b = self.mark();
+        let wall = (b.at - a.at).as_secs_f64();
+        let r = &mut self.report;
+        r.idle_secs = wall;
+        r.idle_pings = b.pings - a.pings;
+        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+            let cpu = cpu_between(sa, sb).as_secs_f64();
+            r.idle_server_cpu_pct = Some(100.0 * cpu / wall);
+            r.idle_server_us_per_ping = per_event_us(cpu, r.idle_pings);
+        }
+        r.idle_tool_us_per_event = per_event_us(
+            (b.tool_cpu - a.tool_cpu).as_secs_f64(),
+            b.events() - a.events(),
+        );
+    }
+
+    async fn broadcasts(&mut self) {
+        let m = self.args.broadcasts;
+        if m == 0 || self.report.timed_out {
+            return;
+        }
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--broadcasts needs --publish-token".into());
+            return;
+        };
+        tracing::info!(m, "broadcasting");
+        let mut publisher = Publisher::new(self.shared.target, token);
+        let a = self.mark();
+        for i in 0..m {
+            if Instant::now() >= self.deadline {
+                self.report.timed_out = true;
+                break;
+            }
+            let expect = self.shared.alive();
+            self.shared.expect.store(expect, Relaxed);
+            let body = serde_json::json!({
+                "event": BENCH_EVENT,
+                "data": { "t": unix_nanos(), "i": i },
+            })
+            .to_string();
+            let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+            let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
+            let error = match answer {
+                Ok(Ok(a)) if a.status == 202 => None,
+                Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
+                Ok(Err(e)) => Some(format!("request failed: {e}")),
+                Err(_) => Some("no answer in time".to_owned()),
+            };
+            if let Some(e) = error {
+                self.report.publish_errors += 1;
+                self.report.publish_error.get_or_insert(e);
+                continue;
+            }
+            // Wait until every open stream has broadcast i, or its timeout.
+            let until = (Instant::now() + limit).min(self.deadline);
+            while (self.shared.received[i].load(Relaxed) as usize) < expect {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = tokio::time::timeout(left, self.shared.all_received.notified()).await;
+            }
+            if self.args.broadcast_gap_ms > 0 {
+                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
+                    .await;
+            }
+        }
+        let b = self.mark();
+        let r = &mut self.report;
+        r.broadcast_secs = Some((b.at - a.at).as_secs_f64());
+        r.broadcast_phase_pings = b.pings - a.pings;
+        let delivered = (b.bench - a.bench) + r.broadcast_phase_pings;
+        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+            r.server_us_per_event = per_event_us(cpu_between(sa, sb).as_secs_f64(), delivered);
+        }
+        r.tool_us_per_event = per_event_us(
+            (b.tool_cpu - a.tool_cpu).as_secs_f64(),
+            b.events() - a.events(),
+        );
+    }
+
+    fn finish(&mut self, start: &Mark) {
+        let s = &self.shared;
+        let r = &mut self.report;
+        r.held = s.held.load(Relaxed);
+        r.failed = s.failed.load(Relaxed);
+        r.dropped = s.dropped.load(Relaxed);
+        r.failures = s.failures.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        r.heartbeat_ms = Some(s.heartbeat_ms.load(Relaxed)).filter(|&h| h > 0);
+        r.deliveries = s.bench.load(Relaxed);
+        r.deliveries_expected = (r.connections * r.broadcasts) as u64;
+        r.missing = r.deliveries_expected.saturating_sub(r.deliveries);
+        r.duplicates = s.duplicates.load(Relaxed);
+        r.out_of_order = s.out_of_order.load(Relaxed);
+        r.bad_events = s.bad_bench.load(Relaxed);
+        r.other_events = s.other.load(Relaxed);
+        r.latency_us = Latency::of(s.latencies());
+        r.tool_cpu_secs = (procfs::own_cpu() - start.tool_cpu).as_secs_f64();
+        r.tool_rss_kib = procfs::own_rss_kib().ok();
+
+        let mut problems = Vec::new();
+        if r.held < r.connections {
+            problems.push(format!("{} of {} connected", r.held, r.connections));
+        }
+        if r.dropped > 0 {
+            problems.push(format!("{} streams dropped", r.dropped));
+        }
+        if r.missing > 0 {
+            problems.push(format!("{} broadcast receipts missing", r.missing));
+        }
+        if r.duplicates + r.out_of_order + r.bad_events > 0 {
+            problems.push(format!(
+                "{} duplicate, {} out-of-order, {} unreadable broadcasts",
+                r.duplicates, r.out_of_order, r.bad_events
+            ));
+        }
+        if r.publish_errors > 0 {
+            problems.push(format!("{} publish requests failed", r.publish_errors));
+        }
+        if r.timed_out {
+            problems.push(format!(
+                "the run hit --timeout-secs {}",
+                self.args.timeout_secs
+            ));
+        }
+        problems.append(&mut r.problems);
+        r.problems = problems;
+        r.ok = r.problems.is_empty();
+    }
+}
+
+fn per_event_us(cpu_secs: f64, events: u64) -> Option<f64> {
+    (events > 0).then(|| cpu_secs * 1e6 / events as f64)
+}
+
+/// Run every phase against `target` and report.
+pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
+    let shared = Arc::new(Shared::new(
+        target,
+        args.connections,
+        args.broadcasts,
+        args.handshakes,
+        Duration::from_millis(args.handshake_timeout_ms),
+    ));
+    let mut runner = Runner {
+        args,
+        shared,
+        report: Report {
+            label: args.label.clone(),
+            connections: args.connections,
+            broadcasts: args.broadcasts,
+            clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
+            tool_threads: threads,
+            ..Report::default()
+        },
+        deadline: Instant::now() + Duration::from_secs(args.timeout_secs),
+    };
+    let start = runner.mark();
+    runner.report.cpu_source = start.server.map(|s| {
+        if s.cpu_sched.is_some() {
+            "schedstat (ns, live threads)".to_owned()
+        } else {
+            format!(
+                "/proc/pid/stat (clock ticks, {} per s)",
+                runner.report.clock_ticks_per_sec
+            )
+        }
+    });
+
+    runner.connect().await;
+    if runner.pause(Duration::from_millis(args.settle_ms)).await {
+        let settled = runner.mark();
+        if let (Some(a), Some(b)) = (&start.server, &settled.server) {
+            let r = &mut runner.report;
+            r.rss_before_kib = Some(a.rss_kib);
+            r.rss_after_kib = Some(b.rss_kib);
+            let held = runner.shared.held.load(Relaxed);
+            if held > 0 {
+                r.rss_per_conn_bytes =
+                    Some((b.rss_kib as f64 - a.rss_kib as f64) * 1024.0 / held as f64);
+            }
+        }
+    }
+    runner.idle().await;
+    runner.broadcasts().await;
+    runner.finish(&start);
+    runner.report
+}
