@@ -311,3 +311,20 @@ async fn a_client_that_never_finishes_its_request_is_not_served() {
         "no stream before the head is complete"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dashboard_renders_under_concurrent_load() {
+    // Server renders hop between worker threads; anything thread-bound in the render panics.
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    let renders: Vec<_> = (0..64)
+        .map(|_| {
+            let (c, url) = (c.clone(), server.url("/"));
+            tokio::spawn(async move { c.get(url).send().await?.text().await })
+        })
+        .collect();
+    for r in renders {
+        let html = r.await.unwrap().expect("a complete response");
+        assert!(html.contains(r#"data-testid="connection-banner""#));
+    }
+}

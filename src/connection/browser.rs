@@ -21,6 +21,12 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
+/// Where the hook keeps its driver: the driver holds browser objects, so it stays on the one
+/// browser thread (local storage).
+pub(crate) fn new_handle() -> StoredValue<Option<Driver>, LocalStorage> {
+    StoredValue::new_local(None)
+}
+
 /// Drives one connection. Dropping it does not stop it; call [`Driver::stop`].
 pub(crate) struct Driver {
     inner: Rc<RefCell<Inner>>,

@@ -142,7 +142,7 @@ pub fn use_connection_status_with_options(
         running: RwSignal::new(false),
     };
     let policy = StoredValue::new(options.policy.clone());
-    let handle = StoredValue::new_local(None::<driver::Driver>);
+    let handle = driver::new_handle();
 
     // Effects run only in the browser, after hydration: the first client render still matches.
     Effect::new(move |started: Option<()>| {

@@ -1,7 +1,15 @@
 //! Server (and host tests): the driver's API with nothing behind it. Effects never run outside
 //! the browser, so this only has to exist for the hook to compile without `cfg` in its body.
 
+use leptos::prelude::StoredValue;
+
 use super::hook::{Sinks, UseConnectionStatusOptions};
+
+/// Where the hook keeps its driver. Thread-safe storage: a server render may move threads
+/// (thread-local storage would panic when touched from another one).
+pub(crate) fn new_handle() -> StoredValue<Option<Driver>> {
+    StoredValue::new(None)
+}
 
 /// Stand-in for the browser driver.
 pub(crate) struct Driver;
