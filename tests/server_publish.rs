@@ -7,47 +7,9 @@ mod support;
 
 use std::time::Duration;
 
-use eventsource_stream::Event;
-use futures::Stream;
 use sse_status::connection::protocol::{Connected, Draining, Resync};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const TOKEN: &str = "s3cret-token";
-
-fn publishing(heartbeat_ms: u64) -> sse_status::server::Config {
-    let mut c = config(heartbeat_ms);
-    c.publish_token = Some(TOKEN.into());
-    c
-}
-
-async fn publish(
-    c: &reqwest::Client,
-    server: &TestServer,
-    event: &str,
-    data: serde_json::Value,
-) -> String {
-    let resp = c
-        .post(server.url("/api/publish"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "event": event, "data": data }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
-
-/// The next application event (skipping pings).
-async fn next_app(events: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
-    loop {
-        let e = next_event(events, Duration::from_secs(5)).await;
-        if e.event != "ping" {
-            return e;
-        }
-    }
-}
 
 async fn error_body(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();
@@ -165,14 +127,7 @@ async fn bad_publish_requests_get_clear_json_errors_and_publish_nothing() {
         ok.ends_with("-1"),
         "first accepted event is number 1, got {ok}"
     );
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(&c, server.url("/metrics")).await;
     assert!(
         metrics.contains("sse_publish_errors_total{status=\"400\"} 6"),
         "{metrics}"
@@ -288,14 +243,7 @@ async fn an_unknown_or_too_old_id_gets_a_resync_first() {
             assert_eq!(&next_app(&mut s).await.id, id);
         }
     }
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(&c, server.url("/metrics")).await;
     assert!(metrics.contains("sse_resyncs_total 3"), "{metrics}");
 }
 
@@ -394,14 +342,7 @@ async fn metrics_count_connections_events_and_replays() {
     let (_, _, mut again) = open(&c, &server.url("/events"), &[("last-event-id", &first)]).await;
     next_event(&mut again, Duration::from_secs(2)).await;
     next_app(&mut again).await;
-    let text = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = text(&c, server.url("/metrics")).await;
     for line in [
         "sse_connections_open 2",
         "sse_connections_total 2",

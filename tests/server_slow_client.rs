@@ -7,34 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use eventsource_stream::Event;
-use futures::Stream;
 use support::*;
 use tokio::io::AsyncWriteExt;
-
-const TOKEN: &str = "s3cret-token";
-
-async fn publish(c: &reqwest::Client, server: &TestServer, data: serde_json::Value) -> String {
-    let resp = c
-        .post(server.url("/api/publish"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "event": "update", "data": data }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
-
-async fn next_app(events: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
-    loop {
-        let e = next_event(events, Duration::from_secs(5)).await;
-        if e.event != "ping" {
-            return e;
-        }
-    }
-}
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -71,7 +45,13 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
     let payload = "x".repeat(60 * 1024);
     // ~30 MB through the server, far more than any socket buffer.
     for i in 0..500 {
-        let id = publish(&c, &server, serde_json::json!({"i": i, "pad": payload})).await;
+        let id = publish(
+            &c,
+            &server,
+            "update",
+            serde_json::json!({"i": i, "pad": payload}),
+        )
+        .await;
         let got = next_app(&mut reader).await;
         assert_eq!(got.id, id, "the reading client keeps receiving everything");
     }
@@ -88,14 +68,7 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         grown_mib < 24,
         "server memory grew by {grown_mib} MiB for a stalled client"
     );
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text(&c, server.url("/metrics")).await;
     assert!(
         !metrics.contains("sse_slow_clients_dropped_total 0"),
         "{metrics}"

@@ -279,6 +279,8 @@ pub struct State {
     pub reconnects: u32,
     /// Set by a `resync` on the current stream: the page missed events it cannot get back.
     pub resync: Option<String>,
+    /// When the server last announced a restart (`draining`), until the next `connected`.
+    pub restarting_since: Option<f64>,
 }
 
 impl State {
@@ -303,6 +305,7 @@ impl State {
             last_tick: None,
             reconnects: 0,
             resync: None,
+            restarting_since: None,
         }
     }
 
@@ -373,6 +376,7 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             s.retry_at = None;
             s.attempt = 0;
             s.resync = None;
+            s.restarting_since = None;
             s.last_event_at = Some(now);
             s.connected_at = Some(now);
             if was_reconnect {
@@ -399,6 +403,7 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
                 cmds.push(Command::Close);
                 s.opening_since = None;
                 s.attempt = 1;
+                s.restarting_since = Some(now);
                 s.retry_at = Some(now + *reconnect_after_ms as f64);
                 enter(&mut s, Phase::Reconnecting, Cause::ServerRestarting, now);
             }
@@ -601,6 +606,15 @@ fn open(s: &mut State, cmds: &mut Vec<Command>, now: f64) {
 
 /// Count a failed attempt and wait out the backoff, or give up after `max_attempts`.
 fn schedule_retry(s: &mut State, cause: Cause, env: Env, policy: &Policy) {
+    // While a server announced restart is under way, its successor not answering yet is
+    // expected: keep saying "restarting", not "unreachable".
+    let restarting = s
+        .restarting_since
+        .is_some_and(|t| env.now - t < policy.restart_grace_ms);
+    let cause = match cause {
+        Cause::Unreachable | Cause::ServerError if restarting => Cause::ServerRestarting,
+        other => other,
+    };
     let next = s.attempt + 1;
     if policy.max_attempts.is_some_and(|max| next > max) {
         s.retry_at = None;

@@ -902,3 +902,39 @@ fn resync_marks_lost_events_until_the_next_connected() {
     r.at(due, Input::Tick).at(due + 1.0, hello("s1"));
     assert_eq!(r.s.resync, None, "a clean resume clears it");
 }
+
+#[test]
+fn a_restart_stays_a_restart_while_the_successor_comes_up() {
+    let mut r = Run::connected();
+    r.at(
+        100.0,
+        Input::Draining {
+            reconnect_after_ms: 500,
+        },
+    );
+    r.ticks(350.0, 600.0); // reopens at 600
+    r.at(
+        610.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    ); // successor not up yet
+    assert_eq!(
+        (r.phase(), r.s.cause),
+        (Phase::Reconnecting, Cause::ServerRestarting)
+    );
+    // long after the announcement, a failure is what it is
+    r.s.restarting_since = Some(100.0);
+    let due = r.s.retry_at.unwrap();
+    r.ticks(850.0, due);
+    r.at(
+        40_000.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    assert_eq!(r.s.cause, Cause::Unreachable);
+    // and a connected clears it
+    r.at(40_100.0, Input::RetryNow).at(40_150.0, hello("s2"));
+    assert_eq!(r.s.restarting_since, None);
+}

@@ -22,6 +22,9 @@ pub struct Policy {
     /// The banner shows a transient non-connected state only once it lasted this long.
     /// Default 500.
     pub debounce_ms: f64,
+    /// After the server announced a restart (`draining`), failed attempts within this long still
+    /// say "server restarting" rather than "unreachable". Default 30 000.
+    pub restart_grace_ms: f64,
 }
 
 impl Default for Policy {
@@ -36,6 +39,7 @@ impl Default for Policy {
             hidden_grace_ms: 300_000.0,
             clock_jump_ms: 5_000.0,
             debounce_ms: 500.0,
+            restart_grace_ms: 30_000.0,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Server only: logging setup (`RUST_LOG`, default `info`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global `tracing` subscriber. Safe to call twice (the second call is a no-op).
@@ -9,5 +11,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
         .try_init();
 }

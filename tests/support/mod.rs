@@ -110,3 +110,53 @@ pub async fn next_event(
         .expect("an event in time")
         .expect("stream still open")
 }
+
+/// The publish token test servers use.
+pub const TOKEN: &str = "s3cret-token";
+
+/// Defaults plus a publish token.
+pub fn publishing(heartbeat_ms: u64) -> Config {
+    let mut c = config(heartbeat_ms);
+    c.publish_token = Some(TOKEN.into());
+    c
+}
+
+/// Publish through the API (must be accepted); returns the event's id.
+pub async fn publish(
+    c: &reqwest::Client,
+    server: &TestServer,
+    event: &str,
+    data: serde_json::Value,
+) -> String {
+    let resp = c
+        .post(server.url("/api/publish"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "event": event, "data": data }))
+        .send()
+        .await
+        .expect("publish request");
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.expect("JSON answer");
+    body["id"].as_str().expect("an id").to_owned()
+}
+
+/// The next application event (skipping pings).
+pub async fn next_app(events: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
+    loop {
+        let e = next_event(events, Duration::from_secs(5)).await;
+        if e.event != "ping" {
+            return e;
+        }
+    }
+}
+
+/// GET a text body.
+pub async fn text(c: &reqwest::Client, url: String) -> String {
+    c.get(url)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+}
