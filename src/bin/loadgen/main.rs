@@ -65,8 +65,10 @@ pub struct Args {
     #[arg(long)]
     pub no_bind: bool,
 
-    /// Handshakes (TCP connect until the `connected` event) in flight at once.
-    #[arg(long, default_value_t = 256)]
+    /// Handshakes (TCP connect until the `connected` event) in flight at once. Above the
+    /// server's listen backlog (128 for tokio's `TcpListener::bind`) SYNs overflow its accept
+    /// queue and wait for the 1 s SYN retransmit.
+    #[arg(long, default_value_t = 128)]
     pub handshakes: usize,
 
     /// Longest one handshake may take, in milliseconds.

@@ -13,6 +13,8 @@ pub struct Sample {
     pub rss_kib: u64,
     /// `utime + stime` of `/proc/<pid>/stat`, converted from clock ticks.
     pub cpu_ticks: Duration,
+    /// `utime` alone (userland), converted from clock ticks.
+    pub user_ticks: Duration,
     /// Sum over the live threads of `/proc/<pid>/task/*/schedstat` (nanosecond resolution);
     /// `None` where the kernel does not keep scheduler statistics.
     pub cpu_sched: Option<Duration>,
@@ -21,9 +23,11 @@ pub struct Sample {
 impl Sample {
     /// Read all three for `pid`.
     pub fn read(pid: u32) -> io::Result<Self> {
+        let (user_ticks, system_ticks) = stat_cpu(pid)?;
         Ok(Sample {
             rss_kib: vm_rss_kib(pid)?,
-            cpu_ticks: stat_cpu(pid)?,
+            cpu_ticks: user_ticks + system_ticks,
+            user_ticks,
             cpu_sched: schedstat_cpu(pid).ok(),
         })
     }
@@ -66,23 +70,24 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// `utime + stime` of a whole process (all threads, also exited ones).
-fn stat_cpu(pid: u32) -> io::Result<Duration> {
+/// `(utime, stime)` of a whole process (all threads, also exited ones).
+fn stat_cpu(pid: u32) -> io::Result<(Duration, Duration)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let ticks = parse_stat_ticks(&stat)
+    let (user, system) = parse_stat_ticks(&stat)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/pid/stat"))?;
     let hz = clock_ticks_per_sec();
-    Ok(Duration::from_nanos(ticks * 1_000_000_000 / hz))
+    let time = |ticks: u64| Duration::from_nanos(ticks * 1_000_000_000 / hz);
+    Ok((time(user), time(system)))
 }
 
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
+fn parse_stat_ticks(stat: &str) -> Option<(u64, u64)> {
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     // Field 3 (state) is the first here; utime and stime are fields 14 and 15.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((utime, stime))
 }
 
 /// Nanoseconds on CPU of every live thread of `pid` (bounded: at most 4096 threads).
@@ -103,17 +108,35 @@ fn schedstat_cpu(pid: u32) -> io::Result<Duration> {
     Ok(Duration::from_nanos(total))
 }
 
-/// Our own user + system CPU time so far (`getrusage(RUSAGE_SELF)`, µs resolution).
-pub fn own_cpu() -> Duration {
+/// CPU time of our own process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OwnCpu {
+    /// In userland (parsing, the runtime).
+    pub user: Duration,
+    /// In the kernel (socket reads, loopback TCP, epoll).
+    pub system: Duration,
+}
+
+impl OwnCpu {
+    pub fn total(&self) -> Duration {
+        self.user + self.system
+    }
+}
+
+/// Our own CPU time so far (`getrusage(RUSAGE_SELF)`, µs resolution).
+pub fn own_cpu() -> OwnCpu {
     // SAFETY: getrusage only writes into the struct we pass.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return Duration::ZERO;
+        return OwnCpu::default();
     }
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    OwnCpu {
+        user: tv(usage.ru_utime),
+        system: tv(usage.ru_stime),
+    }
 }
 
 /// Raise our soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
@@ -141,7 +164,7 @@ mod tests {
         let status = "Name:\tsse-status\nVmPeak:\t  9 kB\nVmRSS:\t   12345 kB\nThreads: 3\n";
         assert_eq!(parse_vm_rss(status), Some(12345));
         let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0";
-        assert_eq!(parse_stat_ticks(stat), Some(325));
+        assert_eq!(parse_stat_ticks(stat), Some((250, 75)));
     }
 
     #[test]
@@ -157,6 +180,6 @@ mod tests {
         std::hint::black_box(x);
         let t = Sample::read(me).unwrap();
         assert!(cpu_between(&s, &t) > Duration::ZERO || s.cpu_sched.is_none());
-        assert!(own_cpu() > Duration::ZERO);
+        assert!(own_cpu().total() > Duration::ZERO);
     }
 }

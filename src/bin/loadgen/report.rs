@@ -105,8 +105,16 @@ pub struct Report {
     pub latency_us: Option<Latency>,
     /// Server CPU during the broadcast phase / events delivered in it (broadcasts + pings), µs.
     pub server_us_per_event: Option<f64>,
+    /// Share of the server's CPU time in the broadcast phase spent in userland (the rest is
+    /// the kernel: socket writes and, on loopback, the receiving side's TCP work), % (from
+    /// `/proc/<pid>/stat` clock ticks).
+    pub server_user_pct: Option<f64>,
     /// Our CPU during the broadcast phase / events received in it, µs.
     pub tool_us_per_event: Option<f64>,
+    /// The userland part of it (parser, runtime), µs.
+    pub tool_user_us_per_event: Option<f64>,
+    /// The kernel part of it (socket reads, loopback TCP incl. sending ACKs, epoll), µs.
+    pub tool_sys_us_per_event: Option<f64>,
     /// Our CPU over the whole run, s.
     pub tool_cpu_secs: f64,
     /// Our `VmRSS` at the end, KiB.
@@ -123,6 +131,14 @@ pub struct Report {
 
 fn opt(v: Option<f64>, digits: usize, unit: &str) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}{unit}"))
+}
+
+/// `8.40 (35 % user)`
+fn with_user(total: Option<f64>, user: Option<String>) -> String {
+    match (total, user) {
+        (Some(t), Some(u)) => format!("{t:.2} ({u})"),
+        (t, _) => opt(t, 2, ""),
+    }
 }
 
 fn ms(us: u32) -> String {
@@ -195,11 +211,18 @@ pub fn summary(r: &Report) -> String {
         }
         let _ = writeln!(
             s,
-            "server CPU per delivered event: {} ({} broadcasts + {} pings); loadgen {} per event",
+            "server CPU per delivered event: {} ({} broadcasts + {} pings; {} of it userland)",
             opt(r.server_us_per_event, 2, " µs"),
             r.deliveries,
             r.broadcast_phase_pings,
+            opt(r.server_user_pct, 0, " %"),
+        );
+        let _ = writeln!(
+            s,
+            "loadgen CPU per received event: {} ({} userland + {} kernel)",
             opt(r.tool_us_per_event, 2, " µs"),
+            opt(r.tool_user_us_per_event, 2, " µs"),
+            opt(r.tool_sys_us_per_event, 2, " µs"),
         );
     }
     let _ = writeln!(
@@ -248,9 +271,15 @@ pub fn markdown_table(reports: &[Report]) -> String {
             opt(r.rss_per_conn_bytes.map(|b| b / 1024.0), 2, " KiB"),
             opt(r.idle_server_cpu_pct, 2, " %"),
             opt(r.idle_server_us_per_ping, 2, ""),
-            opt(r.server_us_per_event, 2, ""),
+            with_user(
+                r.server_us_per_event,
+                r.server_user_pct.map(|p| format!("{p:.0} % user"))
+            ),
             latency,
-            opt(r.tool_us_per_event, 2, ""),
+            with_user(
+                r.tool_us_per_event,
+                r.tool_user_us_per_event.map(|u| format!("{u:.2} user")),
+            ),
             verdict,
         );
     }

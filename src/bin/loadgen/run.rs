@@ -20,7 +20,7 @@ use crate::Args;
 struct Mark {
     at: Instant,
     server: Option<Sample>,
-    tool_cpu: Duration,
+    tool_cpu: procfs::OwnCpu,
     pings: u64,
     bench: u64,
     other: u64,
@@ -139,7 +139,7 @@ impl Runner<'_> {
             r.idle_server_us_per_ping = per_event_us(cpu, r.idle_pings);
         }
         r.idle_tool_us_per_event = per_event_us(
-            (b.tool_cpu - a.tool_cpu).as_secs_f64(),
+            (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
             b.events() - a.events(),
         );
     }
@@ -202,11 +202,15 @@ impl Runner<'_> {
         let delivered = (b.bench - a.bench) + r.broadcast_phase_pings;
         if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
             r.server_us_per_event = per_event_us(cpu_between(sa, sb).as_secs_f64(), delivered);
+            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
+            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
+            r.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
         }
-        r.tool_us_per_event = per_event_us(
-            (b.tool_cpu - a.tool_cpu).as_secs_f64(),
-            b.events() - a.events(),
-        );
+        let received = b.events() - a.events();
+        let (ta, tb) = (a.tool_cpu, b.tool_cpu);
+        r.tool_us_per_event = per_event_us((tb.total() - ta.total()).as_secs_f64(), received);
+        r.tool_user_us_per_event = per_event_us((tb.user - ta.user).as_secs_f64(), received);
+        r.tool_sys_us_per_event = per_event_us((tb.system - ta.system).as_secs_f64(), received);
     }
 
     fn finish(&mut self, start: &Mark) {
@@ -225,7 +229,7 @@ impl Runner<'_> {
         r.bad_events = s.bad_bench.load(Relaxed);
         r.other_events = s.other.load(Relaxed);
         r.latency_us = Latency::of(s.latencies());
-        r.tool_cpu_secs = (procfs::own_cpu() - start.tool_cpu).as_secs_f64();
+        r.tool_cpu_secs = (procfs::own_cpu().total() - start.tool_cpu.total()).as_secs_f64();
         r.tool_rss_kib = procfs::own_rss_kib().ok();
 
         let mut problems = Vec::new();
