@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+# A test run builds once: incremental caches would only cost disk space (several GB) and time.
+export CARGO_INCREMENTAL=0
 
 step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
 started=$(date +%s)

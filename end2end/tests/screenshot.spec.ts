@@ -1,11 +1,13 @@
-// The picture in the README: the dashboard, connected, with a few events in its log.
+// The picture in the README: the dashboard, connected, with a few events in its log. Written to
+// docs/dashboard.png when UPDATE_SCREENSHOT=1 (so a test run leaves the tree clean), else to the
+// test's output folder.
 import path from 'node:path';
 import { expect, sleep, test } from './fixtures';
 import { REPO_ROOT } from './fixtures/server';
 
 test.use({ useProxy: false, viewport: { width: 1280, height: 860 } });
 
-test('docs/dashboard.png', async ({ dashboard, server, page }) => {
+test('docs/dashboard.png', async ({ dashboard, server, page }, testInfo) => {
   await dashboard.goto();
   await dashboard.waitConnected();
   // Two application events for the picture (publishing itself is tested in foundation.spec.ts).
@@ -14,5 +16,9 @@ test('docs/dashboard.png', async ({ dashboard, server, page }) => {
   await server.publish('alert', { level: 'info', message: 'cache warmed' });
   if (published < 300) await expect(page.locator('[data-event-name="alert"]')).toHaveCount(1);
   await expect.poll(async () => (await dashboard.events()).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
-  await page.screenshot({ path: path.join(REPO_ROOT, 'docs', 'dashboard.png') });
+  await expect(dashboard.banner).toHaveAttribute('data-state', 'connected');
+  const target = process.env.UPDATE_SCREENSHOT
+    ? path.join(REPO_ROOT, 'docs', 'dashboard.png')
+    : testInfo.outputPath('dashboard.png');
+  await page.screenshot({ path: target });
 });
