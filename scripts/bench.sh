@@ -7,6 +7,7 @@
 #   scripts/bench.sh 1000         # a subset of N
 #   HEARTBEATS=5000 BROADCASTS=50 IDLE_SECS=20 scripts/bench.sh 19500
 #   SKIP_BUILD=1 SKIP_WRK=1 scripts/bench.sh 1000
+#   ALWAYS_QUIET=1 ...            # also wait for a quiet machine before runs with N <= 2000
 #
 # Every process it starts is stopped by its PID; every wait is bounded. Exits 1 if any run
 # failed its correctness check (all N connected, every client got every broadcast).
@@ -200,7 +201,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo "- machine: $(nproc) cores, $model, $mem, kernel $(uname -r)"
   echo "- command: \`scripts/bench.sh $*\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
   echo "- server: \`$SERVER --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\`, RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
-  echo "- load: \`$LOADGEN --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\` (one tokio current-thread runtime; sources 127.0.0.2+)"
+  echo "- load: \`$LOADGEN --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\` (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes')"
   echo
   echo "## Held connections and fan-out"

@@ -61,8 +61,11 @@ pub struct Shared {
     pub out_of_order: AtomicU64,
     /// Per broadcast: how many connections got it.
     pub received: Vec<AtomicU32>,
-    /// Per connection × broadcast: publish→receipt in µs (`UNSET` = not received).
+    /// Per broadcast × connection (broadcast-major, so one broadcast's receipts share cache
+    /// lines): publish→receipt in µs (`UNSET` = not received).
     latency_us: Vec<AtomicU32>,
+    /// Connections the run opens.
+    connections: usize,
     /// How many receipts the current broadcast waits for.
     pub expect: AtomicUsize,
     /// Woken when the current broadcast reached `expect` receipts.
@@ -108,6 +111,7 @@ impl Shared {
             latency_us: (0..connections * broadcasts)
                 .map(|_| AtomicU32::new(UNSET))
                 .collect(),
+            connections,
             expect: AtomicUsize::new(usize::MAX),
             all_received: Notify::new(),
             heartbeat_ms: AtomicU64::new(0),
@@ -150,7 +154,7 @@ impl Shared {
         let Some(slot) = usize::try_from(i)
             .ok()
             .filter(|&i| i < self.broadcasts)
-            .and_then(|i| self.latency_us.get(conn * self.broadcasts + i))
+            .and_then(|i| self.latency_us.get(i * self.connections + conn))
         else {
             self.bad_bench.fetch_add(1, Relaxed);
             return;
