@@ -1,23 +1,37 @@
-//! Both sides: the HTML shell (server) and the `App` root: meta tags, stylesheet, routes.
+//! Both sides: the HTML documents (rendered on the server) and the `App` root the browser
+//! hydrates. One page needs no client router: the server picks the document per route, and the
+//! browser bundle stays small (no router, no head management).
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
 
 use crate::pages::{Dashboard, NotFound};
 
-/// The document around the app, rendered on the server.
+/// The static `<head>` content every document shares.
+#[component]
+fn Head(
+    /// The document title.
+    title: &'static str,
+) -> impl IntoView {
+    view! {
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <meta name="description" content="Live connection status of this page, truthfully."/>
+        <meta name="color-scheme" content="light dark"/>
+        <title>{title}</title>
+        <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+        <link id="leptos" rel="stylesheet" href="/pkg/sse-status.css"/>
+    }
+}
+
+/// The dashboard document, rendered on the server; the browser hydrates its `<body>` with [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <Head title="sse-status — is this page live?"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -26,20 +40,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application root.
+/// The 404 document: static, nothing to hydrate (the server answers it with status 404).
+pub fn not_found_shell(_options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <Head title="Not found — sse-status"/>
+            </head>
+            <body>
+                <NotFound/>
+            </body>
+        </html>
+    }
+}
+
+/// The application root: the dashboard.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        <Stylesheet id="leptos" href="/pkg/sse-status.css"/>
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
-        <Title text="sse-status"/>
-        <Meta name="description" content="Live connection status of this page, truthfully."/>
-        <Meta name="color-scheme" content="light dark"/>
-        <Router>
-            <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=Dashboard/>
-            </Routes>
-        </Router>
-    }
+    view! { <Dashboard/> }
 }

@@ -2,11 +2,13 @@
 
 /// A duration in ms as people read it: `0.4 s`, `12 s`, `3 min 5 s`, `2 h 1 min`.
 pub fn duration(ms: f64) -> String {
-    let ms = ms.max(0.0);
-    if ms < 10_000.0 {
-        return format!("{:.1} s", ms / 1000.0);
+    // Integer arithmetic only: float formatting costs ~10 KB of browser bundle.
+    let ms = ms.max(0.0) as u64;
+    if ms < 10_000 {
+        let tenths = (ms + 50) / 100;
+        return format!("{}.{} s", tenths / 10, tenths % 10);
     }
-    let secs = (ms / 1000.0).floor() as u64;
+    let secs = ms / 1000;
     match secs {
         0..=59 => format!("{secs} s"),
         60..=3599 => format!("{} min {} s", secs / 60, secs % 60),
@@ -30,6 +32,7 @@ mod tests {
             (0.0, "0.0 s"),
             (430.0, "0.4 s"),
             (9_949.0, "9.9 s"),
+            (9_960.0, "10.0 s"),
             (12_300.0, "12 s"),
             (185_000.0, "3 min 5 s"),
             (7_260_000.0, "2 h 1 min"),

@@ -21,6 +21,14 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
+/// A query parameter of the page's URL (`?name=value`).
+pub fn page_query_param(name: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
+}
+
 /// Where the hook keeps its driver: the driver holds browser objects, so it stays on the one
 /// browser thread (local storage).
 pub(crate) fn new_handle() -> StoredValue<Option<Driver>, LocalStorage> {

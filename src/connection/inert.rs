@@ -11,6 +11,11 @@ pub(crate) fn new_handle() -> StoredValue<Option<Driver>> {
     StoredValue::new(None)
 }
 
+/// A query parameter of the page's URL: none outside the browser.
+pub fn page_query_param(_name: &str) -> Option<String> {
+    None
+}
+
 /// Stand-in for the browser driver.
 pub(crate) struct Driver;
 

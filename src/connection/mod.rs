@@ -18,5 +18,6 @@ mod driver;
 #[cfg(test)]
 mod machine_tests;
 
+pub use driver::page_query_param;
 pub use hook::{use_connection_status, use_connection_status_with_options};
 pub use hook::{ReceivedEvent, UseConnectionStatusOptions, UseConnectionStatusReturn};

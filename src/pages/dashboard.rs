@@ -2,14 +2,14 @@
 //! heartbeat, reconnects, a timeline of state changes and the received events.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use crate::components::format::duration;
 use crate::components::{ConnectionBanner, EventLog, StateTimeline};
 use crate::connection::machine::{Phase, State};
 use crate::connection::policy::Policy;
-use crate::connection::{use_connection_status_with_options, UseConnectionStatusOptions};
+use crate::connection::{
+    page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
+};
 
 /// Application event names the dashboard listens for unless `?events=a,b` adds others
 /// (`EventSource` only delivers named events to listeners of that name).
@@ -87,8 +87,9 @@ fn resync_reason(code: &str) -> &'static str {
 /// The dashboard.
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    let query = use_query_map().get_untracked();
-    let status = use_connection_status_with_options(options_from_query(|k| query.get(k)));
+    // The options only steer the browser's driver, so the server render (which has no query
+    // here) and the hydrated page still match.
+    let status = use_connection_status_with_options(options_from_query(page_query_param));
     let state = status.state;
     let now = status.now;
 
@@ -107,12 +108,11 @@ pub fn Dashboard() -> impl IntoView {
         hello().map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
     };
     let heartbeat_fill = move || match (age(), deadline()) {
-        (Some(a), Some(d)) if d > 0.0 => format!("width: {:.0}%", (a / d * 100.0).min(100.0)),
+        (Some(a), Some(d)) if d > 0.0 => format!("width: {}%", (a / d * 100.0).min(100.0) as u32),
         _ => "width: 0%".to_owned(),
     };
 
     view! {
-        <Title text="sse-status — is this page live?"/>
         <main class="page" data-hydrated=move || status.running.get().to_string()>
             <header class="top">
                 <div class="brand">

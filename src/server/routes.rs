@@ -2,18 +2,18 @@
 
 use axum::routing::{any, get, post};
 use axum::Router;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
 use super::state::AppState;
 use super::{error, events, health, metrics, publish};
-use crate::app::{shell, App};
+use crate::app::{not_found_shell, shell};
 
 /// Every route of the server. Compression uses tower-http's default predicate, which skips
 /// `text/event-stream` (a compressor would hold SSE frames in its buffer).
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // Leptos renders spawn tasks; run them on tokio (a second call is a harmless no-op).
+    let _ = any_spawner::Executor::init_tokio();
     let options = state.leptos_options.clone();
     Router::new()
         .route("/events", get(events::stream))
@@ -22,8 +22,16 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api/publish", post(publish::publish))
         .route("/api/{*rest}", any(error::api_not_found))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route(
+            "/",
+            get(leptos_axum::render_app_to_stream(move || {
+                shell(options.clone())
+            })),
+        )
+        // Static files (the site's pkg/ and assets), else the 404 page with status 404.
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            not_found_shell,
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
