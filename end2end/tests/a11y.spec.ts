@@ -35,3 +35,44 @@ test('no axe violations once failed (?max_attempts=2, 503)', async ({ dashboard,
   await expect(dashboard.banner).toHaveAttribute('aria-live', 'assertive');
   await expectNoViolations(page, 'failed');
 });
+
+test('"Retry now" is reachable by keyboard, shows its focus, and works with Enter', async ({
+  dashboard,
+  faultProxy,
+  page,
+}) => {
+
+  await dashboard.goto();
+  await dashboard.waitConnected();
+  faultProxy.status(503);
+  await dashboard.waitForBanner('reconnecting', 10_000);
+  let focused = false;
+  for (let i = 0; i < 10 && !focused; i++) {
+    await page.keyboard.press('Tab');
+    focused = await dashboard.retryNow.evaluate((el) => el === document.activeElement);
+  }
+  expect(focused, 'Tab reaches the retry button').toBe(true);
+  const outline = await dashboard.retryNow.evaluate((el) => getComputedStyle(el).outlineStyle);
+  expect(outline, 'a visible focus ring').not.toBe('none');
+  const before = faultProxy.eventsRequests;
+  await page.keyboard.press('Enter');
+  await expect.poll(() => faultProxy.eventsRequests, { timeout: 2_000 }).toBeGreaterThan(before);
+  await expect(dashboard.machine).toHaveAttribute('data-cause', /retry-now|server-error/);
+});
+
+test('the banner is a live region from the first byte and is not re-created', async ({ dashboard, page, request }) => {
+  const html = await (await request.get('/')).text();
+  expect(html).toMatch(/<div[^>]*data-testid="connection-banner"[^>]*role="status"/);
+  await dashboard.goto();
+  const handle = await dashboard.banner.elementHandle();
+  await dashboard.waitConnected();
+  expect(await handle?.evaluate((el) => el.isConnected), 'same element after hydrating and connecting').toBe(true);
+  // While connected nothing in the region is announced: its visible mark is aria-hidden.
+  const spoken = await dashboard.banner.evaluate((el) =>
+    Array.from(el.querySelectorAll("*"))
+      .filter((n) => !n.closest('[aria-hidden="true"]') && !(n as HTMLElement).hidden && n.children.length === 0)
+      .map((n) => n.textContent?.trim())
+      .filter(Boolean),
+  );
+  expect(spoken).toEqual([]);
+});
