@@ -11,10 +11,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
-use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
-use super::hub::{unix_ms, Frame, Slot};
+use super::hub::{unix_ms, Frame, FrameKind, Slot};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::connection::protocol::{self, Connected, Draining, EventId, Resync};
@@ -74,10 +73,15 @@ pub fn try_open(
             retry_after: RETRY_AFTER,
         });
     };
-    state.metrics.connections_total.inc();
-
     let hub = &state.hub;
     let sub = hub.subscribe(resume.as_ref());
+    if state.is_draining() {
+        // Shutdown began while we subscribed: the drain frame may have gone out before.
+        return Err(ApiError::Draining {
+            retry_after: RETRY_AFTER,
+        });
+    }
+    state.metrics.connections_total.inc();
     let hello = Connected {
         connection_id: slot.connection_id.clone(),
         server_id: hub.server_id().to_owned(),
@@ -123,8 +127,6 @@ pub fn try_open(
         replay: sub.replay.into(),
         rx: sub.rx,
         metrics: state.metrics.clone(),
-        drain: state.drain.clone(),
-        shutdown: state.shutdown.clone(),
         reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
         finished: false,
         log: StreamLog {
@@ -162,8 +164,6 @@ pub struct Feed {
     replay: VecDeque<Arc<Frame>>,
     rx: Receiver<Arc<Frame>>,
     metrics: Metrics,
-    drain: CancellationToken,
-    shutdown: CancellationToken,
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),
     finished: bool,
@@ -192,37 +192,42 @@ impl Feed {
         if self.finished {
             return None;
         }
-        tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => None,
-            () = self.drain.cancelled() => {
-                self.finished = true;
-                let (floor, window) = self.reconnect_after;
-                let jitter = if window == 0 { 0 } else { rand::random_range(0..window) };
-                let hint = Draining { reconnect_after_ms: floor + jitter };
-                Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
-            }
-            frame = self.rx.recv() => match frame {
-                Ok(frame) => {
-                    if frame.app_seq().is_some() {
-                        self.metrics.events_delivered.inc();
-                    }
+        // One waiter per stream, on the shared channel: control frames come the same way.
+        match self.rx.recv().await {
+            Ok(frame) => match frame.kind {
+                FrameKind::App { .. } => {
+                    self.metrics.events_delivered.inc();
                     Some(frame.bytes.clone())
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    // Skipping would lose events silently: end the stream; the client resumes
-                    // by Last-Event-ID and gets the missed events from the replay buffer.
-                    self.metrics.slow_clients_dropped.inc();
-                    tracing::warn!(
-                        connection_id = %self.log.slot.connection_id,
-                        peer = %self.log.peer,
-                        missed,
-                        "stream fell behind its send queue; dropping it"
-                    );
-                    None
+                FrameKind::Ping { .. } => Some(frame.bytes.clone()),
+                FrameKind::Drain => {
+                    self.finished = true;
+                    let (floor, window) = self.reconnect_after;
+                    let jitter = if window == 0 {
+                        0
+                    } else {
+                        rand::random_range(0..window)
+                    };
+                    let hint = Draining {
+                        reconnect_after_ms: floor + jitter,
+                    };
+                    Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
                 }
-                Err(RecvError::Closed) => None,
+                FrameKind::Close => None,
             },
+            Err(RecvError::Lagged(missed)) => {
+                // Skipping would lose events silently: end the stream; the client resumes by
+                // Last-Event-ID and gets the missed events from the replay buffer.
+                self.metrics.slow_clients_dropped.inc();
+                tracing::warn!(
+                    connection_id = %self.log.slot.connection_id,
+                    peer = %self.log.peer,
+                    missed,
+                    "stream fell behind its send queue; dropping it"
+                );
+                None
+            }
+            Err(RecvError::Closed) => None,
         }
     }
 }

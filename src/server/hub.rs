@@ -36,6 +36,11 @@ pub enum FrameKind {
         /// Sequence within this server process (the id is `<server_id>-<seq>`).
         seq: u64,
     },
+    /// Control, not sent as is: the server is draining; each stream says `draining` (with its
+    /// own jittered hint) and ends. In the channel, so streams need no extra waiter each.
+    Drain,
+    /// Control: end the stream now (the drain window is over).
+    Close,
 }
 
 impl Frame {
@@ -43,7 +48,7 @@ impl Frame {
     pub fn app_seq(&self) -> Option<u64> {
         match self.kind {
             FrameKind::App { seq } => Some(seq),
-            FrameKind::Ping { .. } => None,
+            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close => None,
         }
     }
 }
@@ -243,6 +248,14 @@ impl Hub {
     /// Send a frame to every stream (heartbeats).
     pub fn broadcast(&self, frame: Frame) {
         let _ = self.tx.send(Arc::new(frame));
+    }
+
+    /// Send a control frame to every stream.
+    pub fn control(&self, kind: FrameKind) {
+        self.broadcast(Frame {
+            kind,
+            bytes: Bytes::new(),
+        });
     }
 
     /// Ping every `interval` until `stop` is cancelled. One timer for the whole process.

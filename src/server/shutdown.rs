@@ -1,6 +1,6 @@
 //! Server only: serving with a graceful, bounded shutdown. Open SSE streams would keep axum's
-//! graceful shutdown waiting forever (axum #2673), so shutdown first ends every stream through
-//! the state's cancellation token, then waits at most `--shutdown-timeout-ms`.
+//! graceful shutdown waiting forever (axum #2673), so shutdown first drains and then ends every
+//! stream through control frames on the hub, then waits at most `--shutdown-timeout-ms`.
 
 use std::future::{Future, IntoFuture};
 use std::time::Duration;
@@ -54,6 +54,7 @@ pub async fn serve(
     while state.hub.open_connections() > 0 && tokio::time::Instant::now() < drained {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    state.close_streams();
     token.cancel();
     let _ = heartbeat.await;
     // Directly served streams end on the token; wait for them (bounded) like axum does for its own.

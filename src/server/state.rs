@@ -8,7 +8,7 @@ use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
-use super::hub::Hub;
+use super::hub::{FrameKind, Hub};
 use super::metrics::Metrics;
 
 /// Cheap to clone: everything is behind `Arc`s.
@@ -22,9 +22,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Prometheus metrics.
     pub metrics: Metrics,
-    /// Cancelled when shutdown begins: every stream sends `draining` and ends.
-    pub drain: CancellationToken,
-    /// Cancelled when the streams must end at once (the end of the drain).
+    /// Cancelled when the server stops (after the drain): the accept loop, the heartbeat and
+    /// axum's graceful shutdown follow it.
     pub shutdown: CancellationToken,
     draining: Arc<AtomicBool>,
 }
@@ -41,7 +40,6 @@ impl AppState {
             ),
             config: Arc::new(config),
             metrics: Metrics::new(),
-            drain: CancellationToken::new(),
             shutdown: CancellationToken::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }
@@ -49,13 +47,19 @@ impl AppState {
 
     /// Whether shutdown has begun (`/readyz` says 503, new streams are refused).
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.draining.load(Ordering::SeqCst)
     }
 
-    /// Begin shutdown: refuse new streams and tell open ones to go.
+    /// Begin shutdown: refuse new streams and tell open ones to go. The flag is set before the
+    /// drain frame goes out, so a stream admitted concurrently either sees the frame or the flag.
     pub fn start_draining(&self) {
-        self.draining.store(true, Ordering::Release);
-        self.drain.cancel();
+        self.draining.store(true, Ordering::SeqCst);
+        self.hub.control(FrameKind::Drain);
+    }
+
+    /// End every stream still open.
+    pub fn close_streams(&self) {
+        self.hub.control(FrameKind::Close);
     }
 }
 
