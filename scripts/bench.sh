@@ -23,8 +23,8 @@ IDLE_SECS=${IDLE_SECS:-15}
 TOKEN=bench
 OUT=bench/results.md
 WORK=target/bench
-SERVER=target/release/sse-status
-LOADGEN=target/release/loadgen
+SERVER=$WORK/sse-status     # copies of target/release/{sse-status,loadgen} made after the build
+LOADGEN=$WORK/loadgen
 
 say() { printf '\033[1;34m[bench]\033[0m %s\n' "$*" >&2; }
 for n in "${NS[@]}" "${HBS[@]}" "$BROADCASTS" "$IDLE_SECS"; do
@@ -70,13 +70,34 @@ wait_for_quiet() {
   say "still busy after 15 min ($busy %); running anyway"
 }
 
+BUILD_START=$(date +%s)
 if [ -z "${SKIP_BUILD:-}" ]; then
   wait_for_quiet   # the release build rewrites target/site, which a running Playwright serves
   say "building release (cargo leptos build --release; loadgen)"
   cargo leptos build --release
   cargo build --release --features ssr --bin loadgen
 fi
-[ -x "$SERVER" ] && [ -x "$LOADGEN" ] || { echo "missing $SERVER or $LOADGEN" >&2; exit 2; }
+[ -x target/release/sse-status ] && [ -x target/release/loadgen ] || { echo "missing target/release/sse-status or loadgen" >&2; exit 2; }
+# The source the binaries were built from (others may commit while the matrix runs).
+COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes in src/ or Cargo.toml')"
+# Other builds share target/: run private copies, and size the wasm right away.
+cp target/release/sse-status "$SERVER"
+cp target/release/loadgen "$LOADGEN"
+WASM=target/site/pkg/sse-status.wasm
+if [ -f "$WASM" ]; then
+  raw=$(stat -c %s "$WASM")
+  gz=$(gzip -9c "$WASM" | wc -c)
+  WASM_SECTION="| file | raw | gzip -9 |
+|---|---:|---:|
+| \`$WASM\` | $raw B ($(( raw / 1024 )) KiB) | $gz B ($(( gz / 1024 )) KiB) |"
+  if [ -z "${SKIP_BUILD:-}" ] && [ "$(stat -c %Y "$WASM")" -lt "$BUILD_START" ]; then
+    WASM_SECTION+="
+
+**Not from this build** (older than it): another build wrote target/site meanwhile."
+  fi
+else
+  WASM_SECTION="$WASM not found (no release build)."
+fi
 
 free_port() {
   local p i
@@ -179,16 +200,6 @@ $wrk_out
   fi
 fi
 
-WASM=target/site/pkg/sse-status.wasm
-if [ -f "$WASM" ]; then
-  raw=$(stat -c %s "$WASM")
-  gz=$(gzip -9c "$WASM" | wc -c)
-  WASM_SECTION="| file | raw | gzip -9 |
-|---|---:|---:|
-| \`$WASM\` | $raw B ($(( raw / 1024 )) KiB) | $gz B ($(( gz / 1024 )) KiB) |"
-else
-  WASM_SECTION="$WASM not found (no release build)."
-fi
 
 model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || echo unknown)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
@@ -199,10 +210,11 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(nproc) cores, $model, $mem, kernel $(uname -r)"
-  echo "- command: \`scripts/bench.sh $*\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
-  echo "- server: \`$SERVER --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\`, RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
-  echo "- load: \`$LOADGEN --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\` (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
-  echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo ' + uncommitted changes')"
+  echo "- command: \`scripts/bench.sh${*:+ $*}\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
+  echo "- release build: \`cargo leptos build --release\`, \`cargo build --release --features ssr --bin loadgen\` (binaries copied to $WORK/ and run from there)"
+  echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\`, RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
+  echo "- load: \`loadgen --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\` (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
+  echo "- built from: $COMMIT"
   echo
   echo "## Held connections and fan-out"
   echo

@@ -20,7 +20,7 @@ use clap::Parser;
 
 /// Load generator for sse-status: holds N streams to `/events`, publishes broadcasts, measures.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", version, about, long_about = None)]
+#[command(name = "loadgen", version, long_about = None)]
 pub struct Args {
     /// Base URL of the server (plain http, a loopback address).
     #[arg(long, default_value = "http://127.0.0.1:3000")]
