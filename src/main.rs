@@ -12,9 +12,8 @@ async fn main() -> anyhow::Result<()> {
         .context("reading the Leptos site configuration (LEPTOS_* env or Cargo.toml)")?
         .leptos_options;
     leptos.site_addr = config.addr;
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
+    let listener =
+        server::listener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %config.addr, heartbeat_ms = config.heartbeat_ms, "listening on http://{}", config.addr);
     let state = AppState::new(config, leptos);
     server::serve(listener, state, server::shutdown::signal())

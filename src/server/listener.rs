@@ -19,6 +19,23 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
+/// Pending connections the kernel queues before `accept`. tokio's `TcpListener::bind` uses 128:
+/// after a restart thousands of clients reconnect at once, and SYNs beyond the queue wait for
+/// the 1 s SYN retransmit (the kernel caps this at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Bind a listening socket with [`LISTEN_BACKLOG`] (must run inside the tokio runtime).
+pub fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The peer address, for handlers (`ConnectInfo<Peer>`).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);

@@ -9,7 +9,6 @@ use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
 use leptos::config::LeptosOptions;
 use sse_status::server::{serve, AppState, Config};
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -23,7 +22,8 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener =
+            sse_status::server::listener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let leptos = LeptosOptions::builder()
             .output_name("sse-status")
