@@ -6,12 +6,10 @@ use super::policy::Policy;
 
 /// The banner's phase: the machine's, except that a transient trouble state right after being
 /// connected waits `debounce_ms` before it shows (no flicker on blips). Definitive states
-/// (offline, rejected, closed, failed, paused) show at once.
+/// (offline, rejected, closed, failed, paused) show at once, and so does `stale`: it is only
+/// entered after the watchdog's whole deadline of silence, which is debounce enough.
 pub fn banner_phase(shown: Phase, machine: &State, now: f64, policy: &Policy) -> Phase {
-    let transient = matches!(
-        machine.phase,
-        Phase::Reconnecting | Phase::Stale | Phase::Connecting
-    );
+    let transient = matches!(machine.phase, Phase::Reconnecting | Phase::Connecting);
     if shown == Phase::Connected && transient {
         if let Some(left) = machine.left_connected_at {
             if now - left < policy.debounce_ms {

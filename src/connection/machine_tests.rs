@@ -822,6 +822,11 @@ fn banner_debounces_transient_trouble_but_not_definitive_states() {
         banner_phase(Phase::Connected, &r.s, due + 10.0, &p),
         Phase::Connected
     );
+    // stale already waited out the watchdog's deadline: it shows at once
+    let mut silent = Run::connected();
+    silent.ticks(250.0, 3_010.0);
+    assert_eq!(silent.phase(), Phase::Stale);
+    assert_eq!(banner_phase(Phase::Connected, &silent.s, 3_010.0, &p), Phase::Stale);
     // definitive states show at once
     r.at(2_000.0, Input::Offline);
     assert_eq!(
