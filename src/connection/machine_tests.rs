@@ -826,7 +826,10 @@ fn banner_debounces_transient_trouble_but_not_definitive_states() {
     let mut silent = Run::connected();
     silent.ticks(250.0, 3_010.0);
     assert_eq!(silent.phase(), Phase::Stale);
-    assert_eq!(banner_phase(Phase::Connected, &silent.s, 3_010.0, &p), Phase::Stale);
+    assert_eq!(
+        banner_phase(Phase::Connected, &silent.s, 3_010.0, &p),
+        Phase::Stale
+    );
     // definitive states show at once
     r.at(2_000.0, Input::Offline);
     assert_eq!(
