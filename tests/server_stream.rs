@@ -50,21 +50,29 @@ async fn pings_arrive_at_the_heartbeat_interval_without_an_id() {
     let (_, _, mut events) = open(&client(), &server.url("/events"), &[]).await;
     let first = next_event(&mut events, Duration::from_secs(2)).await;
     let mut pings = Vec::new();
-    while pings.len() < 4 {
+    while pings.len() < 7 {
         let e = next_event(&mut events, Duration::from_secs(2)).await;
         assert_eq!(e.event, "ping");
         // eventsource-stream reports the last id seen; a ping must not set a new one
         assert_eq!(e.id, first.id, "pings carry no id");
         pings.push(serde_json::from_str::<Ping>(&e.data).unwrap());
     }
+    let mut gaps = Vec::new();
     for pair in pings.windows(2) {
         assert_eq!(pair[1].seq, pair[0].seq + 1, "consecutive");
-        let gap = pair[1].server_time - pair[0].server_time;
-        assert!(
-            (150..=400).contains(&gap),
-            "ping gap {gap} ms for a 200 ms heartbeat"
-        );
+        gaps.push(pair[1].server_time - pair[0].server_time);
     }
+    // Never early; on a busy test machine one tick may come late, so judge the median.
+    assert!(
+        gaps.iter().all(|g| *g >= 150),
+        "ping gaps {gaps:?} for a 200 ms heartbeat"
+    );
+    gaps.sort_unstable();
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        (150..=300).contains(&median),
+        "ping gaps {gaps:?} for a 200 ms heartbeat"
+    );
 }
 
 #[tokio::test]
