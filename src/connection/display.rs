@@ -40,8 +40,8 @@ impl TimelineEntry {
     }
 }
 
-/// The most recent phase changes, newest first, bounded.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// The most recent phase changes, newest first, bounded. (No `Default`: a capacity is needed.)
+#[derive(Debug, Clone, PartialEq)]
 pub struct Timeline {
     entries: Vec<TimelineEntry>,
     capacity: usize,

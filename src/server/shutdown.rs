@@ -50,17 +50,13 @@ pub async fn serve(
     // Every stream sends `draining` (with its own reconnect hint) and ends; give them up to half
     // the timeout to flush, then end whatever is left.
     state.start_draining();
-    let drained = tokio::time::Instant::now() + timeout / 2;
-    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < drained {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_streams(&state, tokio::time::Instant::now() + timeout / 2).await;
     state.close_streams();
     token.cancel();
     let _ = heartbeat.await;
-    // Directly served streams end on the token; wait for them (bounded) like axum does for its own.
-    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Directly served streams end on the close frame; wait for them (bounded) as axum does for
+    // its own connections.
+    wait_for_streams(&state, deadline).await;
     match tokio::time::timeout_at(deadline, &mut server).await {
         Ok(result) => {
             tracing::info!("shut down cleanly");
@@ -74,6 +70,13 @@ pub async fn serve(
             server.abort();
             Ok(())
         }
+    }
+}
+
+/// Wait until no stream is open, or until `until`.
+async fn wait_for_streams(state: &AppState, until: tokio::time::Instant) {
+    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
