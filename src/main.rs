@@ -12,9 +12,15 @@ async fn main() -> anyhow::Result<()> {
         .context("reading the Leptos site configuration (LEPTOS_* env or Cargo.toml)")?
         .leptos_options;
     leptos.site_addr = config.addr;
-    let listener =
-        server::listener::bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
-    tracing::info!(addr = %config.addr, heartbeat_ms = config.heartbeat_ms, "listening on http://{}", config.addr);
+    let listener = server::listener::bind_with(config.addr, config.reuse_port)
+        .with_context(|| format!("binding {}", config.addr))?;
+    tracing::info!(
+        addr = %config.addr,
+        heartbeat_ms = config.heartbeat_ms,
+        log = if config.redis_url.is_some() { "redis" } else { "embedded" },
+        "listening on http://{}",
+        config.addr
+    );
     let state = AppState::new(config, leptos);
     server::serve(listener, state, server::shutdown::signal())
         .await

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sse_status::connection::protocol::{Connected, EventId, Ping};
+use sse_status::connection::protocol::{Connected, EventId, Ping, Resync};
 use support::*;
 
 #[tokio::test]
@@ -105,11 +105,10 @@ async fn stream_headers_are_right_and_never_compressed() {
 }
 
 #[tokio::test]
-async fn malformed_last_event_id_is_ignored_not_an_error() {
+async fn a_malformed_last_event_id_gets_a_resync_not_silence() {
     let server = TestServer::start(config(5_000)).await;
     let c = client();
     for bad in [
-        "",
         "garbage",
         "abc-",
         "-1",
@@ -123,7 +122,19 @@ async fn malformed_last_event_id_is_ignored_not_an_error() {
             next_event(&mut events, Duration::from_secs(2)).await.event,
             "connected"
         );
+        let resync = next_event(&mut events, Duration::from_secs(2)).await;
+        assert_eq!(resync.event, "resync", "header {bad:?}");
+        let data: Resync = serde_json::from_str(&resync.data).unwrap();
+        assert_eq!(data.reason, "unknown-id");
+        assert_eq!(data.requested_id, bad);
     }
+    // An empty id is no id (as browsers treat it): a fresh start, no resync.
+    let (status, _, mut events) = open(&c, &server.url("/events"), &[("last-event-id", "")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(2)).await.event,
+        "connected"
+    );
     let (status, _, _) = open(&c, &server.url("/events?last_event_id=%00%FF"), &[]).await;
     assert_eq!(status, 200);
 }

@@ -14,7 +14,7 @@ use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCa
 
 use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
-use super::protocol::{self, Connected, Draining, Resync};
+use super::protocol::{self, Connected, Draining, Ping, Resync};
 
 /// How long the probe may take before it counts as a network error (a frozen link never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -221,6 +221,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
                     return;
                 }
                 log_event(rc, &event_name, &msg);
+                note_fleet(rc, &event_name, &msg);
                 if let Some(input) = handler(&event_name, &msg) {
                     dispatch(rc, input);
                 }
@@ -311,6 +312,25 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
         },
         capacity,
     );
+}
+
+/// `connected` and `ping` carry the fleet view (live clients, the event log's health).
+fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
+    let fleet = match name {
+        protocol::EVENT_PING => serde_json::from_str::<Ping>(&message_data(msg))
+            .ok()
+            .and_then(|p| p.fleet),
+        protocol::EVENT_CONNECTED => serde_json::from_str::<Connected>(&message_data(msg))
+            .ok()
+            .and_then(|c| c.fleet),
+        _ => return,
+    };
+    if let Some(fleet) = fleet {
+        let sinks = inner.borrow().sinks;
+        if sinks.fleet.with_untracked(|f| f.as_ref() != Some(&fleet)) {
+            sinks.fleet.set(Some(fleet));
+        }
+    }
 }
 
 fn local_time() -> String {

@@ -10,6 +10,7 @@ use super::display::{banner_phase, Timeline};
 use super::driver;
 use super::machine::{Phase, State};
 use super::policy::Policy;
+use super::protocol::Fleet;
 
 /// Options of [`use_connection_status_with_options`].
 #[derive(Debug, Clone)]
@@ -73,6 +74,9 @@ pub struct UseConnectionStatusReturn {
     pub events: Signal<VecDeque<ReceivedEvent>>,
     /// True once the driver runs in the browser (after hydration).
     pub running: Signal<bool>,
+    /// The fleet as the server last described it (`connected` and every `ping`): live clients,
+    /// instances, and whether the event log is reachable. `None` until the first word.
+    pub fleet: Signal<Option<Fleet>>,
     /// Reconnect immediately, skipping any backoff wait.
     pub retry_now: Callback<()>,
     /// The policy in use (for deadlines on the dashboard).
@@ -88,6 +92,7 @@ pub(crate) struct Sinks {
     pub timeline: RwSignal<Timeline>,
     pub events: RwSignal<VecDeque<ReceivedEvent>>,
     pub running: RwSignal<bool>,
+    pub fleet: RwSignal<Option<Fleet>>,
 }
 
 // Only the browser driver writes; the server never runs it.
@@ -140,6 +145,7 @@ pub fn use_connection_status_with_options(
         timeline: RwSignal::new(Timeline::new(options.timeline_capacity)),
         events: RwSignal::new(VecDeque::new()),
         running: RwSignal::new(false),
+        fleet: RwSignal::new(None),
     };
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
@@ -171,6 +177,7 @@ pub fn use_connection_status_with_options(
         timeline: sinks.timeline.into(),
         events: sinks.events.into(),
         running: sinks.running.into(),
+        fleet: sinks.fleet.into(),
         retry_now,
         policy,
     }

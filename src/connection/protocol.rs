@@ -38,6 +38,33 @@ pub struct Connected {
     /// How many missed events follow as replay (0 for a fresh stream).
     #[serde(default)]
     pub replayed: u64,
+    /// Live clients and the event log's health when the stream opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
+}
+
+/// The fleet as one server sees it: carried by `connected` and every `ping`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fleet {
+    /// Open streams on every instance (this process's own count with the embedded log).
+    pub clients: u64,
+    /// Instances counted (1 with the embedded log).
+    pub instances: u32,
+    /// Whether the event log is reachable: [`STORE_OK`] or [`STORE_UNREACHABLE`]. While it is
+    /// not, published events are refused and updates are delayed (the stream itself is fine).
+    pub store: String,
+}
+
+/// [`Fleet::store`]: the event log answers.
+pub const STORE_OK: &str = "ok";
+/// [`Fleet::store`]: the event log (Redis) cannot be reached; updates are delayed.
+pub const STORE_UNREACHABLE: &str = "unreachable";
+
+impl Fleet {
+    /// Whether the event log is reachable.
+    pub fn store_ok(&self) -> bool {
+        self.store != STORE_UNREACHABLE
+    }
 }
 
 /// Data of the `ping` event.
@@ -47,12 +74,16 @@ pub struct Ping {
     pub seq: u64,
     /// Unix time in milliseconds.
     pub server_time: u64,
+    /// Live clients and the event log's health now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
 }
 
 /// Data of the `resync` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resync {
-    /// Why the requested id could not be resumed: `other-server`, `too-old` or `unknown-id`.
+    /// Why the requested id could not be resumed: `other-server`, `other-log`, `too-old` or
+    /// `unknown-id` (also for a malformed id).
     pub reason: String,
     /// The id the client asked to resume after.
     pub requested_id: String,
@@ -241,10 +272,28 @@ mod tests {
             &Ping {
                 seq: 1,
                 server_time: 2,
+                fleet: None,
             },
         )
         .unwrap();
         assert_eq!(out, "event: ping\ndata: {\"seq\":1,\"server_time\":2}\n\n");
+        let mut out = String::new();
+        let fleet = Fleet {
+            clients: 1234,
+            instances: 3,
+            store: STORE_UNREACHABLE.into(),
+        };
+        let ping = Ping {
+            seq: 2,
+            server_time: 3,
+            fleet: Some(fleet.clone()),
+        };
+        encode_json_frame(&mut out, EVENT_PING, None, None, &ping).unwrap();
+        assert_eq!(
+            out,
+            "event: ping\ndata: {\"seq\":2,\"server_time\":3,\"fleet\":{\"clients\":1234,\"instances\":3,\"store\":\"unreachable\"}}\n\n"
+        );
+        assert!(!fleet.store_ok());
     }
 
     #[test]
@@ -256,6 +305,7 @@ mod tests {
             retry_ms: 1000,
             server_time: 1_700_000_000_000,
             replayed: 3,
+            fleet: None,
         };
         let json = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Connected>(&json).unwrap(), c);
@@ -267,6 +317,11 @@ mod tests {
         let p = Ping {
             seq: 7,
             server_time: 3,
+            fleet: Some(Fleet {
+                clients: 2,
+                instances: 1,
+                store: STORE_OK.into(),
+            }),
         };
         let back: Ping = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
         assert_eq!(back, p);

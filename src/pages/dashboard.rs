@@ -7,6 +7,7 @@ use crate::components::format::duration;
 use crate::components::{ConnectionBanner, EventLog, StateTimeline};
 use crate::connection::machine::{Phase, State};
 use crate::connection::policy::Policy;
+use crate::connection::protocol::Fleet;
 use crate::connection::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
@@ -76,9 +77,71 @@ fn Notices(state: Signal<State>) -> impl IntoView {
     }
 }
 
+/// Live clients across the fleet (this process's own with the embedded log), and a notice
+/// while the event log is unreachable: updates are delayed, the page's link itself is fine.
+#[component]
+fn FleetView(fleet: Signal<Option<Fleet>>, state: Signal<State>) -> impl IntoView {
+    let clients = move || fleet.with(|f| f.as_ref().map(|f| f.clients));
+    let instances = move || fleet.with(|f| f.as_ref().map(|f| f.instances));
+    let store_down = move || {
+        state.with(|s| s.phase == Phase::Connected)
+            && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
+    };
+    view! {
+        <p
+            class="big"
+            data-testid="live-clients"
+            data-count=move || clients().map(|n| n.to_string()).unwrap_or_default()
+            data-instances=move || instances().map(|n| n.to_string()).unwrap_or_default()
+        >
+            {move || match (clients(), instances()) {
+                (Some(c), Some(i)) => live_clients_text(c, i),
+                _ => "—".to_owned(),
+            }}
+        </p>
+        <Show when=store_down>
+            <p class="notice notice--warn" data-testid="store-notice" role="status">
+                "Updates delayed: the event log is unreachable. This page stays connected and gets every stored update once it is back."
+            </p>
+        </Show>
+    }
+}
+
+/// "1,234 live clients on 3 instances".
+fn live_clients_text(clients: u64, instances: u32) -> String {
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            one.to_owned()
+        } else {
+            many.to_owned()
+        }
+    };
+    format!(
+        "{} {} on {} {}",
+        thousands(clients),
+        plural(clients, "live client", "live clients"),
+        thousands(u64::from(instances)),
+        plural(u64::from(instances), "instance", "instances"),
+    )
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn resync_reason(code: &str) -> &'static str {
     match code {
         "other-server" => "the server restarted",
+        "other-log" => "the server now keeps events elsewhere",
         "too-old" => "too many events while away",
         _ => "the server did not know our last event",
     }
@@ -188,6 +251,11 @@ pub fn Dashboard() -> impl IntoView {
                     </p>
                 </article>
 
+                <article class="card">
+                    <h2>"Live clients"</h2>
+                    <FleetView fleet=status.fleet state=state/>
+                </article>
+
                 <article class="card card--wide">
                     <h2>"State timeline"</h2>
                     <StateTimeline timeline=status.timeline now=now/>
@@ -219,6 +287,19 @@ mod tests {
         assert!(opts.event_names.iter().any(|n| n == "price"));
         assert!(opts.event_names.iter().any(|n| n == "news"));
         assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+    }
+
+    #[test]
+    fn live_clients_read_naturally() {
+        assert_eq!(
+            live_clients_text(1234, 3),
+            "1,234 live clients on 3 instances"
+        );
+        assert_eq!(live_clients_text(1, 1), "1 live client on 1 instance");
+        assert_eq!(live_clients_text(0, 2), "0 live clients on 2 instances");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
     }
 
     #[test]

@@ -60,6 +60,27 @@ pub struct Config {
     /// milliseconds.
     #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
     pub shutdown_timeout_ms: u64,
+
+    /// Fleet mode: the Redis Streams event log shared by every instance, e.g.
+    /// `redis://127.0.0.1:6379/0`. Unset: the embedded in-process log (one instance).
+    #[arg(long, env = "SSE_REDIS_URL", hide_env_values = true, value_parser = redis_url)]
+    pub redis_url: Option<String>,
+
+    /// Key of the Redis stream (with `--redis-url`); every instance of a fleet uses the same.
+    #[arg(long, env = "SSE_REDIS_STREAM", default_value = "sse-status:events")]
+    pub redis_stream: String,
+
+    /// Let several processes listen on the same address (`SO_REUSEPORT`; the kernel spreads
+    /// new connections over them), so one machine can hold more streams than one process may.
+    #[arg(long, env = "SSE_REUSE_PORT", default_value_t = false)]
+    pub reuse_port: bool,
+}
+
+/// A `redis://` (or `rediss://`, `unix://`) URL the client accepts.
+fn redis_url(value: &str) -> Result<String, String> {
+    redis::Client::open(value)
+        .map(|_| value.to_owned())
+        .map_err(|err| format!("not a Redis URL ({err}); e.g. redis://127.0.0.1:6379/0"))
 }
 
 impl Config {
@@ -95,6 +116,27 @@ mod tests {
         assert_eq!(c.retry_ms, 1000);
         assert_eq!(c.shutdown_timeout_ms, 10_000);
         assert!(c.max_connections > 0 && c.max_connections < 20_000);
+        assert_eq!(c.redis_url, None, "the embedded log is the default");
+        assert_eq!(c.redis_stream, "sse-status:events");
+        assert!(!c.reuse_port);
+    }
+
+    #[test]
+    fn fleet_flags() {
+        let c = Config::try_parse_from([
+            "sse-status",
+            "--redis-url",
+            "redis://127.0.0.1:6379/0",
+            "--redis-stream",
+            "app:events",
+            "--reuse-port",
+        ])
+        .unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert_eq!(c.redis_stream, "app:events");
+        assert!(c.reuse_port);
+        let err = Config::try_parse_from(["sse-status", "--redis-url", "http://x"]).unwrap_err();
+        assert!(err.to_string().contains("not a Redis URL"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,15 @@ pub enum ApiError {
         /// Suggested wait.
         retry_after: Duration,
     },
+    /// The event log (Redis) cannot be reached: nothing was stored.
+    #[error(
+        "the event log is unreachable, so the event was not stored; retry shortly \
+         (streams stay open and get every stored event once the log is back)"
+    )]
+    StoreUnavailable {
+        /// Suggested wait.
+        retry_after: Duration,
+    },
     /// No publish token is configured, so publishing is off.
     #[error(
         "publishing is disabled on this server: start it with --publish-token <token> \
@@ -72,6 +81,7 @@ impl ApiError {
         match self {
             ApiError::TooManyConnections { .. } => "too_many_connections",
             ApiError::Draining { .. } => "draining",
+            ApiError::StoreUnavailable { .. } => "store_unavailable",
             ApiError::PublishDisabled => "publish_disabled",
             ApiError::Unauthorized => "unauthorized",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -84,9 +94,9 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::TooManyConnections { .. } | ApiError::Draining { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::TooManyConnections { .. }
+            | ApiError::Draining { .. }
+            | ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PublishDisabled => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -98,7 +108,8 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::TooManyConnections { retry_after, .. }
-            | ApiError::Draining { retry_after } => Some(*retry_after),
+            | ApiError::Draining { retry_after }
+            | ApiError::StoreUnavailable { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

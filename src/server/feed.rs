@@ -1,6 +1,7 @@
 //! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
 //! the resume point was lost, the missed events, then the shared live frames until the client
 //! leaves, falls too far behind, or the server drains. Frames come out as ready-to-write bytes.
+//! Which event log runs (embedded or Redis) is the [`log`](super::log) seam's business.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -8,12 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
 use super::error::ApiError;
-use super::hub::{unix_ms, Frame, FrameKind, Slot};
+use super::hub::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
+use super::log::{Plan, ResumeRequest, Start, StoreError};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::connection::protocol::{self, Connected, Draining, EventId, Resync};
@@ -28,17 +31,15 @@ pub struct StreamQuery {
     pub last_event_id: Option<String>,
 }
 
-/// The client's resume point: the `Last-Event-ID` header, else the query parameter. Malformed
-/// values are ignored (a fresh start), never an error.
-pub fn resume_point(header: Option<&str>, query: Option<&str>) -> Option<EventId> {
-    let raw = header.or(query)?;
-    match raw.parse::<EventId>() {
-        Ok(id) => Some(id),
-        Err(err) => {
-            tracing::debug!(%err, value = %raw.escape_debug(), "ignoring malformed Last-Event-ID");
-            None
-        }
-    }
+/// The client's resume point: the `Last-Event-ID` header, else the query parameter. A malformed
+/// value comes back as `Err(raw)`: the client expects continuity, so it gets a `resync`. An
+/// empty one means none (as the browser treats it).
+pub fn resume_point(header: Option<&str>, query: Option<&str>) -> ResumeRequest {
+    let raw = header.or(query).filter(|raw| !raw.trim().is_empty())?;
+    Some(raw.parse::<EventId>().map_err(|err| {
+        tracing::debug!(%err, value = %raw.escape_debug(), "malformed Last-Event-ID");
+        raw.to_owned()
+    }))
 }
 
 fn json_frame(
@@ -60,7 +61,7 @@ fn json_frame(
 pub fn try_open(
     state: &AppState,
     peer: SocketAddr,
-    resume: Option<EventId>,
+    resume: ResumeRequest,
 ) -> Result<Feed, ApiError> {
     if state.is_draining() {
         return Err(ApiError::Draining {
@@ -73,8 +74,12 @@ pub fn try_open(
             retry_after: RETRY_AFTER,
         });
     };
-    let hub = &state.hub;
-    let sub = hub.subscribe(resume.as_ref());
+    let opening = state
+        .log
+        .open(&resume)
+        .map_err(|_| ApiError::StoreUnavailable {
+            retry_after: RETRY_AFTER,
+        })?;
     if state.is_draining() {
         // Shutdown began while we subscribed: the drain frame may have gone out before.
         return Err(ApiError::Draining {
@@ -84,49 +89,25 @@ pub fn try_open(
     state.metrics.connections_total.inc();
     let hello = Connected {
         connection_id: slot.connection_id.clone(),
-        server_id: hub.server_id().to_owned(),
+        server_id: state.hub.server_id().to_owned(),
         heartbeat_ms: state.config.heartbeat_ms,
         retry_ms: state.config.retry_ms,
         server_time: unix_ms(),
-        replayed: sub.replay.len() as u64,
+        replayed: 0,
+        fleet: None,
     };
-    let cursor = hub.event_id(sub.cursor).to_string();
-    let mut head = VecDeque::with_capacity(2);
-    head.push_back(json_frame(
-        protocol::EVENT_CONNECTED,
-        Some(&cursor),
-        Some(state.config.retry_ms),
-        &hello,
-    ));
-    if let (Some(reason), Some(requested)) = (sub.resync, resume.as_ref()) {
-        state.metrics.resyncs.inc();
-        let resync = Resync {
-            reason: reason.as_str().to_owned(),
-            requested_id: requested.to_string(),
-            first_id: sub
-                .replay
-                .first()
-                .and_then(|f| f.app_seq())
-                .map(|seq| hub.event_id(seq).to_string()),
-        };
-        head.push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
-    }
-
-    tracing::info!(
-        connection_id = %slot.connection_id,
-        %peer,
-        resume = ?resume.as_ref().map(ToString::to_string),
-        replay = sub.replay.len(),
-        resync = ?sub.resync.map(|r| r.as_str()),
-        open = hub.open_connections(),
-        "stream connected"
-    );
-
     Ok(Feed {
-        head,
-        replay: sub.replay.into(),
-        rx: sub.rx,
+        start: Some(opening.start),
+        fetching: None,
+        hello: Some(hello),
+        resume,
+        head: VecDeque::with_capacity(2),
+        replay: VecDeque::new(),
+        floor: Pos::ZERO,
+        rx: opening.rx,
+        hub: Arc::clone(&state.hub),
         metrics: state.metrics.clone(),
+        retry_ms: state.config.retry_ms,
         reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
         finished: false,
         log: StreamLog {
@@ -139,10 +120,11 @@ pub fn try_open(
 }
 
 /// [`try_open`], counting a refusal in the metrics.
-pub fn open(state: &AppState, peer: SocketAddr, resume: Option<EventId>) -> Result<Feed, ApiError> {
+pub fn open(state: &AppState, peer: SocketAddr, resume: ResumeRequest) -> Result<Feed, ApiError> {
     try_open(state, peer, resume).inspect_err(|err| {
         let reason = match err {
             ApiError::Draining { .. } => "draining",
+            ApiError::StoreUnavailable { .. } => "store",
             _ => "limit",
         };
         state
@@ -158,12 +140,23 @@ pub fn open(state: &AppState, peer: SocketAddr, resume: Option<EventId>) -> Resu
 
 /// One stream's progress.
 pub struct Feed {
+    /// How the stream starts; taken by the first [`Feed::next`] (which may read from Redis).
+    start: Option<Start>,
+    /// The read of missed events from Redis, while it runs.
+    fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
+    /// The `connected` event, sent once the replay is known.
+    hello: Option<Connected>,
+    resume: ResumeRequest,
     /// `connected` and maybe `resync`, sent first.
     head: VecDeque<Bytes>,
     /// Missed events, sent next.
     replay: VecDeque<Arc<Frame>>,
+    /// Live events at or before this were replayed already (or seen by the client).
+    floor: Pos,
     rx: Receiver<Arc<Frame>>,
+    hub: Arc<Hub>,
     metrics: Metrics,
+    retry_ms: u64,
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),
     finished: bool,
@@ -171,7 +164,8 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// The next frame to write, or `None` when the stream must end. Cancel-safe.
+    /// The next frame to write, or `None` when the stream must end. Cancel-safe once the
+    /// stream has started (the first call may read missed events from Redis).
     pub async fn next(&mut self) -> Option<Bytes> {
         let frame = self.next_frame().await;
         if frame.is_some() {
@@ -180,7 +174,81 @@ impl Feed {
         frame
     }
 
+    /// Work out the replay, asking Redis if the local cache cannot answer. Cancel-safe: the
+    /// read is kept in `fetching` until it completes.
+    async fn starting(&mut self) -> Option<()> {
+        match self.start.take() {
+            Some(Start::Ready(plan)) => return self.begin(plan),
+            Some(Start::Fetch(fetch)) => self.fetching = Some(Box::pin(fetch.run())),
+            None => {}
+        }
+        let fetching = self.fetching.as_mut()?;
+        let result = fetching.await;
+        self.fetching = None;
+        match result {
+            Ok(plan) => self.begin(plan),
+            Err(err) => {
+                // The client keeps its resume point and comes back; nothing is lost.
+                tracing::warn!(
+                    connection_id = %self.log.slot.connection_id,
+                    %err,
+                    "cannot read missed events; ending the stream"
+                );
+                self.finished = true;
+                None
+            }
+        }
+    }
+
+    /// Queue `connected`, maybe `resync`, and the missed events.
+    fn begin(&mut self, plan: Plan) -> Option<()> {
+        let mut hello = self.hello.take()?;
+        hello.replayed = plan.replay.len() as u64;
+        hello.fleet = Some(self.hub.fleet());
+        self.head.push_back(json_frame(
+            protocol::EVENT_CONNECTED,
+            Some(&plan.cursor),
+            Some(self.retry_ms),
+            &hello,
+        ));
+        if let Some((reason, requested_id)) = &plan.resync {
+            self.metrics.resyncs.inc();
+            let resync = Resync {
+                reason: reason.as_str().to_owned(),
+                requested_id: requested_id.clone(),
+                first_id: plan
+                    .replay
+                    .first()
+                    .and_then(|f| f.app_pos())
+                    .map(|pos| self.hub.id_text(pos)),
+            };
+            self.head
+                .push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
+        }
+        tracing::info!(
+            connection_id = %self.log.slot.connection_id,
+            peer = %self.log.peer,
+            resume = ?self.resume.as_ref().map(|r| match r {
+                Ok(id) => id.to_string(),
+                Err(raw) => raw.escape_debug().to_string(),
+            }),
+            replay = plan.replay.len(),
+            resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
+            open = self.hub.open_connections(),
+            "stream connected"
+        );
+        self.floor = plan.floor;
+        self.replay = plan.replay.into();
+        Some(())
+    }
+
     async fn next_frame(&mut self) -> Option<Bytes> {
+        if self.start.is_some() || self.fetching.is_some() {
+            if self.finished {
+                return None;
+            }
+            self.starting().await?;
+        }
         if let Some(e) = self.head.pop_front() {
             return Some(e);
         }
@@ -192,42 +260,48 @@ impl Feed {
         if self.finished {
             return None;
         }
-        // One waiter per stream, on the shared channel: control frames come the same way.
-        match self.rx.recv().await {
-            Ok(frame) => match frame.kind {
-                FrameKind::App { .. } => {
-                    self.metrics.events_delivered.inc();
-                    Some(frame.bytes.clone())
+        loop {
+            // One waiter per stream, on the shared channel: control frames come the same way.
+            return match self.rx.recv().await {
+                Ok(frame) => match frame.kind {
+                    FrameKind::App { pos } => {
+                        if pos <= self.floor {
+                            // Replayed already (the stream started behind the client).
+                            continue;
+                        }
+                        self.metrics.events_delivered.inc();
+                        Some(frame.bytes.clone())
+                    }
+                    FrameKind::Ping { .. } => Some(frame.bytes.clone()),
+                    FrameKind::Drain => {
+                        self.finished = true;
+                        let (floor, window) = self.reconnect_after;
+                        let jitter = if window == 0 {
+                            0
+                        } else {
+                            rand::random_range(0..window)
+                        };
+                        let hint = Draining {
+                            reconnect_after_ms: floor + jitter,
+                        };
+                        Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
+                    }
+                    FrameKind::Close => None,
+                },
+                Err(RecvError::Lagged(missed)) => {
+                    // Skipping would lose events silently: end the stream; the client resumes
+                    // by Last-Event-ID and gets the missed events from the log.
+                    self.metrics.slow_clients_dropped.inc();
+                    tracing::warn!(
+                        connection_id = %self.log.slot.connection_id,
+                        peer = %self.log.peer,
+                        missed,
+                        "stream fell behind its send queue; dropping it"
+                    );
+                    None
                 }
-                FrameKind::Ping { .. } => Some(frame.bytes.clone()),
-                FrameKind::Drain => {
-                    self.finished = true;
-                    let (floor, window) = self.reconnect_after;
-                    let jitter = if window == 0 {
-                        0
-                    } else {
-                        rand::random_range(0..window)
-                    };
-                    let hint = Draining {
-                        reconnect_after_ms: floor + jitter,
-                    };
-                    Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
-                }
-                FrameKind::Close => None,
-            },
-            Err(RecvError::Lagged(missed)) => {
-                // Skipping would lose events silently: end the stream; the client resumes by
-                // Last-Event-ID and gets the missed events from the replay buffer.
-                self.metrics.slow_clients_dropped.inc();
-                tracing::warn!(
-                    connection_id = %self.log.slot.connection_id,
-                    peer = %self.log.peer,
-                    missed,
-                    "stream fell behind its send queue; dropping it"
-                );
-                None
-            }
-            Err(RecvError::Closed) => None,
+                Err(RecvError::Closed) => None,
+            };
         }
     }
 }

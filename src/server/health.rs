@@ -12,12 +12,18 @@ pub async fn healthz(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "status": "ok", "server_id": state.hub.server_id() }))
 }
 
-/// `GET /readyz`: 200, or 503 while draining for shutdown.
+/// `GET /readyz`: 200, or 503 while draining for shutdown or while the event log (Redis) is
+/// unreachable (`store_unavailable`: pages and streams are still served, publishes are not).
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if state.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "draining" })),
+        )
+    } else if !state.hub.store_ok() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "store_unavailable" })),
         )
     } else {
         (

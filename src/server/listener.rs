@@ -26,12 +26,21 @@ pub const LISTEN_BACKLOG: u32 = 4096;
 
 /// Bind a listening socket with [`LISTEN_BACKLOG`] (must run inside the tokio runtime).
 pub fn bind(addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    bind_with(addr, false)
+}
+
+/// [`bind`]; with `reuse_port`, other processes may listen on the same address too
+/// (`SO_REUSEPORT`: the kernel spreads new connections over them).
+pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if reuse_port {
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

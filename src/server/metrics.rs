@@ -30,6 +30,27 @@ pub struct Metrics {
     pub slow_clients_dropped: IntCounter,
     /// `sse_publish_errors_total{status}`
     pub publish_errors: IntCounterVec,
+    /// `sse_fleet_connections_open`: open streams on every instance of the fleet (Redis log;
+    /// from the instances' leases, at most a second old). Absent meaning with the embedded log:
+    /// it equals `sse_connections_open`.
+    pub fleet_connections_open: IntGauge,
+    /// `sse_fleet_instances`: instances with a live lease (1 with the embedded log).
+    pub fleet_instances: IntGauge,
+    /// `sse_store_up`: 1 while the event log answers, 0 while Redis is unreachable.
+    pub store_up: IntGauge,
+    /// `sse_store_errors_total{op}`: failed Redis operations, `read` (the follower) or `write`
+    /// (publish, replay reads, lease).
+    pub store_errors: IntCounterVec,
+    /// `sse_events_followed_total`: events this instance read from the shared log.
+    pub events_followed: IntCounter,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric name");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -93,6 +114,32 @@ impl Metrics {
                 "Refused publish requests by HTTP status",
                 "status",
             ),
+            fleet_connections_open: gauge(
+                &registry,
+                "sse_fleet_connections_open",
+                "SSE streams open on every instance of the fleet",
+            ),
+            fleet_instances: gauge(
+                &registry,
+                "sse_fleet_instances",
+                "Instances of the fleet with a live lease",
+            ),
+            store_up: gauge(
+                &registry,
+                "sse_store_up",
+                "1 while the event log answers, 0 while it is unreachable",
+            ),
+            store_errors: counter_vec(
+                &registry,
+                "sse_store_errors_total",
+                "Failed event log (Redis) operations",
+                "op",
+            ),
+            events_followed: counter(
+                &registry,
+                "sse_events_followed_total",
+                "Events read from the shared log by this instance",
+            ),
             registry,
         }
         .with_known_labels()
@@ -103,9 +150,14 @@ impl Metrics {
         for reason in ["limit", "draining"] {
             self.connections_rejected.with_label_values(&[reason]);
         }
-        for status in ["400", "401", "403", "413"] {
+        for status in ["400", "401", "403", "413", "503"] {
             self.publish_errors.with_label_values(&[status]);
         }
+        for op in ["read", "write"] {
+            self.store_errors.with_label_values(&[op]);
+        }
+        self.store_up.set(1);
+        self.fleet_instances.set(1);
         self
     }
 
@@ -127,10 +179,11 @@ impl Default for Metrics {
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state
-        .metrics
-        .connections_open
-        .set(state.hub.open_connections() as i64);
+    let open = state.hub.open_connections() as i64;
+    state.metrics.connections_open.set(open);
+    if !state.log.is_shared() {
+        state.metrics.fleet_connections_open.set(open);
+    }
     (
         [(
             header::CONTENT_TYPE,

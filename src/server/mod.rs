@@ -9,6 +9,7 @@ pub mod feed;
 mod health;
 pub mod hub;
 pub mod listener;
+pub mod log;
 pub mod metrics;
 pub mod publish;
 mod routes;

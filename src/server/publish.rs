@@ -15,6 +15,8 @@ use crate::connection::protocol::RESERVED_EVENT_NAMES;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest event name.
 pub const MAX_NAME_LEN: usize = 64;
+/// How long a publisher should wait after a 503 because the event log is unreachable.
+const STORE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The request body.
 #[derive(Debug, Deserialize)]
@@ -99,7 +101,17 @@ async fn handle(
         })?;
     let request = parse_body(&bytes)?;
     let data = request.data.to_string();
-    let id = state.hub.publish(request.event.clone(), data);
+    // 202 only once the log has stored it (with Redis: after XADD succeeded).
+    let id = state
+        .log
+        .append(request.event.clone(), data)
+        .await
+        .map_err(|err| {
+            tracing::warn!(%err, "publish refused: the event log is unreachable");
+            ApiError::StoreUnavailable {
+                retry_after: STORE_RETRY_AFTER,
+            }
+        })?;
     state.metrics.events_published.inc();
     tracing::debug!(%id, event = %request.event, "published");
     Ok(PublishResponse {

@@ -27,6 +27,7 @@ pub async fn serve(
             .clone()
             .run_heartbeat(state.config.heartbeat(), token.clone()),
     );
+    state.start_log();
     let listener = fastpath::route(listener, state.clone())?;
     let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
     let server = axum::serve(listener, app)

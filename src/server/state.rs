@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
 use super::hub::{FrameKind, Hub};
+use super::log::EventLog;
 use super::metrics::Metrics;
 
 /// Cheap to clone: everything is behind `Arc`s.
@@ -20,6 +21,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Fan-out to streams.
     pub hub: Arc<Hub>,
+    /// The event log (embedded, or Redis Streams shared by a fleet) that feeds the hub.
+    pub log: Arc<EventLog>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Cancelled when the server stops (after the drain): the accept loop, the heartbeat and
@@ -31,18 +34,27 @@ pub struct AppState {
 impl AppState {
     /// State for `config`, serving the site described by `leptos_options`.
     pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+        let metrics = Metrics::new();
+        let log = EventLog::new(&config, &metrics);
+        if log.is_shared() {
+            // Unreachable until the follower's first answer.
+            metrics.store_up.set(0);
+        }
         AppState {
             leptos_options,
-            hub: Hub::new(
-                config.max_connections,
-                config.replay_capacity,
-                config.send_queue as usize,
-            ),
+            hub: Arc::clone(log.hub()),
+            log: Arc::new(log),
             config: Arc::new(config),
-            metrics: Metrics::new(),
+            metrics,
             shutdown: CancellationToken::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Start the event log's background work (with Redis: the follower and the fleet lease);
+    /// it ends with [`AppState::shutdown`].
+    pub fn start_log(&self) {
+        self.log.spawn(self.shutdown.clone());
     }
 
     /// Whether shutdown has begun (`/readyz` says 503, new streams are refused).
