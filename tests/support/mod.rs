@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod nginx;
+pub mod redis_server;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -159,4 +162,40 @@ pub async fn text(c: &reqwest::Client, url: String) -> String {
         .text()
         .await
         .expect("body")
+}
+
+/// A server of a fleet on the Redis log at `url`, started and ready (its follower reached Redis).
+pub async fn fleet_member(url: &str, capacity: usize) -> TestServer {
+    let mut c = publishing(500);
+    c.redis_url = Some(url.to_owned());
+    c.replay_capacity = capacity;
+    let server = TestServer::start(c).await;
+    wait_ready(&server).await;
+    server
+}
+
+/// Wait until `/readyz` says 200.
+pub async fn wait_ready(server: &TestServer) {
+    let c = client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(r) = c.get(server.url("/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server not ready in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Stop a server and wait until it has shut down.
+pub async fn stop(mut server: TestServer) {
+    server.signal_shutdown();
+    if let Some(handle) = server.handle.take() {
+        let _ = tokio::time::timeout(Duration::from_secs(15), handle).await;
+    }
 }
