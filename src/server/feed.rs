@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
@@ -21,24 +21,72 @@ use crate::connection::protocol::{self, Connected, Draining, EventId, Resync};
 /// How long a refused client should wait.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// Query parameters of `/events`.
-#[derive(Debug, Default, Deserialize)]
-pub struct StreamQuery {
-    /// Resume point of a reopened `EventSource` (which cannot set the header itself).
-    pub last_event_id: Option<String>,
+/// Longest resume point taken from a request (an id is far shorter).
+const MAX_RESUME_LEN: usize = 256;
+
+/// Where a client asked to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// No resume point: a fresh start with the live stream.
+    Fresh,
+    /// A well-formed id.
+    Id(EventId),
+    /// Something that is not an id; the client expects continuity, so it gets a `resync`.
+    Malformed(String),
 }
 
-/// The client's resume point: the `Last-Event-ID` header, else the query parameter. Malformed
-/// values are ignored (a fresh start), never an error.
-pub fn resume_point(header: Option<&str>, query: Option<&str>) -> Option<EventId> {
-    let raw = header.or(query)?;
-    match raw.parse::<EventId>() {
-        Ok(id) => Some(id),
-        Err(err) => {
-            tracing::debug!(%err, value = %raw.escape_debug(), "ignoring malformed Last-Event-ID");
-            None
+/// The resume point of an `/events` request, from its `Last-Event-ID` header values and its
+/// query string — the one parser both transports use, so they answer alike.
+///
+/// Rules: the header (what a browser's own retry sends, so the newest) wins when it is a
+/// well-formed id, else the `last_event_id` query parameter when it is; if neither is, a
+/// non-empty value is [`Resume::Malformed`]; empty values count as absent. The same field given
+/// twice (two headers, or the parameter twice) is ambiguous: 400.
+pub fn resume_point<'a>(
+    header_values: impl IntoIterator<Item = &'a [u8]>,
+    query: &str,
+) -> Result<Resume, ApiError> {
+    let mut headers = header_values.into_iter();
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err(ApiError::BadRequest {
+            reason: "the Last-Event-ID header is given more than once".into(),
+        });
+    }
+    let mut from_query = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "last_event_id" {
+            if from_query.is_some() {
+                return Err(ApiError::BadRequest {
+                    reason: "the last_event_id query parameter is given more than once".into(),
+                });
+            }
+            from_query = Some(value.into_owned());
         }
     }
+    let from_header = header.map(|raw| String::from_utf8_lossy(raw).into_owned());
+    let candidates = [from_header, from_query];
+    let present = candidates
+        .iter()
+        .flatten()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    let mut first_malformed: Option<String> = None;
+    for raw in present {
+        match raw.parse::<EventId>() {
+            Ok(id) if raw.len() <= MAX_RESUME_LEN => return Ok(Resume::Id(id)),
+            _ => {
+                first_malformed.get_or_insert_with(|| raw.chars().take(MAX_RESUME_LEN).collect());
+            }
+        }
+    }
+    Ok(match first_malformed {
+        Some(raw) => {
+            tracing::debug!(value = %raw.escape_debug(), "malformed Last-Event-ID: resync");
+            Resume::Malformed(raw)
+        }
+        None => Resume::Fresh,
+    })
 }
 
 fn json_frame(
@@ -57,11 +105,7 @@ fn json_frame(
 }
 
 /// Admit a stream or say why not, without counting a refusal (see [`open`]).
-pub fn try_open(
-    state: &AppState,
-    peer: SocketAddr,
-    resume: Option<EventId>,
-) -> Result<Feed, ApiError> {
+pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
     if state.is_draining() {
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
@@ -69,12 +113,12 @@ pub fn try_open(
     }
     let Some(slot) = state.hub.admit() else {
         return Err(ApiError::TooManyConnections {
-            max: state.config.max_connections,
+            max: state.budget.max_streams,
             retry_after: RETRY_AFTER,
         });
     };
     let hub = &state.hub;
-    let sub = hub.subscribe(resume.as_ref());
+    let sub = hub.subscribe(&resume);
     if state.is_draining() {
         // Shutdown began while we subscribed: the drain frame may have gone out before.
         return Err(ApiError::Draining {
@@ -98,11 +142,16 @@ pub fn try_open(
         Some(state.config.retry_ms),
         &hello,
     ));
-    if let (Some(reason), Some(requested)) = (sub.resync, resume.as_ref()) {
+    let requested = match &resume {
+        Resume::Fresh => None,
+        Resume::Id(id) => Some(id.to_string()),
+        Resume::Malformed(raw) => Some(raw.clone()),
+    };
+    if let (Some(reason), Some(requested)) = (sub.resync, requested.as_ref()) {
         state.metrics.resyncs.inc();
         let resync = Resync {
             reason: reason.as_str().to_owned(),
-            requested_id: requested.to_string(),
+            requested_id: requested.clone(),
             first_id: sub
                 .replay
                 .first()
@@ -112,10 +161,10 @@ pub fn try_open(
         head.push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
     }
 
-    tracing::info!(
+    tracing::debug!(
         connection_id = %slot.connection_id,
         %peer,
-        resume = ?resume.as_ref().map(ToString::to_string),
+        resume = ?requested,
         replay = sub.replay.len(),
         resync = ?sub.resync.map(|r| r.as_str()),
         open = hub.open_connections(),
@@ -138,8 +187,9 @@ pub fn try_open(
     })
 }
 
-/// [`try_open`], counting a refusal in the metrics.
-pub fn open(state: &AppState, peer: SocketAddr, resume: Option<EventId>) -> Result<Feed, ApiError> {
+/// [`try_open`], counting a refusal in the metrics. Refusals come in floods (a full server, a
+/// restart), so each one is logged at debug level and a summary at most every 10 s.
+pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
     try_open(state, peer, resume).inspect_err(|err| {
         let reason = match err {
             ApiError::Draining { .. } => "draining",
@@ -150,8 +200,15 @@ pub fn open(state: &AppState, peer: SocketAddr, resume: Option<EventId>) -> Resu
             .connections_rejected
             .with_label_values(&[reason])
             .inc();
+        tracing::debug!(%peer, reason, "stream refused");
         if reason == "limit" {
-            tracing::warn!(%peer, max = state.config.max_connections, "stream refused: limit reached");
+            if let Some(refused) = state.refusal_log.streams.tick() {
+                tracing::warn!(
+                    refused,
+                    max = state.budget.max_streams,
+                    "streams refused: the stream limit is reached"
+                );
+            }
         }
     })
 }
@@ -218,7 +275,10 @@ impl Feed {
             Err(RecvError::Lagged(missed)) => {
                 // Skipping would lose events silently: end the stream; the client resumes by
                 // Last-Event-ID and gets the missed events from the replay buffer.
-                self.metrics.slow_clients_dropped.inc();
+                self.metrics
+                    .slow_clients_dropped
+                    .with_label_values(&["lagged"])
+                    .inc();
                 tracing::warn!(
                     connection_id = %self.log.slot.connection_id,
                     peer = %self.log.peer,
@@ -250,5 +310,67 @@ impl Drop for StreamLog {
             events_sent = self.sent,
             "stream disconnected"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resume(headers: &[&str], query: &str) -> Result<Resume, String> {
+        resume_point(headers.iter().map(|h| h.as_bytes()), query).map_err(|e| e.to_string())
+    }
+
+    fn id(s: &str) -> Resume {
+        Resume::Id(s.parse().unwrap())
+    }
+
+    #[test]
+    fn one_parser_for_both_transports() {
+        let cases: Vec<(&[&str], &str, Result<Resume, &str>)> = vec![
+            (&[], "", Ok(Resume::Fresh)),
+            (&[], "x=1", Ok(Resume::Fresh)),
+            (&["ab-3"], "", Ok(id("ab-3"))),
+            (&[], "last_event_id=ab-3", Ok(id("ab-3"))),
+            (&[], "last_event_id=ab%2D3&x=1", Ok(id("ab-3"))),
+            // The header is the newer (the browser's own retry): it wins when well-formed...
+            (&["cd-4"], "last_event_id=ab-3", Ok(id("cd-4"))),
+            // ...but a malformed header does not hide a good query value.
+            (&["garbage"], "last_event_id=ab-3", Ok(id("ab-3"))),
+            (&["ab-3"], "last_event_id=garbage", Ok(id("ab-3"))),
+            // Only malformed values: resync, never silence.
+            (&["garbage"], "", Ok(Resume::Malformed("garbage".into()))),
+            (&[], "last_event_id=%00", Ok(Resume::Malformed("\0".into()))),
+            (&["x"], "last_event_id=y", Ok(Resume::Malformed("x".into()))),
+            // Empty values are absent.
+            (&[""], "last_event_id=", Ok(Resume::Fresh)),
+            (&[" "], "last_event_id=ab-1", Ok(id("ab-1"))),
+            // Ambiguous requests are refused, whatever the values.
+            (
+                &[],
+                "last_event_id=ab-1&last_event_id=ab-1",
+                Err("more than once"),
+            ),
+            (&["ab-1", "ab-2"], "", Err("more than once")),
+        ];
+        for (headers, query, want) in cases {
+            let got = resume(headers, query);
+            match want {
+                Ok(want) => assert_eq!(got, Ok(want), "{headers:?} {query:?}"),
+                Err(text) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(text)),
+                    "{headers:?} {query:?}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn huge_values_are_cut_before_they_are_echoed() {
+        let long = format!("ab-{}", "1".repeat(400));
+        match resume(&[&long], "").unwrap() {
+            Resume::Malformed(raw) => assert_eq!(raw.len(), MAX_RESUME_LEN),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use super::feed::Resume;
 use crate::connection::protocol::{self, EventId, Ping};
 
 /// A frame every stream receives, encoded once for all of them.
@@ -67,7 +68,7 @@ pub enum ResyncReason {
     OtherServer,
     /// The id is older than the oldest buffered event: some events are gone.
     TooOld,
-    /// The id is from this server but beyond its newest event.
+    /// The id is from this server but beyond its newest event, or not an id at all.
     Unknown,
 }
 
@@ -197,8 +198,8 @@ impl Hub {
         self.event_id(seq)
     }
 
-    /// Subscribe a new stream that resumes after `last` (the client's `Last-Event-ID`).
-    pub fn subscribe(&self, last: Option<&EventId>) -> Subscription {
+    /// Subscribe a new stream that resumes where the client asked (its `Last-Event-ID`).
+    pub fn subscribe(&self, resume: &Resume) -> Subscription {
         let buf = self.buffer.lock().unwrap_or_else(|p| p.into_inner());
         let rx = self.tx.subscribe();
         let oldest = buf
@@ -210,14 +211,26 @@ impl Hub {
             let skip = after.saturating_sub(oldest - 1) as usize;
             buf.events.iter().skip(skip).cloned().collect()
         };
-        let Some(last) = last else {
+        let last = match resume {
             // A fresh client starts with the live stream.
-            return Subscription {
-                rx,
-                replay: Vec::new(),
-                resync: None,
-                cursor: buf.head,
-            };
+            Resume::Fresh => {
+                return Subscription {
+                    rx,
+                    replay: Vec::new(),
+                    resync: None,
+                    cursor: buf.head,
+                }
+            }
+            Resume::Id(id) => id,
+            // Not an id at all: the client expected continuity that cannot be given.
+            Resume::Malformed(_) => {
+                return Subscription {
+                    rx,
+                    replay: replay_after(oldest - 1),
+                    resync: Some(ResyncReason::Unknown),
+                    cursor: oldest - 1,
+                }
+            }
         };
         let resync = if last.epoch != self.server_id {
             Some(ResyncReason::OtherServer)
@@ -331,7 +344,7 @@ mod tests {
     #[test]
     fn app_frames_are_encoded_once_with_name_id_and_data() {
         let hub = Hub::new(1, 8, 8);
-        let mut sub = hub.subscribe(None);
+        let mut sub = hub.subscribe(&Resume::Fresh);
         let id = hub.publish("update".into(), "{\"a\":1}".into());
         let frame = sub.rx.try_recv().unwrap();
         assert_eq!(
@@ -359,6 +372,11 @@ mod tests {
             seq: 3,
         };
         type Case = (Option<EventId>, Vec<u64>, Option<ResyncReason>, u64);
+        let malformed = hub.subscribe(&Resume::Malformed("garbage".into()));
+        assert_eq!(
+            (seqs(&malformed.replay), malformed.resync, malformed.cursor),
+            (vec![4, 5, 6, 7, 8], Some(ResyncReason::Unknown), 3)
+        );
         let cases: Vec<Case> = vec![
             (None, vec![], None, 8),
             (Some(id(8)), vec![], None, 8),
@@ -390,7 +408,8 @@ mod tests {
             ),
         ];
         for (last, want, resync, cursor) in cases {
-            let sub = hub.subscribe(last.as_ref());
+            let resume = last.clone().map_or(Resume::Fresh, Resume::Id);
+            let sub = hub.subscribe(&resume);
             assert_eq!(seqs(&sub.replay), want, "resume from {last:?}");
             assert_eq!(sub.resync, resync, "resume from {last:?}");
             assert_eq!(sub.cursor, cursor, "resume from {last:?}");
@@ -400,10 +419,10 @@ mod tests {
     #[test]
     fn resume_at_zero_before_any_event_is_complete() {
         let hub = Hub::new(10, 5, 64);
-        let sub = hub.subscribe(Some(&hub.event_id(0)));
+        let sub = hub.subscribe(&Resume::Id(hub.event_id(0)));
         assert_eq!(sub.resync, None);
         publish_n(&hub, 2);
-        let sub = hub.subscribe(Some(&hub.event_id(0)));
+        let sub = hub.subscribe(&Resume::Id(hub.event_id(0)));
         assert_eq!((seqs(&sub.replay), sub.resync), (vec![1, 2], None));
     }
 
@@ -411,7 +430,7 @@ mod tests {
     async fn events_published_after_subscribe_arrive_live_exactly_once() {
         let hub = Hub::new(10, 100, 64);
         publish_n(&hub, 3);
-        let mut sub = hub.subscribe(Some(&hub.event_id(1)));
+        let mut sub = hub.subscribe(&Resume::Id(hub.event_id(1)));
         publish_n(&hub, 2);
         assert_eq!(seqs(&sub.replay), vec![2, 3]);
         let mut live = vec![];
@@ -424,7 +443,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn heartbeat_pings_every_interval_with_rising_seq() {
         let hub = Hub::new(10, 8, 8);
-        let mut sub = hub.subscribe(None);
+        let mut sub = hub.subscribe(&Resume::Fresh);
         let stop = CancellationToken::new();
         let task =
             tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_millis(500), stop.clone()));
