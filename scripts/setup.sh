@@ -39,10 +39,21 @@ if [ "$(wasm-opt --version 2>/dev/null | grep -o 'version [0-9]*' | awk '{print 
   npm install --prefix .tools --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
 fi
 
-if [ ! -x /usr/bin/chromium ]; then
-  say "installing Debian chromium (Playwright must not download a browser here)"
+# Debian packages: the browser for Playwright (it must not download one here), and the real
+# Redis and nginx that the fleet tests start themselves (never as system services).
+apt_pkgs=()
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium chromium-driver)
+[ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
+[ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+  say "installing Debian packages: ${apt_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get install -y chromium chromium-driver || { $SUDO apt-get update && $SUDO apt-get install -y chromium chromium-driver; }
+  export DEBIAN_FRONTEND=noninteractive
+  # policy-rc.d 101: the packages must not start system services (tests start their own).
+  [ -e /usr/sbin/policy-rc.d ] \
+    || $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}" \
+    || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}"; }
 fi
 
 if [ -f end2end/package-lock.json ]; then

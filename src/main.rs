@@ -8,20 +8,35 @@ use sse_status::server::{self, AppState, Config};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     server::telemetry::init();
+    // Every socket is a descriptor: take what the hard limit allows before sizing the caps.
+    match server::limits::raise_fd_limit() {
+        Ok((before, after)) if before != after => {
+            tracing::info!(
+                before,
+                after,
+                "raised the open-file limit to the hard limit"
+            )
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
+    }
     let mut leptos = leptos::config::get_configuration(None)
         .context("reading the Leptos site configuration (LEPTOS_* env or Cargo.toml)")?
         .leptos_options;
     leptos.site_addr = config.addr;
     let listener = server::listener::bind_with(config.addr, config.reuse_port)
         .with_context(|| format!("binding {}", config.addr))?;
-    tracing::info!(
-        addr = %config.addr,
-        heartbeat_ms = config.heartbeat_ms,
-        log = if config.redis_url.is_some() { "redis" } else { "embedded" },
-        "listening on http://{}",
-        config.addr
-    );
+    let addr = config.addr;
     let state = AppState::new(config, leptos);
+    tracing::info!(
+        %addr,
+        heartbeat_ms = state.config.heartbeat_ms,
+        max_streams = state.budget.max_streams,
+        max_sockets = state.budget.max_sockets,
+        fd_limit = state.budget.fd_limit,
+        log = if state.log.is_shared() { "redis" } else { "embedded" },
+        "listening on http://{addr}"
+    );
     server::serve(listener, state, server::shutdown::signal())
         .await
         .context("serving")

@@ -27,17 +27,52 @@ pub struct Config {
     pub retry_ms: u64,
 
     /// Most open `/events` streams; beyond it new streams get 503 with `Retry-After`. The default
-    /// fits a process limit of 20,000 open files with room for the rest of the server.
-    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500)]
-    pub max_connections: usize,
+    /// fits a process limit of 20,000 open files with room for the rest of the server; at start it
+    /// is lowered (with a warning) to what the open-file limit leaves.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500,
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_connections: u64,
 
-    /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403).
-    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    /// Most open sockets of any kind (streams, page loads, API calls, idle keep-alive); beyond
+    /// it a new connection gets a canned 503 and is closed at once. Default: the open-file limit
+    /// minus a reserve of 64 for the process itself.
+    #[arg(long, env = "SSE_MAX_SOCKETS",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_sockets: Option<u64>,
+
+    /// A request head (request line and headers) must arrive within this many milliseconds of
+    /// its first byte, on every connection; slower clients get 408 and are disconnected.
+    #[arg(long, env = "SSE_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub header_timeout_ms: u64,
+
+    /// A keep-alive connection with no request in flight is closed after this many
+    /// milliseconds (also the wait for a new connection's first byte).
+    #[arg(long, env = "SSE_IDLE_TIMEOUT_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    pub idle_timeout_ms: u64,
+
+    /// A request body must keep arriving: each read makes progress within this many
+    /// milliseconds, and `POST /api/publish` gets its whole body within it (else 408).
+    #[arg(long, env = "SSE_BODY_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub body_timeout_ms: u64,
+
+    /// Serve every `/events` request through hyper/axum instead of writing the stream straight
+    /// to the socket (for A/B benchmarks; both send the same bytes).
+    #[arg(long, env = "SSE_NO_FAST_PATH")]
+    pub no_fast_path: bool,
+
+    /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403). It
+    /// must be 1–1024 visible ASCII characters without spaces (an empty token is refused).
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true,
+          value_parser = parse_token)]
     pub publish_token: Option<String>,
 
     /// How many recent events are kept for `Last-Event-ID` replay.
-    #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
-    pub replay_capacity: usize,
+    #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub replay_capacity: u64,
 
     /// How many frames a stream may fall behind the newest before it is dropped as too slow
     /// (the client resumes by `Last-Event-ID` when it comes back).
@@ -53,12 +88,14 @@ pub struct Config {
 
     /// On shutdown, clients are told to reconnect at a random moment within this window (after
     /// `--retry-ms`), so a restart does not bring them all back at once. In milliseconds.
-    #[arg(long, env = "SSE_DRAIN_WINDOW_MS", default_value_t = 5_000)]
+    #[arg(long, env = "SSE_DRAIN_WINDOW_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub drain_window_ms: u64,
 
     /// On SIGTERM/Ctrl-C, the longest the server takes to end every stream and exit, in
     /// milliseconds.
-    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub shutdown_timeout_ms: u64,
 
     /// Fleet mode: the Redis Streams event log shared by every instance, e.g.
@@ -83,6 +120,34 @@ fn redis_url(value: &str) -> Result<String, String> {
         .map_err(|err| format!("not a Redis URL ({err}); e.g. redis://127.0.0.1:6379/0"))
 }
 
+/// Longest publish token accepted.
+const MAX_TOKEN_LEN: usize = 1024;
+
+/// A publish token: non-empty visible ASCII without whitespace, so that what the operator set is
+/// exactly what a client can send after `Bearer `.
+fn parse_token(raw: &str) -> Result<String, String> {
+    if raw.is_empty() {
+        return Err(
+            "the publish token is empty: set a secret, or leave it unset to turn \
+                    publishing off"
+                .into(),
+        );
+    }
+    if raw.len() > MAX_TOKEN_LEN {
+        return Err(format!(
+            "the publish token is longer than {MAX_TOKEN_LEN} characters"
+        ));
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(
+            "the publish token must be visible ASCII without spaces (it is sent as \
+             'Authorization: Bearer <token>')"
+                .into(),
+        );
+    }
+    Ok(raw.to_owned())
+}
+
 impl Config {
     /// The heartbeat interval.
     pub fn heartbeat(&self) -> Duration {
@@ -97,6 +162,21 @@ impl Config {
     /// The shutdown deadline.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// The request-head deadline (from the head's first byte).
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    /// The idle keep-alive deadline.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// The request-body progress deadline.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
     }
 
     /// Defaults with an ephemeral port: for tests and embedding.
@@ -154,5 +234,42 @@ mod tests {
         assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "0"]).is_err());
         assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "soon"]).is_err());
         assert!(Config::try_parse_from(["sse-status", "--addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn durations_and_sizes_are_bounded_so_nothing_overflows() {
+        for (flag, bad) in [
+            ("--shutdown-timeout-ms", "18446744073709551615"),
+            ("--shutdown-timeout-ms", "3600001"),
+            ("--drain-window-ms", "600001"),
+            ("--retry-ms", "600001"),
+            ("--header-timeout-ms", "0"),
+            ("--idle-timeout-ms", "99"),
+            ("--body-timeout-ms", "600001"),
+            ("--max-connections", "0"),
+            ("--max-sockets", "0"),
+            ("--replay-capacity", "10000001"),
+        ] {
+            let err = Config::try_parse_from(["sse-status", flag, bad]).unwrap_err();
+            assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+        }
+        let c = Config::try_parse_from(["sse-status"]).unwrap();
+        assert_eq!(
+            (c.header_timeout_ms, c.idle_timeout_ms, c.body_timeout_ms),
+            (10_000, 60_000, 10_000)
+        );
+        assert_eq!(c.max_sockets, None);
+        assert!(!c.no_fast_path);
+    }
+
+    #[test]
+    fn publish_token_must_be_sendable() {
+        for bad in ["", "with space", "tab\there", "ünïcode", &"x".repeat(1025)] {
+            let err = Config::try_parse_from(["sse-status", "--publish-token", bad]).unwrap_err();
+            assert!(err.to_string().contains("publish token"), "{bad:?}: {err}");
+        }
+        let c =
+            Config::try_parse_from(["sse-status", "--publish-token", "s3cret-T0ken/+="]).unwrap();
+        assert_eq!(c.publish_token.as_deref(), Some("s3cret-T0ken/+="));
     }
 }

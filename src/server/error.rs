@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 /// Every error an API route can answer with.
@@ -67,6 +66,32 @@ pub enum ApiError {
         /// The requested path.
         path: String,
     },
+    /// The request is not one this server can answer (bad target, framing or query).
+    #[error("bad request: {reason}")]
+    BadRequest {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The request head or body did not arrive in time.
+    #[error("the request did not arrive within {timeout_ms} ms")]
+    RequestTimeout {
+        /// The deadline that passed.
+        timeout_ms: u64,
+    },
+    /// The request head is over the limit.
+    #[error("the request head is larger than {limit} bytes")]
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Every socket the process may hold is in use.
+    #[error("the server holds its maximum of {max} connections; retry shortly")]
+    TooManySockets {
+        /// The configured socket cap.
+        max: usize,
+        /// Suggested wait.
+        retry_after: Duration,
+    },
 }
 
 #[derive(Serialize)]
@@ -88,6 +113,10 @@ impl ApiError {
             ApiError::BadJson { .. } => "bad_json",
             ApiError::BadEventName { .. } => "bad_event_name",
             ApiError::NotFound { .. } => "not_found",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
+            ApiError::TooManySockets { .. } => "too_many_sockets",
         }
     }
 
@@ -96,32 +125,72 @@ impl ApiError {
         match self {
             ApiError::TooManyConnections { .. }
             | ApiError::Draining { .. }
+            | ApiError::TooManySockets { .. }
             | ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PublishDisabled => StatusCode::FORBIDDEN,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BadJson { .. } | ApiError::BadEventName { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BadJson { .. }
+            | ApiError::BadEventName { .. }
+            | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::TooManyConnections { retry_after, .. }
+            | ApiError::TooManySockets { retry_after, .. }
             | ApiError::Draining { retry_after }
             | ApiError::StoreUnavailable { retry_after } => Some(*retry_after),
             _ => None,
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn body(&self) -> Vec<u8> {
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
         };
-        let mut response = (self.status(), Json(body)).into_response();
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// The whole HTTP/1.1 response, for answers written straight to a socket before (or
+    /// instead of) hyper: same status, headers and JSON body as [`IntoResponse`], and
+    /// `connection: close` (the connection ends after it).
+    pub fn to_http1_bytes(&self) -> Vec<u8> {
+        let body = self.body();
+        let status = self.status();
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        if let Some(wait) = self.retry_after() {
+            out.push_str(&format!("retry-after: {}\r\n", wait.as_secs().max(1)));
+        }
+        out.push_str("\r\n");
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&body);
+        bytes
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            self.body(),
+        )
+            .into_response();
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -193,5 +262,31 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
+    fn raw_answers_match_the_axum_ones() {
+        let err = ApiError::TooManySockets {
+            max: 7,
+            retry_after: Duration::from_secs(1),
+        };
+        let raw = String::from_utf8(err.to_http1_bytes()).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nretry-after: 1"), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"], "too_many_sockets");
+        assert!(json["message"].as_str().unwrap().contains("7 connections"));
+        let raw = ApiError::HeadersTooLarge { limit: 16 }.to_http1_bytes();
+        assert!(raw.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let raw = ApiError::RequestTimeout { timeout_ms: 5 }.to_http1_bytes();
+        assert!(raw.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
     }
 }

@@ -1,17 +1,18 @@
-//! Server only: `GET /events` through axum — for requests that arrive on a connection hyper
-//! already serves (a reused keep-alive connection). New connections asking for `/events` take the
-//! lean direct path in `fastpath.rs`; both send exactly what [`feed`](super::feed) produces.
+//! Server only: `GET /events` through axum — used with `--no-fast-path` (A/B benchmarks) and when
+//! the router is served by something else than our connection loop. Normally `conn.rs` sends
+//! every `/events` request to the direct writer in `fastpath.rs`; both parse the request with
+//! the same function and send exactly what [`feed`](super::feed) produces.
 
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use super::error::ApiError;
-use super::feed::{self, StreamQuery};
+use super::feed;
 use super::listener::Peer;
 use super::state::AppState;
 
@@ -19,11 +20,16 @@ use super::state::AppState;
 pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    Query(query): Query<StreamQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let header_id = headers.get("last-event-id").and_then(|v| v.to_str().ok());
-    let resume = feed::resume_point(header_id, query.last_event_id.as_deref());
+    let resume = feed::resume_point(
+        headers
+            .get_all("last-event-id")
+            .iter()
+            .map(|v| v.as_bytes()),
+        uri.query().unwrap_or(""),
+    )?;
     let feed = feed::open(&state, peer, resume)?;
     let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
         let bytes = feed.next().await?;

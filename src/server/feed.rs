@@ -1,7 +1,6 @@
 //! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
 //! the resume point was lost, the missed events, then the shared live frames until the client
 //! leaves, falls too far behind, or the server drains. Frames come out as ready-to-write bytes.
-//! Which event log runs (embedded or Redis) is the [`log`](super::log) seam's business.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -10,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
 use super::error::ApiError;
 use super::hub::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
-use super::log::{Plan, ResumeRequest, Start, StoreError};
+use super::log::{Plan, Start, StoreError};
 use super::metrics::Metrics;
 use super::state::AppState;
 use crate::connection::protocol::{self, Connected, Draining, EventId, Resync};
@@ -24,22 +23,72 @@ use crate::connection::protocol::{self, Connected, Draining, EventId, Resync};
 /// How long a refused client should wait.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
-/// Query parameters of `/events`.
-#[derive(Debug, Default, Deserialize)]
-pub struct StreamQuery {
-    /// Resume point of a reopened `EventSource` (which cannot set the header itself).
-    pub last_event_id: Option<String>,
+/// Longest resume point taken from a request (an id is far shorter).
+const MAX_RESUME_LEN: usize = 256;
+
+/// Where a client asked to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resume {
+    /// No resume point: a fresh start with the live stream.
+    Fresh,
+    /// A well-formed id.
+    Id(EventId),
+    /// Something that is not an id; the client expects continuity, so it gets a `resync`.
+    Malformed(String),
 }
 
-/// The client's resume point: the `Last-Event-ID` header, else the query parameter. A malformed
-/// value comes back as `Err(raw)`: the client expects continuity, so it gets a `resync`. An
-/// empty one means none (as the browser treats it).
-pub fn resume_point(header: Option<&str>, query: Option<&str>) -> ResumeRequest {
-    let raw = header.or(query).filter(|raw| !raw.trim().is_empty())?;
-    Some(raw.parse::<EventId>().map_err(|err| {
-        tracing::debug!(%err, value = %raw.escape_debug(), "malformed Last-Event-ID");
-        raw.to_owned()
-    }))
+/// The resume point of an `/events` request, from its `Last-Event-ID` header values and its
+/// query string — the one parser both transports use, so they answer alike.
+///
+/// Rules: the header (what a browser's own retry sends, so the newest) wins when it is a
+/// well-formed id, else the `last_event_id` query parameter when it is; if neither is, a
+/// non-empty value is [`Resume::Malformed`]; empty values count as absent. The same field given
+/// twice (two headers, or the parameter twice) is ambiguous: 400.
+pub fn resume_point<'a>(
+    header_values: impl IntoIterator<Item = &'a [u8]>,
+    query: &str,
+) -> Result<Resume, ApiError> {
+    let mut headers = header_values.into_iter();
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err(ApiError::BadRequest {
+            reason: "the Last-Event-ID header is given more than once".into(),
+        });
+    }
+    let mut from_query = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        if key == "last_event_id" {
+            if from_query.is_some() {
+                return Err(ApiError::BadRequest {
+                    reason: "the last_event_id query parameter is given more than once".into(),
+                });
+            }
+            from_query = Some(value.into_owned());
+        }
+    }
+    let from_header = header.map(|raw| String::from_utf8_lossy(raw).into_owned());
+    let candidates = [from_header, from_query];
+    let present = candidates
+        .iter()
+        .flatten()
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty());
+    let mut first_malformed: Option<String> = None;
+    for raw in present {
+        match raw.parse::<EventId>() {
+            Ok(id) if raw.len() <= MAX_RESUME_LEN => return Ok(Resume::Id(id)),
+            _ => {
+                first_malformed.get_or_insert_with(|| raw.chars().take(MAX_RESUME_LEN).collect());
+            }
+        }
+    }
+    Ok(match first_malformed {
+        Some(raw) => {
+            tracing::debug!(value = %raw.escape_debug(), "malformed Last-Event-ID: resync");
+            Resume::Malformed(raw)
+        }
+        None => Resume::Fresh,
+    })
 }
 
 fn json_frame(
@@ -58,11 +107,7 @@ fn json_frame(
 }
 
 /// Admit a stream or say why not, without counting a refusal (see [`open`]).
-pub fn try_open(
-    state: &AppState,
-    peer: SocketAddr,
-    resume: ResumeRequest,
-) -> Result<Feed, ApiError> {
+pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
     if state.is_draining() {
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
@@ -70,7 +115,7 @@ pub fn try_open(
     }
     let Some(slot) = state.hub.admit() else {
         return Err(ApiError::TooManyConnections {
-            max: state.config.max_connections,
+            max: state.budget.max_streams,
             retry_after: RETRY_AFTER,
         });
     };
@@ -119,8 +164,9 @@ pub fn try_open(
     })
 }
 
-/// [`try_open`], counting a refusal in the metrics.
-pub fn open(state: &AppState, peer: SocketAddr, resume: ResumeRequest) -> Result<Feed, ApiError> {
+/// [`try_open`], counting a refusal in the metrics. Refusals come in floods (a full server, a
+/// restart), so each one is logged at debug level and a summary at most every 10 s.
+pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
     try_open(state, peer, resume).inspect_err(|err| {
         let reason = match err {
             ApiError::Draining { .. } => "draining",
@@ -132,8 +178,15 @@ pub fn open(state: &AppState, peer: SocketAddr, resume: ResumeRequest) -> Result
             .connections_rejected
             .with_label_values(&[reason])
             .inc();
+        tracing::debug!(%peer, reason, "stream refused");
         if reason == "limit" {
-            tracing::warn!(%peer, max = state.config.max_connections, "stream refused: limit reached");
+            if let Some(refused) = state.refusal_log.streams.tick() {
+                tracing::warn!(
+                    refused,
+                    max = state.budget.max_streams,
+                    "streams refused: the stream limit is reached"
+                );
+            }
         }
     })
 }
@@ -146,7 +199,7 @@ pub struct Feed {
     fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
     /// The `connected` event, sent once the replay is known.
     hello: Option<Connected>,
-    resume: ResumeRequest,
+    resume: Resume,
     /// `connected` and maybe `resync`, sent first.
     head: VecDeque<Bytes>,
     /// Missed events, sent next.
@@ -225,13 +278,14 @@ impl Feed {
             self.head
                 .push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
         }
-        tracing::info!(
+        tracing::debug!(
             connection_id = %self.log.slot.connection_id,
             peer = %self.log.peer,
-            resume = ?self.resume.as_ref().map(|r| match r {
-                Ok(id) => id.to_string(),
-                Err(raw) => raw.escape_debug().to_string(),
-            }),
+            resume = ?match &self.resume {
+                Resume::Fresh => None,
+                Resume::Id(id) => Some(id.to_string()),
+                Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
+            },
             replay = plan.replay.len(),
             resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
             open = self.hub.open_connections(),
@@ -291,7 +345,10 @@ impl Feed {
                 Err(RecvError::Lagged(missed)) => {
                     // Skipping would lose events silently: end the stream; the client resumes
                     // by Last-Event-ID and gets the missed events from the log.
-                    self.metrics.slow_clients_dropped.inc();
+                    self.metrics
+                        .slow_clients_dropped
+                        .with_label_values(&["lagged"])
+                        .inc();
                     tracing::warn!(
                         connection_id = %self.log.slot.connection_id,
                         peer = %self.log.peer,
@@ -324,5 +381,67 @@ impl Drop for StreamLog {
             events_sent = self.sent,
             "stream disconnected"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resume(headers: &[&str], query: &str) -> Result<Resume, String> {
+        resume_point(headers.iter().map(|h| h.as_bytes()), query).map_err(|e| e.to_string())
+    }
+
+    fn id(s: &str) -> Resume {
+        Resume::Id(s.parse().unwrap())
+    }
+
+    #[test]
+    fn one_parser_for_both_transports() {
+        let cases: Vec<(&[&str], &str, Result<Resume, &str>)> = vec![
+            (&[], "", Ok(Resume::Fresh)),
+            (&[], "x=1", Ok(Resume::Fresh)),
+            (&["ab-3"], "", Ok(id("ab-3"))),
+            (&[], "last_event_id=ab-3", Ok(id("ab-3"))),
+            (&[], "last_event_id=ab%2D3&x=1", Ok(id("ab-3"))),
+            // The header is the newer (the browser's own retry): it wins when well-formed...
+            (&["cd-4"], "last_event_id=ab-3", Ok(id("cd-4"))),
+            // ...but a malformed header does not hide a good query value.
+            (&["garbage"], "last_event_id=ab-3", Ok(id("ab-3"))),
+            (&["ab-3"], "last_event_id=garbage", Ok(id("ab-3"))),
+            // Only malformed values: resync, never silence.
+            (&["garbage"], "", Ok(Resume::Malformed("garbage".into()))),
+            (&[], "last_event_id=%00", Ok(Resume::Malformed("\0".into()))),
+            (&["x"], "last_event_id=y", Ok(Resume::Malformed("x".into()))),
+            // Empty values are absent.
+            (&[""], "last_event_id=", Ok(Resume::Fresh)),
+            (&[" "], "last_event_id=ab-1", Ok(id("ab-1"))),
+            // Ambiguous requests are refused, whatever the values.
+            (
+                &[],
+                "last_event_id=ab-1&last_event_id=ab-1",
+                Err("more than once"),
+            ),
+            (&["ab-1", "ab-2"], "", Err("more than once")),
+        ];
+        for (headers, query, want) in cases {
+            let got = resume(headers, query);
+            match want {
+                Ok(want) => assert_eq!(got, Ok(want), "{headers:?} {query:?}"),
+                Err(text) => assert!(
+                    got.as_ref().is_err_and(|e| e.contains(text)),
+                    "{headers:?} {query:?}: {got:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn huge_values_are_cut_before_they_are_echoed() {
+        let long = format!("ab-{}", "1".repeat(400));
+        match resume(&[&long], "").unwrap() {
+            Resume::Malformed(raw) => assert_eq!(raw.len(), MAX_RESUME_LEN),
+            other => panic!("{other:?}"),
+        }
     }
 }

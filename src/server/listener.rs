@@ -1,7 +1,7 @@
 //! Server only: connection plumbing. [`StallIo`] fails a write that made no progress for the
 //! write timeout (a client that stopped reading is dropped instead of held forever, with its
-//! buffers); [`Rewind`] replays the bytes already read while routing a connection; and
-//! [`HttpListener`] hands axum the connections the `/events` fast path did not take.
+//! buffers); [`OneRequest`] shows hyper exactly one request of a connection — the head already
+//! read, then at most the body's length — so the connection can be taken back afterwards.
 
 use std::future::Future;
 use std::io;
@@ -10,13 +10,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use bytes::{Buf, Bytes};
 use prometheus::IntCounter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 /// Pending connections the kernel queues before `accept`. tokio's `TcpListener::bind` uses 128:
@@ -49,42 +46,6 @@ pub fn bind_with(addr: SocketAddr, reuse_port: bool) -> io::Result<tokio::net::T
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-impl Connected<IncomingStream<'_, HttpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, HttpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-/// Connections for axum, fed by the router task (see `fastpath.rs`).
-pub struct HttpListener {
-    rx: mpsc::Receiver<(Rewind, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl HttpListener {
-    /// A listener that yields what arrives on `rx`.
-    pub fn new(rx: mpsc::Receiver<(Rewind, SocketAddr)>, local: SocketAddr) -> Self {
-        HttpListener { rx, local }
-    }
-}
-
-impl Listener for HttpListener {
-    type Io = Rewind;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The router stopped (shutdown): nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
 /// A TCP stream whose writes fail after `timeout` without progress.
 pub struct StallIo {
     inner: TcpStream,
@@ -104,6 +65,11 @@ impl StallIo {
             timer: None,
             dropped,
         }
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 
     fn track<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
@@ -180,36 +146,116 @@ impl AsyncWrite for StallIo {
     }
 }
 
-/// A connection that first yields bytes already read from it.
-pub struct Rewind {
-    prefix: Bytes,
+/// One request of a connection, for hyper: first the bytes already read (the head and maybe
+/// part of the body), then at most the rest of the body from the socket, then end-of-file — so
+/// hyper never reads into the next request, and after its response (seeing EOF on an idle
+/// connection) it hands the socket back. A body must keep arriving: a read that makes no progress
+/// for the body timeout fails.
+pub struct OneRequest {
     inner: StallIo,
+    prefix: Bytes,
+    /// Body bytes still to come from the socket; `None`: no known end (chunked), pass through.
+    remaining: Option<u64>,
+    body_timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    timed_out: bool,
 }
 
-impl Rewind {
-    /// `prefix` is read back before anything else from `inner`.
-    pub fn new(prefix: Bytes, inner: StallIo) -> Self {
-        Rewind { prefix, inner }
+impl OneRequest {
+    /// `prefix` (head and the body bytes already read), then `remaining` more body bytes.
+    pub fn new(
+        inner: StallIo,
+        prefix: Bytes,
+        remaining: Option<u64>,
+        body_timeout: Duration,
+    ) -> Self {
+        OneRequest {
+            inner,
+            prefix,
+            remaining,
+            body_timeout,
+            timer: None,
+            timed_out: false,
+        }
+    }
+
+    /// Whether hyper read the whole request (so the connection's next bytes are a new request).
+    pub fn consumed(&self) -> bool {
+        self.prefix.is_empty() && self.remaining == Some(0)
+    }
+
+    /// Whether a body read failed for lack of progress.
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// The connection back.
+    pub fn into_inner(self) -> StallIo {
+        self.inner
     }
 }
 
-impl AsyncRead for Rewind {
+impl AsyncRead for OneRequest {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.prefix.is_empty() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
+        let this = &mut *self;
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let limit = match this.remaining {
+            // The request is complete: end-of-file for hyper, the rest stays in the socket.
+            Some(0) => return Poll::Ready(Ok(())),
+            Some(n) => usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(buf.remaining()),
+            None => buf.remaining(),
+        };
+        let poll = {
+            let mut sub = buf.take(limit);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut sub) {
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(sub.filled().len())),
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        };
+        match poll {
+            Poll::Ready(Ok(n)) => {
+                // SAFETY: `sub` was a view of `buf`'s unfilled part and the read filled `n`.
+                unsafe { buf.assume_init(n) };
+                buf.advance(n);
+                if let Some(rest) = this.remaining.as_mut() {
+                    *rest -= n as u64;
+                }
+                this.timer = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let timeout = this.body_timeout;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.timer = None;
+                    this.timed_out = true;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "request body stalled",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 
-impl AsyncWrite for Rewind {
+impl AsyncWrite for OneRequest {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -8,6 +8,15 @@ use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, T
 
 use super::state::AppState;
 
+/// The `reason` labels of `sse_requests_refused_total`.
+pub const REQUEST_REFUSALS: [&str; 5] = [
+    "header_timeout",
+    "head_too_large",
+    "bad_request",
+    "body_timeout",
+    "unexpected_input",
+];
+
 /// Every metric the server exports.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -26,13 +35,21 @@ pub struct Metrics {
     pub events_replayed: IntCounter,
     /// `sse_resyncs_total`
     pub resyncs: IntCounter,
-    /// `sse_slow_clients_dropped_total`
-    pub slow_clients_dropped: IntCounter,
+    /// `sse_slow_clients_dropped_total{reason}`: `lagged` (fell behind the send queue) or
+    /// `write_stall` (stopped reading for the write timeout).
+    pub slow_clients_dropped: IntCounterVec,
+    /// `sse_sockets_open`: open sockets of any kind (streams included).
+    pub sockets_open: IntGauge,
+    /// `sse_sockets_refused_total`: connections refused at the socket cap.
+    pub sockets_refused: IntCounter,
+    /// `sse_requests_refused_total{reason}`: connections ended over a slow or bad request:
+    /// `header_timeout`, `head_too_large`, `bad_request`, `body_timeout`, `unexpected_input`.
+    pub requests_refused: IntCounterVec,
     /// `sse_publish_errors_total{status}`
     pub publish_errors: IntCounterVec,
     /// `sse_fleet_connections_open`: open streams on every instance of the fleet (Redis log;
-    /// from the instances' leases, at most a second old). Absent meaning with the embedded log:
-    /// it equals `sse_connections_open`.
+    /// from the instances' leases, at most a second old). With the embedded log it equals
+    /// `sse_connections_open`.
     pub fleet_connections_open: IntGauge,
     /// `sse_fleet_instances`: instances with a live lease (1 with the embedded log).
     pub fleet_instances: IntGauge,
@@ -45,20 +62,20 @@ pub struct Metrics {
     pub events_followed: IntCounter,
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric name");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("unique metric");
-    g
-}
-
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("valid metric name");
     registry
         .register(Box::new(c.clone()))
         .expect("unique metric");
     c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric name");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
@@ -73,13 +90,8 @@ impl Metrics {
     /// A fresh registry with every metric at zero.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let connections_open =
-            IntGauge::new("sse_connections_open", "SSE streams open now").expect("valid name");
-        registry
-            .register(Box::new(connections_open.clone()))
-            .expect("unique metric");
         Metrics {
-            connections_open,
+            connections_open: gauge(&registry, "sse_connections_open", "SSE streams open now"),
             connections_total: counter(&registry, "sse_connections_total", "SSE streams opened"),
             connections_rejected: counter_vec(
                 &registry,
@@ -103,10 +115,23 @@ impl Metrics {
                 "sse_resyncs_total",
                 "Resume points that could not be honoured (resync sent)",
             ),
-            slow_clients_dropped: counter(
+            slow_clients_dropped: counter_vec(
                 &registry,
                 "sse_slow_clients_dropped_total",
                 "Streams dropped because the client did not keep up",
+                "reason",
+            ),
+            sockets_open: gauge(&registry, "sse_sockets_open", "Open sockets of any kind"),
+            sockets_refused: counter(
+                &registry,
+                "sse_sockets_refused_total",
+                "Connections refused because the socket cap was reached",
+            ),
+            requests_refused: counter_vec(
+                &registry,
+                "sse_requests_refused_total",
+                "Connections ended over a slow or malformed request",
+                "reason",
             ),
             publish_errors: counter_vec(
                 &registry,
@@ -147,11 +172,17 @@ impl Metrics {
 
     /// Pre-create the labelled series so they show (at 0) before anything happens.
     fn with_known_labels(self) -> Self {
-        for reason in ["limit", "draining"] {
+        for reason in ["limit", "draining", "store"] {
             self.connections_rejected.with_label_values(&[reason]);
         }
-        for status in ["400", "401", "403", "413", "503"] {
+        for status in ["400", "401", "403", "408", "413", "503"] {
             self.publish_errors.with_label_values(&[status]);
+        }
+        for reason in ["lagged", "write_stall"] {
+            self.slow_clients_dropped.with_label_values(&[reason]);
+        }
+        for reason in REQUEST_REFUSALS {
+            self.requests_refused.with_label_values(&[reason]);
         }
         for op in ["read", "write"] {
             self.store_errors.with_label_values(&[op]);
@@ -184,6 +215,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if !state.log.is_shared() {
         state.metrics.fleet_connections_open.set(open);
     }
+    state.metrics.sockets_open.set(state.sockets.open() as i64);
     (
         [(
             header::CONTENT_TYPE,

@@ -2,12 +2,15 @@
 //! routing, graceful shutdown and telemetry.
 
 pub mod config;
+mod conn;
 pub mod error;
 mod events;
 mod fastpath;
 pub mod feed;
+mod head;
 mod health;
 pub mod hub;
+pub mod limits;
 pub mod listener;
 pub mod log;
 pub mod metrics;

@@ -4,6 +4,7 @@ use axum::body::{to_bytes, Body};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
@@ -71,6 +72,20 @@ pub fn parse_body(bytes: &[u8]) -> Result<PublishRequest, ApiError> {
     Ok(request)
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive and
+/// may be followed by any number of spaces (RFC 9110 §11.1, §11.4); whitespace around the whole
+/// value is not part of the token (hyper trims it already). Anything else — another scheme, no
+/// token, a token with spaces inside — is not a bearer token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let value = value.trim_matches([' ', '\t']);
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    (!token.is_empty() && !token.contains([' ', '\t'])).then_some(token)
+}
+
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.config.publish_token.as_deref() else {
         return Err(ApiError::PublishDisabled);
@@ -78,13 +93,42 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
         .ok_or(ApiError::Unauthorized)?;
     if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized)
+    }
+}
+
+/// Read the whole body: refused at once when its declared length is over the limit, and
+/// within the body timeout (a client that declares a body and trickles or withholds it gets 408,
+/// instead of holding the request open).
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let timeout = state.config.body_timeout();
+    let timed_out = ApiError::RequestTimeout {
+        timeout_ms: state.config.body_timeout_ms,
+    };
+    match tokio::time::timeout(timeout, to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(err)) => {
+            let over_limit = std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+                || err.to_string().contains("length limit");
+            Err(if over_limit { too_large } else { timed_out })
+        }
+        Err(_) => Err(timed_out),
     }
 }
 
@@ -94,11 +138,7 @@ async fn handle(
     body: Body,
 ) -> Result<PublishResponse, ApiError> {
     authorize(state, headers)?;
-    let bytes = to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        })?;
+    let bytes = read_body(state, headers, body).await?;
     let request = parse_body(&bytes)?;
     let data = request.data.to_string();
     // 202 only once the log has stored it (with Redis: after XADD succeeded).
@@ -178,6 +218,25 @@ mod tests {
                 validate_event_name(name).is_err(),
                 "{name:?} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        let cases = [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER   abc", Some("abc")),
+            ("  Bearer abc  ", Some("abc")),
+            ("Bearer", None),
+            ("Bearer ", None),
+            ("Bearer a b", None),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+            ("Token abc", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(bearer_token(value), want, "{value:?}");
         }
     }
 

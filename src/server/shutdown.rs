@@ -1,14 +1,15 @@
-//! Server only: serving with a graceful, bounded shutdown. Open SSE streams would keep axum's
-//! graceful shutdown waiting forever (axum #2673), so shutdown first drains and then ends every
-//! stream through control frames on the hub, then waits at most `--shutdown-timeout-ms`.
+//! Server only: serving with a graceful, bounded shutdown. Open SSE streams would keep a graceful
+//! shutdown waiting forever (axum #2673), so shutdown first drains and then ends every stream
+//! through control frames on the hub, stops accepting, and waits for the connection tasks (a
+//! `TaskTracker`) at most `--shutdown-timeout-ms`.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
 
-use super::fastpath;
-use super::listener::Peer;
+use super::conn;
 use super::routes::router;
 use super::state::AppState;
 
@@ -28,22 +29,25 @@ pub async fn serve(
             .run_heartbeat(state.config.heartbeat(), token.clone()),
     );
     state.start_log();
-    let listener = fastpath::route(listener, state.clone())?;
-    let app = router(state.clone()).into_make_service_with_connect_info::<Peer>();
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(token.clone().cancelled_owned())
-        .into_future();
-    let mut server = tokio::spawn(server);
+    let connections = TaskTracker::new();
+    let mut accepting = tokio::spawn(conn::accept_loop(
+        listener,
+        state.clone(),
+        router(state.clone()),
+        connections.clone(),
+    ));
 
     tokio::select! {
-        result = &mut server => {
-            return result.map_err(std::io::Error::other)?;
+        result = &mut accepting => {
+            // The accept loop only ends when the token is cancelled; anything else is a bug.
+            return result.map_err(std::io::Error::other);
         }
         () = signal => {}
     }
 
     tracing::info!(
         open_streams = state.hub.open_connections(),
+        open_sockets = state.sockets.open(),
         timeout_ms = timeout.as_millis() as u64,
         "shutting down: draining streams"
     );
@@ -53,28 +57,28 @@ pub async fn serve(
     state.start_draining();
     wait_for_streams(&state, tokio::time::Instant::now() + timeout / 2).await;
     state.close_streams();
+    // Stop accepting; idle keep-alive connections close, requests in flight finish.
     token.cancel();
     let _ = heartbeat.await;
-    // Directly served streams end on the close frame; wait for them (bounded) as axum does for
-    // its own connections.
-    wait_for_streams(&state, deadline).await;
-    match tokio::time::timeout_at(deadline, &mut server).await {
-        Ok(result) => {
-            tracing::info!("shut down cleanly");
-            result.map_err(std::io::Error::other)?
-        }
-        Err(_) => {
-            tracing::warn!(
-                open_streams = state.hub.open_connections(),
-                "shutdown timeout reached; exiting with connections still open"
-            );
-            server.abort();
-            Ok(())
-        }
+    let _ = accepting.await;
+    connections.close();
+    if tokio::time::timeout_at(deadline, connections.wait())
+        .await
+        .is_ok()
+    {
+        tracing::info!("shut down cleanly");
+    } else {
+        tracing::warn!(
+            open_streams = state.hub.open_connections(),
+            open_sockets = state.sockets.open(),
+            "shutdown timeout reached; exiting with connections still open"
+        );
     }
+    Ok(())
 }
 
-/// Wait until no stream is open, or until `until`.
+/// Wait until no stream is open, or until `until`. Streams end on their own once they have
+/// written `draining`; this only decides when to stop waiting for the slow ones.
 async fn wait_for_streams(state: &AppState, until: tokio::time::Instant) {
     while state.hub.open_connections() > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(10)).await;

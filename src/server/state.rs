@@ -9,8 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
 use super::hub::{FrameKind, Hub};
+use super::limits::{self, Budget, SocketGate};
 use super::log::EventLog;
 use super::metrics::Metrics;
+use super::telemetry::RefusalLog;
 
 /// Cheap to clone: everything is behind `Arc`s.
 #[derive(Clone, Debug)]
@@ -25,6 +27,12 @@ pub struct AppState {
     pub log: Arc<EventLog>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Socket and stream caps, derived from the open-file limit.
+    pub budget: Budget,
+    /// Open sockets against `budget.max_sockets`.
+    pub sockets: SocketGate,
+    /// Rate-limited logs of refusals.
+    pub refusal_log: Arc<RefusalLog>,
     /// Cancelled when the server stops (after the drain): the accept loop, the heartbeat and
     /// axum's graceful shutdown follow it.
     pub shutdown: CancellationToken,
@@ -32,10 +40,30 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `config`, serving the site described by `leptos_options`.
+    /// State for `config`, serving the site described by `leptos_options`. The socket and
+    /// stream caps are fitted to the process's open-file limit now (lowered with a warning).
     pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+        let (budget, clamped) = limits::plan(
+            limits::fd_limit(),
+            config.max_sockets,
+            config.max_connections,
+        );
+        for c in clamped {
+            tracing::warn!(
+                flag = c.flag,
+                requested = c.requested,
+                granted = c.granted,
+                fd_limit = budget.fd_limit,
+                "{} lowered from {} to {}: the open-file limit ({}) leaves no room for more \
+                 (raise it with `ulimit -n`)",
+                c.flag,
+                c.requested,
+                c.granted,
+                budget.fd_limit
+            );
+        }
         let metrics = Metrics::new();
-        let log = EventLog::new(&config, &metrics);
+        let log = EventLog::new(&config, budget.max_streams, &metrics);
         if log.is_shared() {
             // Unreachable until the follower's first answer.
             metrics.store_up.set(0);
@@ -46,6 +74,9 @@ impl AppState {
             log: Arc::new(log),
             config: Arc::new(config),
             metrics,
+            budget,
+            sockets: SocketGate::new(budget.max_sockets),
+            refusal_log: Arc::new(RefusalLog::default()),
             shutdown: CancellationToken::new(),
             draining: Arc::new(AtomicBool::new(false)),
         }

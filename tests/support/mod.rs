@@ -165,7 +165,7 @@ pub async fn text(c: &reqwest::Client, url: String) -> String {
 }
 
 /// A server of a fleet on the Redis log at `url`, started and ready (its follower reached Redis).
-pub async fn fleet_member(url: &str, capacity: usize) -> TestServer {
+pub async fn fleet_member(url: &str, capacity: u64) -> TestServer {
     let mut c = publishing(500);
     c.redis_url = Some(url.to_owned());
     c.replay_capacity = capacity;

@@ -14,13 +14,12 @@ use tokio_util::sync::CancellationToken;
 use super::config::Config;
 use super::hub::{Frame, Hub, IdStyle, Pos, ResyncReason, Snapshot};
 use super::metrics::Metrics;
-use crate::connection::protocol::EventId;
 
 pub use self::redis::RedisLog;
 
 /// A client's resume point as the transport read it: none, a well-formed id, or the raw text
-/// of a malformed one.
-pub type ResumeRequest = Option<Result<EventId, String>>;
+/// of a malformed one (one parser for both transports, in `feed.rs`).
+pub use super::feed::Resume;
 
 /// The event log could not store or read events (Redis unreachable).
 #[derive(Debug, thiserror::Error)]
@@ -116,24 +115,20 @@ fn echo(raw: &str) -> String {
 
 impl EventLog {
     /// The log `config` asks for, with a hub whose ids fit it.
-    pub fn new(config: &Config, metrics: &Metrics) -> EventLog {
+    pub fn new(config: &Config, max_streams: usize, metrics: &Metrics) -> EventLog {
         let ids = if config.redis_url.is_some() {
             IdStyle::Stream
         } else {
             IdStyle::Process
         };
-        let hub = Hub::with_ids(
-            config.max_connections,
-            config.replay_capacity,
-            config.send_queue as usize,
-            ids,
-        );
+        let capacity = usize::try_from(config.replay_capacity).unwrap_or(usize::MAX);
+        let hub = Hub::with_ids(max_streams, capacity, config.send_queue as usize, ids);
         let backend = match &config.redis_url {
             None => Backend::Embedded,
             Some(url) => Backend::Redis(Arc::new(RedisLog::new(
                 url,
                 &config.redis_stream,
-                config.replay_capacity,
+                capacity,
                 Arc::clone(&hub),
                 metrics.clone(),
             ))),
@@ -170,22 +165,22 @@ impl EventLog {
 
     /// Open a stream that resumes after `resume`. Refused (with the store's error) only when
     /// the missed events would have to come from an unreachable Redis.
-    pub fn open(&self, resume: &ResumeRequest) -> Result<Opening, StoreError> {
+    pub fn open(&self, resume: &Resume) -> Result<Opening, StoreError> {
         match &self.backend {
             Backend::Embedded => Ok(self.open_embedded(resume)),
             Backend::Redis(log) => self.open_redis(log, resume),
         }
     }
 
-    fn open_embedded(&self, resume: &ResumeRequest) -> Opening {
+    fn open_embedded(&self, resume: &Resume) -> Opening {
         let hub = &self.hub;
         let requested = match resume {
-            None => None,
-            Some(Ok(id)) if id.epoch != hub.server_id() => {
+            Resume::Fresh => None,
+            Resume::Id(id) if id.epoch != hub.server_id() => {
                 Some(Err((ResyncReason::OtherServer, id.to_string())))
             }
-            Some(Ok(id)) => Some(Ok(Pos { ms: 0, seq: id.seq })),
-            Some(Err(raw)) => Some(Err((ResyncReason::Unknown, echo(raw)))),
+            Resume::Id(id) => Some(Ok(Pos { ms: 0, seq: id.seq })),
+            Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
         };
         let snap = hub.subscribe(requested.as_ref().and_then(|r| r.as_ref().ok().copied()));
         let Snapshot {
@@ -233,19 +228,15 @@ impl EventLog {
         }
     }
 
-    fn open_redis(
-        &self,
-        log: &Arc<RedisLog>,
-        resume: &ResumeRequest,
-    ) -> Result<Opening, StoreError> {
+    fn open_redis(&self, log: &Arc<RedisLog>, resume: &Resume) -> Result<Opening, StoreError> {
         let hub = &self.hub;
         let requested = match resume {
-            None => None,
-            Some(Ok(id)) => match Pos::parse_stream_id(&id.to_string()) {
+            Resume::Fresh => None,
+            Resume::Id(id) => match Pos::parse_stream_id(&id.to_string()) {
                 Some(pos) => Some(Ok(pos)),
                 None => Some(Err((ResyncReason::OtherLog, id.to_string()))),
             },
-            Some(Err(raw)) => Some(Err((ResyncReason::Unknown, echo(raw)))),
+            Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
         };
         let snap = hub.subscribe(requested.as_ref().and_then(|r| r.as_ref().ok().copied()));
         let head = snap.head;

@@ -2,15 +2,16 @@
 //! `tests/fleet_*.rs`).
 
 use super::*;
+use crate::connection::protocol::EventId;
 use crate::server::config::Config;
 
-fn embedded(capacity: usize) -> EventLog {
+fn embedded(capacity: u64) -> EventLog {
     let mut config = Config::for_tests();
     config.replay_capacity = capacity;
-    EventLog::new(&config, &Metrics::new())
+    EventLog::new(&config, 100, &Metrics::new())
 }
 
-fn plan(log: &EventLog, resume: ResumeRequest) -> Plan {
+fn plan(log: &EventLog, resume: Resume) -> Plan {
     match log
         .open(&resume)
         .expect("the embedded log always opens")
@@ -32,15 +33,15 @@ fn embedded_resume_table() {
     for i in 0..8 {
         hub.publish("update".into(), format!("{i}")); // the ring keeps 4..=8
     }
-    let id = |seq| Some(Ok(hub.event_id(seq)));
-    let other = Some(Ok(EventId {
+    let id = |seq| Resume::Id(hub.event_id(seq));
+    let other = Resume::Id(EventId {
         epoch: "0000beef".into(),
         seq: 3,
-    }));
+    });
     let sid = hub.server_id().to_owned();
-    type Case = (ResumeRequest, Vec<u64>, Option<&'static str>, u64);
+    type Case = (Resume, Vec<u64>, Option<&'static str>, u64);
     let cases: Vec<Case> = vec![
-        (None, vec![], None, 8),
+        (Resume::Fresh, vec![], None, 8),
         (id(8), vec![], None, 8),
         (id(5), vec![6, 7, 8], None, 5),
         (id(3), vec![4, 5, 6, 7, 8], None, 3),
@@ -49,7 +50,7 @@ fn embedded_resume_table() {
         (id(9), vec![4, 5, 6, 7, 8], Some("unknown-id"), 3),
         (other, vec![4, 5, 6, 7, 8], Some("other-server"), 3),
         (
-            Some(Err("garbage\n".into())),
+            Resume::Malformed("garbage\n".into()),
             vec![4, 5, 6, 7, 8],
             Some("unknown-id"),
             3,
@@ -68,7 +69,7 @@ fn embedded_resume_table() {
 fn a_malformed_id_is_echoed_back_shortened() {
     let log = embedded(5);
     let long = "x".repeat(500);
-    let p = plan(&log, Some(Err(long)));
+    let p = plan(&log, Resume::Malformed(long));
     let (reason, requested) = p.resync.expect("resync");
     assert_eq!(reason, ResyncReason::Unknown);
     assert_eq!(requested.len(), MAX_ECHO);
@@ -78,18 +79,18 @@ fn a_malformed_id_is_echoed_back_shortened() {
 fn resuming_at_zero_before_any_event_is_complete() {
     let log = embedded(5);
     let hub = Arc::clone(log.hub());
-    let p = plan(&log, Some(Ok(hub.event_id(0))));
+    let p = plan(&log, Resume::Id(hub.event_id(0)));
     assert!(p.resync.is_none());
     hub.publish("a".into(), "1".into());
     hub.publish("a".into(), "2".into());
-    let p = plan(&log, Some(Ok(hub.event_id(0))));
+    let p = plan(&log, Resume::Id(hub.event_id(0)));
     assert_eq!((seqs(&p), p.resync.is_none()), (vec![1, 2], true));
 }
 
 #[tokio::test]
 async fn appends_get_ids_in_order_and_reach_open_streams() {
     let log = embedded(5);
-    let mut opening = log.open(&None).unwrap();
+    let mut opening = log.open(&Resume::Fresh).unwrap();
     let a = log.append("update".into(), "1".into()).await.unwrap();
     let b = log.append("update".into(), "2".into()).await.unwrap();
     let sid = log.hub().server_id().to_owned();
@@ -103,20 +104,20 @@ fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
     let mut config = Config::for_tests();
     // Nothing listens there: these cases must be decided locally.
     config.redis_url = Some("redis://127.0.0.1:1/0".into());
-    let log = EventLog::new(&config, &Metrics::new());
+    let log = EventLog::new(&config, 100, &Metrics::new());
     assert!(log.is_shared());
-    let embedded_id = Some(Ok(EventId {
+    let embedded_id = Resume::Id(EventId {
         epoch: "a1b2c3d4".into(),
         seq: 3,
-    }));
+    });
     let p = plan(&log, embedded_id);
     assert_eq!(p.resync.map(|r| r.0), Some(ResyncReason::OtherLog));
-    let p = plan(&log, Some(Err("nope".into())));
+    let p = plan(&log, Resume::Malformed("nope".into()));
     assert_eq!(p.resync.map(|r| r.0), Some(ResyncReason::Unknown));
     assert_eq!(p.cursor, "0-0");
-    let p = plan(&log, None);
+    let p = plan(&log, Resume::Fresh);
     assert!(p.resync.is_none());
     // A stream id the local cache cannot answer needs Redis, which is unreachable: refused.
-    let stream_id = Some(Ok("1700000000000-0".parse().unwrap()));
+    let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
     assert!(log.open(&stream_id).is_err());
 }
