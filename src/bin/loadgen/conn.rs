@@ -22,13 +22,19 @@ use crate::sse::{json_u64, Item, Parser};
 
 /// The name of the benchmark's own event.
 pub const BENCH_EVENT: &str = "bench";
+/// The event of the sustained-publish phase (counted, not timed one by one).
+pub const SUSTAIN_EVENT: &str = "sustain";
 /// A latency slot nobody wrote yet.
 const UNSET: u32 = u32::MAX;
 
 /// What every connection task needs, and the counters they all update.
 pub struct Shared {
-    /// The server.
+    /// The server (publishes go here).
     pub target: SocketAddr,
+    /// Where streams connect, round-robin (a fleet: several instances of one log).
+    pub stream_targets: Vec<SocketAddr>,
+    /// `sustain` events received.
+    pub sustained: AtomicU64,
     /// The request every connection sends.
     pub request: Vec<u8>,
     /// Handshakes (TCP connect until `connected`) in flight at once.
@@ -92,6 +98,8 @@ impl Shared {
         .into_bytes();
         Shared {
             target,
+            stream_targets: vec![target],
+            sustained: AtomicU64::new(0),
             request,
             handshakes: Semaphore::new(handshakes.max(1)),
             handshake_timeout,
@@ -209,6 +217,9 @@ impl Conn {
                     shared.pings.fetch_add(1, Relaxed);
                 }
                 b"bench" => shared.on_bench(idx, e.data, e.truncated, last),
+                b"sustain" => {
+                    shared.sustained.fetch_add(1, Relaxed);
+                }
                 b"connected" if !*held => {
                     *held = true;
                     shared.on_held();
@@ -298,7 +309,8 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
         fail: None,
     };
     let handshake = async {
-        let mut stream = connect(shared.target, source)
+        let target = shared.stream_targets[idx % shared.stream_targets.len().max(1)];
+        let mut stream = connect(target, source)
             .await
             .map_err(|e| format!("connect: {}", e.kind()))?;
         stream

@@ -26,6 +26,20 @@ pub struct Args {
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     pub url: String,
 
+    /// Where streams connect instead of --url, round-robin (repeat the flag): several
+    /// instances of a fleet. Publishes still go to --url.
+    #[arg(long = "stream-url", value_name = "URL")]
+    pub stream_urls: Vec<String>,
+
+    /// After the broadcasts: publish as fast as --sustain-concurrency requests allow for this
+    /// many seconds (streams held), then wait until every stream got every accepted event.
+    #[arg(long, default_value_t = 0.0)]
+    pub sustain_secs: f64,
+
+    /// Publish requests in flight at once in the sustained phase.
+    #[arg(long, default_value_t = 4, value_parser = RangedU64ValueParser::<usize>::new().range(1..=256))]
+    pub sustain_concurrency: usize,
+
     /// Streams to open and hold.
     #[arg(long, short = 'n', default_value_t = 1000)]
     pub connections: usize,
@@ -146,6 +160,12 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
                 args.bind_from
             );
         }
+    }
+    if !(args.sustain_secs >= 0.0 && args.sustain_secs <= 3600.0) {
+        bail!("--sustain-secs must be within 0..=3600");
+    }
+    for url in &args.stream_urls {
+        target(url)?;
     }
     if !(args.idle_secs >= 0.0 && args.idle_secs <= 3600.0) {
         bail!("--idle-secs must be within 0..=3600");

@@ -103,6 +103,27 @@ pub struct Report {
     pub publish_error: Option<String>,
     /// Publish→receipt latency.
     pub latency_us: Option<Latency>,
+    /// Stream targets (`--stream-url`), when not just the publish target.
+    #[serde(default)]
+    pub stream_targets: Vec<String>,
+    /// Sustained phase: publishes accepted (202).
+    #[serde(default)]
+    pub sustain_published: u64,
+    /// Sustained phase: publishes refused or failed.
+    #[serde(default)]
+    pub sustain_errors: u64,
+    /// Sustained phase: accepted publishes per second.
+    #[serde(default)]
+    pub sustain_per_sec: Option<f64>,
+    /// Sustained phase: `sustain` receipts (all streams), and how many were expected.
+    #[serde(default)]
+    pub sustain_delivered: u64,
+    /// streams × accepted publishes.
+    #[serde(default)]
+    pub sustain_expected: u64,
+    /// Sustained phase: seconds from the last accepted publish until every stream had all.
+    #[serde(default)]
+    pub sustain_drain_secs: Option<f64>,
     /// Server CPU during the broadcast phase / events delivered in it (broadcasts + pings), µs.
     pub server_us_per_event: Option<f64>,
     /// Share of the server's CPU time in the broadcast phase spent in userland (the rest is
@@ -223,6 +244,18 @@ pub fn summary(r: &Report) -> String {
             opt(r.tool_us_per_event, 2, " µs"),
             opt(r.tool_user_us_per_event, 2, " µs"),
             opt(r.tool_sys_us_per_event, 2, " µs"),
+        );
+    }
+    if r.sustain_published + r.sustain_errors > 0 {
+        let _ = writeln!(
+            s,
+            "sustained: {} published ({} per s, {} refused/failed) → {} of {} receipts; all delivered {} after the last publish",
+            r.sustain_published,
+            opt(r.sustain_per_sec, 0, ""),
+            r.sustain_errors,
+            r.sustain_delivered,
+            r.sustain_expected,
+            opt(r.sustain_drain_secs, 2, " s"),
         );
     }
     let _ = writeln!(

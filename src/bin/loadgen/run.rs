@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::time::sleep;
 
-use crate::conn::{self, unix_nanos, Shared, BENCH_EVENT};
+use crate::conn::{self, unix_nanos, Shared, BENCH_EVENT, SUSTAIN_EVENT};
 use crate::procfs::{self, cpu_between, Sample};
 use crate::publish::Publisher;
 use crate::report::{Latency, Report};
@@ -213,6 +213,69 @@ impl Runner<'_> {
         r.tool_sys_us_per_event = per_event_us((tb.system - ta.system).as_secs_f64(), received);
     }
 
+    /// Publish `sustain` events as fast as `--sustain-concurrency` requests allow, then wait
+    /// until every stream got every accepted one.
+    async fn sustain(&mut self) {
+        let secs = self.args.sustain_secs;
+        if secs == 0.0 || self.report.timed_out {
+            return;
+        }
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--sustain-secs needs --publish-token".into());
+            return;
+        };
+        tracing::info!(secs, concurrency = self.args.sustain_concurrency, "sustained publishing");
+        let streams = self.shared.alive() as u64;
+        let before = self.shared.sustained.load(Relaxed);
+        let until = Instant::now() + Duration::from_secs_f64(secs);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..self.args.sustain_concurrency {
+            let (target, token) = (self.shared.target, token.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut publisher = Publisher::new(target, token);
+                let (mut ok, mut errors) = (0u64, 0u64);
+                while Instant::now() < until {
+                    let body = serde_json::json!({ "event": SUSTAIN_EVENT, "data": { "t": unix_nanos() } })
+                        .to_string();
+                    match tokio::time::timeout(Duration::from_secs(5), publisher.publish(&body)).await {
+                        Ok(Ok(a)) if a.status == 202 => ok += 1,
+                        _ => errors += 1,
+                    }
+                }
+                (ok, errors)
+            }));
+        }
+        let (mut ok, mut errors) = (0, 0);
+        for task in tasks {
+            if let Ok((o, e)) = task.await {
+                ok += o;
+                errors += e;
+            }
+        }
+        let published_at = Instant::now();
+        let wall = (published_at - started).as_secs_f64();
+        let expected = streams * ok;
+        let drain_until = (published_at + Duration::from_secs(60)).min(self.deadline);
+        while self.shared.sustained.load(Relaxed) - before < expected && Instant::now() < drain_until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let delivered = self.shared.sustained.load(Relaxed) - before;
+        let r = &mut self.report;
+        r.sustain_published = ok;
+        r.sustain_errors = errors;
+        r.sustain_per_sec = (wall > 0.0).then(|| ok as f64 / wall);
+        r.sustain_delivered = delivered;
+        r.sustain_expected = expected;
+        r.sustain_drain_secs = (delivered >= expected).then(|| published_at.elapsed().as_secs_f64());
+        if delivered < expected {
+            r.problems.push(format!("sustained phase: {delivered} of {expected} receipts"));
+        }
+        if errors > 0 {
+            r.problems.push(format!("sustained phase: {errors} publishes refused or failed"));
+        }
+    }
+
     fn finish(&mut self, start: &Mark) {
         let s = &self.shared;
         let r = &mut self.report;
@@ -269,13 +332,22 @@ fn per_event_us(cpu_secs: f64, events: u64) -> Option<f64> {
 
 /// Run every phase against `target` and report.
 pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         target,
         args.connections,
         args.broadcasts,
         args.handshakes,
         Duration::from_millis(args.handshake_timeout_ms),
-    ));
+    );
+    let stream_targets: Vec<SocketAddr> = args
+        .stream_urls
+        .iter()
+        .filter_map(|u| crate::target(u).ok())
+        .collect();
+    if !stream_targets.is_empty() {
+        shared.stream_targets = stream_targets;
+    }
+    let shared = Arc::new(shared);
     let mut runner = Runner {
         args,
         shared,
@@ -285,6 +357,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
             broadcasts: args.broadcasts,
             clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
             tool_threads: threads,
+            stream_targets: args.stream_urls.clone(),
             ..Report::default()
         },
         deadline: Instant::now() + Duration::from_secs(args.timeout_secs),
@@ -317,6 +390,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
     }
     runner.idle().await;
     runner.broadcasts().await;
+    runner.sustain().await;
     runner.finish(&start);
     runner.report
 }

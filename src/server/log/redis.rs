@@ -115,7 +115,7 @@ impl RedisLog {
         } else {
             &self.writer_ok
         };
-        let was = flag.swap(ok, Ordering::SeqCst);
+        flag.store(ok, Ordering::SeqCst);
         if !ok {
             self.metrics
                 .store_errors
@@ -130,7 +130,6 @@ impl RedisLog {
                 tracing::warn!("event log unreachable (Redis): publishes refused, updates delayed");
             }
         }
-        let _ = was;
         self.metrics.store_up.set(i64::from(up));
         self.hub.set_store_ok(up);
     }
