@@ -275,12 +275,14 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         args.broadcasts,
         args.handshakes,
         Duration::from_millis(args.handshake_timeout_ms),
+        &args.reuse,
     ));
     let mut runner = Runner {
         args,
         shared,
         report: Report {
             label: args.label.clone(),
+            reuse: args.reuse.clone(),
             connections: args.connections,
             broadcasts: args.broadcasts,
             clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
