@@ -8,6 +8,10 @@
 #   HEARTBEATS=5000 BROADCASTS=50 IDLE_SECS=20 scripts/bench.sh 19500
 #   SKIP_BUILD=1 SKIP_WRK=1 scripts/bench.sh 1000
 #   ALWAYS_QUIET=1 ...            # also wait for a quiet machine before runs with N <= 2000
+#   MODES="fresh reused" SERVERS="direct hyper" (the defaults): every N × heartbeat row is run
+#     for each connection mode — `fresh` (the stream is a new connection's first request) and
+#     `reused` (the stream follows GET / and GET /healthz on the same keep-alive connection, as in
+#     a browser) — and each server path — `direct` (the default) and `hyper` (--no-fast-path).
 #
 # Every process it starts is stopped by its PID; every wait is bounded. Exits 1 if any run
 # failed its correctness check (all N connected, every client got every broadcast).
@@ -18,6 +22,9 @@ export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 NS=("$@")
 [ ${#NS[@]} -eq 0 ] && NS=(1000 10000 19500)
 read -r -a HBS <<<"${HEARTBEATS:-5000 1000}"
+read -r -a MODES <<<"${MODES:-fresh reused}"
+read -r -a SERVERS <<<"${SERVERS:-direct hyper}"
+REUSE_PATHS=/,/healthz
 BROADCASTS=${BROADCASTS:-20}
 IDLE_SECS=${IDLE_SECS:-15}
 TOKEN=bench
@@ -123,14 +130,16 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# start_server PORT HEARTBEAT_MS LOG: a fresh release server with the hard open-files limit.
+# start_server PORT HEARTBEAT_MS LOG [FLAGS...]: a fresh release server with the hard open-files
+# limit.
 start_server() {
   local port=$1 hb=$2 log=$3 i
+  shift 3
   (
     ulimit -n "$(ulimit -Hn)"
     exec env LEPTOS_OUTPUT_NAME=sse-status LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
       RUST_LOG=warn "$SERVER" --addr "127.0.0.1:$port" --heartbeat-ms "$hb" \
-      --publish-token "$TOKEN" --max-connections 19900
+      --publish-token "$TOKEN" --max-connections 19900 "$@"
   ) >"$log" 2>&1 &
   SPID=$!
   for i in $(seq 1 100); do
@@ -148,31 +157,39 @@ NOTES=""
 failed=0
 for hb in "${HBS[@]}"; do
   for n in "${NS[@]}"; do
-    BUSY_NOTE=""
-    if [ "$n" -gt 2000 ] || [ -n "${ALWAYS_QUIET:-}" ]; then wait_for_quiet; fi
-    port=$(free_port)
-    log="$WORK/server-n$n-hb$hb.log"
-    start_server "$port" "$hb" "$log"
-    say "N=$n heartbeat=${hb}ms (server pid $SPID, port $port)"
-    rc=0
-    "$LOADGEN" --url "http://127.0.0.1:$port" --connections "$n" --server-pid "$SPID" \
-      --publish-token "$TOKEN" --broadcasts "$BROADCASTS" --idle-secs "$IDLE_SECS" \
-      --label "n=$n hb=$hb" --json >>"$RAW" 2>"$WORK/loadgen-n$n-hb$hb.log" || rc=$?
-    tail -n 12 "$WORK/loadgen-n$n-hb$hb.log" >&2
-    if pgrep -f "playwright test" >/dev/null; then
-      NOTES+="- N=$n, heartbeat $hb ms: a Playwright run was active at the end of this run: its figures are disturbed.\n"
-    fi
-    [ -n "$BUSY_NOTE" ] && NOTES+="- N=$n, heartbeat $hb ms: $BUSY_NOTE.\n"
-    kill -0 "$SPID" 2>/dev/null || NOTES+="- N=$n, heartbeat $hb ms: **the server process was gone at the end of the run**.\n"
-    stop_server
-    if [ "$rc" -ne 0 ]; then
-      failed=1
-      NOTES+="- N=$n, heartbeat $hb ms: loadgen exited $rc (see the row).\n"
-    fi
-    warns=$(grep -cE 'WARN|ERROR|panicked' "$log" || true)
-    if [ "$warns" -gt 0 ]; then
-      NOTES+="- N=$n, heartbeat $hb ms: the server logged $warns warning/error lines, first: \`$(grep -m1 -E 'WARN|ERROR|panicked' "$log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-200)\`\n"
-    fi
+    for srv in "${SERVERS[@]}"; do
+      for mode in "${MODES[@]}"; do
+        case "$srv" in direct) flags=();; hyper) flags=(--no-fast-path);; *) echo "unknown server path $srv" >&2; exit 2;; esac
+        case "$mode" in fresh) reuse=();; reused) reuse=(--reuse "$REUSE_PATHS");; *) echo "unknown mode $mode" >&2; exit 2;; esac
+        row="N=$n, heartbeat $hb ms, $srv, $mode"
+        tag="n$n-hb$hb-$srv-$mode"
+        BUSY_NOTE=""
+        if [ "$n" -gt 2000 ] || [ -n "${ALWAYS_QUIET:-}" ]; then wait_for_quiet; fi
+        port=$(free_port)
+        log="$WORK/server-$tag.log"
+        start_server "$port" "$hb" "$log" "${flags[@]}"
+        say "$row (server pid $SPID, port $port)"
+        rc=0
+        "$LOADGEN" --url "http://127.0.0.1:$port" --connections "$n" --server-pid "$SPID" \
+          --publish-token "$TOKEN" --broadcasts "$BROADCASTS" --idle-secs "$IDLE_SECS" \
+          "${reuse[@]}" --label "$srv" --json >>"$RAW" 2>"$WORK/loadgen-$tag.log" || rc=$?
+        tail -n 12 "$WORK/loadgen-$tag.log" >&2
+        if pgrep -f "playwright test" >/dev/null; then
+          NOTES+="- $row: a Playwright run was active at the end of this run: its figures are disturbed.\n"
+        fi
+        [ -n "$BUSY_NOTE" ] && NOTES+="- $row: $BUSY_NOTE.\n"
+        kill -0 "$SPID" 2>/dev/null || NOTES+="- $row: **the server process was gone at the end of the run**.\n"
+        stop_server
+        if [ "$rc" -ne 0 ]; then
+          failed=1
+          NOTES+="- $row: loadgen exited $rc (see the row).\n"
+        fi
+        warns=$(grep -cE 'WARN|ERROR|panicked' "$log" || true)
+        if [ "$warns" -gt 0 ]; then
+          NOTES+="- $row: the server logged $warns warning/error lines, first: \`$(grep -m1 -E 'WARN|ERROR|panicked' "$log" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-200)\`\n"
+        fi
+      done
+    done
   done
 done
 
@@ -212,8 +229,8 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo "- machine: $(nproc) cores, $model, $mem, kernel $(uname -r)"
   echo "- command: \`scripts/bench.sh${*:+ $*}\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
   echo "- release build: \`cargo leptos build --release\`, \`cargo build --release --features ssr --bin loadgen\` (binaries copied to $WORK/ and run from there)"
-  echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\`, RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
-  echo "- load: \`loadgen --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\` (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
+  echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\` (label *direct*) or the same with \`--no-fast-path\` (label *hyper*: every stream through hyper and axum), RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
+  echo "- load: \`loadgen --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\`, plus \`--reuse $REUSE_PATHS\` for the *reused* rows (each connection first fetches those paths, keep-alive, then asks for /events: the path a browser takes) (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
   echo "- built from: $COMMIT"
   echo
   echo "## Held connections and fan-out"

@@ -41,8 +41,9 @@ async fn wait_listening(addr: &str) {
     panic!("sse-status did not listen on {addr} within 10 s");
 }
 
-#[tokio::test]
-async fn loadgen_holds_500_streams_and_every_client_gets_every_broadcast() {
+/// 500 streams, each either a fresh connection's first request (`reuse` empty) or the third
+/// request on a keep-alive connection that first fetched `reuse` (what a browser does).
+async fn smoke(reuse: &str) {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut server = start_server(&addr);
     wait_listening(&addr).await;
@@ -62,6 +63,11 @@ async fn loadgen_holds_500_streams_and_every_client_gets_every_broadcast() {
             "200",
         ])
         .args(["--timeout-secs", "60", "--json"])
+        .args(if reuse.is_empty() {
+            vec![]
+        } else {
+            vec!["--reuse", reuse]
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -92,9 +98,21 @@ async fn loadgen_holds_500_streams_and_every_client_gets_every_broadcast() {
         report["rss_after_kib"].as_u64().is_some(),
         "server memory was read: {report}"
     );
+    let want: Vec<&str> = reuse.split(',').filter(|p| !p.is_empty()).collect();
+    assert_eq!(report["reuse"], serde_json::json!(want), "{report}");
 
     server.start_kill().expect("stop the server");
     let _ = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+}
+
+#[tokio::test]
+async fn loadgen_holds_500_fresh_streams_and_every_client_gets_every_broadcast() {
+    smoke("").await;
+}
+
+#[tokio::test]
+async fn loadgen_holds_500_streams_on_reused_keep_alive_connections() {
+    smoke("/,/healthz").await;
 }
 
 #[tokio::test]

@@ -262,7 +262,13 @@ async fn drain_with_1000_open_streams_tells_each_and_exits_in_time() {
             .unwrap();
         sockets.push(s);
     }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while server.state.hub.open_connections() < 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of 1000 streams opened",
+            server.state.hub.open_connections()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let c = client();

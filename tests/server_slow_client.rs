@@ -69,9 +69,18 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         "server memory grew by {grown_mib} MiB for a stalled client"
     );
     let metrics = text(&c, server.url("/metrics")).await;
-    assert!(
-        !metrics.contains("sse_slow_clients_dropped_total 0"),
-        "{metrics}"
+    // Read the counters' values: a missing series must fail, not pass.
+    let dropped = |reason: &str| -> u64 {
+        let series = format!("sse_slow_clients_dropped_total{{reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"))
+    };
+    assert_eq!(
+        dropped("lagged") + dropped("write_stall"),
+        1,
+        "the stalled client was dropped once:\n{metrics}"
     );
     drop(stalled);
 }

@@ -37,6 +37,8 @@ pub struct Shared {
     pub sustained: AtomicU64,
     /// The request every connection sends.
     pub request: Vec<u8>,
+    /// Requests sent (and answered) on each connection before the stream request.
+    pub warmup: Vec<Vec<u8>>,
     /// Handshakes (TCP connect until `connected`) in flight at once.
     pub handshakes: Semaphore,
     /// Longest a handshake may take once it started.
@@ -90,17 +92,28 @@ impl Shared {
         broadcasts: usize,
         handshakes: usize,
         handshake_timeout: Duration,
+        reuse: &[String],
     ) -> Self {
         let request = format!(
             "GET /events HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\n\
              Cache-Control: no-cache\r\nUser-Agent: sse-status-loadgen\r\n\r\n"
         )
         .into_bytes();
+        let warmup = reuse
+            .iter()
+            .map(|path| {
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: sse-status-loadgen\r\n\r\n"
+                )
+                .into_bytes()
+            })
+            .collect();
         Shared {
             target,
             stream_targets: vec![target],
             sustained: AtomicU64::new(0),
             request,
+            warmup,
             handshakes: Semaphore::new(handshakes.max(1)),
             handshake_timeout,
             broadcasts,
@@ -313,6 +326,9 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
         let mut stream = connect(target, source)
             .await
             .map_err(|e| format!("connect: {}", e.kind()))?;
+        for request in &shared.warmup {
+            crate::http::exchange(&mut stream, request).await?;
+        }
         stream
             .write_all(&shared.request)
             .await

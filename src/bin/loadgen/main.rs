@@ -4,6 +4,7 @@
 //! connected and every client received every broadcast exactly once.
 
 mod conn;
+mod http;
 mod procfs;
 mod publish;
 mod report;
@@ -116,6 +117,13 @@ pub struct Args {
     #[arg(long)]
     pub label: Option<String>,
 
+    /// Before `/events`, send these requests (comma-separated paths) on the same connection and
+    /// read each whole answer — what a browser does: its stream usually starts on a keep-alive
+    /// connection that already fetched the page and its assets. Empty: the stream is a fresh
+    /// connection's first request.
+    #[arg(long, value_delimiter = ',', value_name = "PATHS")]
+    pub reuse: Vec<String>,
+
     /// Do not run: print a markdown table of the JSON reports (one per line) in this file.
     #[arg(long, value_name = "FILE")]
     pub table_from: Option<std::path::PathBuf>,
@@ -169,6 +177,13 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
     }
     if !(args.idle_secs >= 0.0 && args.idle_secs <= 3600.0) {
         bail!("--idle-secs must be within 0..=3600");
+    }
+    if let Some(bad) = args
+        .reuse
+        .iter()
+        .find(|p| !p.starts_with('/') || p.bytes().any(|b| b <= b' ' || b == 0x7f))
+    {
+        bail!("--reuse takes paths such as /,/healthz; {bad:?} is not one");
     }
     if args.broadcasts > 0 && args.publish_token.is_none() {
         bail!("--broadcasts {} needs --publish-token", args.broadcasts);

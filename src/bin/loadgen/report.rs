@@ -43,6 +43,10 @@ impl Latency {
 pub struct Report {
     /// Free text from `--label`.
     pub label: Option<String>,
+    /// `--reuse`: requests each connection carried before its stream (empty: a fresh
+    /// connection's first request).
+    #[serde(default)]
+    pub reuse: Vec<String>,
     /// `--connections`.
     pub connections: usize,
     /// Streams that said `connected`.
@@ -280,9 +284,9 @@ pub fn summary(r: &Report) -> String {
 /// One markdown table, a row per run.
 pub fn markdown_table(reports: &[Report]) -> String {
     let mut s = String::from(
-        "| N | heartbeat | all held in | server RSS / conn | idle CPU | server µs / ping (idle) \
+        "| label | connection | N | heartbeat | all held in | server RSS / conn | idle CPU | server µs / ping (idle) \
          | server µs / event (broadcast) | latency p50 / p99 / max | loadgen µs / event | correct |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|\n",
+         |:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|\n",
     );
     for r in reports {
         let latency = r.latency_us.map_or_else(
@@ -296,7 +300,13 @@ pub fn markdown_table(reports: &[Report]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.label.as_deref().unwrap_or(""),
+            if r.reuse.is_empty() {
+                "fresh".to_owned()
+            } else {
+                format!("reused after {}", r.reuse.join(" "))
+            },
             r.connections,
             r.heartbeat_ms
                 .map_or_else(|| "?".to_owned(), |h| format!("{h} ms")),

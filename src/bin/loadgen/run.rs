@@ -224,7 +224,11 @@ impl Runner<'_> {
             self.problem("--sustain-secs needs --publish-token".into());
             return;
         };
-        tracing::info!(secs, concurrency = self.args.sustain_concurrency, "sustained publishing");
+        tracing::info!(
+            secs,
+            concurrency = self.args.sustain_concurrency,
+            "sustained publishing"
+        );
         let streams = self.shared.alive() as u64;
         let before = self.shared.sustained.load(Relaxed);
         let until = Instant::now() + Duration::from_secs_f64(secs);
@@ -257,7 +261,9 @@ impl Runner<'_> {
         let wall = (published_at - started).as_secs_f64();
         let expected = streams * ok;
         let drain_until = (published_at + Duration::from_secs(60)).min(self.deadline);
-        while self.shared.sustained.load(Relaxed) - before < expected && Instant::now() < drain_until {
+        while self.shared.sustained.load(Relaxed) - before < expected
+            && Instant::now() < drain_until
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let delivered = self.shared.sustained.load(Relaxed) - before;
@@ -267,12 +273,17 @@ impl Runner<'_> {
         r.sustain_per_sec = (wall > 0.0).then(|| ok as f64 / wall);
         r.sustain_delivered = delivered;
         r.sustain_expected = expected;
-        r.sustain_drain_secs = (delivered >= expected).then(|| published_at.elapsed().as_secs_f64());
+        r.sustain_drain_secs =
+            (delivered >= expected).then(|| published_at.elapsed().as_secs_f64());
         if delivered < expected {
-            r.problems.push(format!("sustained phase: {delivered} of {expected} receipts"));
+            r.problems.push(format!(
+                "sustained phase: {delivered} of {expected} receipts"
+            ));
         }
         if errors > 0 {
-            r.problems.push(format!("sustained phase: {errors} publishes refused or failed"));
+            r.problems.push(format!(
+                "sustained phase: {errors} publishes refused or failed"
+            ));
         }
     }
 
@@ -338,6 +349,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         args.broadcasts,
         args.handshakes,
         Duration::from_millis(args.handshake_timeout_ms),
+        &args.reuse,
     );
     let stream_targets: Vec<SocketAddr> = args
         .stream_urls
@@ -353,6 +365,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         shared,
         report: Report {
             label: args.label.clone(),
+            reuse: args.reuse.clone(),
             connections: args.connections,
             broadcasts: args.broadcasts,
             clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
