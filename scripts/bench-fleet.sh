@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fleet benchmark: publish→deliver latency (p50/p99) and sustained publishes per second with N
-# held streams, for the embedded log (one process) and for the Redis Streams log (the same N
-# spread over two instances, publishes to one of them, every event through Redis).
+# held streams, for the embedded log (one process), the Redis Streams log on one process, and the
+# Redis log with the same N spread over two instances (publishes to one of them, every event
+# through Redis and both followers).
 #
 #   scripts/bench-fleet.sh                  # N=10000, 50 timed broadcasts, 10 s sustained
 #   N=2000 SUSTAIN_SECS=5 scripts/bench-fleet.sh
@@ -65,12 +66,25 @@ start_server "$PA"
 loadgen "embedded log, 1 instance, $N streams" "http://127.0.0.1:$PA" "${PIDS[-1]}"
 cleanup
 
-# 2. Redis Streams log, two instances, N/2 streams each; publishes go to the first.
-RP=$(free_port)
-RDIR=$(mktemp -d)
-redis-server --port "$RP" --bind 127.0.0.1 --dir "$RDIR" --save '' --appendonly yes >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
+start_redis() {
+  RP=$(free_port)
+  RDIR=$(mktemp -d)
+  redis-server --port "$RP" --bind 127.0.0.1 --dir "$RDIR" --save '' --appendonly yes >"$WORK/redis.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do redis-cli -p "$RP" ping >/dev/null 2>&1 && break; sleep 0.05; done
+}
+
+# 2. Redis Streams log, one instance holds all N: the cost of the Redis hop alone.
+start_redis
+PA=$(free_port)
+start_server "$PA" --redis-url "redis://127.0.0.1:$RP/0"
+loadgen "redis log, 1 instance, $N streams" "http://127.0.0.1:$PA" "${PIDS[-1]}"
+cleanup
+rm -rf "$RDIR"
+
+# 3. Redis Streams log, two instances, N/2 streams each; publishes go to the first. Server RSS
+# and CPU columns are the first instance's (it holds half the streams).
+start_redis
 PA=$(free_port); PB=$(free_port)
 start_server "$PA" --redis-url "redis://127.0.0.1:$RP/0"
 PID_A=${PIDS[-1]}
