@@ -41,6 +41,17 @@ pub fn config_for(addr: SocketAddr, upstreams: &[SocketAddr]) -> String {
     out
 }
 
+/// `nginx` from PATH, else Debian's `/usr/sbin/nginx` (not on every user's PATH).
+fn nginx_binary() -> &'static str {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("nginx").is_file()));
+    if on_path {
+        "nginx"
+    } else {
+        "/usr/sbin/nginx"
+    }
+}
+
 impl Nginx {
     /// Start nginx in front of `upstreams` on a free loopback port.
     pub fn start(upstreams: &[SocketAddr]) -> Nginx {
@@ -61,7 +72,7 @@ impl Nginx {
             .status();
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config_for(addr, upstreams)).expect("write nginx.conf");
-        let child = Command::new("nginx")
+        let child = Command::new(nginx_binary())
             .arg("-p")
             .arg(&dir)
             .arg("-e")
