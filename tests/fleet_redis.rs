@@ -298,3 +298,38 @@ async fn trimmed_malformed_and_foreign_ids_get_a_resync() {
     let metrics = text(&c, a.url("/metrics")).await;
     assert!(metrics.contains("sse_resyncs_total 4"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_port_lets_several_instances_share_one_port() {
+    use sse_status::server::listener::bind_with;
+    let redis = RedisServer::start().await;
+    let first = bind_with("127.0.0.1:0".parse().unwrap(), true).expect("bind");
+    let addr = first.local_addr().unwrap();
+    assert!(
+        bind_with(addr, false).is_err(),
+        "without --reuse-port the port is taken"
+    );
+    let second = bind_with(addr, true).expect("a second listener with SO_REUSEPORT");
+    let mut config = publishing(500);
+    config.redis_url = Some(redis.url());
+    let a = TestServer::start_on(first, config.clone()).await;
+    let b = TestServer::start_on(second, config).await;
+    wait_ready(&a).await;
+    wait_ready(&b).await;
+    assert_eq!(a.addr, b.addr);
+    // The kernel spreads new connections over both processes' listeners.
+    let c = client();
+    let mut streams = Vec::new();
+    let mut servers = HashSet::new();
+    for _ in 0..24 {
+        let (_, _, mut s) = open(&c, &a.url("/events"), &[]).await;
+        let (_, hello) = connected(&mut s).await;
+        servers.insert(hello.server_id);
+        streams.push(s);
+    }
+    assert_eq!(servers.len(), 2, "both instances took streams");
+    let id = publish(&c, &a, "update", serde_json::json!("one port")).await;
+    for s in &mut streams {
+        assert_eq!(app_ids(s, 1).await, vec![id.clone()]);
+    }
+}

@@ -27,6 +27,11 @@ impl TestServer {
     pub async fn start(config: Config) -> TestServer {
         let listener =
             sse_status::server::listener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        TestServer::start_on(listener, config).await
+    }
+
+    /// Serve on a listener the test bound itself (e.g. with `SO_REUSEPORT`).
+    pub async fn start_on(listener: tokio::net::TcpListener, config: Config) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
         let leptos = LeptosOptions::builder()
             .output_name("sse-status")
