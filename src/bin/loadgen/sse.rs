@@ -8,6 +8,8 @@ pub const NAME_CAP: usize = 64;
 /// Longest `data:` kept per frame; longer data is cut and flagged (the benchmark's own events
 /// are ~50 bytes). During the head the same buffer holds the current header line.
 pub const DATA_CAP: usize = 256;
+/// Longest event id kept (longer ones are cut: they are not ours).
+pub const ID_CAP: usize = 48;
 /// A response head longer than this is refused.
 const HEAD_LIMIT: usize = 16 * 1024;
 
@@ -31,6 +33,9 @@ pub struct Event<'a> {
     pub data: &'a [u8],
     /// The name or data were longer than their buffer.
     pub truncated: bool,
+    /// The stream's last event id when this event was dispatched (the WHATWG "last event ID
+    /// buffer": set by `id:` lines, kept across events without one, such as pings).
+    pub id: &'a [u8],
 }
 
 /// The response cannot be parsed.
@@ -125,7 +130,8 @@ enum Chunk {
 enum Field {
     Event,
     Data,
-    /// `id`, `retry`, comments and unknown fields: not needed here.
+    Id,
+    /// `retry`, comments and unknown fields: not needed here.
     Ignored,
 }
 
@@ -154,6 +160,9 @@ pub struct Parser {
     name: Buf<NAME_CAP>,
     data: Buf<DATA_CAP>,
     data_seen: bool,
+    /// The `id:` value being read.
+    pending_id: Buf<ID_CAP>,
+    last_id: Buf<ID_CAP>,
 }
 
 impl Default for Parser {
@@ -179,6 +188,8 @@ impl Parser {
             name: Buf::new(),
             data: Buf::new(),
             data_seen: false,
+            pending_id: Buf::new(),
+            last_id: Buf::new(),
         }
     }
 
@@ -389,6 +400,7 @@ impl Parser {
                     let field = match &self.fname[..self.fname_len as usize] {
                         b"event" => Field::Event,
                         b"data" => Field::Data,
+                        b"id" => Field::Id,
                         _ => Field::Ignored,
                     };
                     self.start_value(field);
@@ -423,6 +435,7 @@ impl Parser {
                 }
                 self.data_seen = true;
             }
+            Field::Id => self.pending_id.clear(),
             Field::Ignored => {}
         }
     }
@@ -431,11 +444,16 @@ impl Parser {
         match field {
             Field::Event => self.name.push(bytes),
             Field::Data => self.data.push(bytes),
+            Field::Id => self.pending_id.push(bytes),
             Field::Ignored => {}
         }
     }
 
     fn end_line(&mut self, sink: &mut impl FnMut(Item<'_>)) {
+        if let Line::Value(Field::Id) | Line::ValueStart(Field::Id) = self.line {
+            self.last_id = Buf::new();
+            self.last_id.push(self.pending_id.get());
+        }
         if self.line == Line::Name {
             if self.fname_len == 0 {
                 self.dispatch(sink);
@@ -444,6 +462,7 @@ impl Parser {
                 match &self.fname[..self.fname_len as usize] {
                     b"event" => self.start_value(Field::Event),
                     b"data" => self.start_value(Field::Data),
+                    b"id" => self.last_id.clear(),
                     _ => {}
                 }
             }
@@ -463,6 +482,7 @@ impl Parser {
                 name,
                 data: self.data.get(),
                 truncated: self.name.truncated || self.data.truncated,
+                id: self.last_id.get(),
             }));
         }
         self.name.clear();
@@ -587,6 +607,30 @@ mod tests {
         ];
         for step in 1..=input.len() {
             assert_eq!(run_split(&input, step).unwrap(), want, "split every {step}");
+        }
+    }
+
+    #[test]
+    fn the_last_event_id_is_kept_across_events_without_one() {
+        let input = chunked(&[
+            "event: connected\nid: s-0\ndata: {}\n\n",
+            PING,
+            "event: bench\nid: s-7\ndata: x\n\n",
+            PING,
+            "id\nevent: bench\ndata: y\n\n",
+        ]);
+        for step in [1, 3, 1000] {
+            let mut p = Parser::new();
+            let mut ids = Vec::new();
+            for piece in input.chunks(step) {
+                p.feed(piece, &mut |item| {
+                    if let Item::Event(e) = item {
+                        ids.push(String::from_utf8_lossy(e.id).into_owned());
+                    }
+                })
+                .unwrap();
+            }
+            assert_eq!(ids, ["s-0", "s-0", "s-7", "s-7", ""], "split every {step}");
         }
     }
 
