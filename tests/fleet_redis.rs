@@ -333,3 +333,64 @@ async fn reuse_port_lets_several_instances_share_one_port() {
         assert_eq!(app_ids(s, 1).await, vec![id.clone()]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_starts_and_serves_without_redis_and_catches_up_when_it_comes() {
+    let mut redis = RedisServer::not_started();
+    let mut config = publishing(200);
+    config.redis_url = Some(redis.url());
+    let a = TestServer::start(config).await;
+    let c = client();
+    // Pages and streams are served; readiness and publishing say why not.
+    let health = c.get(a.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = c.get(a.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "store_unavailable");
+    let page = c.get(a.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let (status, _, mut s) = open(&c, &a.url("/events"), &[]).await;
+    assert_eq!(status, 200);
+    let (_, hello) = connected(&mut s).await;
+    assert!(!hello.fleet.expect("fleet in connected").store_ok());
+    let refused = c
+        .post(a.url("/api/publish"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "event": "update", "data": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable");
+    // Pings go on meanwhile, saying the store is unreachable.
+    let e = next_event(&mut s, Duration::from_secs(2)).await;
+    assert_eq!(e.event, "ping");
+    let ping: Ping = serde_json::from_str(&e.data).unwrap();
+    assert!(!ping.fleet.unwrap().store_ok());
+
+    redis.restart().await;
+    wait_ready(&a).await;
+    // The open stream is told at once, then gets what is published now.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let e = next_event(&mut s, Duration::from_secs(2)).await;
+        if e.event == "ping"
+            && serde_json::from_str::<Ping>(&e.data)
+                .unwrap()
+                .fleet
+                .unwrap()
+                .store_ok()
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ping saying the store is back"
+        );
+    }
+    let id = publish(&c, &a, "update", serde_json::json!(2)).await;
+    assert_eq!(app_ids(&mut s, 1).await, vec![id]);
+}

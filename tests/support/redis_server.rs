@@ -23,19 +23,24 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Start one on a free port with an empty directory.
     pub async fn start() -> RedisServer {
+        let mut server = RedisServer::not_started();
+        server.restart().await;
+        server
+    }
+
+    /// A free port and an empty directory, nothing running yet (start it with `restart`).
+    pub fn not_started() -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "sse-status-redis-{}-{}",
             std::process::id(),
             rand_suffix()
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let mut server = RedisServer {
+        RedisServer {
             port: free_port(),
             dir,
             child: None,
-        };
-        server.restart().await;
-        server
+        }
     }
 
     /// `redis://127.0.0.1:<port>/0`.
