@@ -1,9 +1,13 @@
 //! Both sides: the HTML documents (rendered on the server) and the `App` root the browser
 //! hydrates. One page needs no client router: the server picks the document per route, and the
 //! browser bundle stays small (no router, no head management).
+//!
+//! The language is chosen per request (cookie, else `Accept-Language`: [`crate::i18n`]) and
+//! written into `<html lang>`, where the browser reads it back before hydrating.
 
 use leptos::prelude::*;
 
+use crate::i18n::{initial_language, provide_language, Lang};
 use crate::pages::{Dashboard, NotFound};
 
 /// The static `<head>` content every document shares.
@@ -11,11 +15,13 @@ use crate::pages::{Dashboard, NotFound};
 fn Head(
     /// The document title.
     title: &'static str,
+    /// The page's language.
+    lang: Lang,
 ) -> impl IntoView {
     view! {
         <meta charset="utf-8"/>
         <meta name="viewport" content="width=device-width, initial-scale=1"/>
-        <meta name="description" content="Live connection status of this page, truthfully."/>
+        <meta name="description" content=lang.texts().description/>
         <meta name="color-scheme" content="light dark"/>
         <title>{title}</title>
         <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
@@ -25,11 +31,12 @@ fn Head(
 
 /// The dashboard document, rendered on the server; the browser hydrates its `<body>` with [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = initial_language();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=lang.tag()>
             <head>
-                <Head title="sse-status — is this page live?"/>
+                <Head title=lang.texts().title lang/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
             </head>
@@ -42,21 +49,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The 404 document: static, nothing to hydrate (the server answers it with status 404).
 pub fn not_found_shell(_options: LeptosOptions) -> impl IntoView {
+    let lang = initial_language();
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html lang=lang.tag()>
             <head>
-                <Head title="Not found — sse-status"/>
+                <Head title=lang.texts().not_found_title lang/>
             </head>
             <body>
-                <NotFound/>
+                <NotFound lang/>
             </body>
         </html>
     }
 }
 
-/// The application root: the dashboard.
+/// The application root: the dashboard, in the request's language (the server's choice, read
+/// back from `<html lang>` in the browser).
 #[component]
 pub fn App() -> impl IntoView {
+    provide_language(initial_language());
     view! { <Dashboard/> }
 }

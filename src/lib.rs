@@ -6,6 +6,7 @@
 pub mod app;
 pub mod components;
 pub mod connection;
+pub mod i18n;
 pub mod pages;
 
 #[cfg(feature = "ssr")]

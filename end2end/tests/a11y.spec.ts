@@ -1,17 +1,6 @@
 // axe-core on the dashboard in the states a user is most likely to meet.
-import AxeBuilder from '@axe-core/playwright';
-import type { Page } from '@playwright/test';
+import { expectNoViolations } from './fixtures/axe';
 import { expect, test } from './fixtures';
-
-async function expectNoViolations(page: Page, label: string): Promise<void> {
-  const { violations } = await new AxeBuilder({ page }).analyze();
-  const summary = violations.map(
-    (v) =>
-      `${v.id} (${v.impact}): ${v.help}\n` +
-      v.nodes.map((n) => `    ${n.target.join(' ')}: ${(n.failureSummary ?? '').replace(/\s+/g, ' ')}`).join('\n'),
-  );
-  expect(summary, `axe violations while ${label}`).toEqual([]);
-}
 
 test('no axe violations while connected', async ({ dashboard, page }) => {
   await dashboard.goto();

@@ -1,25 +1,95 @@
-//! Both sides: `ConnectionBanner`, the status line a user sees. A pure view of the hook's
-//! signals; the live region itself is rendered once (server side) and never re-created.
+//! Both sides: `ConnectionBanner`, the status line a user sees. A pure view of a few signals
+//! ([`BannerStatus`]); the live region itself is rendered once (server side) and never
+//! re-created, and each part of it re-renders only when what it shows changes.
+//!
+//! Texts default to the page's language ([`crate::i18n::use_language`]) and can be replaced
+//! ([`BannerTexts`]); so can the CSS classes ([`BannerClasses`]). The default classes are styled by
+//! `style/sse-status-banner.css`, which a host app can include as it is.
 
 use leptos::prelude::*;
 
 use super::format::countdown_secs;
 use crate::connection::machine::{Cause, Phase};
 use crate::connection::UseConnectionStatusReturn;
+use crate::i18n::{use_language, BannerTexts};
 
-/// The headline of each phase, in plain words.
-fn title(phase: Phase, cause: Cause) -> &'static str {
-    match phase {
-        Phase::Connecting => "Connecting…",
-        Phase::Connected => "Live",
-        Phase::Reconnecting if cause == Cause::ServerRestarting => "Server restarting…",
-        Phase::Reconnecting => "Reconnecting…",
-        Phase::Stale => "Connection stale — checking…",
-        Phase::Offline => "You are offline",
-        Phase::Rejected => "Access refused",
-        Phase::Paused => "Paused",
-        Phase::Closed => "Stream closed",
-        Phase::Failed => "Connection failed",
+/// What the banner shows. Make it from the hook's return (`status.into()`, or pass the return
+/// itself as the `status` prop), or from your own signals.
+#[derive(Clone, Copy)]
+pub struct BannerStatus {
+    /// The phase to show (debounced: [`UseConnectionStatusReturn::banner`]).
+    pub phase: Signal<Phase>,
+    /// Why the connection is not connected (ignored while connected).
+    pub cause: Signal<Cause>,
+    /// The reconnect attempt (shown while reconnecting).
+    pub attempt: Signal<u32>,
+    /// Seconds to the next try; `None` while a try is in flight.
+    pub countdown: Signal<Option<u64>>,
+    /// What "Retry now" does; no button without it.
+    pub retry_now: Option<Callback<()>>,
+}
+
+impl From<UseConnectionStatusReturn> for BannerStatus {
+    /// Memos over the hook's state: each changes only when its own value does (the countdown
+    /// once a second, and only while a retry is scheduled).
+    fn from(status: UseConnectionStatusReturn) -> Self {
+        let state = status.state;
+        let now = status.now;
+        BannerStatus {
+            phase: status.banner,
+            cause: Memo::new(move |_| state.with(|s| s.cause)).into(),
+            attempt: Memo::new(move |_| state.with(|s| s.attempt.max(1))).into(),
+            countdown: Memo::new(move |_| {
+                state
+                    .with(|s| s.retry_at)
+                    .map(|at| countdown_secs(at, now.get()))
+            })
+            .into(),
+            retry_now: Some(status.retry_now),
+        }
+    }
+}
+
+/// CSS classes of the banner's parts. The defaults (`banner`, `banner__dot`, …) are the ones
+/// `style/sse-status-banner.css` styles; the state is on the root's `data-state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BannerClasses {
+    /// The banner itself.
+    pub root: &'static str,
+    /// The coloured dot.
+    pub dot: &'static str,
+    /// The mark shown while connected.
+    pub live: &'static str,
+    /// Headline and cause.
+    pub text: &'static str,
+    /// The headline.
+    pub title: &'static str,
+    /// The cause.
+    pub cause: &'static str,
+    /// Attempt and countdown.
+    pub progress: &'static str,
+    /// The attempt.
+    pub attempt: &'static str,
+    /// The countdown.
+    pub countdown: &'static str,
+    /// The "Retry now" button.
+    pub retry: &'static str,
+}
+
+impl Default for BannerClasses {
+    fn default() -> Self {
+        BannerClasses {
+            root: "banner",
+            dot: "banner__dot",
+            live: "banner__live",
+            text: "banner__text",
+            title: "banner__title",
+            cause: "banner__cause",
+            progress: "banner__progress",
+            attempt: "banner__attempt",
+            countdown: "banner__countdown",
+            retry: "banner__retry",
+        }
     }
 }
 
@@ -40,68 +110,81 @@ fn can_retry(phase: Phase) -> bool {
 /// mark is `aria-hidden`, so a healthy page is not announced.
 #[component]
 pub fn ConnectionBanner(
-    /// From `use_connection_status()`.
-    status: UseConnectionStatusReturn,
+    /// What to show: the hook's return (`status=status`) or a [`BannerStatus`].
+    #[prop(into)]
+    status: BannerStatus,
+    /// The texts; default: the page language's table.
+    #[prop(optional, into)]
+    texts: Option<Signal<BannerTexts>>,
+    /// The CSS classes; default: [`BannerClasses::default`].
+    #[prop(optional)]
+    classes: BannerClasses,
 ) -> impl IntoView {
-    let UseConnectionStatusReturn {
-        state,
-        banner,
-        now,
+    let BannerStatus {
+        phase,
+        cause,
+        attempt,
+        countdown,
         retry_now,
-        ..
     } = status;
-    let phase = move || banner.get();
-    let cause = move || {
-        if phase() == Phase::Connected {
-            Cause::None
-        } else {
-            state.with(|s| s.cause)
-        }
-    };
-    let live = move || match phase() {
+    let texts = texts.unwrap_or_else(|| {
+        let lang = use_language();
+        Signal::derive(move || BannerTexts::for_lang(lang.get()))
+    });
+    let connected = Memo::new(move |_| phase.get() == Phase::Connected);
+    let reconnecting = Memo::new(move |_| phase.get() == Phase::Reconnecting);
+    let retry = Memo::new(move |_| retry_now.is_some() && can_retry(phase.get()));
+    let live = move || match phase.get() {
         Phase::Failed | Phase::Rejected => "assertive",
         _ => "polite",
     };
     let details = move || {
-        let p = phase();
+        let p = phase.get();
         (p != Phase::Connected).then(|| {
-            let cause_text = cause().describe();
+            let c = cause.get();
+            let t = texts.get();
             view! {
-                <strong class="banner__title" data-testid="banner-title">{title(p, cause())}</strong>
-                <span class="banner__cause" data-testid="banner-cause">{cause_text}</span>
+                <strong class=classes.title data-testid="banner-title">{t.title(p, c)}</strong>
+                <span class=classes.cause data-testid="banner-cause">{t.causes.get(c)}</span>
             }
         })
     };
-    let countdown = move || {
-        (phase() == Phase::Reconnecting).then(|| {
-            let attempt = state.with(|s| s.attempt.max(1));
-            let secs = state.with(|s| s.retry_at.map(|at| countdown_secs(at, now.get())));
-            let next = match secs {
-                Some(_) => "next try in",
-                None => "trying now",
-            };
+    let progress = move || {
+        reconnecting.get().then(|| {
+            let t = move || texts.get();
             view! {
-                <span class="banner__attempt">
-                    "Attempt " <span data-testid="reconnect-attempt">{attempt}</span>
+                <span class=classes.attempt>
+                    {move || t().attempt_before}
+                    <span data-testid="reconnect-attempt">{move || attempt.get()}</span>
+                    {move || t().attempt_after}
                 </span>
-                <span class="banner__countdown">
-                    {next} " "
-                    <span data-testid="reconnect-countdown">{secs.unwrap_or(0)}</span>
-                    {secs.map(|_| " s")}
+                <span class=classes.countdown>
+                    {move || match countdown.get() {
+                        Some(_) => t().next_try_before,
+                        None => t().trying_now,
+                    }}
+                    <span data-testid="reconnect-countdown" hidden=move || countdown.get().is_none()>
+                        {move || countdown.get().unwrap_or(0)}
+                    </span>
+                    {move || countdown.get().map(|_| t().next_try_after)}
                 </span>
             }
         })
     };
     let button = move || {
-        can_retry(phase()).then(|| {
+        retry.get().then(|| {
             view! {
                 <button
                     type="button"
-                    class="banner__retry"
+                    class=classes.retry
                     data-testid="retry-now"
-                    on:click=move |_| retry_now.run(())
+                    on:click=move |_| {
+                        if let Some(retry_now) = retry_now {
+                            retry_now.run(());
+                        }
+                    }
                 >
-                    "Retry now"
+                    {move || texts.get().retry_now}
                 </button>
             }
         })
@@ -109,19 +192,19 @@ pub fn ConnectionBanner(
 
     view! {
         <div
-            class="banner"
+            class=classes.root
             data-testid="connection-banner"
-            data-state=move || phase().as_str()
+            data-state=move || phase.get().as_str()
             role="status"
             aria-live=live
         >
-            <span class="banner__dot" aria-hidden="true"></span>
-            <span class="banner__live" aria-hidden="true" hidden=move || phase() != Phase::Connected>
-                "Live"
+            <span class=classes.dot aria-hidden="true"></span>
+            <span class=classes.live aria-hidden="true" hidden=move || !connected.get()>
+                {move || texts.get().live}
             </span>
-            <span class="banner__text">{details}</span>
+            <span class=classes.text>{details}</span>
             // Ticking numbers would be re-announced every second: keep them out of the live region.
-            <span class="banner__progress" aria-live="off">{countdown}</span>
+            <span class=classes.progress aria-live="off">{progress}</span>
             {button}
         </div>
     }

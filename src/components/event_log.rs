@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use leptos::prelude::*;
 
 use crate::connection::ReceivedEvent;
+use crate::i18n::{clock_time, Lang};
 
 /// Longest data preview shown per event.
 const PREVIEW_CHARS: usize = 120;
@@ -22,7 +23,10 @@ fn preview(data: &str) -> String {
 pub fn EventLog(
     /// From `use_connection_status()`.
     events: Signal<VecDeque<ReceivedEvent>>,
+    /// The language of the texts and times.
+    lang: Lang,
 ) -> impl IntoView {
+    let t = lang.texts();
     let items = move || {
         events.with(|log| {
             log.iter()
@@ -38,7 +42,7 @@ pub fn EventLog(
                             data-event-id=e.id.clone().unwrap_or_default()
                             data-event-name=e.name.clone()
                         >
-                            <span class="log__time">{e.time.clone()}</span>
+                            <span class="log__time">{clock_time(e.received_at, lang)}</span>
                             <span class="log__name">{e.name.clone()}</span>
                             <span class="log__id">{e.id.clone().unwrap_or_else(|| "—".into())}</span>
                             <code class="log__data">{preview(&e.data)}</code>
@@ -49,11 +53,11 @@ pub fn EventLog(
         })
     };
     view! {
-        <ol class="log" data-testid="event-log" aria-label="Received events, newest first">
+        <ol class="log" data-testid="event-log" aria-label=t.events_label tabindex="0">
             {items}
         </ol>
         <p class="empty" hidden=move || events.with(|l| !l.is_empty())>
-            "No events yet."
+            {t.no_events}
         </p>
     }
 }

@@ -3,47 +3,50 @@
 use leptos::prelude::*;
 
 use super::format::duration;
-use crate::connection::display::Timeline;
+use crate::connection::display::{Timeline, TimelineEntry};
+use crate::i18n::Lang;
 
-/// Newest first; each item carries `data-state`, `data-cause` and `data-duration-ms`.
+/// Newest first; each item carries `data-state` and `data-cause`, and once it is over
+/// `data-duration-ms`. Keyed: an entry renders once when it starts and once when it ends, and
+/// nothing re-renders while the state holds (the running entry says "now", not a ticking age).
 #[component]
 pub fn StateTimeline(
     /// From `use_connection_status()`.
     timeline: Signal<Timeline>,
-    /// Monotonic now, for the running entry's duration.
-    now: Signal<f64>,
+    /// The language of the texts.
+    lang: Lang,
 ) -> impl IntoView {
-    let items = move || {
-        let now = now.get();
-        timeline.with(|t| {
-            t.entries()
-                .iter()
-                .map(|e| {
-                    let ms = e.duration(now);
-                    let cause = e.cause.describe();
+    let t = lang.texts();
+    let key = |e: &TimelineEntry| (e.at.to_bits(), e.until.map(f64::to_bits));
+    view! {
+        // Scrollable: focusable, so a keyboard can scroll it.
+        <ol class="timeline" data-testid="state-timeline" aria-label=t.timeline_label tabindex="0">
+            <For
+                each=move || timeline.with(|t| t.entries().to_vec())
+                key=key
+                children=move |e| {
+                    let ms = e.until.map(|until| until - e.at);
                     view! {
                         <li
                             class="timeline__item"
                             data-state=e.phase.as_str()
                             data-cause=e.cause.code()
-                            data-duration-ms=format!("{}", ms.round() as i64)
+                            data-duration-ms=ms.map(|ms| format!("{}", ms.round() as i64))
                         >
                             <span class=format!("pill pill--{}", e.phase.as_str())>
-                                {e.phase.as_str()}
+                                {t.phase(e.phase)}
                             </span>
-                            <span class="timeline__cause">{cause}</span>
+                            <span class="timeline__cause">{t.banner.causes.get(e.cause)}</span>
                             <span class="timeline__duration">
-                                {duration(ms)} {e.until.is_none().then_some(" (now)")}
+                                {match ms {
+                                    Some(ms) => duration(ms, lang),
+                                    None => t.now.to_owned(),
+                                }}
                             </span>
                         </li>
                     }
-                })
-                .collect_view()
-        })
-    };
-    view! {
-        <ol class="timeline" data-testid="state-timeline" aria-label="State changes, newest first">
-            {items}
+                }
+            />
         </ol>
     }
 }

@@ -11,6 +11,7 @@ use crate::connection::protocol::Fleet;
 use crate::connection::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
+use crate::i18n::{language_signal, switch_language, use_language, Lang};
 
 /// Application event names the dashboard listens for unless `?events=a,b` adds others
 /// (`EventSource` only delivers named events to listeners of that name).
@@ -44,35 +45,32 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
 
 /// What the last reconnect meant for the data: replayed, lost, or a new server.
 #[component]
-fn Notices(state: Signal<State>) -> impl IntoView {
-    let resync = move || state.with(|s| s.resync.clone());
-    let replayed = move || {
+fn Notices(state: Signal<State>, lang: Lang) -> impl IntoView {
+    let t = lang.texts();
+    let resync = Memo::new(move |_| state.with(|s| s.resync.clone()));
+    let replayed = Memo::new(move |_| {
         state.with(|s| {
             (s.phase == Phase::Connected && s.reconnects > 0 && s.resync.is_none())
                 .then(|| s.hello.as_ref().map_or(0, |h| h.replayed))
         })
-    };
+    });
+    let restarted = Memo::new(move |_| state.with(|s| s.server_restarted));
     view! {
-        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync().is_none()>
-            "Missed updates — how many is unknown ("
-            {move || resync().map(|r| resync_reason(&r)).unwrap_or_default()}
-            "). Refetch to be sure."
+        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync.with(Option::is_none)>
+            {t.resync_before}
+            {move || resync.with(|r| r.as_deref().map(|r| t.resync_reason(r)).unwrap_or_default())}
+            {t.resync_after}
         </p>
         <p
             class="notice"
             data-testid="replay-notice"
-            data-replayed=move || replayed().map(|n| n.to_string()).unwrap_or_default()
-            hidden=move || replayed().is_none()
+            data-replayed=move || replayed.get().map(|n| n.to_string()).unwrap_or_default()
+            hidden=move || replayed.get().is_none()
         >
-            {move || match replayed() {
-                Some(0) => "Reconnected, nothing missed.".to_owned(),
-                Some(1) => "Reconnected, 1 missed event replayed.".to_owned(),
-                Some(n) => format!("Reconnected, {n} missed events replayed."),
-                None => String::new(),
-            }}
+            {move || replayed.get().map(t.replayed).unwrap_or_default()}
         </p>
-        <p class="notice" data-testid="restart-notice" hidden=move || !state.with(|s| s.server_restarted)>
-            "Server restarted: this page now talks to a new server process."
+        <p class="notice" data-testid="restart-notice" hidden=move || !restarted.get()>
+            {t.server_restarted}
         </p>
     }
 }
@@ -80,12 +78,12 @@ fn Notices(state: Signal<State>) -> impl IntoView {
 /// Live clients across the fleet (this process's own with the embedded log), and a notice
 /// while the event log is unreachable: updates are delayed, the page's link itself is fine.
 #[component]
-fn FleetView(fleet: Signal<Option<Fleet>>, state: Signal<State>) -> impl IntoView {
+fn FleetView(fleet: Signal<Option<Fleet>>, phase: Memo<Phase>, lang: Lang) -> impl IntoView {
+    let t = lang.texts();
     let clients = move || fleet.with(|f| f.as_ref().map(|f| f.clients));
     let instances = move || fleet.with(|f| f.as_ref().map(|f| f.instances));
     let store_down = move || {
-        state.with(|s| s.phase == Phase::Connected)
-            && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
+        phase.get() == Phase::Connected && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
     };
     view! {
         <p
@@ -95,177 +93,199 @@ fn FleetView(fleet: Signal<Option<Fleet>>, state: Signal<State>) -> impl IntoVie
             data-instances=move || instances().map(|n| n.to_string()).unwrap_or_default()
         >
             {move || match (clients(), instances()) {
-                (Some(c), Some(i)) => live_clients_text(c, i),
+                (Some(c), Some(i)) => (t.live_clients_text)(c, i),
                 _ => "—".to_owned(),
             }}
         </p>
         <Show when=store_down>
             <p class="notice notice--warn" data-testid="store-notice" role="status">
-                "Updates delayed: the event log is unreachable. This page stays connected and gets every stored update once it is back."
+                {t.store_notice}
             </p>
         </Show>
     }
 }
 
-/// "1,234 live clients on 3 instances".
-fn live_clients_text(clients: u64, instances: u32) -> String {
-    let plural = |n: u64, one: &str, many: &str| {
-        if n == 1 {
-            one.to_owned()
-        } else {
-            many.to_owned()
+/// The language switch: a `<select>` of the languages, each named in itself. A choice
+/// re-renders the page's texts at once and is kept in a cookie for the next visit.
+#[component]
+fn LanguageSwitch(lang: Lang) -> impl IntoView {
+    let switch = language_signal();
+    let on_change = move |ev: leptos::ev::Event| {
+        if let (Some(signal), Some(next)) = (switch, Lang::from_tag(&event_target_value(&ev))) {
+            switch_language(signal, next);
         }
     };
-    format!(
-        "{} {} on {} {}",
-        thousands(clients),
-        plural(clients, "live client", "live clients"),
-        thousands(u64::from(instances)),
-        plural(u64::from(instances), "instance", "instances"),
-    )
-}
-
-/// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn resync_reason(code: &str) -> &'static str {
-    match code {
-        "other-server" => "the server restarted",
-        "other-log" => "the server now keeps events elsewhere",
-        "too-old" => "too many events while away",
-        _ => "the server did not know our last event",
+    view! {
+        <label class="lang">
+            {lang.texts().language_label}
+            <select data-testid="language-switch" on:change=on_change>
+                {Lang::ALL
+                    .map(|l| {
+                        view! {
+                            <option value=l.tag() lang=l.tag() selected=l == lang>
+                                {l.texts().name}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+        </label>
     }
 }
 
-/// The dashboard.
+/// The dashboard. The connection and every derived value live at this level, so switching the
+/// language re-renders only the texts' sections (the banner, its live region, stays).
 #[component]
 pub fn Dashboard() -> impl IntoView {
     // The options only steer the browser's driver, so the server render (which has no query
     // here) and the hydrated page still match.
     let status = use_connection_status_with_options(options_from_query(page_query_param));
+    let lang = use_language();
     let state = status.state;
     let now = status.now;
 
-    let phase = move || state.with(|s| s.phase);
-    let since = move || duration(now.get() - state.with(|s| s.since));
-    let hello = move || state.with(|s| s.hello.clone());
-    let connection_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.connection_id);
-    let server_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.server_id);
-    let age = move || {
-        state
-            .with(|s| s.last_event_at)
-            .map(|at| (now.get() - at).max(0.0))
-    };
+    // One memo per field the page shows: each view re-runs only when its own value changes.
+    let phase = Memo::new(move |_| state.with(|s| s.phase));
+    let cause = Memo::new(move |_| state.with(|s| s.cause));
+    let since_at = Memo::new(move |_| state.with(|s| s.since));
+    let hello = Memo::new(move |_| state.with(|s| s.hello.clone()));
+    let last_event_at = Memo::new(move |_| state.with(|s| s.last_event_at));
+    let attempt = Memo::new(move |_| state.with(|s| s.attempt));
+    let reconnects = Memo::new(move |_| state.with(|s| s.reconnects));
+    let last_event_id = Memo::new(move |_| state.with(|s| s.last_event_id.clone()));
+    let age = move || last_event_at.get().map(|at| (now.get() - at).max(0.0));
     let deadline = move || {
         let policy = status.policy.get_value();
-        hello().map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
+        hello.with(|h| {
+            h.as_ref()
+                .map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
+        })
     };
     let heartbeat_fill = move || match (age(), deadline()) {
         (Some(a), Some(d)) if d > 0.0 => format!("width: {}%", (a / d * 100.0).min(100.0) as u32),
         _ => "width: 0%".to_owned(),
     };
 
-    view! {
-        <main class="page" data-hydrated=move || status.running.get().to_string()>
-            <header class="top">
-                <div class="brand">
-                    <h1>"sse-status"</h1>
-                    <p class="tagline">"Is this page live? The truth, fast."</p>
-                </div>
-                <ConnectionBanner status=status/>
-            </header>
-
+    let brand = move || {
+        let l = lang.get();
+        let t = l.texts();
+        view! {
+            <div class="brand">
+                <h1>"sse-status"</h1>
+                <p class="tagline">{t.tagline}</p>
+            </div>
+        }
+    };
+    let cards = move || {
+        let l = lang.get();
+        let t = l.texts();
+        view! {
             <section class="grid">
                 <article class="card">
-                    <h2>"Connection"</h2>
+                    <h2>{t.connection}</h2>
                     <p class="big">
                         <span
-                            class=move || format!("pill pill--{}", phase().as_str())
+                            class=move || format!("pill pill--{}", phase.get().as_str())
                             data-testid="machine-state"
-                            data-state=move || phase().as_str()
-                            data-cause=move || state.with(|s| s.cause.code())
+                            data-state=move || phase.get().as_str()
+                            data-cause=move || cause.get().code()
                         >
-                            {move || phase().as_str()}
+                            {move || t.phase(phase.get())}
                         </span>
-                        <span class="muted">" for " {since}</span>
+                        <span class="muted">
+                            {t.state_for} {move || duration(now.get() - since_at.get(), l)}
+                        </span>
                     </p>
                     <p class="muted" data-testid="state-cause">
-                        {move || state.with(|s| s.cause.describe())}
+                        {move || t.banner.causes.get(cause.get())}
                     </p>
-                    <Notices state=state/>
+                    <Notices state=state lang=l/>
                     <dl class="facts">
-                        <dt>"Connection id"</dt>
-                        <dd><code data-testid="connection-id">{connection_id}</code></dd>
-                        <dt>"Server id"</dt>
-                        <dd><code data-testid="server-id">{server_id}</code></dd>
+                        <dt>{t.connection_id}</dt>
+                        <dd>
+                            <code data-testid="connection-id">
+                                {move || hello.with(|h| h.as_ref().map_or_else(|| "—".to_owned(), |h| h.connection_id.clone()))}
+                            </code>
+                        </dd>
+                        <dt>{t.server_id}</dt>
+                        <dd>
+                            <code data-testid="server-id">
+                                {move || hello.with(|h| h.as_ref().map_or_else(|| "—".to_owned(), |h| h.server_id.clone()))}
+                            </code>
+                        </dd>
                     </dl>
                 </article>
 
                 <article class="card">
-                    <h2>"Heartbeat"</h2>
+                    <h2>{t.heartbeat}</h2>
                     <p class="big">
                         <span
                             data-testid="last-heartbeat"
                             data-age-ms=move || age().map(|a| format!("{}", a.round() as i64)).unwrap_or_default()
                         >
-                            {move || age().map_or_else(|| "—".to_owned(), |a| format!("{} ago", duration(a)))}
+                            {move || age().map_or_else(
+                                || "—".to_owned(),
+                                |a| format!("{}{}{}", t.ago_before, duration(a, l), t.ago_after),
+                            )}
                         </span>
                     </p>
                     <div class="meter" aria-hidden="true">
                         <div class="meter__fill" style=heartbeat_fill></div>
                     </div>
                     <p class="muted">
-                        {move || match (hello(), deadline()) {
-                            (Some(h), Some(d)) => format!(
-                                "Ping every {}; stale after {} of silence.",
-                                duration(h.heartbeat_ms as f64),
-                                duration(d)
-                            ),
-                            _ => "Waiting for the server's first event.".to_owned(),
+                        {move || match (hello.with(|h| h.as_ref().map(|h| h.heartbeat_ms)), deadline()) {
+                            (Some(ms), Some(d)) => {
+                                let [a, b, c] = t.ping_every;
+                                format!("{a}{}{b}{}{c}", duration(ms as f64, l), duration(d, l))
+                            }
+                            _ => t.waiting_first_event.to_owned(),
                         }}
                     </p>
                 </article>
 
                 <article class="card">
-                    <h2>"Reconnects"</h2>
+                    <h2>{t.reconnects}</h2>
                     <dl class="facts">
-                        <dt>"Current attempt"</dt>
-                        <dd data-testid="reconnect-attempts">{move || state.with(|s| s.attempt)}</dd>
-                        <dt>"Successful reconnects"</dt>
-                        <dd data-testid="reconnect-count">{move || state.with(|s| s.reconnects)}</dd>
-                        <dt>"Last event id"</dt>
-                        <dd><code>{move || state.with(|s| s.last_event_id.clone()).unwrap_or_else(|| "—".into())}</code></dd>
+                        <dt>{t.current_attempt}</dt>
+                        <dd data-testid="reconnect-attempts">{move || attempt.get()}</dd>
+                        <dt>{t.successful_reconnects}</dt>
+                        <dd data-testid="reconnect-count">{move || reconnects.get()}</dd>
+                        <dt>{t.last_event_id}</dt>
+                        <dd><code>{move || last_event_id.get().unwrap_or_else(|| "—".into())}</code></dd>
                     </dl>
-                    <p class="muted" hidden=move || phase() == Phase::Connected>
-                        "The page retries by itself with backoff and jitter."
+                    <p class="muted" hidden=move || phase.get() == Phase::Connected>
+                        {t.retries_by_itself}
                     </p>
                 </article>
 
                 <article class="card">
-                    <h2>"Live clients"</h2>
-                    <FleetView fleet=status.fleet state=state/>
+                    <h2>{t.live_clients}</h2>
+                    <FleetView fleet=status.fleet phase=phase lang=l/>
                 </article>
 
                 <article class="card card--wide">
-                    <h2>"State timeline"</h2>
-                    <StateTimeline timeline=status.timeline now=now/>
+                    <h2>{t.timeline}</h2>
+                    <StateTimeline timeline=status.timeline lang=l/>
                 </article>
 
                 <article class="card card--wide">
-                    <h2>"Events"</h2>
-                    <EventLog events=status.events/>
+                    <h2>{t.events}</h2>
+                    <EventLog events=status.events lang=l/>
                 </article>
             </section>
+        }
+    };
+
+    view! {
+        <main class="page" data-hydrated=move || status.running.get().to_string()>
+            <header class="top">
+                {brand}
+                <div class="top__side">
+                    {move || view! { <LanguageSwitch lang=lang.get()/> }}
+                    <ConnectionBanner status=status/>
+                </div>
+            </header>
+            {cards}
         </main>
     }
 }
@@ -287,19 +307,6 @@ mod tests {
         assert!(opts.event_names.iter().any(|n| n == "price"));
         assert!(opts.event_names.iter().any(|n| n == "news"));
         assert!(!opts.event_names.iter().any(|n| n.is_empty()));
-    }
-
-    #[test]
-    fn live_clients_read_naturally() {
-        assert_eq!(
-            live_clients_text(1234, 3),
-            "1,234 live clients on 3 instances"
-        );
-        assert_eq!(live_clients_text(1, 1), "1 live client on 1 instance");
-        assert_eq!(live_clients_text(0, 2), "0 live clients on 2 instances");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
     }
 
     #[test]

@@ -2,13 +2,19 @@
 
 use leptos::prelude::*;
 
+use crate::i18n::Lang;
+
 /// Shown for every unknown path.
 #[component]
-pub fn NotFound() -> impl IntoView {
+pub fn NotFound(
+    /// The request's language.
+    lang: Lang,
+) -> impl IntoView {
+    let t = lang.texts();
     view! {
         <main class="page page--narrow">
-            <h1>"Page not found"</h1>
-            <p>"There is nothing at this address. The dashboard is at " <a href="/">"/"</a> "."</p>
+            <h1>{t.not_found_heading}</h1>
+            <p>{t.not_found_before_link} <a href="/">"/"</a> {t.not_found_after_link}</p>
         </main>
     }
 }

@@ -1,0 +1,220 @@
+//! Both sides: the page's languages. [`Lang`], one text table per language ([`en`], [`zh_cn`]),
+//! how a request's language is chosen (the `lang` cookie, else `Accept-Language`), and the
+//! reactive context the views read it from.
+//!
+//! The server picks the language and writes it into `<html lang>`; the browser reads it back from
+//! there before hydrating, so both render the same texts (no hydration mismatch). The dashboard's
+//! language switch sets the cookie, so a reload keeps the choice.
+
+use leptos::prelude::*;
+
+mod en;
+mod texts;
+mod zh_cn;
+
+pub use texts::{BannerTexts, CauseTexts, Texts};
+
+/// A language of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    /// English (the default when nothing asks for Chinese).
+    #[default]
+    En,
+    /// Simplified Chinese.
+    ZhCn,
+}
+
+/// Name of the cookie that keeps a reader's choice.
+pub const COOKIE: &str = "lang";
+
+impl Lang {
+    /// Every language, in the switch's order.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::ZhCn];
+
+    /// The BCP 47 tag (`<html lang>`, the cookie's value).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    /// The language a tag asks for: `en`, `en-US`, … → English; `zh`, `zh-CN`, `zh-Hans`, and
+    /// the other Chinese tags → Simplified Chinese (the one Chinese we have). Case-insensitive.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next().unwrap_or("");
+        if primary.eq_ignore_ascii_case("zh") {
+            Some(Lang::ZhCn)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// This language's text table.
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &en::TEXTS,
+            Lang::ZhCn => &zh_cn::TEXTS,
+        }
+    }
+
+    /// The language for a request: the cookie's if it names one we have, else the first
+    /// supported language of `Accept-Language` by quality, else English.
+    pub fn negotiate(cookie_header: Option<&str>, accept_language: Option<&str>) -> Lang {
+        cookie_header
+            .and_then(|h| cookie_value(h, COOKIE))
+            .and_then(Lang::from_tag)
+            .or_else(|| accept_language.and_then(preferred))
+            .unwrap_or_default()
+    }
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// The supported language an `Accept-Language` header prefers most (`q=0` means "not this").
+fn preferred(header: &str) -> Option<Lang> {
+    let mut best: Option<(u16, Lang)> = None;
+    for item in header.split(',') {
+        let mut parts = item.split(';');
+        let Some(lang) = Lang::from_tag(parts.next().unwrap_or("")) else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(Some(1000), quality)
+            .unwrap_or(0);
+        if q > 0 && best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, lang)| lang)
+}
+
+/// A `q` value in thousandths (`0.8` → 800), as RFC 9110 writes it (at most three decimals).
+fn quality(q: &str) -> Option<u16> {
+    let (int, frac) = q.trim().split_once('.').unwrap_or((q.trim(), ""));
+    let int: u16 = int.parse().ok()?;
+    let mut thousandths = 0u16;
+    for (i, c) in frac.chars().take(3).enumerate() {
+        thousandths += c.to_digit(10)? as u16 * [100, 10, 1][i];
+    }
+    Some((int * 1000 + thousandths).min(1000))
+}
+
+/// The reactive language of a component tree (see [`provide_language`]).
+#[derive(Debug, Clone, Copy)]
+struct LanguageContext(RwSignal<Lang>);
+
+/// Make `lang` the language of this component tree; returns the signal that switches it.
+pub fn provide_language(lang: Lang) -> RwSignal<Lang> {
+    let signal = RwSignal::new(lang);
+    provide_context(LanguageContext(signal));
+    signal
+}
+
+/// The language of this component tree: what an ancestor provided with [`provide_language`],
+/// else English (the same on the server and in the browser, so hydration matches).
+pub fn use_language() -> Signal<Lang> {
+    use_context::<LanguageContext>().map_or_else(|| Signal::stored(Lang::En), |c| c.0.into())
+}
+
+/// The switchable language signal, if an ancestor called [`provide_language`].
+pub fn language_signal() -> Option<RwSignal<Lang>> {
+    use_context::<LanguageContext>().map(|c| c.0)
+}
+
+/// The language this render starts in: on the server, the request's (cookie, then
+/// `Accept-Language`); in the browser, the one the server wrote into `<html lang>`.
+pub fn initial_language() -> Lang {
+    side::initial()
+}
+
+/// Switch the page to `lang`: the views re-render, and in the browser `<html lang>`, the title
+/// and the cookie follow (so a reload renders the same language on the server).
+pub fn switch_language(signal: RwSignal<Lang>, lang: Lang) {
+    signal.set(lang);
+    side::remember(lang);
+}
+
+/// A wall-clock time (Unix ms) as the language writes a time of day, in the reader's time zone.
+pub fn clock_time(wall_ms: f64, lang: Lang) -> String {
+    side::clock_time(wall_ms, lang)
+}
+
+#[cfg(feature = "hydrate")]
+#[path = "document.rs"]
+mod side;
+#[cfg(not(feature = "hydrate"))]
+#[path = "request.rs"]
+mod side;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_map_to_languages() {
+        for (tag, want) in [
+            ("en", Some(Lang::En)),
+            ("en-US", Some(Lang::En)),
+            ("EN-gb", Some(Lang::En)),
+            ("zh", Some(Lang::ZhCn)),
+            ("zh-CN", Some(Lang::ZhCn)),
+            ("zh-Hans-CN", Some(Lang::ZhCn)),
+            ("zh_TW", Some(Lang::ZhCn)),
+            ("fr", None),
+            ("", None),
+            ("*", None),
+        ] {
+            assert_eq!(Lang::from_tag(tag), want, "{tag:?}");
+        }
+        for lang in Lang::ALL {
+            assert_eq!(Lang::from_tag(lang.tag()), Some(lang));
+        }
+    }
+
+    #[test]
+    fn cookie_wins_then_accept_language_by_quality_then_english() {
+        let cases = [
+            (Some("lang=zh-CN"), Some("en"), Lang::ZhCn),
+            (Some("a=1; lang=en; b=2"), Some("zh-CN"), Lang::En),
+            (Some("lang=fr"), Some("zh-CN,zh;q=0.9"), Lang::ZhCn),
+            (Some("xlang=zh-CN"), None, Lang::En),
+            (None, Some("zh-CN,zh;q=0.9,en;q=0.8"), Lang::ZhCn),
+            (None, Some("fr-FR, en;q=0.5, zh;q=0.7"), Lang::ZhCn),
+            (None, Some("en;q=0.9, zh;q=0.91"), Lang::ZhCn),
+            (None, Some("zh;q=0, en;q=0.1"), Lang::En),
+            (None, Some("zh;q=0"), Lang::En),
+            (None, Some("de, fr"), Lang::En),
+            (None, Some("en-US,en;q=0.9,zh-CN;q=0.8"), Lang::En),
+            (None, Some("zh;q=1.0, en"), Lang::ZhCn),
+            (None, Some("zh;q=bad, en;q=0.5"), Lang::En),
+            (None, None, Lang::En),
+        ];
+        for (cookie, accept, want) in cases {
+            assert_eq!(
+                Lang::negotiate(cookie, accept),
+                want,
+                "{cookie:?} {accept:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn qualities_parse_as_thousandths() {
+        assert_eq!(quality("1"), Some(1000));
+        assert_eq!(quality("1.000"), Some(1000));
+        assert_eq!(quality("0.8"), Some(800));
+        assert_eq!(quality("0.125"), Some(125));
+        assert_eq!(quality("0"), Some(0));
+        assert_eq!(quality("x"), None);
+    }
+}
