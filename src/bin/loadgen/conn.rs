@@ -412,12 +412,13 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
             }
             Err(reason) => reason,
         };
-        if !shared.reconnect || !conn.held {
+        if !shared.reconnect {
             shared.failed.fetch_add(1, Relaxed);
             shared.note(reason);
             return;
         }
-        // A failed reconnect: the successor is not up yet, or it refused (503). Back off.
+        // A failed (re)connect: the successor is not up yet, or it refused (503, e.g. this
+        // instance is full: the next attempt may land on another one). Back off and retry.
         if reason.starts_with("HTTP ") {
             shared.refused.fetch_add(1, Relaxed);
         } else {
