@@ -1,6 +1,8 @@
-//! Browser only (hydrate): the I/O around the pure machine — the `EventSource`, the tick timer,
-//! the classification probe and the `online`/`offline`/`visibilitychange` events. Every browser
-//! callback becomes an [`Input`]; every [`Command`] becomes a browser call. No decisions here.
+//! Browser only (hydrate): the I/O around the pure machines — the `EventSource`, the tick timer,
+//! the classification probe, the `online`/`offline`/`visibilitychange`/`pagehide` events, and,
+//! when tabs share the stream, the Web Lock and the `BroadcastChannel`. Every browser callback
+//! becomes an [`Input`] (or a [`TabsInput`]); every command becomes a browser call. No decisions
+//! here.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -8,13 +10,15 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCache, RequestInit};
 
 use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
 use super::protocol::{self, Connected, Draining, Resync};
+use super::share_io::{self, LockManager};
+use super::tabs::{LoggedEvent, Msg, Snapshot, TabRole, Tabs, TabsCommand, TabsInput};
 
 /// How long the probe may take before it counts as a network error (a frozen link never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +54,26 @@ struct Inner {
     tick: Option<IntervalHandle>,
     listeners: Vec<(EventTarget, &'static str, Listener)>,
     probe: Option<AbortController>,
+    /// Present while this tab shares the stream with the browser's other tabs.
+    share: Option<Share>,
+}
+
+/// The sharing side of a tab: the pure [`Tabs`] and the browser objects it commands.
+struct Share {
+    tabs: Tabs,
+    locks: LockManager,
+    channel: web_sys::BroadcastChannel,
+    /// Name of the lock and of the channel: one per stream (and set of event names) and origin.
+    name: String,
+    /// Bumped per lock request, so the settling of an abandoned request is ignored.
+    lock_gen: u64,
+    /// Aborts the queued request (before a steal, or on stop).
+    pending: Option<AbortController>,
+    /// Lets go of the lock while this tab holds it.
+    release: Option<js_sys::Function>,
+    /// The last state posted to the followers (leader), to post only changes.
+    posted: Option<State>,
+    _on_message: Option<Listener>,
 }
 
 struct Source {
@@ -61,6 +85,25 @@ impl Driver {
     /// Start the machine: open the stream (unless offline) and begin ticking.
     pub(crate) fn start(options: UseConnectionStatusOptions, sinks: Sinks) -> Self {
         let tick_ms = u64::from(options.tick_ms.max(10));
+        let share = options
+            .share_across_tabs
+            .then(share_io::supported)
+            .flatten()
+            .and_then(|locks| {
+                let name = share_name(&options);
+                let channel = share_io::channel(&name)?;
+                Some(Share {
+                    tabs: Tabs::new(tab_id(), js_sys::Math::random()),
+                    locks,
+                    channel,
+                    name,
+                    lock_gen: 0,
+                    pending: None,
+                    release: None,
+                    posted: None,
+                    _on_message: None,
+                })
+            });
         let inner = Rc::new(RefCell::new(Inner {
             state: State::initial(),
             options,
@@ -70,11 +113,12 @@ impl Driver {
             tick: None,
             listeners: Vec::new(),
             probe: None,
+            share,
         }));
         let weak = Rc::downgrade(&inner);
 
         let w = weak.clone();
-        let tick = set_interval_with_handle(move || with(&w, |rc| dispatch(rc, Input::Tick)), {
+        let tick = set_interval_with_handle(move || with(&w, on_tick), {
             Duration::from_millis(tick_ms)
         })
         .ok();
@@ -82,29 +126,57 @@ impl Driver {
 
         let window: EventTarget = window().into();
         let document: EventTarget = document().into();
-        listen(&inner, &window, "online", |_| Input::Online);
-        listen(&inner, &window, "offline", |_| Input::Offline);
-        listen(&inner, &document, "visibilitychange", |_| {
-            Input::Visibility {
-                hidden: document_hidden(),
+        listen(&inner, &window, "online", |rc, _| on_online(rc, true));
+        listen(&inner, &window, "offline", |rc, _| on_online(rc, false));
+        listen(&inner, &document, "visibilitychange", |rc, _| {
+            let hidden = document_hidden();
+            if sharing(rc) {
+                tabs_step(rc, TabsInput::Visibility { hidden });
+            } else {
+                dispatch(rc, Input::Visibility { hidden });
             }
+        });
+        listen(&inner, &window, "pagehide", |rc, _| {
+            tabs_step(rc, TabsInput::Leave);
         });
 
         sinks.running.set(true);
         let online = window_navigator_online();
-        dispatch(
-            &inner,
-            Input::Start {
-                online,
-                hidden: document_hidden(),
-            },
-        );
+        let hidden = document_hidden();
+        if sharing(&inner) {
+            let w = weak.clone();
+            let on_message: Listener = Closure::new(move |e: web_sys::Event| {
+                let Ok(msg) = e.dyn_into::<MessageEvent>() else {
+                    return;
+                };
+                let Some(text) = msg.data().as_string() else {
+                    return;
+                };
+                if let Ok(msg) = serde_json::from_str::<Msg>(&text) {
+                    with(&w, |rc| tabs_step(rc, TabsInput::Message(Box::new(msg))));
+                }
+            });
+            if let Some(share) = inner.borrow_mut().share.as_mut() {
+                let _ = share.channel.add_event_listener_with_callback(
+                    "message",
+                    on_message.as_ref().unchecked_ref(),
+                );
+                share._on_message = Some(on_message);
+            }
+            tabs_step(&inner, TabsInput::Start { online, hidden });
+        } else {
+            dispatch(&inner, Input::Start { online, hidden });
+        }
         Driver { inner }
     }
 
-    /// The user asked to reconnect now.
+    /// The user asked to reconnect now (in a follower: the leader does, for every tab).
     pub(crate) fn retry_now(&self) {
-        dispatch(&self.inner, Input::RetryNow);
+        if sharing(&self.inner) {
+            tabs_step(&self.inner, TabsInput::RetryNow);
+        } else {
+            dispatch(&self.inner, Input::RetryNow);
+        }
     }
 
     /// Close everything and stop ticking.
@@ -123,7 +195,268 @@ impl Driver {
         if let Some(probe) = me.probe.take() {
             probe.abort();
         }
+        if let Some(share) = me.share.take() {
+            if let Some(pending) = share.pending {
+                pending.abort();
+            }
+            if let Some(release) = share.release {
+                let _ = release.call0(&JsValue::UNDEFINED);
+            }
+            post(
+                &share.channel,
+                &Msg::Leave {
+                    from: share.tabs.me,
+                },
+            );
+            share.channel.close();
+        }
     }
+}
+
+/// A random id for this tab (only needs to differ between the tabs of one browser).
+fn tab_id() -> String {
+    let a = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let b = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    format!("{:x}", (a << 32) | b)
+}
+
+/// One lock and channel per stream URL and set of listened-for event names (a leader only
+/// passes on the events it listens for). Both APIs are scoped to the origin already.
+fn share_name(options: &UseConnectionStatusOptions) -> String {
+    let mut names = options.event_names.clone();
+    names.sort();
+    names.dedup();
+    format!("sse-status {} {}", options.url, names.join(","))
+}
+
+fn sharing(inner: &Rc<RefCell<Inner>>) -> bool {
+    inner.borrow().share.is_some()
+}
+
+fn role(inner: &Rc<RefCell<Inner>>) -> TabRole {
+    inner
+        .borrow()
+        .share
+        .as_ref()
+        .map_or(TabRole::Solo, |s| s.tabs.role)
+}
+
+fn on_tick(inner: &Rc<RefCell<Inner>>) {
+    if role(inner) == TabRole::Follower {
+        // No machine of its own: keep the clock (ages, countdowns, banner debounce) moving.
+        let (state, sinks, policy) = {
+            let me = inner.borrow();
+            (me.state.clone(), me.sinks, me.options.policy.clone())
+        };
+        sinks.publish(&state, env().now, &policy);
+    } else {
+        dispatch(inner, Input::Tick);
+    }
+    tabs_step(inner, TabsInput::Tick);
+}
+
+fn on_online(inner: &Rc<RefCell<Inner>>, online: bool) {
+    if sharing(inner) {
+        tabs_step(inner, TabsInput::Online(online));
+    } else {
+        dispatch(
+            inner,
+            if online {
+                Input::Online
+            } else {
+                Input::Offline
+            },
+        );
+    }
+}
+
+fn post(channel: &web_sys::BroadcastChannel, msg: &Msg) {
+    if let Ok(text) = serde_json::to_string(msg) {
+        let _ = channel.post_message(&JsValue::from_str(&text));
+    }
+}
+
+/// What followers need not hear about again: the tick bookkeeping.
+fn comparable(state: &State) -> State {
+    let mut s = state.clone();
+    s.last_tick = None;
+    s.tab_hidden = false;
+    s
+}
+
+/// Leader: tell the followers the machine's state (and the count of sharing tabs).
+fn post_state(inner: &Rc<RefCell<Inner>>, now: f64) {
+    let mut me = inner.borrow_mut();
+    let state = comparable(&me.state);
+    let Some(share) = me.share.as_mut() else {
+        return;
+    };
+    if share.tabs.role != TabRole::Leader {
+        return;
+    }
+    let msg = Msg::State {
+        from: share.tabs.me.clone(),
+        term: share.tabs.term,
+        hidden: share.tabs.hidden,
+        tabs: share.tabs.count(),
+        state: Box::new(Snapshot::of(&state, now)),
+    };
+    post(&share.channel, &msg);
+    share.posted = Some(state);
+}
+
+/// Feed one input to the tabs piece, then carry out its commands.
+fn tabs_step(inner: &Rc<RefCell<Inner>>, input: TabsInput) {
+    let now = env().now;
+    let cmds = {
+        let mut me = inner.borrow_mut();
+        let policy = me.options.policy.clone();
+        let Some(share) = me.share.as_mut() else {
+            return;
+        };
+        share.tabs.step(input, now, &policy)
+    };
+    for cmd in cmds {
+        run_tabs(inner, cmd, now);
+    }
+    let (sinks, role, count) = {
+        let me = inner.borrow();
+        let Some(share) = me.share.as_ref() else {
+            return;
+        };
+        (me.sinks, share.tabs.role, share.tabs.count())
+    };
+    if sinks.role.get_untracked() != role {
+        sinks.role.set(role);
+    }
+    if sinks.tabs.get_untracked() != count {
+        sinks.tabs.set(count);
+    }
+}
+
+fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
+    match cmd {
+        TabsCommand::Post(msg) => {
+            if let Some(share) = inner.borrow().share.as_ref() {
+                post(&share.channel, &msg);
+            }
+        }
+        TabsCommand::PostState => post_state(inner, now),
+        TabsCommand::RequestLock => request_lock(inner, false),
+        TabsCommand::StealLock => request_lock(inner, true),
+        TabsCommand::Lead { state, input } => {
+            {
+                let mut me = inner.borrow_mut();
+                me.state = *state;
+                if let Some(share) = me.share.as_mut() {
+                    share.posted = None;
+                }
+                me.sinks.role.set(TabRole::Leader);
+            }
+            dispatch(inner, input);
+        }
+        TabsCommand::StepDown => {
+            let mut me = inner.borrow_mut();
+            me.generation += 1;
+            if let Some(source) = me.source.take() {
+                source.es.close();
+            }
+            if let Some(probe) = me.probe.take() {
+                probe.abort();
+            }
+            if let Some(share) = me.share.as_mut() {
+                share.release = None;
+                share.posted = None;
+            }
+            me.sinks.role.set(TabRole::Follower);
+        }
+        TabsCommand::Machine(input) => dispatch(inner, input),
+        TabsCommand::Show(state) => {
+            let (sinks, policy) = {
+                let mut me = inner.borrow_mut();
+                me.state = (*state).clone();
+                (me.sinks, me.options.policy.clone())
+            };
+            sinks.publish(&state, now, &policy);
+        }
+        TabsCommand::Log(event) => {
+            let (sinks, capacity) = {
+                let me = inner.borrow();
+                (me.sinks, me.options.event_log_capacity)
+            };
+            sinks.push_event(
+                ReceivedEvent {
+                    name: event.name,
+                    id: event.id,
+                    data: event.data,
+                    received_at: js_sys::Date::now(),
+                    time: event.time,
+                },
+                capacity,
+            );
+        }
+    }
+}
+
+/// Ask for the lock: queued (granted when the holder leaves) or stealing it from a silent one.
+fn request_lock(inner: &Rc<RefCell<Inner>>, steal: bool) {
+    let (locks, name, gen, controller) = {
+        let mut me = inner.borrow_mut();
+        let Some(share) = me.share.as_mut() else {
+            return;
+        };
+        if let Some(pending) = share.pending.take() {
+            pending.abort();
+        }
+        share.lock_gen += 1;
+        // The API refuses a signal together with `steal`.
+        let controller = (!steal).then(share_io::abort_controller).flatten();
+        share.pending.clone_from(&controller);
+        (
+            share.locks.clone(),
+            share.name.clone(),
+            share.lock_gen,
+            controller,
+        )
+    };
+    let current = move |rc: &Rc<RefCell<Inner>>| {
+        rc.borrow()
+            .share
+            .as_ref()
+            .is_some_and(|s| s.lock_gen == gen)
+    };
+    let granted_to = Rc::downgrade(inner);
+    let signal = controller.map(|c| c.signal());
+    let settled = share_io::request(&locks, &name, steal, signal.as_ref(), move || {
+        let (hold, release) = share_io::hold();
+        let mut ours = false;
+        with(&granted_to, |rc| {
+            if current(rc) {
+                ours = true;
+                if let Some(share) = rc.borrow_mut().share.as_mut() {
+                    share.pending = None;
+                    share.release = Some(release.clone());
+                }
+                tabs_step(rc, TabsInput::LockGranted);
+            }
+        });
+        // A grant for a request we abandoned (or after stop): let go at once.
+        if ours {
+            hold
+        } else {
+            js_sys::Promise::resolve(&JsValue::UNDEFINED)
+        }
+    });
+    let lost_by = Rc::downgrade(inner);
+    leptos::task::spawn_local(async move {
+        if JsFuture::from(settled).await.is_err() {
+            with(&lost_by, |rc| {
+                if current(rc) {
+                    tabs_step(rc, TabsInput::LockLost);
+                }
+            });
+        }
+    });
 }
 
 fn with(weak: &Weak<RefCell<Inner>>, f: impl FnOnce(&Rc<RefCell<Inner>>)) {
@@ -153,14 +486,33 @@ fn window_navigator_online() -> bool {
 
 /// Feed one input to the machine, publish the new state, then carry out its commands.
 fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
+    // A follower has no stream: its state is the leader's (late callbacks of a stream it closed
+    // when it stepped down must not move it).
+    if role(inner) == TabRole::Follower {
+        return;
+    }
     let env = env();
-    let (state, cmds, sinks, policy) = {
+    let (state, cmds, sinks, policy, changed) = {
         let mut me = inner.borrow_mut();
         let (next, cmds) = step(&me.state, &input, env, &me.options.policy);
         me.state = next;
-        (me.state.clone(), cmds, me.sinks, me.options.policy.clone())
+        let changed = me.share.as_ref().is_some_and(|s| {
+            s.posted
+                .as_ref()
+                .is_none_or(|p| *p != comparable(&me.state))
+        });
+        (
+            me.state.clone(),
+            cmds,
+            me.sinks,
+            me.options.policy.clone(),
+            changed,
+        )
     };
     sinks.publish(&state, env.now, &policy);
+    if changed {
+        post_state(inner, env.now);
+    }
     for cmd in cmds {
         run(inner, cmd);
     }
@@ -301,6 +653,19 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
     } else {
         non_empty(msg.last_event_id())
     };
+    if sharing(inner) {
+        // Leader: logged once (by id) and passed on to the followers.
+        tabs_step(
+            inner,
+            TabsInput::StreamEvent(LoggedEvent {
+                name: name.to_owned(),
+                id,
+                data: message_data(msg),
+                time: local_time(),
+            }),
+        );
+        return;
+    }
     sinks.push_event(
         ReceivedEvent {
             name: name.to_owned(),
@@ -357,11 +722,11 @@ fn listen(
     inner: &Rc<RefCell<Inner>>,
     target: &EventTarget,
     name: &'static str,
-    to_input: fn(&web_sys::Event) -> Input,
+    handler: fn(&Rc<RefCell<Inner>>, &web_sys::Event),
 ) {
     let weak = Rc::downgrade(inner);
     let listener: Listener = Closure::new(move |e: web_sys::Event| {
-        with(&weak, |rc| dispatch(rc, to_input(&e)));
+        with(&weak, |rc| handler(rc, &e));
     });
     let _ = target.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
     inner

@@ -7,6 +7,7 @@ use crate::components::format::duration;
 use crate::components::{ConnectionBanner, EventLog, StateTimeline};
 use crate::connection::machine::{Phase, State};
 use crate::connection::policy::Policy;
+use crate::connection::tabs::TabRole;
 use crate::connection::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
@@ -15,7 +16,8 @@ use crate::connection::{
 /// (`EventSource` only delivers named events to listeners of that name).
 const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
 
-/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`.
+/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
+/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others).
 fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
     let mut policy = Policy::default();
     if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
@@ -34,9 +36,11 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
                 .map(str::to_owned),
         );
     }
+    let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
     UseConnectionStatusOptions {
         policy,
         event_names,
+        share_across_tabs,
         ..UseConnectionStatusOptions::default()
     }
 }
@@ -73,6 +77,15 @@ fn Notices(state: Signal<State>) -> impl IntoView {
         <p class="notice" data-testid="restart-notice" hidden=move || !state.with(|s| s.server_restarted)>
             "Server restarted: this page now talks to a new server process."
         </p>
+    }
+}
+
+/// What this tab's role means, in plain words.
+fn role_text(role: TabRole) -> &'static str {
+    match role {
+        TabRole::Leader => "Leader: this tab holds the stream for the others",
+        TabRole::Follower => "Follower: another tab holds the stream",
+        TabRole::Solo => "Solo: this tab has its own stream",
     }
 }
 
@@ -145,6 +158,23 @@ pub fn Dashboard() -> impl IntoView {
                         <dd><code data-testid="connection-id">{connection_id}</code></dd>
                         <dt>"Server id"</dt>
                         <dd><code data-testid="server-id">{server_id}</code></dd>
+                        <dt>"This tab"</dt>
+                        <dd>
+                            <span
+                                class=move || format!("role role--{}", status.role.get().as_str())
+                                data-testid="tab-role"
+                                data-role=move || status.role.get().as_str()
+                            >
+                                {move || role_text(status.role.get())}
+                            </span>
+                        </dd>
+                        <dt>"Tabs sharing the stream"</dt>
+                        <dd
+                            data-testid="shared-tabs"
+                            data-count=move || status.shared_tabs.get().to_string()
+                        >
+                            {move || status.shared_tabs.get()}
+                        </dd>
                     </dl>
                 </article>
 
@@ -219,6 +249,17 @@ mod tests {
         assert!(opts.event_names.iter().any(|n| n == "price"));
         assert!(opts.event_names.iter().any(|n| n == "news"));
         assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+        assert!(opts.share_across_tabs, "sharing is on unless ?share=0");
+    }
+
+    #[test]
+    fn share_zero_turns_tab_sharing_off() {
+        for off in ["0", "false", "off"] {
+            let opts = options_from_query(|k| (k == "share").then(|| off.into()));
+            assert!(!opts.share_across_tabs, "share={off}");
+        }
+        let opts = options_from_query(|k| (k == "share").then(|| "1".into()));
+        assert!(opts.share_across_tabs);
     }
 
     #[test]
