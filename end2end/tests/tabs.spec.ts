@@ -98,6 +98,11 @@ test('leader closed while 20 events are published: a follower leads within 1 s, 
   measured('leader tab closed -> a follower leads', took, 1000);
   expect(took).toBeLessThanOrEqual(1000);
   await next.waitForMachine('connected', 10_000);
+  const connectedIn = await next.page.evaluate(() => {
+    const item = document.querySelector('[data-testid="state-timeline"] li[data-state="connecting"][data-cause="handover"]');
+    return Number(item?.getAttribute('data-duration-ms') ?? NaN);
+  });
+  measured('hand-over: new leader connecting -> connected (its timeline)', connectedIn);
   await expectEveryIdOnce(followers, ids);
   await tabs.leader();
   for (const t of followers) expect(await t.bannerState()).toBe('connected');
@@ -186,6 +191,34 @@ test('Retry now in a follower acts on the shared stream', async ({ context, serv
   measured('Retry now in a follower -> banner connected', took, 2000);
   expect(took).toBeLessThanOrEqual(2000);
   expect(await leader.bannerState()).toBe('connected');
+});
+
+test('pause only when every sharing tab is hidden past the grace period; one visible tab resumes', async ({ context, server }) => {
+  test.setTimeout(120_000);
+  const GRACE_MS = 1500;
+  const tabs = new Tabs(context);
+  await tabs.open(2, `?hidden_grace_ms=${GRACE_MS}`);
+  await allConnected(tabs.all);
+  const leader = await tabs.leader();
+  const follower = tabs.all.find((t) => t !== leader)!;
+
+  await leader.setVisibility(false);
+  await sleep(GRACE_MS + 1500);
+  expect(await leader.bannerState(), 'the follower is still visible').toBe('connected');
+  expect(await follower.bannerState()).toBe('connected');
+  expect(await metric(server, 'sse_connections_open')).toBe(1);
+
+  const allHiddenAt = Date.now();
+  await follower.setVisibility(false);
+  const paused = await Promise.all(tabs.all.map((t) => t.waitForBanner('paused', 10_000, allHiddenAt)));
+  measured('every tab hidden -> paused (grace 1.5 s), slowest tab', Math.max(...paused), GRACE_MS + 1500);
+  await expect.poll(() => metric(server, 'sse_connections_open')).toBe(0);
+
+  const visibleAt = Date.now();
+  await follower.setVisibility(true);
+  const back = await Promise.all(tabs.all.map((t) => t.waitForBanner('connected', 10_000, visibleAt)));
+  measured('a follower visible again -> every tab connected', Math.max(...back));
+  expect(await metric(server, 'sse_connections_open')).toBe(1);
 });
 
 test.describe('without Web Locks', () => {

@@ -365,7 +365,10 @@ fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
                 probe.abort();
             }
             if let Some(share) = me.share.as_mut() {
-                share.release = None;
+                // Normally the lock is gone already (stolen); if not, let the queue have it.
+                if let Some(release) = share.release.take() {
+                    let _ = release.call0(&JsValue::UNDEFINED);
+                }
                 share.posted = None;
             }
             me.sinks.role.set(TabRole::Follower);

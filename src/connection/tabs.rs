@@ -318,6 +318,8 @@ pub struct Tabs {
     pub last_post_at: Option<f64>,
     /// The leader's last announced state, on this tab's clock.
     pub mirror: Option<State>,
+    /// When this tab's own browser went offline, if it is.
+    pub offline_since: Option<f64>,
     seen: VecDeque<String>,
 }
 
@@ -337,6 +339,7 @@ impl Tabs {
             leader_count: None,
             last_post_at: None,
             mirror: None,
+            offline_since: None,
             seen: VecDeque::new(),
         }
     }
@@ -384,11 +387,11 @@ impl Tabs {
     }
 
     /// What a follower shows: the leader's state, except that this tab's own `offline` wins.
-    fn view(&self, now: f64) -> State {
+    fn view(&self) -> State {
         let mut s = self.mirror.clone().unwrap_or_else(State::initial);
         if !self.online && !matches!(s.phase, Phase::Rejected | Phase::Closed | Phase::Failed) {
             if s.phase != Phase::Offline {
-                s.since = now;
+                s.since = self.offline_since.unwrap_or(s.since);
             }
             s.phase = Phase::Offline;
             s.cause = Cause::Offline;
@@ -441,6 +444,7 @@ impl Tabs {
         match input {
             TabsInput::Start { online, hidden } => {
                 self.online = online;
+                self.offline_since = (!online).then_some(now);
                 self.hidden = hidden;
                 self.role = TabRole::Follower;
                 self.leader_heard_at = now;
@@ -507,13 +511,18 @@ impl Tabs {
             }
             TabsInput::Online(online) => {
                 self.online = online;
+                self.offline_since = if online {
+                    None
+                } else {
+                    self.offline_since.or(Some(now))
+                };
                 match self.role {
                     TabRole::Leader => cmds.push(TabsCommand::Machine(if online {
                         Input::Online
                     } else {
                         Input::Offline
                     })),
-                    _ => cmds.push(TabsCommand::Show(Box::new(self.view(now)))),
+                    _ => cmds.push(TabsCommand::Show(Box::new(self.view()))),
                 }
             }
             TabsInput::Visibility { hidden } => {
@@ -566,6 +575,15 @@ impl Tabs {
         if msg.from() == self.me {
             return;
         }
+        // A leader hearing a later term was deposed (the lock was stolen while it could not run):
+        // stop at once rather than wait for the lock's rejection, then follow.
+        if let Msg::State { term, .. } | Msg::Event { term, .. } = &msg {
+            if self.role == TabRole::Leader && *term > self.term {
+                self.role = TabRole::Follower;
+                cmds.push(TabsCommand::StepDown);
+                cmds.push(TabsCommand::RequestLock);
+            }
+        }
         match msg {
             Msg::Join { from, hidden } => {
                 self.touch(&from, Some(hidden), now);
@@ -603,7 +621,7 @@ impl Tabs {
                 }
                 self.term = term;
                 if self.role == TabRole::Leader {
-                    return; // a rival that stole the lock: losing it (LockLost) settles this
+                    return; // a rival of the same term: losing the lock (LockLost) settles it
                 }
                 let Some(state) = state.to_state(now) else {
                     return;
@@ -611,7 +629,7 @@ impl Tabs {
                 self.leader_heard_at = now;
                 self.leader_count = Some(tabs);
                 self.mirror = Some(state);
-                cmds.push(TabsCommand::Show(Box::new(self.view(now))));
+                cmds.push(TabsCommand::Show(Box::new(self.view())));
                 // Answer the beacon: a hidden tab's own timers may be throttled to a crawl.
                 if self
                     .last_post_at

@@ -248,6 +248,36 @@ fn leader_closed_lock_lost_steps_down_and_queues_again() {
 }
 
 #[test]
+fn deposed_leader_hearing_a_later_term_steps_down_and_follows() {
+    let p = policy();
+    let mut t = leader("A"); // term 1
+    let cmds = t.step(
+        msg(state_msg("B", 2, 3, &connected_state(0.0), 0.0)),
+        500.0,
+        &p,
+    );
+    assert_eq!(t.role, TabRole::Follower);
+    assert_eq!(t.term, 2);
+    assert!(matches!(
+        &cmds[..],
+        [
+            TabsCommand::StepDown,
+            TabsCommand::RequestLock,
+            TabsCommand::Show(_),
+            ..
+        ]
+    ));
+    // A rival of the same term does not depose a leader (the lock decides).
+    let mut t = leader("A");
+    t.step(
+        msg(state_msg("B", 1, 3, &connected_state(0.0), 0.0)),
+        500.0,
+        &p,
+    );
+    assert_eq!(t.role, TabRole::Leader);
+}
+
+#[test]
 fn dedupe_each_event_id_is_logged_once() {
     let p = policy();
     let mut t = follower("B", 0.5);
@@ -444,7 +474,22 @@ fn offline_comes_from_the_tabs_own_navigator() {
     let p = policy();
     let mut f = follower("B", 0.5);
     match &f.step(TabsInput::Online(false), 200.0, &p)[..] {
-        [TabsCommand::Show(s)] => assert_eq!((s.phase, s.cause), (Phase::Offline, Cause::Offline)),
+        [TabsCommand::Show(s)] => {
+            assert_eq!(
+                (s.phase, s.cause, s.since),
+                (Phase::Offline, Cause::Offline, 200.0)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // The leader's next word does not reset how long this tab has been offline.
+    match &f.step(
+        msg(state_msg("L", 1, 2, &connected_state(0.0), 0.0)),
+        900.0,
+        &p,
+    )[..]
+    {
+        [TabsCommand::Show(s), ..] => assert_eq!((s.phase, s.since), (Phase::Offline, 200.0)),
         other => panic!("{other:?}"),
     }
     match &f.step(TabsInput::Online(true), 300.0, &p)[..] {
