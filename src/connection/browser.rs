@@ -152,7 +152,7 @@ impl Driver {
                 let Some(text) = msg.data().as_string() else {
                     return;
                 };
-                if let Ok(msg) = serde_json::from_str::<Msg>(&text) {
+                if let Some(msg) = Msg::decode(&text) {
                     with(&w, |rc| tabs_step(rc, TabsInput::Message(Box::new(msg))));
                 }
             });
@@ -220,13 +220,19 @@ fn tab_id() -> String {
     format!("{:x}", (a << 32) | b)
 }
 
-/// One lock and channel per stream URL and set of listened-for event names (a leader only
-/// passes on the events it listens for). Both APIs are scoped to the origin already.
+/// One lock and channel per message format version, stream URL and set of listened-for event
+/// names (a leader only passes on the events it listens for). Both APIs are scoped to the origin
+/// already.
 fn share_name(options: &UseConnectionStatusOptions) -> String {
     let mut names = options.event_names.clone();
     names.sort();
     names.dedup();
-    format!("sse-status {} {}", options.url, names.join(","))
+    format!(
+        "sse-status/{} {} {}",
+        super::tabs::WIRE_VERSION,
+        options.url,
+        names.join(",")
+    )
 }
 
 fn sharing(inner: &Rc<RefCell<Inner>>) -> bool {
@@ -271,9 +277,7 @@ fn on_online(inner: &Rc<RefCell<Inner>>, online: bool) {
 }
 
 fn post(channel: &web_sys::BroadcastChannel, msg: &Msg) {
-    if let Ok(text) = serde_json::to_string(msg) {
-        let _ = channel.post_message(&JsValue::from_str(&text));
-    }
+    let _ = channel.post_message(&JsValue::from_str(&msg.encode()));
 }
 
 /// What followers need not hear about again: the tick bookkeeping.

@@ -6,8 +6,6 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use super::machine::{Cause, Input, Phase, ServerHello, State};
 use super::policy::Policy;
 use super::protocol::EVENT_CONNECTED;
@@ -41,7 +39,7 @@ impl TabRole {
 
 /// A machine [`State`] on the wire. Times are milliseconds relative to the sender's "now"
 /// (negative: in the past): every tab has its own monotonic clock origin.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     phase: String,
     cause: String,
@@ -133,11 +131,11 @@ impl Snapshot {
     }
 }
 
-/// A message on the tabs' `BroadcastChannel` (JSON). `from` is the sender's random tab id;
+/// A message on the tabs' `BroadcastChannel` (text, see [`Msg::encode`]). `from` is the sender's
+/// random tab id;
 /// `term` counts leaderships (each new leader takes the highest it saw + 1), so messages of a
 /// deposed leader that wakes up late are recognised and dropped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     /// A tab opened.
     Join {
@@ -193,7 +191,235 @@ pub enum Msg {
     },
 }
 
+/// Version of the message format. It is part of the lock and channel name, so tabs running
+/// different versions of the app (old tabs after a deploy) never share and never misread.
+pub const WIRE_VERSION: u32 = 1;
+
+/// Field separator of the text form: a control character that valid JSON never holds raw; the
+/// one field that may hold anything (an event's data) comes last and is not split.
+const SEP: char = '\u{1f}';
+
+struct Writer(String);
+
+impl Writer {
+    fn field(&mut self, s: &str) -> &mut Self {
+        if !self.0.is_empty() {
+            self.0.push(SEP);
+        }
+        self.0
+            .extend(s.chars().map(|c| if c == SEP { ' ' } else { c }));
+        self
+    }
+    fn opt(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            None => self.field(""),
+            Some(s) => self.field(&format!("+{s}")),
+        }
+    }
+    fn int(&mut self, i: i64) -> &mut Self {
+        self.field(&i.to_string())
+    }
+    fn opt_int(&mut self, i: Option<i64>) -> &mut Self {
+        self.opt(i.map(|i| i.to_string()).as_deref())
+    }
+    fn flag(&mut self, b: bool) -> &mut Self {
+        self.field(if b { "1" } else { "0" })
+    }
+}
+
+struct Reader<'a>(Option<&'a str>);
+
+impl<'a> Reader<'a> {
+    fn field(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.split_once(SEP) {
+            Some((field, rest)) => {
+                self.0 = Some(rest);
+                Some(field)
+            }
+            None => {
+                self.0 = None;
+                Some(rest)
+            }
+        }
+    }
+    fn string(&mut self) -> Option<String> {
+        self.field().map(str::to_owned)
+    }
+    fn opt(&mut self) -> Option<Option<String>> {
+        let f = self.field()?;
+        if f.is_empty() {
+            Some(None)
+        } else {
+            f.strip_prefix('+').map(|s| Some(s.to_owned()))
+        }
+    }
+    fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
+        self.field()?.parse().ok()
+    }
+    fn opt_int(&mut self) -> Option<Option<i64>> {
+        match self.opt()? {
+            None => Some(None),
+            Some(s) => s.parse().ok().map(Some),
+        }
+    }
+    fn flag(&mut self) -> Option<bool> {
+        match self.field()? {
+            "1" => Some(true),
+            "0" => Some(false),
+            _ => None,
+        }
+    }
+    /// Everything left, separators included.
+    fn rest(&mut self) -> Option<String> {
+        self.0.take().map(str::to_owned)
+    }
+}
+
+impl Snapshot {
+    fn write(&self, w: &mut Writer) {
+        w.field(&self.phase).field(&self.cause).int(self.since);
+        w.opt_int(self.connected_at).opt_int(self.left_connected_at);
+        w.int(i64::from(self.attempt)).opt_int(self.retry_at);
+        w.opt_int(self.opening_since)
+            .flag(self.probing)
+            .opt_int(self.last_event_at);
+        match &self.hello {
+            None => w.flag(false).field("").field("").int(0).int(0).int(0),
+            Some((c, s, hb, retry, replayed)) => w
+                .flag(true)
+                .field(c)
+                .field(s)
+                .field(&hb.to_string())
+                .field(&retry.to_string())
+                .field(&replayed.to_string()),
+        };
+        w.flag(self.server_restarted)
+            .opt(self.last_event_id.as_deref());
+        w.flag(self.online).opt_int(self.hidden_since);
+        w.int(i64::from(self.reconnects))
+            .opt(self.resync.as_deref());
+        w.opt_int(self.restarting_since);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Option<Snapshot> {
+        let phase = r.string()?;
+        let cause = r.string()?;
+        let since = r.int()?;
+        let connected_at = r.opt_int()?;
+        let left_connected_at = r.opt_int()?;
+        let attempt = r.int()?;
+        let retry_at = r.opt_int()?;
+        let opening_since = r.opt_int()?;
+        let probing = r.flag()?;
+        let last_event_at = r.opt_int()?;
+        let has_hello = r.flag()?;
+        let hello = (r.string()?, r.string()?, r.int()?, r.int()?, r.int()?);
+        Some(Snapshot {
+            phase,
+            cause,
+            since,
+            connected_at,
+            left_connected_at,
+            attempt,
+            retry_at,
+            opening_since,
+            probing,
+            last_event_at,
+            hello: has_hello.then_some(hello),
+            server_restarted: r.flag()?,
+            last_event_id: r.opt()?,
+            online: r.flag()?,
+            hidden_since: r.opt_int()?,
+            reconnects: r.int()?,
+            resync: r.opt()?,
+            restarting_since: r.opt_int()?,
+        })
+    }
+}
+
 impl Msg {
+    /// The text posted on the channel: a tag, then the fields, separated by U+001F. (Hand-written
+    /// rather than serde: a derived JSON codec for these types cost ~30 KB of gzipped wasm.)
+    pub fn encode(&self) -> String {
+        let mut w = Writer(String::new());
+        match self {
+            Msg::Join { from, hidden } => w.field("join").field(from).flag(*hidden),
+            Msg::Presence { from, hidden } => w.field("presence").field(from).flag(*hidden),
+            Msg::Leave { from } => w.field("leave").field(from),
+            Msg::RetryNow { from } => w.field("retry-now").field(from),
+            Msg::State {
+                from,
+                term,
+                hidden,
+                tabs,
+                state,
+            } => {
+                w.field("state")
+                    .field(from)
+                    .field(&term.to_string())
+                    .flag(*hidden)
+                    .int(i64::from(*tabs));
+                state.write(&mut w);
+                &mut w
+            }
+            Msg::Event {
+                from,
+                term,
+                name,
+                id,
+                data,
+                time,
+            } => {
+                w.field("event")
+                    .field(from)
+                    .field(&term.to_string())
+                    .field(name)
+                    .opt(id.as_deref())
+                    .field(time);
+                // Last and unsplit: the data may hold anything.
+                w.0.push(SEP);
+                w.0.push_str(data);
+                &mut w
+            }
+        };
+        w.0
+    }
+
+    /// Parse [`Msg::encode`]'s text; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Msg> {
+        let mut r = Reader(Some(text));
+        let msg = match r.field()? {
+            "join" => Msg::Join {
+                from: r.string()?,
+                hidden: r.flag()?,
+            },
+            "presence" => Msg::Presence {
+                from: r.string()?,
+                hidden: r.flag()?,
+            },
+            "leave" => Msg::Leave { from: r.string()? },
+            "retry-now" => Msg::RetryNow { from: r.string()? },
+            "state" => Msg::State {
+                from: r.string()?,
+                term: r.int()?,
+                hidden: r.flag()?,
+                tabs: r.int()?,
+                state: Box::new(Snapshot::read(&mut r)?),
+            },
+            "event" => Msg::Event {
+                from: r.string()?,
+                term: r.int()?,
+                name: r.string()?,
+                id: r.opt()?,
+                time: r.string()?,
+                data: r.rest()?,
+            },
+            _ => return None,
+        };
+        Some(msg)
+    }
+
     fn from(&self) -> &str {
         match self {
             Msg::Join { from, .. }

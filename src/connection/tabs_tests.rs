@@ -175,20 +175,71 @@ fn follow_a_follower_shows_the_leaders_state_on_its_own_clock() {
 }
 
 #[test]
-fn snapshot_round_trips_through_json() {
+fn snapshot_round_trips_through_the_channel_text() {
     let mut s = connected_state(1_000.0);
     s.phase = Phase::Reconnecting;
     s.cause = Cause::Handover;
     s.retry_at = Some(3_500.0);
     s.resync = Some("too-old".into());
-    let text = serde_json::to_string(&state_msg("L", 1, 2, &s, 2_000.0)).unwrap();
-    let back: Msg = serde_json::from_str(&text).unwrap();
-    let Msg::State { state, .. } = back else {
-        panic!("{text}")
+    s.last_event_id = Some(String::new()); // Some("") is not None
+    let text = state_msg("L", 1, 2, &s, 2_000.0).encode();
+    let Some(Msg::State { state, tabs: 2, .. }) = Msg::decode(&text) else {
+        panic!("{text:?}")
     };
     let mut expect = s.clone();
     expect.last_tick = None;
     assert_eq!(state.to_state(2_000.0), Some(expect));
+    let mut no_hello = State::initial();
+    no_hello.hello = None;
+    let text = state_msg("L", 1, 2, &no_hello, 0.0).encode();
+    let Some(Msg::State { state, .. }) = Msg::decode(&text) else {
+        panic!("{text:?}")
+    };
+    assert_eq!(state.to_state(0.0), Some(no_hello));
+}
+
+#[test]
+fn every_message_round_trips_and_event_data_may_hold_anything() {
+    let msgs = [
+        Msg::Join {
+            from: "a1".into(),
+            hidden: true,
+        },
+        Msg::Presence {
+            from: "a1".into(),
+            hidden: false,
+        },
+        Msg::Leave { from: "a1".into() },
+        Msg::RetryNow { from: "a1".into() },
+        Msg::Event {
+            from: "a1".into(),
+            term: 7,
+            name: "demo".into(),
+            id: Some("s1-9".into()),
+            data: "{\"x\":\"a\u{1f}b\"}\nline 2".into(),
+            time: "12:00:01".into(),
+        },
+        Msg::Event {
+            from: "a1".into(),
+            term: 7,
+            name: "ping".into(),
+            id: None,
+            data: String::new(),
+            time: String::new(),
+        },
+    ];
+    for m in msgs {
+        assert_eq!(Msg::decode(&m.encode()), Some(m.clone()), "{m:?}");
+    }
+    for junk in [
+        "",
+        "hello",
+        "join",
+        "state\u{1f}L\u{1f}x",
+        "{\"t\":\"join\"}",
+    ] {
+        assert_eq!(Msg::decode(junk), None, "{junk:?}");
+    }
 }
 
 #[test]
