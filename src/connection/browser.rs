@@ -18,7 +18,7 @@ use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
 use super::protocol::{self, Connected, Draining, Resync};
 use super::share_io::{self, LockManager};
-use super::tabs::{LoggedEvent, Msg, Snapshot, TabRole, Tabs, TabsCommand, TabsInput};
+use super::tabs::{LoggedEvent, Msg, Snapshot, TabRole, TabSharing, Tabs, TabsCommand, TabsInput};
 
 /// How long the probe may take before it counts as a network error (a frozen link never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -224,15 +224,13 @@ fn tab_id() -> String {
 /// names (a leader only passes on the events it listens for). Both APIs are scoped to the origin
 /// already.
 fn share_name(options: &UseConnectionStatusOptions) -> String {
-    let mut names = options.event_names.clone();
-    names.sort();
-    names.dedup();
-    format!(
-        "sse-status/{} {} {}",
-        super::tabs::WIRE_VERSION,
-        options.url,
-        names.join(",")
-    )
+    // In the given order (sorting would cost the bundle a sort): the same page asks the same.
+    let mut name = format!("sse-status/{} {}", super::tabs::WIRE_VERSION, options.url);
+    for event in &options.event_names {
+        name.push(' ');
+        name.push_str(event);
+    }
+    name
 }
 
 fn sharing(inner: &Rc<RefCell<Inner>>) -> bool {
@@ -323,18 +321,19 @@ fn tabs_step(inner: &Rc<RefCell<Inner>>, input: TabsInput) {
     for cmd in cmds {
         run_tabs(inner, cmd, now);
     }
-    let (sinks, role, count) = {
+    let (sinks, sharing) = {
         let me = inner.borrow();
         let Some(share) = me.share.as_ref() else {
             return;
         };
-        (me.sinks, share.tabs.role, share.tabs.count())
+        let sharing = TabSharing {
+            role: share.tabs.role,
+            tabs: share.tabs.count(),
+        };
+        (me.sinks, sharing)
     };
-    if sinks.role.get_untracked() != role {
-        sinks.role.set(role);
-    }
-    if sinks.tabs.get_untracked() != count {
-        sinks.tabs.set(count);
+    if sinks.sharing.get_untracked() != sharing {
+        sinks.sharing.set(sharing);
     }
 }
 
@@ -355,7 +354,6 @@ fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
                 if let Some(share) = me.share.as_mut() {
                     share.posted = None;
                 }
-                me.sinks.role.set(TabRole::Leader);
             }
             dispatch(inner, input);
         }
@@ -375,7 +373,6 @@ fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
                 }
                 share.posted = None;
             }
-            me.sinks.role.set(TabRole::Follower);
         }
         TabsCommand::Machine(input) => dispatch(inner, input),
         TabsCommand::Show(state) => {

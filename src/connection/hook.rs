@@ -10,7 +10,7 @@ use super::display::{banner_phase, Timeline};
 use super::driver;
 use super::machine::{Phase, State};
 use super::policy::Policy;
-use super::tabs::TabRole;
+use super::tabs::TabSharing;
 
 /// Options of [`use_connection_status_with_options`].
 #[derive(Debug, Clone)]
@@ -94,10 +94,9 @@ pub struct UseConnectionStatusReturn {
     pub retry_now: Callback<()>,
     /// The policy in use (for deadlines on the dashboard).
     pub policy: StoredValue<Policy>,
-    /// Whether this tab holds the shared stream, gets it from another tab, or has its own.
-    pub role: Signal<TabRole>,
-    /// How many tabs share the stream (1 when solo).
-    pub shared_tabs: Signal<u32>,
+    /// Whether this tab holds the shared stream, gets it from another tab, or has its own, and
+    /// how many tabs share it.
+    pub sharing: Signal<TabSharing>,
 }
 
 /// Signals the driver writes. Copy handles into the reactive arena.
@@ -109,8 +108,7 @@ pub(crate) struct Sinks {
     pub timeline: RwSignal<Timeline>,
     pub events: RwSignal<VecDeque<ReceivedEvent>>,
     pub running: RwSignal<bool>,
-    pub role: RwSignal<TabRole>,
-    pub tabs: RwSignal<u32>,
+    pub sharing: RwSignal<TabSharing>,
 }
 
 // Only the browser driver writes; the server never runs it.
@@ -164,8 +162,7 @@ pub fn use_connection_status_with_options(
         timeline: RwSignal::new(Timeline::new(options.timeline_capacity)),
         events: RwSignal::new(VecDeque::new()),
         running: RwSignal::new(false),
-        role: RwSignal::new(TabRole::Solo),
-        tabs: RwSignal::new(1),
+        sharing: RwSignal::new(TabSharing::default()),
     };
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
@@ -199,7 +196,6 @@ pub fn use_connection_status_with_options(
         running: sinks.running.into(),
         retry_now,
         policy,
-        role: sinks.role.into(),
-        shared_tabs: sinks.tabs.into(),
+        sharing: sinks.sharing.into(),
     }
 }

@@ -37,6 +37,26 @@ impl TabRole {
     }
 }
 
+/// What the page shows about sharing: this tab's role and how many tabs share the stream.
+/// (One value, one signal: every signal type costs the browser bundle its own code.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TabSharing {
+    /// This tab's role.
+    pub role: TabRole,
+    /// How many tabs share the stream (1 when solo).
+    pub tabs: u32,
+}
+
+impl Default for TabSharing {
+    /// What the server renders and a tab shows until it knows better: solo, 1 tab.
+    fn default() -> Self {
+        TabSharing {
+            role: TabRole::Solo,
+            tabs: 1,
+        }
+    }
+}
+
 /// A machine [`State`] on the wire. Times are milliseconds relative to the sender's "now"
 /// (negative: in the past): every tab has its own monotonic clock origin.
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +247,11 @@ impl Writer {
     }
 }
 
+/// One integer parser for every field (a generic `str::parse` per type costs bundle size).
+fn parse_int(s: &str) -> Option<i64> {
+    s.parse().ok()
+}
+
 struct Reader<'a>(Option<&'a str>);
 
 impl<'a> Reader<'a> {
@@ -254,13 +279,13 @@ impl<'a> Reader<'a> {
             f.strip_prefix('+').map(|s| Some(s.to_owned()))
         }
     }
-    fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
-        self.field()?.parse().ok()
+    fn int<T: TryFrom<i64>>(&mut self) -> Option<T> {
+        parse_int(self.field()?).and_then(|i| T::try_from(i).ok())
     }
     fn opt_int(&mut self) -> Option<Option<i64>> {
         match self.opt()? {
             None => Some(None),
-            Some(s) => s.parse().ok().map(Some),
+            Some(s) => parse_int(&s).map(Some),
         }
     }
     fn flag(&mut self) -> Option<bool> {

@@ -107,6 +107,8 @@ pub fn Dashboard() -> impl IntoView {
     let now = status.now;
 
     let phase = move || state.with(|s| s.phase);
+    let role = move || status.sharing.get().role;
+    let shared_tabs = move || status.sharing.get().tabs;
     let since = move || duration(now.get() - state.with(|s| s.since));
     let hello = move || state.with(|s| s.hello.clone());
     let connection_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.connection_id);
@@ -161,19 +163,19 @@ pub fn Dashboard() -> impl IntoView {
                         <dt>"This tab"</dt>
                         <dd>
                             <span
-                                class=move || format!("role role--{}", status.role.get().as_str())
+                                class=move || format!("role role--{}", role().as_str())
                                 data-testid="tab-role"
-                                data-role=move || status.role.get().as_str()
+                                data-role=move || role().as_str()
                             >
-                                {move || role_text(status.role.get())}
+                                {move || role_text(role())}
                             </span>
                         </dd>
                         <dt>"Tabs sharing the stream"</dt>
                         <dd
                             data-testid="shared-tabs"
-                            data-count=move || status.shared_tabs.get().to_string()
+                            data-count=move || shared_tabs().to_string()
                         >
-                            {move || status.shared_tabs.get()}
+                            {move || shared_tabs().to_string()}
                         </dd>
                     </dl>
                 </article>
