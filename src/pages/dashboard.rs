@@ -80,12 +80,12 @@ fn Notices(state: Signal<State>) -> impl IntoView {
     }
 }
 
-/// What this tab's role means, in plain words.
-fn role_text(role: TabRole) -> &'static str {
+/// This tab's role and what it means, in plain words.
+fn role_text(role: TabRole) -> (&'static str, &'static str) {
     match role {
-        TabRole::Leader => "Leader: this tab holds the stream for the others",
-        TabRole::Follower => "Follower: another tab holds the stream",
-        TabRole::Solo => "Solo: this tab has its own stream",
+        TabRole::Leader => ("Leader", "holds the stream for the other tabs"),
+        TabRole::Follower => ("Follower", "gets the stream from another tab"),
+        TabRole::Solo => ("Solo", "has its own stream"),
     }
 }
 
@@ -167,8 +167,9 @@ pub fn Dashboard() -> impl IntoView {
                                 data-testid="tab-role"
                                 data-role=move || role().as_str()
                             >
-                                {move || role_text(role())}
+                                {move || role_text(role()).0}
                             </span>
+                            <span class="role__hint">{move || role_text(role()).1}</span>
                         </dd>
                         <dt>"Tabs sharing the stream"</dt>
                         <dd
