@@ -1,12 +1,13 @@
-//! Shared: the connection between a page and `/events` — wire protocol and the pure state
-//! machine (both sides), the Leptos hook (both sides; SSR renders "connecting"), and the
-//! browser I/O that drives the machine (hydrate only).
+//! Shared: the connection between a page and `/events` — wire protocol, the pure state machine
+//! and the pure tab-sharing piece (both sides), the Leptos hook (both sides; SSR renders
+//! "connecting"), and the browser I/O that drives them (hydrate only).
 
 pub mod display;
 pub mod hook;
 pub mod machine;
 pub mod policy;
 pub mod protocol;
+pub mod tabs;
 
 #[cfg(feature = "hydrate")]
 #[path = "browser.rs"]
@@ -14,9 +15,13 @@ mod driver;
 #[cfg(not(feature = "hydrate"))]
 #[path = "inert.rs"]
 mod driver;
+#[cfg(feature = "hydrate")]
+mod share_io;
 
 #[cfg(test)]
 mod machine_tests;
+#[cfg(test)]
+mod tabs_tests;
 
 pub use driver::page_query_param;
 pub use hook::{use_connection_status, use_connection_status_with_options};

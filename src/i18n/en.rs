@@ -68,6 +68,7 @@ pub static TEXTS: Texts = Texts {
             clock_jump: "Woke up from sleep",
             retry_now: "Retrying at your request",
             server_restarting: "Server restarting",
+            handover: "Taking over the stream from another tab",
         },
     },
     phases: [
@@ -90,6 +91,13 @@ pub static TEXTS: Texts = Texts {
     state_for: " for ",
     connection_id: "Connection id",
     server_id: "Server id",
+    this_tab: "This tab",
+    roles: [
+        ("Leader", "holds the stream for the other tabs"),
+        ("Follower", "gets the stream from another tab"),
+        ("Solo", "has its own stream"),
+    ],
+    tabs_sharing: "Tabs sharing the stream",
     heartbeat: "Heartbeat",
     ago_before: "",
     ago_after: " ago",

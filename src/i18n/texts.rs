@@ -2,6 +2,7 @@
 //! `zh_cn.rs`); a field per text a person sees, and a function where a number goes inside.
 
 use crate::connection::machine::{Cause, Phase};
+use crate::connection::tabs::TabRole;
 
 /// Everything the banner says. Defaults to English; [`BannerTexts::for_lang`] picks a table's,
 /// and an embedding app may change any field (`BannerTexts { retry_now: "Try again", ..default }`).
@@ -86,6 +87,7 @@ pub struct CauseTexts {
     pub clock_jump: &'static str,
     pub retry_now: &'static str,
     pub server_restarting: &'static str,
+    pub handover: &'static str,
 }
 
 impl CauseTexts {
@@ -103,6 +105,7 @@ impl CauseTexts {
             Cause::ClockJump => self.clock_jump,
             Cause::RetryNow => self.retry_now,
             Cause::ServerRestarting => self.server_restarting,
+            Cause::Handover => self.handover,
         }
     }
 }
@@ -135,6 +138,10 @@ pub struct Texts {
     pub state_for: &'static str,
     pub connection_id: &'static str,
     pub server_id: &'static str,
+    pub this_tab: &'static str,
+    /// Each tab role's name and what it means: leader, follower, solo.
+    pub roles: [(&'static str, &'static str); 3],
+    pub tabs_sharing: &'static str,
     pub heartbeat: &'static str,
     /// Around the age of the last event ("12 s ago").
     pub ago_before: &'static str,
@@ -186,6 +193,15 @@ impl Texts {
             Phase::Failed => 8,
         };
         self.phases[i]
+    }
+
+    /// A tab role's name and what it means.
+    pub fn role(&self, role: TabRole) -> (&'static str, &'static str) {
+        self.roles[match role {
+            TabRole::Leader => 0,
+            TabRole::Follower => 1,
+            TabRole::Solo => 2,
+        }]
     }
 
     /// Why a resync happened, from the server's reason code.

@@ -57,6 +57,7 @@ pub static TEXTS: Texts = Texts {
             clock_jump: "从睡眠中唤醒",
             retry_now: "应您的要求重试",
             server_restarting: "服务器正在重启",
+            handover: "正在从另一个标签页接管数据流",
         },
     },
     phases: [
@@ -79,6 +80,13 @@ pub static TEXTS: Texts = Texts {
     state_for: " 已持续 ",
     connection_id: "连接 ID",
     server_id: "服务器 ID",
+    this_tab: "本标签页",
+    roles: [
+        ("主导", "为其他标签页持有数据流"),
+        ("跟随", "从另一个标签页获取数据流"),
+        ("独立", "拥有自己的数据流"),
+    ],
+    tabs_sharing: "共享数据流的标签页",
     heartbeat: "心跳",
     ago_before: "",
     ago_after: "前",

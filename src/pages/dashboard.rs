@@ -17,7 +17,8 @@ use crate::i18n::{language_signal, switch_language, use_language, Lang};
 /// (`EventSource` only delivers named events to listeners of that name).
 const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
 
-/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`.
+/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
+/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others).
 fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
     let mut policy = Policy::default();
     if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
@@ -36,9 +37,11 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
                 .map(str::to_owned),
         );
     }
+    let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
     UseConnectionStatusOptions {
         policy,
         event_names,
+        share_across_tabs,
         ..UseConnectionStatusOptions::default()
     }
 }
@@ -153,6 +156,8 @@ pub fn Dashboard() -> impl IntoView {
     let attempt = Memo::new(move |_| state.with(|s| s.attempt));
     let reconnects = Memo::new(move |_| state.with(|s| s.reconnects));
     let last_event_id = Memo::new(move |_| state.with(|s| s.last_event_id.clone()));
+    let role = Memo::new(move |_| status.sharing.with(|s| s.role));
+    let shared_tabs = Memo::new(move |_| status.sharing.with(|s| s.tabs));
     let age = move || last_event_at.get().map(|at| (now.get() - at).max(0.0));
     let deadline = move || {
         let policy = status.policy.get_value();
@@ -212,6 +217,21 @@ pub fn Dashboard() -> impl IntoView {
                             <code data-testid="server-id">
                                 {move || hello.with(|h| h.as_ref().map_or_else(|| "—".to_owned(), |h| h.server_id.clone()))}
                             </code>
+                        </dd>
+                        <dt>{t.this_tab}</dt>
+                        <dd>
+                            <span
+                                class=move || format!("role role--{}", role.get().as_str())
+                                data-testid="tab-role"
+                                data-role=move || role.get().as_str()
+                            >
+                                {move || t.role(role.get()).0}
+                            </span>
+                            <span class="role__hint">{move || t.role(role.get()).1}</span>
+                        </dd>
+                        <dt>{t.tabs_sharing}</dt>
+                        <dd data-testid="shared-tabs" data-count=move || shared_tabs.get().to_string()>
+                            {move || shared_tabs.get().to_string()}
                         </dd>
                     </dl>
                 </article>
@@ -307,6 +327,17 @@ mod tests {
         assert!(opts.event_names.iter().any(|n| n == "price"));
         assert!(opts.event_names.iter().any(|n| n == "news"));
         assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+        assert!(opts.share_across_tabs, "sharing is on unless ?share=0");
+    }
+
+    #[test]
+    fn share_zero_turns_tab_sharing_off() {
+        for off in ["0", "false", "off"] {
+            let opts = options_from_query(|k| (k == "share").then(|| off.into()));
+            assert!(!opts.share_across_tabs, "share={off}");
+        }
+        let opts = options_from_query(|k| (k == "share").then(|| "1".into()));
+        assert!(opts.share_across_tabs);
     }
 
     #[test]
