@@ -5,15 +5,18 @@ import { expect, measured, sleep, test } from './fixtures';
 
 const HEARTBEAT_MS = 1000;
 
-test('cut: reconnecting within 1.5 s, connected again after the link returns', async ({ dashboard, faultProxy }) => {
+// The banner waits out its 500 ms debounce, then shows at once: its timer fires when it is due,
+// not on the driver's next 250 ms tick (which made this ~0.71 s). Budget: 500 ms + detection.
+test('cut: reconnecting within 0.6 s, connected again after the link returns', async ({ dashboard, faultProxy }) => {
   await dashboard.goto();
   const before = await dashboard.waitConnected();
 
   const cutAt = Date.now();
   faultProxy.cut();
   const detect = await dashboard.waitForBanner('reconnecting', 10_000, cutAt);
-  measured('cut -> banner reconnecting', detect, 1500);
-  expect(detect).toBeLessThanOrEqual(1500);
+  measured('cut -> banner reconnecting', detect, 600);
+  expect(detect).toBeGreaterThanOrEqual(450);
+  expect(detect).toBeLessThanOrEqual(600);
   expect(await dashboard.machineCause()).toBe('unreachable');
 
   const passAt = Date.now();

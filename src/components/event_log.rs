@@ -27,10 +27,13 @@ pub fn EventLog(
     lang: Lang,
 ) -> impl IntoView {
     let t = lang.texts();
-    let items = move || {
-        events.with(|log| {
-            log.iter()
-                .map(|e| {
+    view! {
+        <ol class="log" data-testid="event-log" aria-label=t.events_label tabindex="0">
+            // Keyed: a new event renders one item; the others stay as they are.
+            <For
+                each=move || events.with(|log| log.iter().cloned().collect::<Vec<_>>())
+                key=|e| e.seq
+                children=move |e| {
                     let kind = match e.name.as_str() {
                         "ping" => "log__item log__item--ping",
                         "connected" | "resync" | "draining" => "log__item log__item--protocol",
@@ -48,13 +51,8 @@ pub fn EventLog(
                             <code class="log__data">{preview(&e.data)}</code>
                         </li>
                     }
-                })
-                .collect_view()
-        })
-    };
-    view! {
-        <ol class="log" data-testid="event-log" aria-label=t.events_label tabindex="0">
-            {items}
+                }
+            />
         </ol>
         <p class="empty" hidden=move || events.with(|l| !l.is_empty())>
             {t.no_events}

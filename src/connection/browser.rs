@@ -56,6 +56,9 @@ struct Inner {
     /// Bumped on every open so callbacks of a closed stream are ignored.
     generation: u64,
     tick: Option<IntervalHandle>,
+    /// A one-shot wake-up at the next due moment (backoff end, watchdog, banner debounce), so
+    /// timers fire when they are due rather than on the next regular tick: `(at, handle)`.
+    wake: Option<(f64, TimeoutHandle)>,
     listeners: Vec<(EventTarget, &'static str, Listener)>,
     probe: Option<AbortController>,
     /// Present while this tab shares the stream with the browser's other tabs.
@@ -79,6 +82,7 @@ impl Driver {
             source: None,
             generation: 0,
             tick: None,
+            wake: None,
             listeners: Vec::new(),
             probe: None,
             share,
@@ -135,6 +139,9 @@ impl Driver {
         if let Some(tick) = me.tick.take() {
             tick.clear();
         }
+        if let Some((_, wake)) = me.wake.take() {
+            wake.clear();
+        }
         for (target, name, listener) in me.listeners.drain(..) {
             let _ =
                 target.remove_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
@@ -164,17 +171,67 @@ fn role(inner: &Rc<RefCell<Inner>>) -> TabRole {
 }
 
 fn on_tick(inner: &Rc<RefCell<Inner>>) {
+    advance(inner);
+    tabs_step(inner, TabsInput::Tick);
+}
+
+/// Move time on: the machine's tick (watchdog, backoff, …), or for a follower, which has no
+/// machine of its own, the clock (ages, countdowns, banner debounce).
+fn advance(inner: &Rc<RefCell<Inner>>) {
     if role(inner) == TabRole::Follower {
-        // No machine of its own: keep the clock (ages, countdowns, banner debounce) moving.
-        let (state, sinks, policy) = {
-            let me = inner.borrow();
-            (me.state.clone(), me.sinks, me.options.policy.clone())
-        };
-        sinks.publish(&state, env().now, &policy);
+        let state = inner.borrow().state.clone();
+        publish(inner, &state, env().now);
     } else {
         dispatch(inner, Input::Tick);
     }
-    tabs_step(inner, TabsInput::Tick);
+}
+
+/// Publish `state` to the views, and wake up when the next thing is due: the banner's debounce,
+/// or (for a tab that runs the machine) the machine's next deadline.
+fn publish(inner: &Rc<RefCell<Inner>>, state: &State, now: f64) {
+    let (sinks, policy) = {
+        let me = inner.borrow();
+        (me.sinks, me.options.policy.clone())
+    };
+    let banner_due = sinks.publish(state, now, &policy);
+    let machine_due = if role(inner) == TabRole::Follower {
+        None
+    } else {
+        state.next_due(&policy)
+    };
+    let due = [banner_due, machine_due]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min);
+    if let Some(due) = due {
+        wake_at(inner, due, now);
+    }
+}
+
+/// Arm the one-shot wake-up for `due` unless one is armed for no later.
+fn wake_at(inner: &Rc<RefCell<Inner>>, due: f64, now: f64) {
+    let mut me = inner.borrow_mut();
+    if me.wake.as_ref().is_some_and(|(at, _)| *at <= due) {
+        return;
+    }
+    if let Some((_, old)) = me.wake.take() {
+        old.clear();
+    }
+    let weak = Rc::downgrade(inner);
+    // A millisecond late rather than early: a timer that fires before the deadline finds
+    // nothing due and the next tick would have to catch it.
+    let delay = Duration::from_millis((due - now).max(0.0).ceil() as u64 + 1);
+    me.wake = set_timeout_with_handle(
+        move || {
+            with(&weak, |rc| {
+                rc.borrow_mut().wake = None;
+                advance(rc);
+            })
+        },
+        delay,
+    )
+    .ok()
+    .map(|handle| (due, handle));
 }
 
 fn on_online(inner: &Rc<RefCell<Inner>>, online: bool) {
@@ -225,7 +282,7 @@ fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
         return;
     }
     let env = env();
-    let (state, cmds, sinks, policy, changed) = {
+    let (state, cmds, changed) = {
         let mut me = inner.borrow_mut();
         let (next, cmds) = step(&me.state, &input, env, &me.options.policy);
         me.state = next;
@@ -234,15 +291,9 @@ fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
                 .as_ref()
                 .is_none_or(|p| *p != comparable(&me.state))
         });
-        (
-            me.state.clone(),
-            cmds,
-            me.sinks,
-            me.options.policy.clone(),
-            changed,
-        )
+        (me.state.clone(), cmds, changed)
     };
-    sinks.publish(&state, env.now, &policy);
+    publish(inner, &state, env.now);
     if changed {
         post_state(inner, env.now);
     }
@@ -407,6 +458,7 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
             data: message_data(msg),
             received_at: js_sys::Date::now(),
             time: local_time(),
+            seq: 0,
         },
         capacity,
     );
@@ -432,9 +484,9 @@ fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, data: &str) {
     }
 }
 
+/// Now as the page's language writes a time of day.
 fn local_time() -> String {
-    let date = js_sys::Date::new_0();
-    date.to_locale_time_string("en-GB").into()
+    crate::i18n::clock_time(js_sys::Date::now(), crate::i18n::initial_language())
 }
 
 /// `EventSource` hides the HTTP status of a failed stream: ask once with `fetch`.

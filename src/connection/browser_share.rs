@@ -218,12 +218,8 @@ fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
         }
         TabsCommand::Machine(input) => dispatch(inner, input),
         TabsCommand::Show(state) => {
-            let (sinks, policy) = {
-                let mut me = inner.borrow_mut();
-                me.state = (*state).clone();
-                (me.sinks, me.options.policy.clone())
-            };
-            sinks.publish(&state, now, &policy);
+            inner.borrow_mut().state = (*state).clone();
+            super::publish(inner, &state, now);
         }
         TabsCommand::Log(event) => {
             // Followers learn the fleet view (live clients, store notice) from the relayed
@@ -240,6 +236,7 @@ fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {
                     data: event.data,
                     received_at: js_sys::Date::now(),
                     time: event.time,
+                    seq: 0,
                 },
                 capacity,
             );

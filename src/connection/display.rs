@@ -20,6 +20,18 @@ pub fn banner_phase(shown: Phase, machine: &State, now: f64, policy: &Policy) ->
     machine.phase
 }
 
+/// When the banner, held back by the debounce, must show the machine's phase (`None`: it
+/// already does, or nothing is held back).
+pub fn banner_due(shown: Phase, machine: &State, now: f64, policy: &Policy) -> Option<f64> {
+    let held = banner_phase(shown, machine, now, policy) != machine.phase;
+    held.then(|| {
+        machine
+            .left_connected_at
+            .map(|left| left + policy.debounce_ms)
+    })
+    .flatten()
+}
+
 /// One entry of the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
@@ -56,12 +68,17 @@ impl Timeline {
         }
     }
 
+    /// Whether `state` would add an entry (its phase or cause differs from the newest one).
+    pub fn is_new(&self, state: &State) -> bool {
+        self.entries
+            .first()
+            .is_none_or(|top| top.phase != state.phase || top.cause != state.cause)
+    }
+
     /// Record `state` (observed at `now`) if its phase or cause differs from the newest entry.
     pub fn record(&mut self, state: &State, now: f64) {
-        if let Some(top) = self.entries.first() {
-            if top.phase == state.phase && top.cause == state.cause {
-                return;
-            }
+        if !self.is_new(state) {
+            return;
         }
         if let Some(top) = self.entries.first_mut() {
             top.until = Some(now.max(top.at));

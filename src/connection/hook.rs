@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use super::display::{banner_phase, Timeline};
+use super::display::{banner_due, banner_phase, Timeline};
 use super::driver;
 use super::machine::{Phase, State};
 use super::policy::Policy;
@@ -72,8 +72,11 @@ pub struct ReceivedEvent {
     pub data: String,
     /// Wall-clock receive time, Unix ms.
     pub received_at: f64,
-    /// The receive time as the browser's local clock time, for display.
+    /// The receive time as the page's language writes a time of day (views that can switch
+    /// language format `received_at` themselves: [`crate::i18n::clock_time`]).
     pub time: String,
+    /// Position in this page's log (0 for the first event received), a stable key for views.
+    pub seq: u64,
 }
 
 /// What [`use_connection_status`] returns.
@@ -119,23 +122,34 @@ pub(crate) struct Sinks {
 // Only the browser driver writes; the server never runs it.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
 impl Sinks {
-    /// Publish a new machine state observed at `now`.
-    pub(crate) fn publish(&self, state: &State, now: f64, policy: &Policy) {
+    /// Publish a new machine state observed at `now`. Only what changed is set, so a view
+    /// re-renders only when its own value does: the tick's bookkeeping (`last_tick`) is not
+    /// published, and the timeline changes only when the phase or cause does. Returns when the
+    /// banner, held back by its debounce, must be published again.
+    pub(crate) fn publish(&self, state: &State, now: f64, policy: &Policy) -> Option<f64> {
         let shown = self.banner.get_untracked();
         let next = banner_phase(shown, state, now, policy);
         if next != shown {
             self.banner.set(next);
         }
-        if self.state.with_untracked(|s| s != state) {
-            self.state.set(state.clone());
-            self.timeline.update(|t| t.record(state, now));
+        let published = State {
+            last_tick: None,
+            ..state.clone()
+        };
+        if self.state.with_untracked(|s| *s != published) {
+            self.state.set(published);
+            if self.timeline.with_untracked(|t| t.is_new(state)) {
+                self.timeline.update(|t| t.record(state, now));
+            }
         }
         self.now.set(now);
+        banner_due(next, state, now, policy)
     }
 
-    /// Add a received event, keeping at most `capacity`.
-    pub(crate) fn push_event(&self, event: ReceivedEvent, capacity: usize) {
+    /// Add a received event (numbering it), keeping at most `capacity`.
+    pub(crate) fn push_event(&self, mut event: ReceivedEvent, capacity: usize) {
         self.events.update(|log| {
+            event.seq = log.front().map_or(0, |e| e.seq + 1);
             log.push_front(event);
             log.truncate(capacity);
         });

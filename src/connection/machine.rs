@@ -387,6 +387,24 @@ impl State {
         Some(self.last_event_at? + policy.watchdog_deadline_ms(hb))
     }
 
+    /// The next moment a tick could change this state by itself: a backoff ends, the watchdog
+    /// or the open timeout fires, the hidden grace runs out. The driver wakes then, instead of
+    /// waiting for its next regular tick (which would add up to a tick of delay).
+    pub fn next_due(&self, policy: &Policy) -> Option<f64> {
+        if self.phase.is_settled() {
+            return None;
+        }
+        [
+            self.retry_at.filter(|_| self.online),
+            self.watchdog_deadline(policy),
+            self.opening_since.map(|t| t + policy.open_timeout_ms),
+            self.hidden_since.map(|t| t + policy.hidden_grace_ms),
+        ]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min)
+    }
+
     /// Whether an `EventSource` is (or should be) open right now.
     fn stream_open(&self) -> bool {
         self.phase == Phase::Connected || self.opening_since.is_some()

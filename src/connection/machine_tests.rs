@@ -946,3 +946,73 @@ fn a_restart_stays_a_restart_while_the_successor_comes_up() {
     r.at(40_100.0, Input::RetryNow).at(40_150.0, hello("s2"));
     assert_eq!(r.s.restarting_since, None);
 }
+
+#[test]
+fn next_due_is_the_earliest_deadline_a_tick_would_act_on() {
+    let p = Policy::default();
+    // Connected: the watchdog (connected at 10, heartbeat 1000 → 10 + 2 × 1000 + 1000).
+    let mut r = Run::connected();
+    assert_eq!(r.s.next_due(&p), Some(3_010.0));
+    r.at(1_000.0, Input::Event { id: None });
+    assert_eq!(r.s.next_due(&p), Some(4_000.0));
+    // Reconnecting with a backoff: its end; a tick at that moment opens.
+    r.at(
+        1_500.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    let at = r.s.retry_at.expect("a retry is scheduled");
+    assert_eq!(r.s.next_due(&p), Some(at));
+    r.at(at, Input::Tick);
+    assert!(
+        matches!(r.cmds.as_slice(), [Command::Open { .. }]),
+        "{:?}",
+        r.cmds
+    );
+    // Opening: the open timeout.
+    assert_eq!(r.s.next_due(&p), Some(at + p.open_timeout_ms));
+    // Settled states wait for the user or the browser: nothing due.
+    r.at(at + 1.0, Input::Offline);
+    assert_eq!(r.s.next_due(&p), None);
+}
+
+#[test]
+fn the_banner_is_due_when_the_debounce_ends() {
+    use super::display::banner_due;
+    let p = Policy::default();
+    let mut r = Run::connected();
+    assert_eq!(banner_due(Phase::Connected, &r.s, 100.0, &p), None);
+    r.at(
+        1_000.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    assert_eq!(
+        banner_due(Phase::Connected, &r.s, 1_000.0, &p),
+        Some(1_500.0)
+    );
+    assert_eq!(
+        banner_due(Phase::Connected, &r.s, 1_499.0, &p),
+        Some(1_500.0)
+    );
+    assert_eq!(banner_due(Phase::Connected, &r.s, 1_500.0, &p), None);
+    assert_eq!(banner_due(Phase::Reconnecting, &r.s, 1_000.0, &p), None);
+}
+
+#[test]
+fn ticks_add_no_timeline_entry() {
+    let mut r = Run::connected();
+    let mut t = Timeline::new(10);
+    t.record(&r.s, 10.0);
+    r.ticks(250.0, 2_000.0);
+    assert!(!t.is_new(&r.s), "same phase and cause");
+    r.at(
+        2_100.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    assert!(t.is_new(&r.s));
+}
