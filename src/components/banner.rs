@@ -209,3 +209,80 @@ pub fn ConnectionBanner(
         </div>
     }
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::i18n::{provide_language, Lang};
+
+    fn status(phase: Phase) -> BannerStatus {
+        BannerStatus {
+            phase: Signal::stored(phase),
+            cause: Signal::stored(Cause::ServerError),
+            attempt: Signal::stored(2),
+            countdown: Signal::stored(Some(3)),
+            retry_now: Some(Callback::new(|()| {})),
+        }
+    }
+
+    fn render(view: impl FnOnce() -> AnyView) -> String {
+        Owner::new().with(|| view().to_html())
+    }
+
+    #[test]
+    fn texts_follow_the_language_and_can_be_overridden() {
+        let en =
+            render(|| view! { <ConnectionBanner status=status(Phase::Reconnecting)/> }.into_any());
+        assert!(
+            en.contains("Reconnecting…") && en.contains("Server error"),
+            "{en}"
+        );
+        assert!(
+            en.contains("Retry now") && en.contains("next try in"),
+            "{en}"
+        );
+
+        let zh = render(|| {
+            provide_language(Lang::ZhCn);
+            view! { <ConnectionBanner status=status(Phase::Reconnecting)/> }.into_any()
+        });
+        assert!(
+            zh.contains("正在重新连接…") && zh.contains("服务器错误"),
+            "{zh}"
+        );
+        assert!(zh.contains("立即重试") && zh.contains("秒后重试"), "{zh}");
+
+        let custom = render(|| {
+            let texts = BannerTexts {
+                retry_now: "Try again",
+                ..BannerTexts::for_lang(Lang::En)
+            };
+            let classes = BannerClasses {
+                root: "my-banner",
+                retry: "my-button",
+                ..BannerClasses::default()
+            };
+            view! { <ConnectionBanner status=status(Phase::Failed) texts=texts classes=classes/> }
+                .into_any()
+        });
+        assert!(
+            custom.contains("Try again") && !custom.contains("Retry now"),
+            "{custom}"
+        );
+        assert!(custom.contains(r#"class="my-banner""#), "{custom}");
+        assert!(custom.contains(r#"class="my-button""#), "{custom}");
+        assert!(custom.contains(r#"aria-live="assertive""#), "{custom}");
+    }
+
+    #[test]
+    fn no_retry_button_without_a_callback() {
+        let html = render(|| {
+            let status = BannerStatus {
+                retry_now: None,
+                ..status(Phase::Failed)
+            };
+            view! { <ConnectionBanner status=status/> }.into_any()
+        });
+        assert!(!html.contains("retry-now"), "{html}");
+    }
+}

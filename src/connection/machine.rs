@@ -139,7 +139,7 @@ impl Cause {
         }
     }
 
-    /// The cause in plain words, for the banner.
+    /// The cause in plain English (the views use the language tables: `crate::i18n`).
     pub fn describe(self) -> &'static str {
         match self {
             Cause::None => "",
