@@ -7,7 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::{initial_language, provide_language, Lang};
+use crate::i18n::{initial_language, Lang};
 use crate::pages::{Dashboard, NotFound};
 
 /// The static `<head>` content every document shares.
@@ -67,6 +67,5 @@ pub fn not_found_shell(_options: LeptosOptions) -> impl IntoView {
 /// back from `<html lang>` in the browser).
 #[component]
 pub fn App() -> impl IntoView {
-    provide_language(initial_language());
-    view! { <Dashboard/> }
+    view! { <Dashboard lang=initial_language()/> }
 }

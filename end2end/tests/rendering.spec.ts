@@ -10,7 +10,7 @@ interface Counts {
   removed: number;
 }
 
-test('steady connected for 5 s: the banner re-renders at most once, the timeline never, the event log one item per event', async ({
+test('steady connected for 5 s: the banner re-renders at most once, the timeline never', async ({
   dashboard,
   page,
 }) => {
@@ -54,14 +54,11 @@ test('steady connected for 5 s: the banner re-renders at most once, the timeline
   const detail = JSON.stringify(counts);
   measured('banner re-renders over 5 s connected', counts.banner.batches, 1, 'renders');
   measured('timeline DOM changes over 5 s connected', counts.timeline.records, 0, 'changes');
-  measured('event log nodes added for new events', counts.log.added, newEvents, 'nodes');
   expect(counts.banner.batches, detail).toBeLessThanOrEqual(1);
   expect(counts.timeline.records, detail).toBe(0);
   expect(counts.cause.records, detail).toBe(0);
-  // Pings arrived (one a second) and each added exactly one item; nothing was re-created.
+  // Pings arrived (one a second) while watching: the state did change underneath.
   expect(newEvents, 'pings arrived while watching').toBeGreaterThanOrEqual(3);
-  expect(counts.log.added, detail).toBe(newEvents);
-  expect(counts.log.removed, detail).toBe(0);
   // The observers do see changes: the heartbeat's age ticks.
   expect(counts.heartbeat.batches, detail).toBeGreaterThan(3);
 });

@@ -13,38 +13,45 @@ use crate::connection::machine::{Cause, Phase};
 use crate::connection::UseConnectionStatusReturn;
 use crate::i18n::{use_language, BannerTexts};
 
-/// What the banner shows. Make it from the hook's return (`status.into()`, or pass the return
-/// itself as the `status` prop), or from your own signals.
+/// What the banner shows besides the phase. One value, so the banner needs one signal for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BannerDetails {
+    /// Why the connection is not connected (ignored while connected).
+    pub cause: Cause,
+    /// The reconnect attempt (shown while reconnecting).
+    pub attempt: u32,
+    /// Seconds to the next try; `None` while a try is in flight.
+    pub countdown: Option<u64>,
+}
+
+/// What the banner shows, as signals. Make it from the hook's return (`status.into()`, or pass
+/// the return itself as the `status` prop), or from your own signals.
 #[derive(Clone, Copy)]
 pub struct BannerStatus {
     /// The phase to show (debounced: [`UseConnectionStatusReturn::banner`]).
     pub phase: Signal<Phase>,
-    /// Why the connection is not connected (ignored while connected).
-    pub cause: Signal<Cause>,
-    /// The reconnect attempt (shown while reconnecting).
-    pub attempt: Signal<u32>,
-    /// Seconds to the next try; `None` while a try is in flight.
-    pub countdown: Signal<Option<u64>>,
+    /// Cause, attempt, countdown.
+    pub details: Signal<BannerDetails>,
     /// What "Retry now" does; no button without it.
     pub retry_now: Option<Callback<()>>,
 }
 
 impl From<UseConnectionStatusReturn> for BannerStatus {
-    /// Memos over the hook's state: each changes only when its own value does (the countdown
-    /// once a second, and only while a retry is scheduled).
+    /// A memo over the hook's state: it changes only when the cause, the attempt or the
+    /// countdown's whole seconds do (and reads the ticking clock only while a retry waits).
     fn from(status: UseConnectionStatusReturn) -> Self {
         let state = status.state;
         let now = status.now;
+        let details = Memo::new(move |_| {
+            state.with(|s| BannerDetails {
+                cause: s.cause,
+                attempt: s.attempt.max(1),
+                countdown: s.retry_at.map(|at| countdown_secs(at, now.get())),
+            })
+        });
         BannerStatus {
             phase: status.banner,
-            cause: Memo::new(move |_| state.with(|s| s.cause)).into(),
-            attempt: Memo::new(move |_| state.with(|s| s.attempt.max(1))).into(),
-            countdown: Memo::new(move |_| {
-                state
-                    .with(|s| s.retry_at)
-                    .map(|at| countdown_secs(at, now.get()))
-            })
-            .into(),
+            details: details.into(),
             retry_now: Some(status.retry_now),
         }
     }
@@ -113,27 +120,25 @@ pub fn ConnectionBanner(
     /// What to show: the hook's return (`status=status`) or a [`BannerStatus`].
     #[prop(into)]
     status: BannerStatus,
-    /// The texts; default: the page language's table.
-    #[prop(optional, into)]
-    texts: Option<Signal<BannerTexts>>,
+    /// The texts; default: the table of the page's language ([`use_language`]).
+    #[prop(optional)]
+    texts: Option<BannerTexts>,
     /// The CSS classes; default: [`BannerClasses::default`].
     #[prop(optional)]
     classes: BannerClasses,
 ) -> impl IntoView {
     let BannerStatus {
         phase,
-        cause,
-        attempt,
-        countdown,
+        details: facts,
         retry_now,
     } = status;
-    let texts = texts.unwrap_or_else(|| {
-        let lang = use_language();
-        Signal::derive(move || BannerTexts::for_lang(lang.get()))
-    });
-    let connected = Memo::new(move |_| phase.get() == Phase::Connected);
-    let reconnecting = Memo::new(move |_| phase.get() == Phase::Reconnecting);
-    let retry = Memo::new(move |_| retry_now.is_some() && can_retry(phase.get()));
+    let t = texts.unwrap_or_else(|| BannerTexts::for_lang(use_language()));
+    let cause = move || facts.with(|f| f.cause);
+    let attempt = move || facts.with(|f| f.attempt);
+    let countdown = move || facts.with(|f| f.countdown);
+    let connected = move || phase.get() == Phase::Connected;
+    let reconnecting = move || phase.get() == Phase::Reconnecting;
+    let retry = move || retry_now.is_some() && can_retry(phase.get());
     let live = move || match phase.get() {
         Phase::Failed | Phase::Rejected => "assertive",
         _ => "polite",
@@ -141,8 +146,7 @@ pub fn ConnectionBanner(
     let details = move || {
         let p = phase.get();
         (p != Phase::Connected).then(|| {
-            let c = cause.get();
-            let t = texts.get();
+            let c = cause();
             view! {
                 <strong class=classes.title data-testid="banner-title">{t.title(p, c)}</strong>
                 <span class=classes.cause data-testid="banner-cause">{t.causes.get(c)}</span>
@@ -150,29 +154,28 @@ pub fn ConnectionBanner(
         })
     };
     let progress = move || {
-        reconnecting.get().then(|| {
-            let t = move || texts.get();
+        reconnecting().then(|| {
             view! {
                 <span class=classes.attempt>
-                    {move || t().attempt_before}
-                    <span data-testid="reconnect-attempt">{move || attempt.get()}</span>
-                    {move || t().attempt_after}
+                    {t.attempt_before}
+                    <span data-testid="reconnect-attempt">{move || attempt()}</span>
+                    {t.attempt_after}
                 </span>
                 <span class=classes.countdown>
-                    {move || match countdown.get() {
-                        Some(_) => t().next_try_before,
-                        None => t().trying_now,
+                    {move || match countdown() {
+                        Some(_) => t.next_try_before,
+                        None => t.trying_now,
                     }}
-                    <span data-testid="reconnect-countdown" hidden=move || countdown.get().is_none()>
-                        {move || countdown.get().unwrap_or(0)}
+                    <span data-testid="reconnect-countdown" hidden=move || countdown().is_none()>
+                        {move || countdown().unwrap_or(0)}
                     </span>
-                    {move || countdown.get().map(|_| t().next_try_after)}
+                    {move || countdown().map(|_| t.next_try_after)}
                 </span>
             }
         })
     };
     let button = move || {
-        retry.get().then(|| {
+        retry().then(|| {
             view! {
                 <button
                     type="button"
@@ -184,7 +187,7 @@ pub fn ConnectionBanner(
                         }
                     }
                 >
-                    {move || texts.get().retry_now}
+                    {t.retry_now}
                 </button>
             }
         })
@@ -199,8 +202,8 @@ pub fn ConnectionBanner(
             aria-live=live
         >
             <span class=classes.dot aria-hidden="true"></span>
-            <span class=classes.live aria-hidden="true" hidden=move || !connected.get()>
-                {move || texts.get().live}
+            <span class=classes.live aria-hidden="true" hidden=move || !connected()>
+                {t.live}
             </span>
             <span class=classes.text>{details}</span>
             // Ticking numbers would be re-announced every second: keep them out of the live region.
@@ -218,9 +221,11 @@ mod tests {
     fn status(phase: Phase) -> BannerStatus {
         BannerStatus {
             phase: Signal::stored(phase),
-            cause: Signal::stored(Cause::ServerError),
-            attempt: Signal::stored(2),
-            countdown: Signal::stored(Some(3)),
+            details: Signal::stored(BannerDetails {
+                cause: Cause::ServerError,
+                attempt: 2,
+                countdown: Some(3),
+            }),
             retry_now: Some(Callback::new(|()| {})),
         }
     }

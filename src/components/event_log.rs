@@ -30,10 +30,7 @@ pub fn EventLog(
     view! {
         <ol class="log" data-testid="event-log" aria-label=t.events_label tabindex="0">
             // Keyed: a new event renders one item; the others stay as they are.
-            <For
-                each=move || events.with(|log| log.iter().cloned().collect::<Vec<_>>())
-                key=|e| e.seq
-                children=move |e| {
+            {move || events.with(|log| log.iter().map(|e| {
                     let kind = match e.name.as_str() {
                         "ping" => "log__item log__item--ping",
                         "connected" | "resync" | "draining" => "log__item log__item--protocol",
@@ -51,8 +48,7 @@ pub fn EventLog(
                             <code class="log__data">{preview(&e.data)}</code>
                         </li>
                     }
-                }
-            />
+                }).collect_view())}
         </ol>
         <p class="empty" hidden=move || events.with(|l| !l.is_empty())>
             {t.no_events}

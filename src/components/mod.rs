@@ -6,6 +6,6 @@ mod event_log;
 pub mod format;
 mod timeline;
 
-pub use banner::{BannerClasses, BannerStatus, ConnectionBanner};
+pub use banner::{BannerClasses, BannerDetails, BannerStatus, ConnectionBanner};
 pub use event_log::EventLog;
 pub use timeline::StateTimeline;

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::format::duration;
-use crate::connection::display::{Timeline, TimelineEntry};
+use crate::connection::display::Timeline;
 use crate::i18n::Lang;
 
 /// Newest first; each item carries `data-state` and `data-cause`, and once it is over
@@ -17,14 +17,10 @@ pub fn StateTimeline(
     lang: Lang,
 ) -> impl IntoView {
     let t = lang.texts();
-    let key = |e: &TimelineEntry| (e.at.to_bits(), e.until.map(f64::to_bits));
     view! {
         // Scrollable: focusable, so a keyboard can scroll it.
         <ol class="timeline" data-testid="state-timeline" aria-label=t.timeline_label tabindex="0">
-            <For
-                each=move || timeline.with(|t| t.entries().to_vec())
-                key=key
-                children=move |e| {
+            {move || timeline.with(|tl| tl.entries().iter().map(|e| {
                     let ms = e.until.map(|until| until - e.at);
                     view! {
                         <li
@@ -45,8 +41,7 @@ pub fn StateTimeline(
                             </span>
                         </li>
                     }
-                }
-            />
+                }).collect_view())}
         </ol>
     }
 }

@@ -75,7 +75,7 @@ pub struct ReceivedEvent {
     /// The receive time as the page's language writes a time of day (views that can switch
     /// language format `received_at` themselves: [`crate::i18n::clock_time`]).
     pub time: String,
-    /// Position in this page's log (0 for the first event received), a stable key for views.
+    /// Position in this page's log (0 for the first event received): a stable key for views.
     pub seq: u64,
 }
 

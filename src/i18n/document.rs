@@ -31,6 +31,11 @@ pub fn remember(lang: Lang) {
     }
 }
 
+/// Load the page again from the server.
+pub fn reload() {
+    let _ = leptos::prelude::window().location().reload();
+}
+
 /// The time of day in the reader's time zone, as `lang` writes it.
 pub fn clock_time(wall_ms: f64, lang: Lang) -> String {
     let date = js_sys::Date::new(&wall_ms.into());

@@ -1,6 +1,6 @@
 //! Both sides: the page's languages. [`Lang`], one text table per language ([`en`], [`zh_cn`]),
 //! how a request's language is chosen (the `lang` cookie, else `Accept-Language`), and the
-//! reactive context the views read it from.
+//! context the views read it from.
 //!
 //! The server picks the language and writes it into `<html lang>`; the browser reads it back from
 //! there before hydrating, so both render the same texts (no hydration mismatch). The dashboard's
@@ -109,26 +109,19 @@ fn quality(q: &str) -> Option<u16> {
     Some((int * 1000 + thousandths).min(1000))
 }
 
-/// The reactive language of a component tree (see [`provide_language`]).
+/// The language of a component tree (see [`provide_language`]).
 #[derive(Debug, Clone, Copy)]
-struct LanguageContext(RwSignal<Lang>);
+struct LanguageContext(Lang);
 
-/// Make `lang` the language of this component tree; returns the signal that switches it.
-pub fn provide_language(lang: Lang) -> RwSignal<Lang> {
-    let signal = RwSignal::new(lang);
-    provide_context(LanguageContext(signal));
-    signal
+/// Make `lang` the language of this component tree (what [`use_language`] returns below it).
+pub fn provide_language(lang: Lang) {
+    provide_context(LanguageContext(lang));
 }
 
 /// The language of this component tree: what an ancestor provided with [`provide_language`],
 /// else English (the same on the server and in the browser, so hydration matches).
-pub fn use_language() -> Signal<Lang> {
-    use_context::<LanguageContext>().map_or_else(|| Signal::stored(Lang::En), |c| c.0.into())
-}
-
-/// The switchable language signal, if an ancestor called [`provide_language`].
-pub fn language_signal() -> Option<RwSignal<Lang>> {
-    use_context::<LanguageContext>().map(|c| c.0)
+pub fn use_language() -> Lang {
+    use_context::<LanguageContext>().map_or(Lang::En, |c| c.0)
 }
 
 /// The language this render starts in: on the server, the request's (cookie, then
@@ -137,11 +130,12 @@ pub fn initial_language() -> Lang {
     side::initial()
 }
 
-/// Switch the page to `lang`: the views re-render, and in the browser `<html lang>`, the title
-/// and the cookie follow (so a reload renders the same language on the server).
-pub fn switch_language(signal: RwSignal<Lang>, lang: Lang) {
-    signal.set(lang);
+/// Switch to `lang`: in the browser, set the `lang` cookie (and `<html lang>` and the title),
+/// then reload, so the server renders the page in it. Texts are fixed per render: reactive texts
+/// on every node would cost ~10 KB of browser bundle; a reload costs nothing.
+pub fn switch_language(lang: Lang) {
     side::remember(lang);
+    side::reload();
 }
 
 /// A wall-clock time (Unix ms) as the language writes a time of day, in the reader's time zone.

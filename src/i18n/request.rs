@@ -13,6 +13,9 @@ pub fn initial() -> Lang {
     Lang::En
 }
 
+/// Nothing to reload outside a browser.
+pub fn reload() {}
+
 /// Nothing to remember outside a browser.
 pub fn remember(_lang: Lang) {}
 

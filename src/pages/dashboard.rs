@@ -11,7 +11,7 @@ use crate::connection::protocol::Fleet;
 use crate::connection::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
-use crate::i18n::{language_signal, switch_language, use_language, Lang};
+use crate::i18n::{switch_language, BannerTexts, Lang};
 
 /// Application event names the dashboard listens for unless `?events=a,b` adds others
 /// (`EventSource` only delivers named events to listeners of that name).
@@ -50,29 +50,29 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
 #[component]
 fn Notices(state: Signal<State>, lang: Lang) -> impl IntoView {
     let t = lang.texts();
-    let resync = Memo::new(move |_| state.with(|s| s.resync.clone()));
-    let replayed = Memo::new(move |_| {
+    let resync = move || state.with(|s| s.resync.clone());
+    let replayed = move || {
         state.with(|s| {
             (s.phase == Phase::Connected && s.reconnects > 0 && s.resync.is_none())
                 .then(|| s.hello.as_ref().map_or(0, |h| h.replayed))
         })
-    });
-    let restarted = Memo::new(move |_| state.with(|s| s.server_restarted));
+    };
+    let restarted = move || state.with(|s| s.server_restarted);
     view! {
-        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync.with(Option::is_none)>
+        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync().is_none()>
             {t.resync_before}
-            {move || resync.with(|r| r.as_deref().map(|r| t.resync_reason(r)).unwrap_or_default())}
+            {move || resync().map(|r| t.resync_reason(&r)).unwrap_or_default()}
             {t.resync_after}
         </p>
         <p
             class="notice"
             data-testid="replay-notice"
-            data-replayed=move || replayed.get().map(|n| n.to_string()).unwrap_or_default()
-            hidden=move || replayed.get().is_none()
+            data-replayed=move || replayed().map(|n| n.to_string()).unwrap_or_default()
+            hidden=move || replayed().is_none()
         >
-            {move || replayed.get().map(t.replayed).unwrap_or_default()}
+            {move || replayed().map(t.replayed).unwrap_or_default()}
         </p>
-        <p class="notice" data-testid="restart-notice" hidden=move || !restarted.get()>
+        <p class="notice" data-testid="restart-notice" hidden=move || !restarted()>
             {t.server_restarted}
         </p>
     }
@@ -81,12 +81,13 @@ fn Notices(state: Signal<State>, lang: Lang) -> impl IntoView {
 /// Live clients across the fleet (this process's own with the embedded log), and a notice
 /// while the event log is unreachable: updates are delayed, the page's link itself is fine.
 #[component]
-fn FleetView(fleet: Signal<Option<Fleet>>, phase: Memo<Phase>, lang: Lang) -> impl IntoView {
+fn FleetView(fleet: Signal<Option<Fleet>>, state: Signal<State>, lang: Lang) -> impl IntoView {
     let t = lang.texts();
     let clients = move || fleet.with(|f| f.as_ref().map(|f| f.clients));
     let instances = move || fleet.with(|f| f.as_ref().map(|f| f.instances));
     let store_down = move || {
-        phase.get() == Phase::Connected && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
+        state.with(|s| s.phase == Phase::Connected)
+            && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
     };
     view! {
         <p
@@ -108,61 +109,45 @@ fn FleetView(fleet: Signal<Option<Fleet>>, phase: Memo<Phase>, lang: Lang) -> im
     }
 }
 
-/// The language switch: a `<select>` of the languages, each named in itself. A choice
-/// re-renders the page's texts at once and is kept in a cookie for the next visit.
-#[component]
-fn LanguageSwitch(lang: Lang) -> impl IntoView {
-    let switch = language_signal();
-    let on_change = move |ev: leptos::ev::Event| {
-        if let (Some(signal), Some(next)) = (switch, Lang::from_tag(&event_target_value(&ev))) {
-            switch_language(signal, next);
-        }
-    };
-    view! {
-        <label class="lang">
-            {lang.texts().language_label}
-            <select data-testid="language-switch" on:change=on_change>
-                {Lang::ALL
-                    .map(|l| {
-                        view! {
-                            <option value=l.tag() lang=l.tag() selected=l == lang>
-                                {l.texts().name}
-                            </option>
-                        }
-                    })
-                    .collect_view()}
-            </select>
-        </label>
+/// The language switch (a `<select>` of the languages, each named in itself): a choice sets the
+/// `lang` cookie and reloads, so the server renders the page in it.
+fn on_language_change(ev: leptos::ev::Event) {
+    if let Some(next) = Lang::from_tag(&event_target_value(&ev)) {
+        switch_language(next);
     }
 }
 
-/// The dashboard. The connection and every derived value live at this level, so switching the
-/// language re-renders only the texts' sections (the banner, its live region, stays).
+/// The dashboard. The machine's state is published only when it changes (not on every tick), and
+/// each view reads just its own field of it.
 #[component]
-pub fn Dashboard() -> impl IntoView {
+pub fn Dashboard(
+    /// The page's language (fixed per render: the switch reloads).
+    lang: Lang,
+) -> impl IntoView {
     // The options only steer the browser's driver, so the server render (which has no query
     // here) and the hydrated page still match.
     let status = use_connection_status_with_options(options_from_query(page_query_param));
-    let lang = use_language();
     let state = status.state;
     let now = status.now;
 
-    // One memo per field the page shows: each view re-runs only when its own value changes.
-    let phase = Memo::new(move |_| state.with(|s| s.phase));
-    let cause = Memo::new(move |_| state.with(|s| s.cause));
-    let since_at = Memo::new(move |_| state.with(|s| s.since));
-    let hello = Memo::new(move |_| state.with(|s| s.hello.clone()));
-    let last_event_at = Memo::new(move |_| state.with(|s| s.last_event_at));
-    let attempt = Memo::new(move |_| state.with(|s| s.attempt));
-    let reconnects = Memo::new(move |_| state.with(|s| s.reconnects));
-    let last_event_id = Memo::new(move |_| state.with(|s| s.last_event_id.clone()));
-    let role = Memo::new(move |_| status.sharing.with(|s| s.role));
-    let shared_tabs = Memo::new(move |_| status.sharing.with(|s| s.tabs));
-    let age = move || last_event_at.get().map(|at| (now.get() - at).max(0.0));
+    // The page's texts: the language this page was rendered in.
+    let l = lang;
+    let t = l.texts();
+    let phase = move || state.with(|s| s.phase);
+    let cause = move || state.with(|s| s.cause);
+    let since_at = move || state.with(|s| s.since);
+    let last_event_at = move || state.with(|s| s.last_event_at);
+    let attempt = move || state.with(|s| s.attempt);
+    let reconnects = move || state.with(|s| s.reconnects);
+    let last_event_id = move || state.with(|s| s.last_event_id.clone());
+    let role = move || status.sharing.with(|s| s.role);
+    let shared_tabs = move || status.sharing.with(|s| s.tabs);
+    let age = move || last_event_at().map(|at| (now.get() - at).max(0.0));
     let deadline = move || {
         let policy = status.policy.get_value();
-        hello.with(|h| {
-            h.as_ref()
+        state.with(|s| {
+            s.hello
+                .as_ref()
                 .map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
         })
     };
@@ -171,67 +156,75 @@ pub fn Dashboard() -> impl IntoView {
         _ => "width: 0%".to_owned(),
     };
 
-    let brand = move || {
-        let l = lang.get();
-        let t = l.texts();
-        view! {
-            <div class="brand">
-                <h1>"sse-status"</h1>
-                <p class="tagline">{t.tagline}</p>
-            </div>
-        }
-    };
-    let cards = move || {
-        let l = lang.get();
-        let t = l.texts();
-        view! {
+    view! {
+        <main class="page" data-hydrated=move || status.running.get().to_string()>
+            <header class="top">
+                <div class="brand">
+                    <h1>"sse-status"</h1>
+                    <p class="tagline">{t.tagline}</p>
+                </div>
+                <div class="top__side">
+                    <label class="lang">
+                        {t.language_label}
+                        <select data-testid="language-switch" on:change=on_language_change>
+                            <option value=Lang::En.tag() lang=Lang::En.tag() selected=l == Lang::En>
+                                {Lang::En.texts().name}
+                            </option>
+                            <option value=Lang::ZhCn.tag() lang=Lang::ZhCn.tag() selected=l == Lang::ZhCn>
+                                {Lang::ZhCn.texts().name}
+                            </option>
+                        </select>
+                    </label>
+                    <ConnectionBanner status=status texts=BannerTexts::for_lang(l)/>
+                </div>
+            </header>
             <section class="grid">
                 <article class="card">
                     <h2>{t.connection}</h2>
                     <p class="big">
                         <span
-                            class=move || format!("pill pill--{}", phase.get().as_str())
+                            class=move || format!("pill pill--{}", phase().as_str())
                             data-testid="machine-state"
-                            data-state=move || phase.get().as_str()
-                            data-cause=move || cause.get().code()
+                            data-state=move || phase().as_str()
+                            data-cause=move || cause().code()
                         >
-                            {move || t.phase(phase.get())}
+                            {move || t.phase(phase())}
                         </span>
                         <span class="muted">
-                            {t.state_for} {move || duration(now.get() - since_at.get(), l)}
+                            {t.state_for} {move || duration(now.get() - since_at(), l)}
                         </span>
                     </p>
                     <p class="muted" data-testid="state-cause">
-                        {move || t.banner.causes.get(cause.get())}
+                        {move || t.banner.causes.get(cause())}
                     </p>
                     <Notices state=state lang=l/>
                     <dl class="facts">
                         <dt>{t.connection_id}</dt>
                         <dd>
                             <code data-testid="connection-id">
-                                {move || hello.with(|h| h.as_ref().map_or_else(|| "—".to_owned(), |h| h.connection_id.clone()))}
+                                {move || state.with(|s| s.hello.as_ref().map_or_else(|| "—".to_owned(), |h| h.connection_id.clone()))}
                             </code>
                         </dd>
                         <dt>{t.server_id}</dt>
                         <dd>
                             <code data-testid="server-id">
-                                {move || hello.with(|h| h.as_ref().map_or_else(|| "—".to_owned(), |h| h.server_id.clone()))}
+                                {move || state.with(|s| s.hello.as_ref().map_or_else(|| "—".to_owned(), |h| h.server_id.clone()))}
                             </code>
                         </dd>
                         <dt>{t.this_tab}</dt>
                         <dd>
                             <span
-                                class=move || format!("role role--{}", role.get().as_str())
+                                class=move || format!("role role--{}", role().as_str())
                                 data-testid="tab-role"
-                                data-role=move || role.get().as_str()
+                                data-role=move || role().as_str()
                             >
-                                {move || t.role(role.get()).0}
+                                {move || t.role(role()).0}
                             </span>
-                            <span class="role__hint">{move || t.role(role.get()).1}</span>
+                            <span class="role__hint">{move || t.role(role()).1}</span>
                         </dd>
                         <dt>{t.tabs_sharing}</dt>
-                        <dd data-testid="shared-tabs" data-count=move || shared_tabs.get().to_string()>
-                            {move || shared_tabs.get().to_string()}
+                        <dd data-testid="shared-tabs" data-count=move || shared_tabs().to_string()>
+                            {move || shared_tabs().to_string()}
                         </dd>
                     </dl>
                 </article>
@@ -253,7 +246,7 @@ pub fn Dashboard() -> impl IntoView {
                         <div class="meter__fill" style=heartbeat_fill></div>
                     </div>
                     <p class="muted">
-                        {move || match (hello.with(|h| h.as_ref().map(|h| h.heartbeat_ms)), deadline()) {
+                        {move || match (state.with(|s| s.hello.as_ref().map(|h| h.heartbeat_ms)), deadline()) {
                             (Some(ms), Some(d)) => {
                                 let [a, b, c] = t.ping_every;
                                 format!("{a}{}{b}{}{c}", duration(ms as f64, l), duration(d, l))
@@ -267,20 +260,20 @@ pub fn Dashboard() -> impl IntoView {
                     <h2>{t.reconnects}</h2>
                     <dl class="facts">
                         <dt>{t.current_attempt}</dt>
-                        <dd data-testid="reconnect-attempts">{move || attempt.get()}</dd>
+                        <dd data-testid="reconnect-attempts">{move || attempt()}</dd>
                         <dt>{t.successful_reconnects}</dt>
-                        <dd data-testid="reconnect-count">{move || reconnects.get()}</dd>
+                        <dd data-testid="reconnect-count">{move || reconnects()}</dd>
                         <dt>{t.last_event_id}</dt>
-                        <dd><code>{move || last_event_id.get().unwrap_or_else(|| "—".into())}</code></dd>
+                        <dd><code>{move || last_event_id().unwrap_or_else(|| "—".into())}</code></dd>
                     </dl>
-                    <p class="muted" hidden=move || phase.get() == Phase::Connected>
+                    <p class="muted" hidden=move || phase() == Phase::Connected>
                         {t.retries_by_itself}
                     </p>
                 </article>
 
                 <article class="card">
                     <h2>{t.live_clients}</h2>
-                    <FleetView fleet=status.fleet phase=phase lang=l/>
+                    <FleetView fleet=status.fleet state=state lang=l/>
                 </article>
 
                 <article class="card card--wide">
@@ -293,19 +286,6 @@ pub fn Dashboard() -> impl IntoView {
                     <EventLog events=status.events lang=l/>
                 </article>
             </section>
-        }
-    };
-
-    view! {
-        <main class="page" data-hydrated=move || status.running.get().to_string()>
-            <header class="top">
-                {brand}
-                <div class="top__side">
-                    {move || view! { <LanguageSwitch lang=lang.get()/> }}
-                    <ConnectionBanner status=status/>
-                </div>
-            </header>
-            {cards}
         </main>
     }
 }
