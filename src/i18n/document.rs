@@ -39,5 +39,5 @@ pub fn reload() {
 /// The time of day in the reader's time zone, as `lang` writes it.
 pub fn clock_time(wall_ms: f64, lang: Lang) -> String {
     let date = js_sys::Date::new(&wall_ms.into());
-    date.to_locale_time_string(lang.tag()).into()
+    date.to_locale_time_string(lang.time_locale()).into()
 }

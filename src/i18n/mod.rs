@@ -39,6 +39,15 @@ impl Lang {
         }
     }
 
+    /// The locale that writes this language's times of day: British English for `en` (the
+    /// texts' spelling, and a 24-hour clock that fits the event log), `zh-CN` for Chinese.
+    pub fn time_locale(self) -> &'static str {
+        match self {
+            Lang::En => "en-GB",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
     /// The language a tag asks for: `en`, `en-US`, … → English; `zh`, `zh-CN`, `zh-Hans`, and
     /// the other Chinese tags → Simplified Chinese (the one Chinese we have). Case-insensitive.
     pub fn from_tag(tag: &str) -> Option<Lang> {
