@@ -3,16 +3,19 @@
 // Leptos view types nest deeply; without `erase_components` the default limit is too low.
 #![recursion_limit = "256"]
 
+#[cfg(feature = "app")]
 pub mod app;
 pub mod components;
 pub mod connection;
+#[cfg(feature = "app")]
 pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod server;
 
-/// Browser entry point: attach the client to the server-rendered page.
-#[cfg(feature = "hydrate")]
+/// This repo's browser entry point (features `hydrate` + `app`): attach the dashboard to the
+/// server-rendered page. An embedding app has its own and leaves `app` off.
+#[cfg(all(feature = "hydrate", feature = "app"))]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();

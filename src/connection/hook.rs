@@ -96,7 +96,7 @@ pub(crate) struct Sinks {
 }
 
 // Only the browser driver writes; the server never runs it.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
 impl Sinks {
     /// Publish a new machine state observed at `now`.
     pub(crate) fn publish(&self, state: &State, now: f64, policy: &Policy) {
@@ -121,14 +121,18 @@ impl Sinks {
     }
 }
 
-/// Track the page's connection to the SSE stream with the default options.
+/// The page's connection: the one [`provide_connection_status`](super::provide_connection_status)
+/// shared through context, else a new one with the default options (`/events`, no application
+/// event names).
 ///
 /// ## Server-Side Rendering
 /// On the server (and in the first client render) every signal holds its initial value:
 /// `state` and `banner` are `connecting`, so the server HTML and the hydrated page match. The
 /// stream is opened only in the browser, after hydration, and closed when the owner is cleaned up.
 pub fn use_connection_status() -> UseConnectionStatusReturn {
-    use_connection_status_with_options(UseConnectionStatusOptions::default())
+    super::context::connection_status_from_context().unwrap_or_else(|| {
+        use_connection_status_with_options(UseConnectionStatusOptions::default())
+    })
 }
 
 /// Track the page's connection to the SSE stream. See [`UseConnectionStatusOptions`].

@@ -2,22 +2,24 @@
 //! machine (both sides), the Leptos hook (both sides; SSR renders "connecting"), and the
 //! browser I/O that drives the machine (hydrate only).
 
+mod context;
 pub mod display;
 pub mod hook;
 pub mod machine;
 pub mod policy;
 pub mod protocol;
 
-#[cfg(feature = "hydrate")]
+#[cfg(feature = "browser")]
 #[path = "browser.rs"]
 mod driver;
-#[cfg(not(feature = "hydrate"))]
+#[cfg(not(feature = "browser"))]
 #[path = "inert.rs"]
 mod driver;
 
 #[cfg(test)]
 mod machine_tests;
 
+pub use context::{connection_status_from_context, provide_connection_status, use_event};
 pub use driver::page_query_param;
 pub use hook::{use_connection_status, use_connection_status_with_options};
 pub use hook::{ReceivedEvent, UseConnectionStatusOptions, UseConnectionStatusReturn};
