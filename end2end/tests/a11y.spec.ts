@@ -2,6 +2,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures';
+import { Dashboard } from './fixtures/dashboard';
 
 async function expectNoViolations(page: Page, label: string): Promise<void> {
   const { violations } = await new AxeBuilder({ page }).analyze();
@@ -17,6 +18,19 @@ test('no axe violations while connected', async ({ dashboard, page }) => {
   await dashboard.goto();
   await dashboard.waitConnected();
   await expectNoViolations(page, 'connected');
+});
+
+test('no axe violations in a leader tab and a follower tab (tab role and shared count)', async ({ context, dashboard, page }) => {
+  await dashboard.goto();
+  await dashboard.waitConnected();
+  const other = new Dashboard(await context.newPage());
+  await other.goto();
+  await other.waitConnected();
+  await expect(dashboard.tabRole).toHaveAttribute('data-role', 'leader');
+  await expect(other.tabRole).toHaveAttribute('data-role', 'follower');
+  await expect(other.sharedTabs).toHaveAttribute('data-count', '2');
+  await expectNoViolations(page, 'leading');
+  await expectNoViolations(other.page, 'following');
 });
 
 test('no axe violations while reconnecting (503)', async ({ dashboard, faultProxy, page }) => {

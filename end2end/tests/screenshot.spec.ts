@@ -3,6 +3,7 @@
 // test's output folder.
 import path from 'node:path';
 import { expect, sleep, test } from './fixtures';
+import { Dashboard } from './fixtures/dashboard';
 import { REPO_ROOT } from './fixtures/server';
 
 test.use({ useProxy: false, viewport: { width: 1280, height: 860 } });
@@ -21,4 +22,21 @@ test('docs/dashboard.png', async ({ dashboard, server, page }, testInfo) => {
     ? path.join(REPO_ROOT, 'docs', 'dashboard.png')
     : testInfo.outputPath('dashboard.png');
   await page.screenshot({ path: target });
+});
+
+// The tab-sharing picture: a follower tab of three, its Connection card (role and count).
+test('docs/tabs.png', async ({ context, dashboard }, testInfo) => {
+  await dashboard.goto();
+  await dashboard.waitConnected();
+  const others = [new Dashboard(await context.newPage()), new Dashboard(await context.newPage())];
+  for (const tab of others) {
+    await tab.page.setViewportSize({ width: 1280, height: 860 });
+    await tab.goto();
+    await tab.waitConnected();
+  }
+  const follower = others[1];
+  await expect(follower.tabRole).toHaveAttribute('data-role', 'follower');
+  await expect(follower.sharedTabs).toHaveAttribute('data-count', '3');
+  const target = process.env.UPDATE_SCREENSHOT ? path.join(REPO_ROOT, 'docs', 'tabs.png') : testInfo.outputPath('tabs.png');
+  await follower.page.locator('article.card').first().screenshot({ path: target });
 });

@@ -1,6 +1,8 @@
-//! Browser only (hydrate): the I/O around the pure machine — the `EventSource`, the tick timer,
-//! the classification probe and the `online`/`offline`/`visibilitychange` events. Every browser
-//! callback becomes an [`Input`]; every [`Command`] becomes a browser call. No decisions here.
+//! Browser only (hydrate): the I/O around the pure machines — the `EventSource`, the tick timer,
+//! the classification probe, the `online`/`offline`/`visibilitychange`/`pagehide` events, and,
+//! when tabs share the stream, the Web Lock and the `BroadcastChannel`. Every browser callback
+//! becomes an [`Input`] (or a [`TabsInput`]); every command becomes a browser call. No decisions
+//! here.
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
@@ -15,6 +17,12 @@ use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCa
 use super::hook::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
 use super::protocol::{self, Connected, Draining, Ping, Resync};
+use super::tabs::{LoggedEvent, TabRole, TabsInput};
+
+/// The sharing glue: Web Lock, channel, and the commands of the pure tabs piece.
+#[path = "browser_share.rs"]
+mod share;
+use share::{comparable, post_state, tabs_step, Share};
 
 /// How long the probe may take before it counts as a network error (a frozen link never answers).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -50,6 +58,8 @@ struct Inner {
     tick: Option<IntervalHandle>,
     listeners: Vec<(EventTarget, &'static str, Listener)>,
     probe: Option<AbortController>,
+    /// Present while this tab shares the stream with the browser's other tabs.
+    share: Option<Share>,
 }
 
 struct Source {
@@ -61,6 +71,7 @@ impl Driver {
     /// Start the machine: open the stream (unless offline) and begin ticking.
     pub(crate) fn start(options: UseConnectionStatusOptions, sinks: Sinks) -> Self {
         let tick_ms = u64::from(options.tick_ms.max(10));
+        let share = Share::new(&options);
         let inner = Rc::new(RefCell::new(Inner {
             state: State::initial(),
             options,
@@ -70,11 +81,12 @@ impl Driver {
             tick: None,
             listeners: Vec::new(),
             probe: None,
+            share,
         }));
         let weak = Rc::downgrade(&inner);
 
         let w = weak.clone();
-        let tick = set_interval_with_handle(move || with(&w, |rc| dispatch(rc, Input::Tick)), {
+        let tick = set_interval_with_handle(move || with(&w, on_tick), {
             Duration::from_millis(tick_ms)
         })
         .ok();
@@ -82,29 +94,39 @@ impl Driver {
 
         let window: EventTarget = window().into();
         let document: EventTarget = document().into();
-        listen(&inner, &window, "online", |_| Input::Online);
-        listen(&inner, &window, "offline", |_| Input::Offline);
-        listen(&inner, &document, "visibilitychange", |_| {
-            Input::Visibility {
-                hidden: document_hidden(),
+        listen(&inner, &window, "online", |rc, _| on_online(rc, true));
+        listen(&inner, &window, "offline", |rc, _| on_online(rc, false));
+        listen(&inner, &document, "visibilitychange", |rc, _| {
+            let hidden = document_hidden();
+            if sharing(rc) {
+                tabs_step(rc, TabsInput::Visibility { hidden });
+            } else {
+                dispatch(rc, Input::Visibility { hidden });
             }
+        });
+        listen(&inner, &window, "pagehide", |rc, _| {
+            tabs_step(rc, TabsInput::Leave);
         });
 
         sinks.running.set(true);
         let online = window_navigator_online();
-        dispatch(
-            &inner,
-            Input::Start {
-                online,
-                hidden: document_hidden(),
-            },
-        );
+        let hidden = document_hidden();
+        if sharing(&inner) {
+            share::listen_channel(&inner);
+            tabs_step(&inner, TabsInput::Start { online, hidden });
+        } else {
+            dispatch(&inner, Input::Start { online, hidden });
+        }
         Driver { inner }
     }
 
-    /// The user asked to reconnect now.
+    /// The user asked to reconnect now (in a follower: the leader does, for every tab).
     pub(crate) fn retry_now(&self) {
-        dispatch(&self.inner, Input::RetryNow);
+        if sharing(&self.inner) {
+            tabs_step(&self.inner, TabsInput::RetryNow);
+        } else {
+            dispatch(&self.inner, Input::RetryNow);
+        }
     }
 
     /// Close everything and stop ticking.
@@ -123,6 +145,50 @@ impl Driver {
         if let Some(probe) = me.probe.take() {
             probe.abort();
         }
+        if let Some(share) = me.share.take() {
+            share.close();
+        }
+    }
+}
+
+fn sharing(inner: &Rc<RefCell<Inner>>) -> bool {
+    inner.borrow().share.is_some()
+}
+
+fn role(inner: &Rc<RefCell<Inner>>) -> TabRole {
+    inner
+        .borrow()
+        .share
+        .as_ref()
+        .map_or(TabRole::Solo, |s| s.tabs.role)
+}
+
+fn on_tick(inner: &Rc<RefCell<Inner>>) {
+    if role(inner) == TabRole::Follower {
+        // No machine of its own: keep the clock (ages, countdowns, banner debounce) moving.
+        let (state, sinks, policy) = {
+            let me = inner.borrow();
+            (me.state.clone(), me.sinks, me.options.policy.clone())
+        };
+        sinks.publish(&state, env().now, &policy);
+    } else {
+        dispatch(inner, Input::Tick);
+    }
+    tabs_step(inner, TabsInput::Tick);
+}
+
+fn on_online(inner: &Rc<RefCell<Inner>>, online: bool) {
+    if sharing(inner) {
+        tabs_step(inner, TabsInput::Online(online));
+    } else {
+        dispatch(
+            inner,
+            if online {
+                Input::Online
+            } else {
+                Input::Offline
+            },
+        );
     }
 }
 
@@ -153,14 +219,33 @@ fn window_navigator_online() -> bool {
 
 /// Feed one input to the machine, publish the new state, then carry out its commands.
 fn dispatch(inner: &Rc<RefCell<Inner>>, input: Input) {
+    // A follower has no stream: its state is the leader's (late callbacks of a stream it closed
+    // when it stepped down must not move it).
+    if role(inner) == TabRole::Follower {
+        return;
+    }
     let env = env();
-    let (state, cmds, sinks, policy) = {
+    let (state, cmds, sinks, policy, changed) = {
         let mut me = inner.borrow_mut();
         let (next, cmds) = step(&me.state, &input, env, &me.options.policy);
         me.state = next;
-        (me.state.clone(), cmds, me.sinks, me.options.policy.clone())
+        let changed = me.share.as_ref().is_some_and(|s| {
+            s.posted
+                .as_ref()
+                .is_none_or(|p| *p != comparable(&me.state))
+        });
+        (
+            me.state.clone(),
+            cmds,
+            me.sinks,
+            me.options.policy.clone(),
+            changed,
+        )
     };
     sinks.publish(&state, env.now, &policy);
+    if changed {
+        post_state(inner, env.now);
+    }
     for cmd in cmds {
         run(inner, cmd);
     }
@@ -221,7 +306,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
                     return;
                 }
                 log_event(rc, &event_name, &msg);
-                note_fleet(rc, &event_name, &msg);
+                note_fleet(rc, &event_name, &message_data(&msg));
                 if let Some(input) = handler(&event_name, &msg) {
                     dispatch(rc, input);
                 }
@@ -304,6 +389,19 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
     } else {
         non_empty(msg.last_event_id())
     };
+    if sharing(inner) {
+        // Leader: logged once (by id) and passed on to the followers.
+        tabs_step(
+            inner,
+            TabsInput::StreamEvent(LoggedEvent {
+                name: name.to_owned(),
+                id,
+                data: message_data(msg),
+                time: local_time(),
+            }),
+        );
+        return;
+    }
     sinks.push_event(
         ReceivedEvent {
             name: name.to_owned(),
@@ -316,13 +414,14 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
     );
 }
 
-/// `connected` and `ping` carry the fleet view (live clients, the event log's health).
-fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
+/// `connected` and `ping` carry the fleet view (live clients, the event log's health). A
+/// follower tab gets them from the leader over the channel and notes them the same way.
+fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, data: &str) {
     let fleet = match name {
-        protocol::EVENT_PING => serde_json::from_str::<Ping>(&message_data(msg))
+        protocol::EVENT_PING => serde_json::from_str::<Ping>(data)
             .ok()
             .and_then(|p| p.fleet),
-        protocol::EVENT_CONNECTED => serde_json::from_str::<Connected>(&message_data(msg))
+        protocol::EVENT_CONNECTED => serde_json::from_str::<Connected>(data)
             .ok()
             .and_then(|c| c.fleet),
         _ => return,
@@ -379,11 +478,11 @@ fn listen(
     inner: &Rc<RefCell<Inner>>,
     target: &EventTarget,
     name: &'static str,
-    to_input: fn(&web_sys::Event) -> Input,
+    handler: fn(&Rc<RefCell<Inner>>, &web_sys::Event),
 ) {
     let weak = Rc::downgrade(inner);
     let listener: Listener = Closure::new(move |e: web_sys::Event| {
-        with(&weak, |rc| dispatch(rc, to_input(&e)));
+        with(&weak, |rc| handler(rc, &e));
     });
     let _ = target.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
     inner

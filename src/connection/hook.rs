@@ -11,6 +11,7 @@ use super::driver;
 use super::machine::{Phase, State};
 use super::policy::Policy;
 use super::protocol::Fleet;
+use super::tabs::TabSharing;
 
 /// Options of [`use_connection_status_with_options`].
 #[derive(Debug, Clone)]
@@ -29,6 +30,21 @@ pub struct UseConnectionStatusOptions {
     pub timeline_capacity: usize,
     /// How often the driver ticks (watchdog, countdowns, clock-jump check). Default 250 ms.
     pub tick_ms: u32,
+    /// Share one stream between this browser's tabs. Default `true`.
+    ///
+    /// A browser allows about 6 HTTP/1.1 connections per origin, and every tab's `EventSource`
+    /// holds one for good: the 7th tab of the app would never even load. Shared, one tab (the
+    /// leader, elected with a Web Lock) holds the stream and passes every event, heartbeat and
+    /// its connection state to the others over a `BroadcastChannel`; if it closes or hangs,
+    /// another tab takes over and resumes from the last event id, so nothing is lost. The server
+    /// holds one stream per browser instead of one per tab.
+    ///
+    /// Trade-offs: the leader's options decide for every sharing tab (policy, URL; tabs listening
+    /// for different `event_names` do not share); a hung leader is replaced only after the
+    /// watchdog deadline; a hidden leader whose timers the browser throttles may be replaced by a
+    /// visible tab. Where Web Locks or `BroadcastChannel` are missing the tab keeps its own
+    /// stream (`solo`), as with `false`.
+    pub share_across_tabs: bool,
 }
 
 impl Default for UseConnectionStatusOptions {
@@ -40,6 +56,7 @@ impl Default for UseConnectionStatusOptions {
             event_log_capacity: 50,
             timeline_capacity: 50,
             tick_ms: 250,
+            share_across_tabs: true,
         }
     }
 }
@@ -81,6 +98,9 @@ pub struct UseConnectionStatusReturn {
     pub retry_now: Callback<()>,
     /// The policy in use (for deadlines on the dashboard).
     pub policy: StoredValue<Policy>,
+    /// Whether this tab holds the shared stream, gets it from another tab, or has its own, and
+    /// how many tabs share it.
+    pub sharing: Signal<TabSharing>,
 }
 
 /// Signals the driver writes. Copy handles into the reactive arena.
@@ -93,6 +113,7 @@ pub(crate) struct Sinks {
     pub events: RwSignal<VecDeque<ReceivedEvent>>,
     pub running: RwSignal<bool>,
     pub fleet: RwSignal<Option<Fleet>>,
+    pub sharing: RwSignal<TabSharing>,
 }
 
 // Only the browser driver writes; the server never runs it.
@@ -129,6 +150,7 @@ impl Sinks {
 /// On the server (and in the first client render) every signal holds its initial value:
 /// `state` and `banner` are `connecting`, so the server HTML and the hydrated page match. The
 /// stream is opened only in the browser, after hydration, and closed when the owner is cleaned up.
+/// `role` is `solo` and `shared_tabs` 1 until the browser knows better.
 pub fn use_connection_status() -> UseConnectionStatusReturn {
     super::context::connection_status_from_context().unwrap_or_else(|| {
         use_connection_status_with_options(UseConnectionStatusOptions::default())
@@ -150,6 +172,7 @@ pub fn use_connection_status_with_options(
         events: RwSignal::new(VecDeque::new()),
         running: RwSignal::new(false),
         fleet: RwSignal::new(None),
+        sharing: RwSignal::new(TabSharing::default()),
     };
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
@@ -184,5 +207,6 @@ pub fn use_connection_status_with_options(
         fleet: sinks.fleet.into(),
         retry_now,
         policy,
+        sharing: sinks.sharing.into(),
     }
 }

@@ -28,6 +28,24 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 9] = [
+        Phase::Connecting,
+        Phase::Connected,
+        Phase::Reconnecting,
+        Phase::Stale,
+        Phase::Offline,
+        Phase::Rejected,
+        Phase::Paused,
+        Phase::Closed,
+        Phase::Failed,
+    ];
+
+    /// The phase with this contract name.
+    pub fn from_code(code: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == code)
+    }
+
     /// The contract name (`data-state`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,9 +95,32 @@ pub enum Cause {
     RetryNow,
     /// The server announced a graceful restart.
     ServerRestarting,
+    /// The tab that held the shared stream left or went silent; this tab took it over.
+    Handover,
 }
 
 impl Cause {
+    /// Every cause.
+    pub const ALL: [Cause; 12] = [
+        Cause::None,
+        Cause::Unreachable,
+        Cause::ServerError,
+        Cause::HeartbeatMissed,
+        Cause::Offline,
+        Cause::Rejected,
+        Cause::ServerClosed,
+        Cause::Hidden,
+        Cause::ClockJump,
+        Cause::RetryNow,
+        Cause::ServerRestarting,
+        Cause::Handover,
+    ];
+
+    /// The cause with this code.
+    pub fn from_code(code: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     /// Stable code for tests and the dashboard (`data-cause`).
     pub fn code(self) -> &'static str {
         match self {
@@ -94,6 +135,7 @@ impl Cause {
             Cause::ClockJump => "clock-jump",
             Cause::RetryNow => "retry-now",
             Cause::ServerRestarting => "server-restarting",
+            Cause::Handover => "handover",
         }
     }
 
@@ -111,6 +153,7 @@ impl Cause {
             Cause::ClockJump => "Woke up from sleep",
             Cause::RetryNow => "Retrying at your request",
             Cause::ServerRestarting => "Server restarting",
+            Cause::Handover => "Taking over the stream from another tab",
         }
     }
 }
@@ -206,10 +249,33 @@ pub enum Input {
     Online,
     /// `offline` window event.
     Offline,
-    /// `visibilitychange`.
+    /// `visibilitychange` of a tab that watches the stream alone: [`Input::TabVisibility`] and
+    /// [`Input::Audience`] at once.
     Visibility {
         /// `document.hidden`.
         hidden: bool,
+    },
+    /// This tab's own `document.hidden` changed (its timers are throttled while hidden).
+    TabVisibility {
+        /// `document.hidden`.
+        hidden: bool,
+    },
+    /// Whether every tab watching this stream is hidden (the pause rule). Alone, that is this
+    /// tab; sharing one stream, the leader learns it from the other tabs.
+    Audience {
+        /// Every watching tab is hidden.
+        hidden: bool,
+    },
+    /// This tab takes over a stream another tab held (the leader left or went silent). The state
+    /// is the one the old leader last announced; the machine reopens the stream unless that state
+    /// says not to (rejected, closed, failed, or paused while every tab is hidden).
+    Adopt {
+        /// `navigator.onLine`.
+        online: bool,
+        /// This tab's `document.hidden`.
+        tab_hidden: bool,
+        /// Every sharing tab is hidden.
+        audience_hidden: bool,
     },
     /// The user pressed "Retry now".
     RetryNow,
@@ -271,8 +337,10 @@ pub struct State {
     pub last_event_id: Option<String>,
     /// `navigator.onLine`.
     pub online: bool,
-    /// When the tab became hidden, if it is.
+    /// When every tab watching the stream became hidden, if they are (the pause rule).
     pub hidden_since: Option<f64>,
+    /// This tab is hidden: its timers are throttled, so the clock-jump rule is off.
+    pub tab_hidden: bool,
     /// The previous tick `(monotonic, wall)`, for the clock-jump rule.
     pub last_tick: Option<(f64, f64)>,
     /// Total reconnects that succeeded (for the dashboard).
@@ -302,6 +370,7 @@ impl State {
             last_event_id: None,
             online: true,
             hidden_since: None,
+            tab_hidden: false,
             last_tick: None,
             reconnects: 0,
             resync: None,
@@ -351,6 +420,7 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
         Input::Start { online, hidden } => {
             s.online = *online;
             s.hidden_since = hidden.then_some(now);
+            s.tab_hidden = *hidden;
             s.last_tick = Some((now, env.wall));
             if *online {
                 enter(&mut s, Phase::Connecting, Cause::None, now);
@@ -363,7 +433,8 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             if s.opening_since.is_none() && s.phase != Phase::Connected {
                 return (s, cmds); // a late event from a stream we already closed
             }
-            let was_reconnect = s.connected_at.is_some();
+            // A hand-over is not a reconnect of this page's link: the old leader's stream was fine.
+            let was_reconnect = s.connected_at.is_some() && s.cause != Cause::Handover;
             s.server_restarted = s
                 .hello
                 .as_ref()
@@ -474,19 +545,21 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             }
         }
         Input::Visibility { hidden } => {
-            if *hidden {
-                s.hidden_since.get_or_insert(now);
-            } else {
-                s.hidden_since = None;
-                // Timers were throttled while hidden: do not mistake that for a clock jump.
-                s.last_tick = Some((now, env.wall));
-                if s.phase == Phase::Paused {
-                    s.attempt = 1;
-                    enter(&mut s, Phase::Reconnecting, Cause::Hidden, now);
-                    open(&mut s, &mut cmds, now);
-                }
-            }
+            tab_visibility(&mut s, *hidden, env);
+            audience(&mut s, &mut cmds, *hidden, now);
         }
+        Input::TabVisibility { hidden } => tab_visibility(&mut s, *hidden, env),
+        Input::Audience { hidden } => audience(&mut s, &mut cmds, *hidden, now),
+        Input::Adopt {
+            online,
+            tab_hidden,
+            audience_hidden,
+        } => adopt(
+            &mut s,
+            &mut cmds,
+            (*online, *tab_hidden, *audience_hidden),
+            env,
+        ),
         Input::RetryNow => {
             if s.phase != Phase::Connected && s.phase != Phase::Offline {
                 if s.stream_open() {
@@ -507,6 +580,76 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
         }
     }
     (s, cmds)
+}
+
+fn tab_visibility(s: &mut State, hidden: bool, env: Env) {
+    s.tab_hidden = hidden;
+    if !hidden {
+        // Timers were throttled while hidden: do not mistake that for a clock jump.
+        s.last_tick = Some((env.now, env.wall));
+    }
+}
+
+fn audience(s: &mut State, cmds: &mut Vec<Command>, hidden: bool, now: f64) {
+    if hidden {
+        s.hidden_since.get_or_insert(now);
+    } else {
+        s.hidden_since = None;
+        if s.phase == Phase::Paused {
+            s.attempt = 1;
+            enter(s, Phase::Reconnecting, Cause::Hidden, now);
+            open(s, cmds, now);
+        }
+    }
+}
+
+/// Take over the stream with the state the previous leader announced. Nothing of its I/O is
+/// ours: no stream is open here and no probe is in flight.
+fn adopt(s: &mut State, cmds: &mut Vec<Command>, flags: (bool, bool, bool), env: Env) {
+    let (online, tab_hidden, audience_hidden) = flags;
+    let now = env.now;
+    s.online = online;
+    s.tab_hidden = tab_hidden;
+    s.last_tick = Some((now, env.wall));
+    s.opening_since = None;
+    let was_probing = std::mem::take(&mut s.probing);
+    if !audience_hidden {
+        s.hidden_since = None;
+    } else if s.hidden_since.is_none() {
+        s.hidden_since = Some(now);
+    }
+    if !online {
+        if !matches!(s.phase, Phase::Rejected | Phase::Closed | Phase::Failed) {
+            s.retry_at = None;
+            enter(s, Phase::Offline, Cause::Offline, now);
+        }
+        return;
+    }
+    match s.phase {
+        // The truth stands until the user presses Retry now.
+        Phase::Rejected | Phase::Closed | Phase::Failed => {}
+        Phase::Paused if audience_hidden => {}
+        Phase::Paused => {
+            s.attempt = 1;
+            enter(s, Phase::Reconnecting, Cause::Hidden, now);
+            open(s, cmds, now);
+        }
+        Phase::Offline => {
+            s.attempt = 1;
+            enter(s, Phase::Reconnecting, Cause::Offline, now);
+            open(s, cmds, now);
+        }
+        Phase::Connected => {
+            enter(s, Phase::Connecting, Cause::Handover, now);
+            open(s, cmds, now);
+        }
+        // Waiting out a backoff: keep the schedule (and its countdown); the tick opens when due.
+        Phase::Reconnecting | Phase::Stale if s.retry_at.is_some() && !was_probing => {}
+        Phase::Connecting | Phase::Reconnecting | Phase::Stale => {
+            s.retry_at = None;
+            open(s, cmds, now);
+        }
+    }
 }
 
 fn tick(s: &mut State, cmds: &mut Vec<Command>, env: Env, policy: &Policy) {
@@ -534,7 +677,7 @@ fn tick(s: &mut State, cmds: &mut Vec<Command>, env: Env, policy: &Policy) {
     // The wall clock moved far more than our timers fired: the machine slept or the tab froze.
     // Nothing the old stream says can be trusted; reconnect at once instead of waiting.
     // (Hidden tabs get throttled timers, so the rule only applies while visible.)
-    if let (Some((prev_now, prev_wall)), None) = (prev, s.hidden_since) {
+    if let (Some((prev_now, prev_wall)), false) = (prev, s.tab_hidden) {
         let mono = now - prev_now;
         let wall = env.wall - prev_wall;
         if (wall - mono).abs() >= policy.clock_jump_ms || mono >= policy.clock_jump_ms {

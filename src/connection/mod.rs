@@ -1,6 +1,6 @@
-//! Shared: the connection between a page and `/events` — wire protocol and the pure state
-//! machine (both sides), the Leptos hook (both sides; SSR renders "connecting"), and the
-//! browser I/O that drives the machine (hydrate only).
+//! Shared: the connection between a page and `/events` — wire protocol, the pure state machine
+//! and the pure tab-sharing piece (both sides), the Leptos hook (both sides; SSR renders
+//! "connecting"), and the browser I/O that drives them (hydrate only).
 
 mod context;
 pub mod display;
@@ -8,6 +8,7 @@ pub mod hook;
 pub mod machine;
 pub mod policy;
 pub mod protocol;
+pub mod tabs;
 
 #[cfg(feature = "browser")]
 #[path = "browser.rs"]
@@ -15,9 +16,13 @@ mod driver;
 #[cfg(not(feature = "browser"))]
 #[path = "inert.rs"]
 mod driver;
+#[cfg(feature = "browser")]
+mod share_io;
 
 #[cfg(test)]
 mod machine_tests;
+#[cfg(test)]
+mod tabs_tests;
 
 pub use context::{connection_status_from_context, provide_connection_status, use_event};
 pub use driver::page_query_param;

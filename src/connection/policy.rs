@@ -25,6 +25,11 @@ pub struct Policy {
     /// After the server announced a restart (`draining`), failed attempts within this long still
     /// say "server restarting" rather than "unreachable". Default 30 000.
     pub restart_grace_ms: f64,
+    /// Tabs sharing one stream: the leader announces its state at least this often, and the
+    /// other tabs say they are there as often. Default 1 000.
+    pub share_beacon_ms: f64,
+    /// Tabs sharing one stream: a tab not heard from this long no longer counts. Default 5 000.
+    pub share_peer_timeout_ms: f64,
 }
 
 impl Default for Policy {
@@ -40,6 +45,8 @@ impl Default for Policy {
             clock_jump_ms: 5_000.0,
             debounce_ms: 500.0,
             restart_grace_ms: 30_000.0,
+            share_beacon_ms: 1_000.0,
+            share_peer_timeout_ms: 5_000.0,
         }
     }
 }
@@ -48,5 +55,12 @@ impl Policy {
     /// How long the watchdog waits for an event given the server's heartbeat interval.
     pub fn watchdog_deadline_ms(&self, heartbeat_ms: f64) -> f64 {
         self.watchdog_factor * heartbeat_ms + self.watchdog_slack_ms
+    }
+
+    /// How long a follower tab waits for the leader tab before it takes the stream over: the
+    /// watchdog deadline, shortened by up to a quarter by the tab's `patience` in `[0, 1)` so
+    /// that the followers of a silent leader do not all take over at once.
+    pub fn leader_deadline_ms(&self, heartbeat_ms: f64, patience: f64) -> f64 {
+        self.watchdog_deadline_ms(heartbeat_ms) * (0.75 + 0.25 * patience.clamp(0.0, 1.0))
     }
 }

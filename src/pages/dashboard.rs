@@ -8,6 +8,7 @@ use crate::components::{ConnectionBanner, EventLog, StateTimeline};
 use crate::connection::machine::{Phase, State};
 use crate::connection::policy::Policy;
 use crate::connection::protocol::Fleet;
+use crate::connection::tabs::TabRole;
 use crate::connection::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
@@ -16,7 +17,8 @@ use crate::connection::{
 /// (`EventSource` only delivers named events to listeners of that name).
 const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
 
-/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`.
+/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
+/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others).
 fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
     let mut policy = Policy::default();
     if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
@@ -35,9 +37,11 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
                 .map(str::to_owned),
         );
     }
+    let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
     UseConnectionStatusOptions {
         policy,
         event_names,
+        share_across_tabs,
         ..UseConnectionStatusOptions::default()
     }
 }
@@ -138,6 +142,15 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// This tab's role and what it means, in plain words.
+fn role_text(role: TabRole) -> (&'static str, &'static str) {
+    match role {
+        TabRole::Leader => ("Leader", "holds the stream for the other tabs"),
+        TabRole::Follower => ("Follower", "gets the stream from another tab"),
+        TabRole::Solo => ("Solo", "has its own stream"),
+    }
+}
+
 fn resync_reason(code: &str) -> &'static str {
     match code {
         "other-server" => "the server restarted",
@@ -157,6 +170,8 @@ pub fn Dashboard() -> impl IntoView {
     let now = status.now;
 
     let phase = move || state.with(|s| s.phase);
+    let role = move || status.sharing.get().role;
+    let shared_tabs = move || status.sharing.get().tabs;
     let since = move || duration(now.get() - state.with(|s| s.since));
     let hello = move || state.with(|s| s.hello.clone());
     let connection_id = move || hello().map_or_else(|| "—".to_owned(), |h| h.connection_id);
@@ -208,6 +223,24 @@ pub fn Dashboard() -> impl IntoView {
                         <dd><code data-testid="connection-id">{connection_id}</code></dd>
                         <dt>"Server id"</dt>
                         <dd><code data-testid="server-id">{server_id}</code></dd>
+                        <dt>"This tab"</dt>
+                        <dd>
+                            <span
+                                class=move || format!("role role--{}", role().as_str())
+                                data-testid="tab-role"
+                                data-role=move || role().as_str()
+                            >
+                                {move || role_text(role()).0}
+                            </span>
+                            <span class="role__hint">{move || role_text(role()).1}</span>
+                        </dd>
+                        <dt>"Tabs sharing the stream"</dt>
+                        <dd
+                            data-testid="shared-tabs"
+                            data-count=move || shared_tabs().to_string()
+                        >
+                            {move || shared_tabs().to_string()}
+                        </dd>
                     </dl>
                 </article>
 
@@ -287,6 +320,17 @@ mod tests {
         assert!(opts.event_names.iter().any(|n| n == "price"));
         assert!(opts.event_names.iter().any(|n| n == "news"));
         assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+        assert!(opts.share_across_tabs, "sharing is on unless ?share=0");
+    }
+
+    #[test]
+    fn share_zero_turns_tab_sharing_off() {
+        for off in ["0", "false", "off"] {
+            let opts = options_from_query(|k| (k == "share").then(|| off.into()));
+            assert!(!opts.share_across_tabs, "share={off}");
+        }
+        let opts = options_from_query(|k| (k == "share").then(|| "1".into()));
+        assert!(opts.share_across_tabs);
     }
 
     #[test]

@@ -35,6 +35,18 @@ pub struct Shared {
     pub stream_targets: Vec<SocketAddr>,
     /// `sustain` events received.
     pub sustained: AtomicU64,
+    /// Reconnect streams that end (`--reconnect`, the storm).
+    pub reconnect: bool,
+    /// Streams that said `connected` again after a drop.
+    pub reheld: AtomicUsize,
+    /// Reconnect attempts answered with a non-200 status (503 while full or draining).
+    pub refused: AtomicU64,
+    /// Reconnect attempts that failed before an answer (refused TCP connect, reset).
+    pub connect_errors: AtomicU64,
+    /// `resync` events received.
+    pub resyncs: AtomicU64,
+    /// Sum of `replayed` in `connected` events after a reconnect.
+    pub replayed: AtomicU64,
     /// The request every connection sends.
     pub request: Vec<u8>,
     /// Requests sent (and answered) on each connection before the stream request.
@@ -112,6 +124,12 @@ impl Shared {
             target,
             stream_targets: vec![target],
             sustained: AtomicU64::new(0),
+            reconnect: false,
+            reheld: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            replayed: AtomicU64::new(0),
             request,
             warmup,
             handshakes: Semaphore::new(handshakes.max(1)),
@@ -142,7 +160,8 @@ impl Shared {
 
     /// Streams open right now.
     pub fn alive(&self) -> usize {
-        self.held.load(Relaxed) - self.dropped.load(Relaxed)
+        (self.held.load(Relaxed) + self.reheld.load(Relaxed))
+            .saturating_sub(self.dropped.load(Relaxed))
     }
 
     /// Every recorded latency, in µs, unsorted.
@@ -212,43 +231,83 @@ struct Conn {
     last_bench: Option<u64>,
     /// Set when the stream went wrong (bad status, parse error, end of body).
     fail: Option<String>,
+    /// The stream said `connected` (this attempt).
+    open: bool,
+    /// Kept only when reconnecting: the last event id seen, and the `draining` hint.
+    last_id: Vec<u8>,
+    reconnect_after_ms: Option<u64>,
 }
 
 impl Conn {
     fn on_bytes(&mut self, bytes: &[u8], shared: &Shared) {
-        let (idx, held, last, fail) = (
+        let (idx, held, last, fail, open, last_id, hint) = (
             self.idx,
             &mut self.held,
             &mut self.last_bench,
             &mut self.fail,
+            &mut self.open,
+            &mut self.last_id,
+            &mut self.reconnect_after_ms,
         );
         let result = self.parser.feed(bytes, &mut |item| match item {
+            Item::Event(e) if shared.reconnect && last_id.as_slice() != e.id => {
+                last_id.clear();
+                last_id.extend_from_slice(e.id);
+                on_event(e, shared, idx, held, last, open, hint);
+            }
+            Item::Event(e) => on_event(e, shared, idx, held, last, open, hint),
             Item::Head { status: 200 } => {}
             Item::Head { status } => *fail = Some(format!("HTTP {status}")),
-            Item::Event(e) => match e.name {
-                b"ping" => {
-                    shared.pings.fetch_add(1, Relaxed);
-                }
-                b"bench" => shared.on_bench(idx, e.data, e.truncated, last),
-                b"sustain" => {
-                    shared.sustained.fetch_add(1, Relaxed);
-                }
-                b"connected" if !*held => {
-                    *held = true;
-                    shared.on_held();
-                    if let Some(ms) = json_u64(e.data, "heartbeat_ms") {
-                        shared.heartbeat_ms.store(ms, Relaxed);
-                    }
-                }
-                _ => {
-                    shared.other.fetch_add(1, Relaxed);
-                }
-            },
             Item::End => *fail = Some("the server ended the response".into()),
         });
         if let Err(e) = result {
             self.fail
                 .get_or_insert_with(|| format!("unparsable response: {e}"));
+        }
+    }
+}
+
+/// One event of a stream.
+fn on_event(
+    e: crate::sse::Event<'_>,
+    shared: &Shared,
+    idx: usize,
+    held: &mut bool,
+    last: &mut Option<u64>,
+    open: &mut bool,
+    hint: &mut Option<u64>,
+) {
+    match e.name {
+        b"ping" => {
+            shared.pings.fetch_add(1, Relaxed);
+        }
+        b"bench" => shared.on_bench(idx, e.data, e.truncated, last),
+        b"sustain" => {
+            shared.sustained.fetch_add(1, Relaxed);
+        }
+        b"connected" if !*open => {
+            *open = true;
+            if *held {
+                shared.reheld.fetch_add(1, Relaxed);
+                shared
+                    .replayed
+                    .fetch_add(json_u64(e.data, "replayed").unwrap_or(0), Relaxed);
+            } else {
+                *held = true;
+                shared.on_held();
+            }
+            if let Some(ms) = json_u64(e.data, "heartbeat_ms") {
+                shared.heartbeat_ms.store(ms, Relaxed);
+            }
+        }
+        b"resync" => {
+            shared.resyncs.fetch_add(1, Relaxed);
+        }
+        b"draining" => {
+            *hint = json_u64(e.data, "reconnect_after_ms");
+        }
+        _ => {
+            shared.other.fetch_add(1, Relaxed);
         }
     }
 }
@@ -309,18 +368,90 @@ async fn connect(target: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<Tcp
     TcpSocket::from_std_stream(std).connect(target).await
 }
 
-/// Open one stream, hold it until the process ends, count what arrives.
+/// Open one stream, hold it until the process ends, count what arrives. With reconnecting on,
+/// a stream that ends is opened again with `Last-Event-ID` after the server's hint.
 pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
-    let Ok(permit) = shared.handshakes.acquire().await else {
-        return;
-    };
     let mut conn = Conn {
         idx,
         parser: Parser::new(),
         held: false,
         last_bench: None,
         fail: None,
+        open: false,
+        last_id: Vec::new(),
+        reconnect_after_ms: None,
     };
+    let mut attempt = 0u32;
+    loop {
+        let reason = match open_stream(&mut conn, source, shared).await {
+            Ok(mut stream) => {
+                attempt = 0;
+                let reason = loop {
+                    match read_some(&mut stream, &mut conn, shared).await {
+                        Ok(true) => {
+                            if let Some(reason) = conn.fail.take() {
+                                break reason;
+                            }
+                        }
+                        Ok(false) => break "closed by the server".to_owned(),
+                        Err(e) => break format!("read: {}", e.kind()),
+                    }
+                };
+                shared.dropped.fetch_add(1, Relaxed);
+                shared.note(format!("dropped: {reason}"));
+                if !shared.reconnect {
+                    return;
+                }
+                // The server's hint (`draining`), else the usual retry floor with jitter.
+                let wait = conn
+                    .reconnect_after_ms
+                    .take()
+                    .unwrap_or_else(|| 1_000 + jitter_ms(idx, 1_000));
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                continue;
+            }
+            Err(reason) => reason,
+        };
+        if !shared.reconnect {
+            shared.failed.fetch_add(1, Relaxed);
+            shared.note(reason);
+            return;
+        }
+        // A failed (re)connect: the successor is not up yet, or it refused (503, e.g. this
+        // instance is full: the next attempt may land on another one). Back off and retry.
+        if reason.starts_with("HTTP ") {
+            shared.refused.fetch_add(1, Relaxed);
+        } else {
+            shared.connect_errors.fetch_add(1, Relaxed);
+        }
+        attempt += 1;
+        let cap = 200u64 << attempt.min(4);
+        tokio::time::sleep(Duration::from_millis(
+            100 + jitter_ms(idx + attempt as usize, cap),
+        ))
+        .await;
+    }
+}
+
+/// A spread-out pseudo-random delay in `0..cap` ms (no RNG state per connection).
+fn jitter_ms(seed: usize, cap: u64) -> u64 {
+    let x = (seed as u64 ^ unix_nanos()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> 33) % cap.max(1)
+}
+
+/// Connect, send the request (with `Last-Event-ID` when resuming), read until `connected`.
+async fn open_stream(
+    conn: &mut Conn,
+    source: Option<Ipv4Addr>,
+    shared: &Shared,
+) -> Result<TcpStream, String> {
+    let Ok(permit) = shared.handshakes.acquire().await else {
+        return Err("shutting down".into());
+    };
+    conn.parser = Parser::new();
+    conn.open = false;
+    conn.fail = None;
+    let idx = conn.idx;
     let handshake = async {
         let target = shared.stream_targets[idx % shared.stream_targets.len().max(1)];
         let mut stream = connect(target, source)
@@ -329,12 +460,21 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
         for request in &shared.warmup {
             crate::http::exchange(&mut stream, request).await?;
         }
-        stream
-            .write_all(&shared.request)
-            .await
-            .map_err(|e| format!("write: {}", e.kind()))?;
-        while !conn.held {
-            let open = read_some(&mut stream, &mut conn, shared)
+        if conn.last_id.is_empty() {
+            stream.write_all(&shared.request).await
+        } else {
+            // The request with its resume point (the request ends with a blank line).
+            let head = &shared.request[..shared.request.len() - 2];
+            let mut request = Vec::with_capacity(shared.request.len() + 64);
+            request.extend_from_slice(head);
+            request.extend_from_slice(b"Last-Event-ID: ");
+            request.extend_from_slice(&conn.last_id);
+            request.extend_from_slice(b"\r\n\r\n");
+            stream.write_all(&request).await
+        }
+        .map_err(|e| format!("write: {}", e.kind()))?;
+        while !conn.open {
+            let open = read_some(&mut stream, conn, shared)
                 .await
                 .map_err(|e| format!("read before `connected`: {}", e.kind()))?;
             if let Some(reason) = conn.fail.take() {
@@ -348,30 +488,8 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
     };
     let opened = tokio::time::timeout(shared.handshake_timeout, handshake).await;
     drop(permit);
-    let mut stream = match opened {
-        Ok(Ok(stream)) => stream,
-        Ok(Err(reason)) => {
-            shared.failed.fetch_add(1, Relaxed);
-            shared.note(reason);
-            return;
-        }
-        Err(_) => {
-            shared.failed.fetch_add(1, Relaxed);
-            shared.note("no `connected` within the handshake timeout".into());
-            return;
-        }
-    };
-    let reason = loop {
-        match read_some(&mut stream, &mut conn, shared).await {
-            Ok(true) => {
-                if let Some(reason) = conn.fail.take() {
-                    break reason;
-                }
-            }
-            Ok(false) => break "closed by the server".to_owned(),
-            Err(e) => break format!("read: {}", e.kind()),
-        }
-    };
-    shared.dropped.fetch_add(1, Relaxed);
-    shared.note(format!("dropped: {reason}"));
+    match opened {
+        Ok(result) => result,
+        Err(_) => Err("no `connected` within the handshake timeout".into()),
+    }
 }

@@ -47,8 +47,30 @@ pub struct Args {
 
     /// PID of the server process, for VmRSS and CPU time from /proc (without it only
     /// correctness, latency and our own cost are measured).
+    /// Several (comma-separated) for instances sharing one port: their sum is reported.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+
+    /// Do not publish: wait for the --broadcasts `bench` events another loadgen publishes (the
+    /// load of one run spread over several loadgen processes; start the observers first).
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub observe: bool,
+
+    /// Reconnect a stream that ended, with `Last-Event-ID`, after the server's `draining` hint
+    /// (else 1 s + up to 1 s of jitter); a refused or failed attempt is retried with backoff.
+    #[arg(long)]
+    pub reconnect: bool,
+
+    /// Reconnect-storm phase (implies --reconnect): after the connect phase, wait up to this
+    /// many seconds for streams to drop (restart the server meanwhile: SIGTERM, then start its
+    /// successor), publish the --broadcasts events during the storm (retrying refusals), and
+    /// report the time until 99 % and 100 % are back and whether every stream got every event.
+    #[arg(long, default_value_t = 0.0)]
+    pub storm_secs: f64,
+
+    /// Interval between the storm's publishes, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub storm_interval_ms: u64,
 
     /// Bearer token for `POST /api/publish` (needed when --broadcasts > 0).
     #[arg(long, env = "LOADGEN_PUBLISH_TOKEN", hide_env_values = true)]
@@ -185,7 +207,10 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
     {
         bail!("--reuse takes paths such as /,/healthz; {bad:?} is not one");
     }
-    if args.broadcasts > 0 && args.publish_token.is_none() {
+    if !(args.storm_secs >= 0.0 && args.storm_secs <= 3600.0) {
+        bail!("--storm-secs must be within 0..=3600");
+    }
+    if args.broadcasts > 0 && args.publish_token.is_none() && !args.observe {
         bail!("--broadcasts {} needs --publish-token", args.broadcasts);
     }
     Ok(addr)

@@ -33,6 +33,27 @@ impl Sample {
     }
 }
 
+impl Sample {
+    /// The sum over several server processes (instances sharing one port).
+    pub fn read_many(pids: &[u32]) -> io::Result<Self> {
+        let mut total = Sample {
+            cpu_sched: Some(Duration::ZERO),
+            ..Sample::default()
+        };
+        for &pid in pids {
+            let s = Sample::read(pid)?;
+            total.rss_kib += s.rss_kib;
+            total.cpu_ticks += s.cpu_ticks;
+            total.user_ticks += s.user_ticks;
+            total.cpu_sched = match (total.cpu_sched, s.cpu_sched) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
+        }
+        Ok(total)
+    }
+}
+
 /// CPU time spent by the server between two samples: from schedstat when both have it.
 pub fn cpu_between(a: &Sample, b: &Sample) -> Duration {
     match (a.cpu_sched, b.cpu_sched) {

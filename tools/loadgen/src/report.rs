@@ -39,10 +39,34 @@ impl Latency {
 
 /// Everything one run measured. `None` = not measured (no `--server-pid`, phase skipped, or
 /// nothing to divide by).
+/// What a reconnect storm measured (from the first dropped stream).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Storm {
+    /// Seconds until 99 % of the streams were back (`connected` again).
+    pub back_99_secs: Option<f64>,
+    /// Seconds until all were back.
+    pub back_all_secs: Option<f64>,
+    /// Streams that said `connected` again.
+    pub reconnects: u64,
+    /// Reconnect attempts answered with a non-200 status (e.g. 503 while draining or full).
+    pub refused: u64,
+    /// Reconnect attempts that failed before an answer (nothing listening yet, reset).
+    pub connect_errors: u64,
+    /// `resync` events (a resume point the server could not honour).
+    pub resyncs: u64,
+    /// Events replayed by `Last-Event-ID` (sum of `replayed` in the new `connected` events).
+    pub replayed: u64,
+    /// Publish attempts repeated because the server refused or was down.
+    pub publish_retries: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Free text from `--label`.
     pub label: Option<String>,
+    /// The reconnect storm, when `--storm-secs` ran one.
+    #[serde(default)]
+    pub storm: Option<Storm>,
     /// `--reuse`: requests each connection carried before its stream (empty: a fresh
     /// connection's first request).
     #[serde(default)]
@@ -186,6 +210,21 @@ pub fn summary(r: &Report) -> String {
     );
     for (reason, n) in &r.failures {
         let _ = writeln!(s, "  {n} × {reason}");
+    }
+    if let Some(st) = &r.storm {
+        let _ = writeln!(
+            s,
+            "storm: 99 % back in {}, all in {}; {} reconnects, {} refused (non-200), {} failed \
+             connects, {} resyncs, {} events replayed, {} publish retries",
+            opt(st.back_99_secs, 2, " s"),
+            opt(st.back_all_secs, 2, " s"),
+            st.reconnects,
+            st.refused,
+            st.connect_errors,
+            st.resyncs,
+            st.replayed,
+            st.publish_retries,
+        );
     }
     if let (Some(a), Some(b)) = (r.rss_before_kib, r.rss_after_kib) {
         let _ = writeln!(

@@ -37,20 +37,27 @@ struct Runner<'a> {
     shared: Arc<Shared>,
     report: Report,
     deadline: Instant,
+    /// The server processes are being replaced (no /proc samples).
+    storming: bool,
 }
 
 impl Runner<'_> {
     fn mark(&mut self) -> Mark {
-        let server = self
-            .args
-            .server_pid
-            .and_then(|pid| match Sample::read(pid) {
+        let pids = &self.args.server_pid;
+        let server = if pids.is_empty() || self.storming {
+            // During a storm the server processes change: no samples.
+            None
+        } else {
+            match Sample::read_many(pids) {
                 Ok(s) => Some(s),
                 Err(err) => {
-                    self.problem(format!("cannot read /proc/{pid} (server gone?): {err}"));
+                    self.problem(format!(
+                        "cannot read /proc of {pids:?} (server gone?): {err}"
+                    ));
                     None
                 }
-            });
+            }
+        };
         Mark {
             at: Instant::now(),
             server,
@@ -149,6 +156,9 @@ impl Runner<'_> {
         if m == 0 || self.report.timed_out {
             return;
         }
+        if self.args.observe {
+            return self.observe().await;
+        }
         let Some(token) = self.args.publish_token.clone() else {
             self.problem("--broadcasts needs --publish-token".into());
             return;
@@ -211,6 +221,153 @@ impl Runner<'_> {
         r.tool_us_per_event = per_event_us((tb.total() - ta.total()).as_secs_f64(), received);
         r.tool_user_us_per_event = per_event_us((tb.user - ta.user).as_secs_f64(), received);
         r.tool_sys_us_per_event = per_event_us((tb.system - ta.system).as_secs_f64(), received);
+    }
+
+    /// `--observe`: another loadgen publishes; wait for each broadcast in turn (the first may
+    /// take as long as the other processes need to connect).
+    async fn observe(&mut self) {
+        let m = self.args.broadcasts;
+        tracing::info!(m, "observing broadcasts published elsewhere");
+        let a = self.mark();
+        let expect = self.shared.alive();
+        self.shared.expect.store(expect, Relaxed);
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        for i in 0..m {
+            let until = if i == 0 {
+                self.deadline
+            } else {
+                (Instant::now() + limit).min(self.deadline)
+            };
+            while (self.shared.received[i].load(Relaxed) as usize) < expect {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = tokio::time::timeout(
+                    left.min(Duration::from_millis(50)),
+                    self.shared.all_received.notified(),
+                )
+                .await;
+            }
+        }
+        let b = self.mark();
+        let r = &mut self.report;
+        r.broadcast_secs = Some((b.at - a.at).as_secs_f64());
+        r.broadcast_phase_pings = b.pings - a.pings;
+        let received = b.events() - a.events();
+        let (ta, tb) = (a.tool_cpu, b.tool_cpu);
+        r.tool_us_per_event = per_event_us((tb.total() - ta.total()).as_secs_f64(), received);
+        r.tool_user_us_per_event = per_event_us((tb.user - ta.user).as_secs_f64(), received);
+        r.tool_sys_us_per_event = per_event_us((tb.system - ta.system).as_secs_f64(), received);
+    }
+
+    /// The reconnect storm: wait for streams to drop, publish during the storm (retrying until
+    /// accepted), time the way back to 99 % and 100 %, then wait for every event everywhere.
+    async fn storm(&mut self) {
+        let secs = self.args.storm_secs;
+        if secs == 0.0 || self.report.timed_out {
+            return;
+        }
+        let n = self.args.connections;
+        let m = self.args.broadcasts;
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--storm-secs needs --publish-token".into());
+            return;
+        };
+        tracing::info!(secs, "waiting for the storm (restart the server now)");
+        let give_up = (Instant::now() + Duration::from_secs_f64(secs)).min(self.deadline);
+        while self.shared.alive() == n {
+            if Instant::now() >= give_up {
+                self.problem("no stream dropped during --storm-secs".into());
+                return;
+            }
+            sleep(Duration::from_millis(2)).await;
+        }
+        self.storming = true;
+        let t0 = Instant::now();
+        tracing::info!("storm: first stream dropped");
+        // Publish during the storm, each event retried until the (new) server accepts it.
+        let shared = Arc::clone(&self.shared);
+        let interval = Duration::from_millis(self.args.storm_interval_ms);
+        let publishing = tokio::spawn(async move {
+            let mut publisher = Publisher::new(shared.target, token);
+            let (mut retries, mut failed) = (0u64, 0u64);
+            for i in 0..m {
+                let give_up = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let body = serde_json::json!({
+                        "event": BENCH_EVENT,
+                        "data": { "t": unix_nanos(), "i": i },
+                    })
+                    .to_string();
+                    match tokio::time::timeout(Duration::from_secs(5), publisher.publish(&body))
+                        .await
+                    {
+                        Ok(Ok(a)) if a.status == 202 => break,
+                        _ if Instant::now() < give_up => {
+                            retries += 1;
+                            sleep(Duration::from_millis(50)).await;
+                        }
+                        _ => {
+                            failed += 1;
+                            break;
+                        }
+                    }
+                }
+                sleep(interval).await;
+            }
+            (retries, failed)
+        });
+        let want99 = n - n / 100;
+        let (mut t99, mut t100) = (None, None);
+        let back_by = (t0 + Duration::from_secs_f64(secs)).min(self.deadline);
+        while Instant::now() < back_by {
+            let alive = self.shared.alive();
+            // Every stream must have dropped and come back: count reconnections, not survivors.
+            let back = self.shared.reheld.load(Relaxed).min(n);
+            if t99.is_none() && back >= want99 && alive >= want99 {
+                t99 = Some(t0.elapsed());
+            }
+            if back >= n && alive == n {
+                t100 = Some(t0.elapsed());
+                break;
+            }
+            sleep(Duration::from_millis(5)).await;
+        }
+        let (retries, failed) = publishing.await.unwrap_or((0, m as u64));
+        // Every stream gets every event (live or replayed).
+        self.shared.expect.store(n, Relaxed);
+        let until = (Instant::now() + Duration::from_secs(30)).min(self.deadline);
+        for i in 0..m {
+            while (self.shared.received[i].load(Relaxed) as usize) < n && Instant::now() < until {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(50),
+                    self.shared.all_received.notified(),
+                )
+                .await;
+            }
+        }
+        self.storming = false;
+        let s = &self.shared;
+        let r = &mut self.report;
+        r.storm = Some(crate::report::Storm {
+            back_99_secs: t99.map(|d| d.as_secs_f64()),
+            back_all_secs: t100.map(|d| d.as_secs_f64()),
+            reconnects: s.reheld.load(Relaxed) as u64,
+            refused: s.refused.load(Relaxed),
+            connect_errors: s.connect_errors.load(Relaxed),
+            resyncs: s.resyncs.load(Relaxed),
+            replayed: s.replayed.load(Relaxed),
+            publish_retries: retries,
+        });
+        r.publish_errors += failed;
+        if t100.is_none() {
+            let p = format!(
+                "only {} of {n} streams back within --storm-secs",
+                s.reheld.load(Relaxed).min(n)
+            );
+            self.problem(p);
+        }
     }
 
     /// Publish `sustain` events as fast as `--sustain-concurrency` requests allow, then wait
@@ -310,7 +467,7 @@ impl Runner<'_> {
         if r.held < r.connections {
             problems.push(format!("{} of {} connected", r.held, r.connections));
         }
-        if r.dropped > 0 {
+        if r.dropped > 0 && r.storm.is_none() {
             problems.push(format!("{} streams dropped", r.dropped));
         }
         if r.missing > 0 {
@@ -359,6 +516,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
     if !stream_targets.is_empty() {
         shared.stream_targets = stream_targets;
     }
+    shared.reconnect = args.reconnect || args.storm_secs > 0.0;
     let shared = Arc::new(shared);
     let mut runner = Runner {
         args,
@@ -374,6 +532,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
             ..Report::default()
         },
         deadline: Instant::now() + Duration::from_secs(args.timeout_secs),
+        storming: false,
     };
     let start = runner.mark();
     runner.report.cpu_source = start.server.map(|s| {
@@ -402,7 +561,11 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         }
     }
     runner.idle().await;
-    runner.broadcasts().await;
+    if args.storm_secs > 0.0 {
+        runner.storm().await;
+    } else {
+        runner.broadcasts().await;
+    }
     runner.sustain().await;
     runner.finish(&start);
     runner.report

@@ -1,0 +1,722 @@
+//! Host tests of the tab-sharing piece and of the machine's take-over rules: one test per rule.
+
+use super::machine::{step, Cause, Command, Env, Input, Phase, ServerHello, State};
+use super::policy::Policy;
+use super::tabs::*;
+
+fn msg(m: Msg) -> TabsInput {
+    TabsInput::Message(Box::new(m))
+}
+
+fn policy() -> Policy {
+    Policy::default()
+}
+
+fn hello(hb: u64) -> ServerHello {
+    ServerHello {
+        connection_id: "c1".into(),
+        server_id: "s1".into(),
+        heartbeat_ms: hb,
+        retry_ms: 1000,
+        replayed: 0,
+    }
+}
+
+fn connected_state(at: f64) -> State {
+    State {
+        phase: Phase::Connected,
+        since: at,
+        connected_at: Some(at),
+        last_event_at: Some(at),
+        hello: Some(hello(1000)),
+        last_event_id: Some("s1-3".into()),
+        ..State::initial()
+    }
+}
+
+fn state_msg(from: &str, term: u64, tabs: u32, state: &State, sender_now: f64) -> Msg {
+    Msg::State {
+        from: from.into(),
+        term,
+        hidden: false,
+        tabs,
+        state: Box::new(Snapshot::of(state, sender_now)),
+    }
+}
+
+fn event_msg(from: &str, term: u64, id: Option<&str>) -> Msg {
+    Msg::Event {
+        from: from.into(),
+        term,
+        name: if id.is_some() { "demo" } else { "ping" }.into(),
+        id: id.map(Into::into),
+        data: "{}".into(),
+        time: "12:00:00".into(),
+    }
+}
+
+/// A started tab (a follower waiting for the lock).
+fn started(me: &str, patience: f64) -> Tabs {
+    let mut t = Tabs::new(me.into(), patience);
+    t.step(
+        TabsInput::Start {
+            online: true,
+            hidden: false,
+        },
+        0.0,
+        &policy(),
+    );
+    t
+}
+
+/// A tab that got the lock at t=10.
+fn leader(me: &str) -> Tabs {
+    let mut t = started(me, 0.5);
+    t.step(TabsInput::LockGranted, 10.0, &policy());
+    t
+}
+
+/// A tab following leader "L" (term 1), last heard at t=100.
+fn follower(me: &str, patience: f64) -> Tabs {
+    let mut t = started(me, patience);
+    t.step(
+        msg(state_msg("L", 1, 2, &connected_state(0.0), 0.0)),
+        100.0,
+        &policy(),
+    );
+    t
+}
+
+fn logged_ids(cmds: &[TabsCommand]) -> Vec<Option<String>> {
+    cmds.iter()
+        .filter_map(|c| match c {
+            TabsCommand::Log(e) => Some(e.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn start_announces_the_tab_and_queues_for_the_lock() {
+    let mut t = Tabs::new("A".into(), 0.5);
+    let cmds = t.step(
+        TabsInput::Start {
+            online: true,
+            hidden: true,
+        },
+        0.0,
+        &policy(),
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            TabsCommand::Post(Msg::Join {
+                from: "A".into(),
+                hidden: true
+            }),
+            TabsCommand::RequestLock,
+        ]
+    );
+    assert_eq!(t.role, TabRole::Follower);
+}
+
+#[test]
+fn elect_the_lock_holder_leads_and_adopts_what_the_old_leader_said() {
+    // First tab: nothing heard, so it adopts the initial state (and the machine opens).
+    let mut t = started("A", 0.5);
+    let cmds = t.step(TabsInput::LockGranted, 10.0, &policy());
+    assert_eq!(t.role, TabRole::Leader);
+    assert_eq!(t.term, 1);
+    match &cmds[..] {
+        [TabsCommand::Lead { state, input }, TabsCommand::PostState] => {
+            assert_eq!(**state, State::initial());
+            assert_eq!(
+                *input,
+                Input::Adopt {
+                    online: true,
+                    tab_hidden: false,
+                    audience_hidden: false
+                }
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A follower that gets the lock takes the term after the one it saw and the last state.
+    let mut f = follower("B", 0.5);
+    let cmds = f.step(TabsInput::LockGranted, 200.0, &policy());
+    assert_eq!(f.term, 2);
+    match &cmds[0] {
+        TabsCommand::Lead { state, .. } => {
+            assert_eq!(state.phase, Phase::Connected);
+            assert_eq!(state.last_event_id.as_deref(), Some("s1-3"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn follow_a_follower_shows_the_leaders_state_on_its_own_clock() {
+    let mut t = started("B", 0.5);
+    // The leader's clock says 5 000; its last event came 400 ms before that.
+    let mut s = connected_state(4_600.0);
+    s.since = 4_000.0;
+    let cmds = t.step(msg(state_msg("L", 3, 4, &s, 5_000.0)), 70.0, &policy());
+    match &cmds[0] {
+        TabsCommand::Show(shown) => {
+            assert_eq!(shown.phase, Phase::Connected);
+            assert_eq!(shown.last_event_at, Some(70.0 - 400.0));
+            assert_eq!(shown.since, 70.0 - 1_000.0);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(t.term, 3);
+    assert_eq!(t.leader_heard_at, 70.0);
+    assert_eq!(t.count(), 4, "a follower shows the leader's count");
+}
+
+#[test]
+fn snapshot_round_trips_through_the_channel_text() {
+    let mut s = connected_state(1_000.0);
+    s.phase = Phase::Reconnecting;
+    s.cause = Cause::Handover;
+    s.retry_at = Some(3_500.0);
+    s.resync = Some("too-old".into());
+    s.last_event_id = Some(String::new()); // Some("") is not None
+    let text = state_msg("L", 1, 2, &s, 2_000.0).encode();
+    let Some(Msg::State { state, tabs: 2, .. }) = Msg::decode(&text) else {
+        panic!("{text:?}")
+    };
+    let mut expect = s.clone();
+    expect.last_tick = None;
+    assert_eq!(state.to_state(2_000.0), Some(expect));
+    let mut no_hello = State::initial();
+    no_hello.hello = None;
+    let text = state_msg("L", 1, 2, &no_hello, 0.0).encode();
+    let Some(Msg::State { state, .. }) = Msg::decode(&text) else {
+        panic!("{text:?}")
+    };
+    assert_eq!(state.to_state(0.0), Some(no_hello));
+}
+
+#[test]
+fn every_message_round_trips_and_event_data_may_hold_anything() {
+    let msgs = [
+        Msg::Join {
+            from: "a1".into(),
+            hidden: true,
+        },
+        Msg::Presence {
+            from: "a1".into(),
+            hidden: false,
+        },
+        Msg::Leave { from: "a1".into() },
+        Msg::RetryNow { from: "a1".into() },
+        Msg::Event {
+            from: "a1".into(),
+            term: 7,
+            name: "demo".into(),
+            id: Some("s1-9".into()),
+            data: "{\"x\":\"a\u{1f}b\"}\nline 2".into(),
+            time: "12:00:01".into(),
+        },
+        Msg::Event {
+            from: "a1".into(),
+            term: 7,
+            name: "ping".into(),
+            id: None,
+            data: String::new(),
+            time: String::new(),
+        },
+    ];
+    for m in msgs {
+        assert_eq!(Msg::decode(&m.encode()), Some(m.clone()), "{m:?}");
+    }
+    for junk in [
+        "",
+        "hello",
+        "join",
+        "state\u{1f}L\u{1f}x",
+        "{\"t\":\"join\"}",
+    ] {
+        assert_eq!(Msg::decode(junk), None, "{junk:?}");
+    }
+}
+
+#[test]
+fn leader_silent_past_the_deadline_a_follower_steals() {
+    // Heartbeat 1 s: watchdog deadline 3 s; patience 0 steals at 3/4 of it, 0.99 near the end.
+    let p = policy();
+    for (patience, quiet_until, steal_at) in [(0.0, 2_349.0, 2_350.0), (0.99, 3_092.0, 3_093.0)] {
+        let mut t = follower("B", patience);
+        let before = t.step(TabsInput::Tick, quiet_until, &p);
+        assert!(!before.contains(&TabsCommand::StealLock), "{patience}");
+        let at = t.step(TabsInput::Tick, steal_at, &p);
+        assert!(at.contains(&TabsCommand::StealLock), "{patience}: {at:?}");
+        // Once per deadline, not every tick.
+        let next = t.step(TabsInput::Tick, steal_at + 250.0, &p);
+        assert!(!next.contains(&TabsCommand::StealLock));
+    }
+}
+
+#[test]
+fn any_message_of_the_leader_keeps_the_followers_watchdog_quiet() {
+    let p = policy();
+    let mut t = follower("B", 0.0);
+    t.step(msg(event_msg("L", 1, None)), 2_000.0, &p);
+    let cmds = t.step(TabsInput::Tick, 4_000.0, &p);
+    assert!(!cmds.contains(&TabsCommand::StealLock));
+    let cmds = t.step(TabsInput::Tick, 4_800.0, &p);
+    assert!(cmds.contains(&TabsCommand::StealLock));
+}
+
+#[test]
+fn deposed_leader_speaking_late_is_ignored() {
+    let p = policy();
+    let mut t = follower("B", 0.0);
+    t.step(
+        msg(state_msg("N", 2, 2, &connected_state(0.0), 0.0)),
+        200.0,
+        &p,
+    );
+    // The frozen old leader (term 1) wakes and says "reconnecting", and replays an event.
+    let mut old = connected_state(0.0);
+    old.phase = Phase::Reconnecting;
+    assert!(t
+        .step(msg(state_msg("L", 1, 2, &old, 0.0)), 300.0, &p)
+        .is_empty());
+    assert!(logged_ids(&t.step(msg(event_msg("L", 1, Some("s1-9"))), 300.0, &p)).is_empty());
+    assert_eq!(t.leader_heard_at, 200.0);
+}
+
+#[test]
+fn leader_closed_lock_lost_steps_down_and_queues_again() {
+    let mut t = leader("A");
+    let cmds = t.step(TabsInput::LockLost, 500.0, &policy());
+    assert_eq!(cmds, vec![TabsCommand::StepDown, TabsCommand::RequestLock]);
+    assert_eq!(t.role, TabRole::Follower);
+    // A follower's abandoned request settling means nothing.
+    assert!(t.step(TabsInput::LockLost, 600.0, &policy()).is_empty());
+}
+
+#[test]
+fn deposed_leader_hearing_a_later_term_steps_down_and_follows() {
+    let p = policy();
+    let mut t = leader("A"); // term 1
+    let cmds = t.step(
+        msg(state_msg("B", 2, 3, &connected_state(0.0), 0.0)),
+        500.0,
+        &p,
+    );
+    assert_eq!(t.role, TabRole::Follower);
+    assert_eq!(t.term, 2);
+    assert!(matches!(
+        &cmds[..],
+        [
+            TabsCommand::StepDown,
+            TabsCommand::RequestLock,
+            TabsCommand::Show(_),
+            ..
+        ]
+    ));
+    // A rival of the same term does not depose a leader (the lock decides).
+    let mut t = leader("A");
+    t.step(
+        msg(state_msg("B", 1, 3, &connected_state(0.0), 0.0)),
+        500.0,
+        &p,
+    );
+    assert_eq!(t.role, TabRole::Leader);
+}
+
+#[test]
+fn dedupe_each_event_id_is_logged_once() {
+    let p = policy();
+    let mut t = follower("B", 0.5);
+    let mut ids = Vec::new();
+    for (at, id) in [
+        (1.0, Some("s1-4")),
+        (2.0, Some("s1-5")),
+        (3.0, None), // pings have no id: always logged
+        (4.0, Some("s1-5")),
+        (5.0, None),
+        (6.0, Some("s1-6")),
+    ] {
+        ids.extend(logged_ids(&t.step(msg(event_msg("L", 1, id)), at, &p)));
+    }
+    let want: Vec<Option<String>> = vec![
+        Some("s1-4".into()),
+        Some("s1-5".into()),
+        None,
+        None,
+        Some("s1-6".into()),
+    ];
+    assert_eq!(ids, want);
+    // The same memory applies once this tab leads and the server replays.
+    t.step(TabsInput::LockGranted, 10.0, &p);
+    let replay = |t: &mut Tabs, id: &str| {
+        t.step(
+            TabsInput::StreamEvent(LoggedEvent {
+                name: "demo".into(),
+                id: Some(id.into()),
+                data: "{}".into(),
+                time: String::new(),
+            }),
+            11.0,
+            &p,
+        )
+    };
+    assert!(replay(&mut t, "s1-6").is_empty());
+    let cmds = replay(&mut t, "s1-7");
+    assert!(matches!(
+        &cmds[0],
+        TabsCommand::Post(Msg::Event { term: 2, .. })
+    ));
+    assert_eq!(logged_ids(&cmds), vec![Some("s1-7".to_string())]);
+}
+
+#[test]
+fn dedupe_does_not_apply_to_connected_whose_id_is_a_resume_point() {
+    let p = policy();
+    let mut t = leader("A");
+    let ev = |name: &str| {
+        TabsInput::StreamEvent(LoggedEvent {
+            name: name.into(),
+            id: Some("s1-5".into()),
+            data: "{}".into(),
+            time: String::new(),
+        })
+    };
+    assert_eq!(logged_ids(&t.step(ev("demo"), 1.0, &p)).len(), 1);
+    assert_eq!(logged_ids(&t.step(ev("connected"), 2.0, &p)).len(), 1);
+}
+
+#[test]
+fn all_hidden_pause_only_when_every_sharing_tab_is_hidden() {
+    let p = policy();
+    let mut t = leader("A");
+    let presence = |from: &str, hidden: bool| {
+        msg(Msg::Presence {
+            from: from.into(),
+            hidden,
+        })
+    };
+    t.step(presence("B", false), 20.0, &p);
+    // The leader's tab hides: B is still visible, so nothing changes for the stream.
+    let cmds = t.step(TabsInput::Visibility { hidden: true }, 30.0, &p);
+    assert!(cmds.contains(&TabsCommand::Machine(Input::TabVisibility { hidden: true })));
+    assert!(!cmds
+        .iter()
+        .any(|c| matches!(c, TabsCommand::Machine(Input::Audience { .. }))));
+    // B hides too: now every tab is hidden and the machine's grace period starts.
+    let cmds = t.step(presence("B", true), 40.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Machine(Input::Audience { hidden: true })]
+    );
+    // B comes back: the stream must run again.
+    let cmds = t.step(presence("B", false), 50.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Machine(Input::Audience { hidden: false })]
+    );
+    // B leaves while A is hidden: every remaining tab is hidden.
+    let cmds = t.step(msg(Msg::Leave { from: "B".into() }), 60.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Machine(Input::Audience { hidden: true })]
+    );
+}
+
+#[test]
+fn count_of_sharing_tabs_joins_leaves_and_silent_tabs() {
+    let p = policy();
+    let mut t = leader("A");
+    assert_eq!(t.count(), 1);
+    let cmds = t.step(
+        msg(Msg::Join {
+            from: "B".into(),
+            hidden: false,
+        }),
+        100.0,
+        &p,
+    );
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::PostState],
+        "a newcomer hears the state at once"
+    );
+    t.step(
+        msg(Msg::Presence {
+            from: "C".into(),
+            hidden: false,
+        }),
+        200.0,
+        &p,
+    );
+    t.step(
+        msg(Msg::Presence {
+            from: "C".into(),
+            hidden: false,
+        }),
+        300.0,
+        &p,
+    );
+    assert_eq!(t.count(), 3);
+    t.step(msg(Msg::Leave { from: "B".into() }), 400.0, &p);
+    assert_eq!(t.count(), 2);
+    // C goes silent (closed without a word, or frozen): it stops counting after the timeout.
+    t.step(TabsInput::Tick, 300.0 + p.share_peer_timeout_ms - 1.0, &p);
+    assert_eq!(t.count(), 2);
+    t.step(TabsInput::Tick, 300.0 + p.share_peer_timeout_ms, &p);
+    assert_eq!(t.count(), 1);
+    // Its own messages never count.
+    t.step(
+        msg(Msg::Presence {
+            from: "A".into(),
+            hidden: false,
+        }),
+        9_000.0,
+        &p,
+    );
+    assert_eq!(t.count(), 1);
+}
+
+#[test]
+fn beacons_leader_posts_state_and_followers_presence_every_interval() {
+    let p = policy();
+    let mut l = leader("A");
+    assert!(!l
+        .step(TabsInput::Tick, 500.0, &p)
+        .contains(&TabsCommand::PostState));
+    assert!(l
+        .step(TabsInput::Tick, 1_010.0, &p)
+        .contains(&TabsCommand::PostState));
+    let mut f = started("B", 0.5);
+    assert!(f.step(TabsInput::Tick, 900.0, &p).is_empty());
+    let cmds = f.step(TabsInput::Tick, 1_000.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Post(Msg::Presence {
+            from: "B".into(),
+            hidden: false
+        })]
+    );
+}
+
+#[test]
+fn retry_now_in_a_follower_asks_the_leader_and_steals_from_a_quiet_one() {
+    let p = policy();
+    let mut f = follower("B", 0.5);
+    let cmds = f.step(TabsInput::RetryNow, 600.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Post(Msg::RetryNow { from: "B".into() })]
+    );
+    let cmds = f.step(TabsInput::RetryNow, 2_100.0, &p);
+    assert!(cmds.contains(&TabsCommand::StealLock), "{cmds:?}");
+    // The leader acts on the shared stream.
+    let mut l = leader("A");
+    let cmds = l.step(msg(Msg::RetryNow { from: "B".into() }), 50.0, &p);
+    assert_eq!(cmds, vec![TabsCommand::Machine(Input::RetryNow)]);
+}
+
+#[test]
+fn offline_comes_from_the_tabs_own_navigator() {
+    let p = policy();
+    let mut f = follower("B", 0.5);
+    match &f.step(TabsInput::Online(false), 200.0, &p)[..] {
+        [TabsCommand::Show(s)] => {
+            assert_eq!(
+                (s.phase, s.cause, s.since),
+                (Phase::Offline, Cause::Offline, 200.0)
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // The leader's next word does not reset how long this tab has been offline.
+    match &f.step(
+        msg(state_msg("L", 1, 2, &connected_state(0.0), 0.0)),
+        900.0,
+        &p,
+    )[..]
+    {
+        [TabsCommand::Show(s), ..] => assert_eq!((s.phase, s.since), (Phase::Offline, 200.0)),
+        other => panic!("{other:?}"),
+    }
+    match &f.step(TabsInput::Online(true), 300.0, &p)[..] {
+        [TabsCommand::Show(s)] => assert_eq!(s.phase, Phase::Connected),
+        other => panic!("{other:?}"),
+    }
+    let mut l = leader("A");
+    assert_eq!(
+        l.step(TabsInput::Online(false), 20.0, &p),
+        vec![TabsCommand::Machine(Input::Offline)]
+    );
+}
+
+// --- The machine's side of sharing ---
+
+fn env(now: f64) -> Env {
+    Env {
+        now,
+        wall: now,
+        rand: 0.5,
+    }
+}
+
+fn adopt(s: &State, now: f64, online: bool, audience_hidden: bool) -> (State, Vec<Command>) {
+    step(
+        s,
+        &Input::Adopt {
+            online,
+            tab_hidden: false,
+            audience_hidden,
+        },
+        env(now),
+        &policy(),
+    )
+}
+
+#[test]
+fn adopt_table() {
+    let open = vec![Command::Open {
+        last_event_id: Some("s1-3".into()),
+    }];
+    let with = |phase: Phase, retry_at: Option<f64>| State {
+        phase,
+        retry_at,
+        ..connected_state(0.0)
+    };
+    // (state announced by the old leader, online, every tab hidden) -> (phase, cause, commands)
+    let cases: Vec<(State, bool, bool, Phase, Cause, Vec<Command>)> = vec![
+        (
+            with(Phase::Connected, None),
+            true,
+            false,
+            Phase::Connecting,
+            Cause::Handover,
+            open.clone(),
+        ),
+        (
+            with(Phase::Reconnecting, Some(5_000.0)),
+            true,
+            false,
+            Phase::Reconnecting,
+            Cause::None,
+            vec![],
+        ),
+        (
+            with(Phase::Reconnecting, None),
+            true,
+            false,
+            Phase::Reconnecting,
+            Cause::None,
+            open.clone(),
+        ),
+        (
+            with(Phase::Stale, None),
+            true,
+            false,
+            Phase::Stale,
+            Cause::None,
+            open.clone(),
+        ),
+        (
+            with(Phase::Failed, None),
+            true,
+            false,
+            Phase::Failed,
+            Cause::None,
+            vec![],
+        ),
+        (
+            with(Phase::Paused, None),
+            true,
+            true,
+            Phase::Paused,
+            Cause::None,
+            vec![],
+        ),
+        (
+            with(Phase::Paused, None),
+            true,
+            false,
+            Phase::Reconnecting,
+            Cause::Hidden,
+            open.clone(),
+        ),
+        (
+            with(Phase::Connected, None),
+            false,
+            false,
+            Phase::Offline,
+            Cause::Offline,
+            vec![],
+        ),
+        (
+            with(Phase::Offline, None),
+            true,
+            false,
+            Phase::Reconnecting,
+            Cause::Offline,
+            open.clone(),
+        ),
+    ];
+    for (s, online, hidden, phase, cause, cmds) in cases {
+        let from = s.phase;
+        let (next, got) = adopt(&s, 1_000.0, online, hidden);
+        assert_eq!((next.phase, next.cause), (phase, cause), "from {from:?}");
+        assert_eq!(got, cmds, "from {from:?}");
+        assert!(!next.probing);
+    }
+}
+
+#[test]
+fn hand_over_is_not_counted_as_a_reconnect_and_the_banner_stays_connected() {
+    let p = policy();
+    let (s, _) = adopt(&connected_state(0.0), 1_000.0, true, false);
+    assert_eq!(
+        super::display::banner_phase(Phase::Connected, &s, 1_200.0, &p),
+        Phase::Connected,
+        "a quick hand-over never reaches the banner"
+    );
+    let (s, _) = step(
+        &s,
+        &Input::Hello {
+            hello: hello(1000),
+            id: Some("s1-3".into()),
+        },
+        env(1_150.0),
+        &p,
+    );
+    assert_eq!(s.phase, Phase::Connected);
+    assert_eq!(s.reconnects, 0);
+}
+
+#[test]
+fn audience_hidden_past_grace_pauses_while_the_tab_itself_may_be_visible() {
+    let p = policy();
+    let s = connected_state(0.0);
+    let (s, _) = step(&s, &Input::Audience { hidden: true }, env(1_000.0), &p);
+    assert!(!s.tab_hidden);
+    let (s, cmds) = step(&s, &Input::Tick, env(1_000.0 + p.hidden_grace_ms), &p);
+    assert_eq!(s.phase, Phase::Paused);
+    assert_eq!(cmds, vec![Command::Close]);
+    let (s, cmds) = step(&s, &Input::Audience { hidden: false }, env(400_000.0), &p);
+    assert_eq!(s.phase, Phase::Reconnecting);
+    assert!(matches!(cmds[..], [Command::Open { .. }]));
+}
+
+#[test]
+fn clock_jump_rule_follows_the_tabs_own_visibility() {
+    let p = policy();
+    let mut s = connected_state(0.0);
+    s.last_tick = Some((0.0, 0.0));
+    s.last_event_at = Some(19_900.0);
+    // This tab hidden (its timers throttled), other tabs visible: a long timer gap is no jump.
+    let (s, _) = step(&s, &Input::TabVisibility { hidden: true }, env(10.0), &p);
+    assert!(s.hidden_since.is_none(), "the audience is not hidden");
+    let (hidden, cmds) = step(&s, &Input::Tick, env(20_000.0), &p);
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert_eq!(hidden.phase, Phase::Connected);
+}
