@@ -92,7 +92,7 @@ start_instance() {
     ulimit -n "$(ulimit -Hn)"
     exec env LEPTOS_OUTPUT_NAME=sse-status LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
       RUST_LOG=warn "$SERVER" --addr "127.0.0.1:$port" --publish-token "$TOKEN" \
-      --redis-url "redis://127.0.0.1:$REDIS_PORT/0" --max-connections 19900 "$@"
+      --redis-url "redis://127.0.0.1:$REDIS_PORT/0" "$@"
   ) >"$log" 2>&1 &
   LAST_PID=$!
   PIDS+=("$LAST_PID")

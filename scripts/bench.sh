@@ -146,7 +146,7 @@ start_server() {
     ulimit -n "$(ulimit -Hn)"
     exec env LEPTOS_OUTPUT_NAME=sse-status LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
       RUST_LOG=warn "$SERVER" --addr "127.0.0.1:$port" --heartbeat-ms "$hb" \
-      --publish-token "$TOKEN" --max-connections 19900 "$@"
+      --publish-token "$TOKEN" "$@"
   ) >"$log" 2>&1 &
   SPID=$!
   for i in $(seq 1 100); do
@@ -247,7 +247,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo "- machine: $(nproc) cores, $model, $mem, kernel $(uname -r)"
   echo "- command: \`scripts/bench.sh${*:+ $*}\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
   echo "- release build: \`cargo leptos build --release --project sse-status\`, \`cargo build --release -p loadgen --bin loadgen --bin floor\` (binaries copied to $WORK/ and run from there)"
-  echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN --max-connections 19900\` (label *direct*) or the same with \`--no-fast-path\` (label *hyper*: every stream through hyper and axum), RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
+  echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN\` (label *direct*) or the same with \`--no-fast-path\` (label *hyper*: every stream through hyper and axum), RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
   echo "- load: \`loadgen --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\`, plus \`--reuse $REUSE_PATHS\` for the *reused* rows (each connection first fetches those paths, keep-alive, then asks for /events: the path a browser takes) (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
   echo "- built from: $COMMIT"
   echo

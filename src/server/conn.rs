@@ -52,7 +52,14 @@ pub async fn accept_loop(
                 Ok((stream, peer)) => match state.sockets.try_enter() {
                     Some(permit) => {
                         let _ = stream.set_nodelay(true);
-                        tracker.spawn(serve_connection(stream, peer, state.clone(), app.clone(), permit));
+                        tracker.spawn(serve_connection(
+                            stream,
+                            peer,
+                            state.clone(),
+                            app.clone(),
+                            permit,
+                            tracker.clone(),
+                        ));
                     }
                     None => refuse_socket(stream, peer, &full, &state),
                 },
@@ -103,7 +110,8 @@ async fn serve_connection(
     peer: SocketAddr,
     state: AppState,
     app: Router,
-    _permit: SocketPermit,
+    permit: SocketPermit,
+    tracker: TaskTracker,
 ) {
     let mut io = StallIo::new(
         stream,
@@ -116,7 +124,9 @@ async fn serve_connection(
     );
     let mut buf = BytesMut::new();
     loop {
-        let head = match read_head(&mut io, &mut buf, &state).await {
+        // Boxed: the head reader's and hyper's state live on the heap only while they run, so
+        // this task stays small while it waits (idle keep-alive).
+        let head = match Box::pin(read_head(&mut io, &mut buf, &state)).await {
             HeadOutcome::Ready(head) => head,
             HeadOutcome::Closed => return,
             HeadOutcome::Refuse(err, reason) => {
@@ -140,12 +150,20 @@ async fn serve_connection(
                             .metrics
                             .requests_refused
                             .with_label_values(&["unexpected_input"]);
-                        return fastpath::serve_stream(io, feed, unexpected).await;
+                        // The held stream gets a task of its own with only what it needs (the
+                        // socket, its feed, its place under the socket cap): this one ends and
+                        // frees the router, the state and the request machinery. Held streams
+                        // are this server's scaling number.
+                        tracker.spawn(async move {
+                            let _permit = permit;
+                            fastpath::serve_stream(io, feed, unexpected).await;
+                        });
+                        return;
                     }
                     Err(err) => return answer_and_close(io, &err).await,
                 }
             }
-            _ => match one_request(io, &mut buf, &head, peer, &state, &app).await {
+            _ => match Box::pin(one_request(io, &mut buf, &head, peer, &state, &app)).await {
                 Next::KeepAlive(next) => io = next,
                 Next::Close => return,
             },
