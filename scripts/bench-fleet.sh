@@ -27,7 +27,8 @@ command -v redis-server >/dev/null || { echo "redis-server not found: run ./scri
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   say "building release (sse-status, loadgen)"
-  cargo build --release --features ssr --bin sse-status --bin loadgen
+  cargo build --release --features ssr,app --bin sse-status
+  cargo build --release -p loadgen --bin loadgen
 fi
 mkdir -p "$WORK" bench
 cp target/release/sse-status target/release/loadgen "$WORK/"

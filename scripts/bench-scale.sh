@@ -36,9 +36,9 @@ say() { printf '\033[1;34m[scale]\033[0m %s\n' "$*" >&2; }
 command -v redis-server >/dev/null || { echo "redis-server missing: run scripts/setup.sh" >&2; exit 2; }
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  say "building release (cargo leptos build --release; loadgen)"
-  cargo leptos build --release
-  cargo build --release --features ssr --bin loadgen
+  say "building release (cargo leptos build --release --project sse-status; loadgen)"
+  cargo leptos build --release --project sse-status
+  cargo build --release -p loadgen --bin loadgen
 fi
 cp target/release/sse-status "$WORK/sse-status"
 cp target/release/loadgen "$WORK/loadgen"

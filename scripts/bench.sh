@@ -87,9 +87,9 @@ wait_for_quiet() {
 BUILD_START=$(date +%s)
 if [ -z "${SKIP_BUILD:-}" ]; then
   wait_for_quiet   # the release build rewrites target/site, which a running Playwright serves
-  say "building release (cargo leptos build --release; loadgen)"
-  cargo leptos build --release
-  cargo build --release --features ssr --bin loadgen --bin floor
+  say "building release (cargo leptos build --release --project sse-status; loadgen, floor)"
+  cargo leptos build --release --project sse-status
+  cargo build --release -p loadgen --bin loadgen --bin floor
 fi
 [ -x target/release/sse-status ] && [ -x target/release/loadgen ] || { echo "missing target/release/sse-status or loadgen" >&2; exit 2; }
 # The source the binaries were built from (others may commit while the matrix runs).
@@ -246,7 +246,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(nproc) cores, $model, $mem, kernel $(uname -r)"
   echo "- command: \`scripts/bench.sh${*:+ $*}\` (HEARTBEATS=\"${HBS[*]}\" BROADCASTS=$BROADCASTS IDLE_SECS=$IDLE_SECS)"
-  echo "- release build: \`cargo leptos build --release\`, \`cargo build --release --features ssr --bin loadgen\` (binaries copied to $WORK/ and run from there)"
+  echo "- release build: \`cargo leptos build --release --project sse-status\`, \`cargo build --release -p loadgen --bin loadgen --bin floor\` (binaries copied to $WORK/ and run from there)"
   echo "- server: \`sse-status --addr 127.0.0.1:PORT --heartbeat-ms H --publish-token $TOKEN\` (label *direct*) or the same with \`--no-fast-path\` (label *hyper*: every stream through hyper and axum), RUST_LOG=warn, ulimit -n $(ulimit -Hn), a fresh process per row"
   echo "- load: \`loadgen --url http://127.0.0.1:PORT --connections N --server-pid PID --publish-token $TOKEN --broadcasts $BROADCASTS --idle-secs $IDLE_SECS --json\`, plus \`--reuse $REUSE_PATHS\` for the *reused* rows (each connection first fetches those paths, keep-alive, then asks for /events: the path a browser takes) (one tokio current-thread runtime, 128 handshakes in flight, source addresses 127.0.0.2, .3, ... 5,000 connections each)"
   echo "- built from: $COMMIT"

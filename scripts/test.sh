@@ -15,16 +15,34 @@ started=$(date +%s)
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "clippy (server: --features ssr)"
-cargo clippy --all-targets --features ssr -- -D warnings
+step "clippy (this app's server: --features ssr,app; all targets of the workspace)"
+cargo clippy --workspace --all-targets --features sse-status/ssr,sse-status/app -- -D warnings
 
-step "clippy (browser: --features hydrate, wasm32)"
-cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+step "clippy (the library alone: ssr; hydrate and csr on wasm32)"
+cargo clippy -p sse-status --lib --features ssr -- -D warnings
+cargo clippy -p sse-status --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p sse-status --lib --features csr --target wasm32-unknown-unknown -- -D warnings
 
-step "unit and server tests (real sockets)"
-cargo test --features ssr
+step "clippy (this app's browser bundle: --features hydrate,app, wasm32; the example's)"
+cargo clippy -p sse-status --lib --features hydrate,app --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p embed --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p embed --all-targets --features ssr -- -D warnings
 
-step "end-to-end tests (Playwright + Chromium)"
-cargo leptos end-to-end
+step "rustdoc without warnings (server and browser sides of the library)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p sse-status --no-deps --features ssr
+# The browser side: the crate guide links server items (LiveHub, serve) that only exist with
+# `ssr`, so only those links may dangle there.
+RUSTDOCFLAGS="-D warnings -A rustdoc::broken-intra-doc-links" \
+  cargo doc -p sse-status --no-deps --features hydrate --target wasm32-unknown-unknown
+
+step "unit, doc and server tests (real sockets); loadgen's smoke run"
+cargo test -p sse-status --features ssr,app
+cargo test -p loadgen
+
+step "build the example app (examples/embed, a second cargo-leptos site)"
+cargo leptos build --project embed
+
+step "end-to-end tests (Playwright + Chromium; the app and examples/embed)"
+cargo leptos end-to-end --project sse-status
 
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

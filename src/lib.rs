@@ -1,19 +1,129 @@
-//! Both sides: the crate's module map and the browser entry point `hydrate()`.
+//! Both sides: the crate's module map, its guide, and this repo's browser entry point `hydrate()`.
+//!
+//! # sse-status: a connection status that never lies, for your Leptos app
+//!
+//! A Server-Sent Events stream on the server ([`server::LiveHub`], feature `ssr`) and, in the
+//! browser, a hook that tells the truth about it ([`connection::use_connection_status`]: a
+//! sans-IO state machine behind heartbeats, watchdogs, backoff and resumption) plus a banner
+//! ([`components::ConnectionBanner`]). This repository's own dashboard is one user of it
+//! (feature `app`); `examples/embed` is another, a separate app.
+//!
+//! ## Add it to your app in five steps
+//!
+//! **1. Depend on it** with default features off, and pass your app's sides through:
+//!
+//! ```toml
+//! [dependencies]
+//! sse-status = { git = "…", default-features = false }
+//!
+//! [features]
+//! ssr = ["sse-status/ssr", "leptos/ssr", "dep:leptos_axum", …]
+//! hydrate = ["sse-status/hydrate", "leptos/hydrate", …]   # or, in a CSR app: ["sse-status/csr", …]
+//! ```
+//!
+//! Features: `ssr` is the server library (and the hook/banner rendering `connecting` on the
+//! server), `hydrate` the client library in an SSR + hydration app, `csr` in a client-side
+//! rendered app. None of them brings this repo's app; `app` does, and you leave it off (it would
+//! export a second `#[wasm_bindgen] fn hydrate`).
+//!
+//! **2. Create the hub and mount its stream** in your own axum router, with your own listener
+//! (`no_run`: it serves until Ctrl-C):
+//!
+//! ```no_run
+//! # #[cfg(feature = "ssr")]
+//! # async fn run() -> std::io::Result<()> {
+//! use axum::Router;
+//! use sse_status::server::{Config, LiveHub};
+//!
+//! let hub = LiveHub::new(Config::default()); // inside the Tokio runtime
+//! let app: Router = Router::new()
+//!     // .route("/", …your Leptos routes…)
+//!     // GET /live/events (the stream); /live/healthz, /live/readyz, /live/metrics.
+//!     .nest("/live", hub.stream_router().merge(hub.ops_router()));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! let stopping = hub.clone();
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown(async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         stopping.shutdown().await; // open streams would hold the shutdown forever
+//!     })
+//!     .await
+//! # }
+//! ```
+//!
+//! [`LiveHub::router`](server::LiveHub::router) mounts everything at once, including
+//! `POST /api/publish` for publishers outside the process
+//! ([`publish_router`](server::LiveHub::publish_router); the bearer token is
+//! [`Config::publish_token`](server::Config::publish_token)). [`server::serve`] is an optional
+//! serving helper: it owns the listener and writes `/events` straight to the socket (the lean
+//! path for ~20k held streams per process), with header/idle/body timeouts and a socket cap.
+//!
+//! **3. Publish from Rust**, e.g. in a server function (give it the hub through context:
+//! `leptos_axum::handle_server_fns_with_context(move || provide_context(hub.clone()), req)`):
+//!
+//! ```no_run
+//! # #[cfg(feature = "ssr")]
+//! # async fn publish(hub: sse_status::server::LiveHub) -> Result<(), sse_status::server::PublishError> {
+//! #[derive(serde::Serialize)]
+//! struct Update { n: u64 }
+//! let id = hub.publish("update", &Update { n: 1 }).await?; // the event's id once stored
+//! # let _ = id; Ok(())
+//! # }
+//! ```
+//!
+//! **4. Connect the page once and show the banner** (the stream opens in the browser only):
+//!
+//! ```
+//! use leptos::prelude::*;
+//! use sse_status::components::ConnectionBanner;
+//! use sse_status::connection::{provide_connection_status, use_event, UseConnectionStatusOptions};
+//!
+//! #[derive(Clone, PartialEq, serde::Deserialize)]
+//! struct Update { n: u64 }
+//!
+//! #[component]
+//! fn App() -> impl IntoView {
+//!     let status = provide_connection_status(UseConnectionStatusOptions {
+//!         url: "/live/events".into(),         // where step 2 mounted it
+//!         event_names: vec!["update".into()], // EventSource needs a listener per name
+//!         ..Default::default()
+//!     });
+//!     view! { <header><ConnectionBanner status/></header><Counter/> }
+//! }
+//!
+//! #[component]
+//! fn Counter() -> impl IntoView {
+//!     // The latest `update`, decoded with serde; `None` until one arrives.
+//!     let update = use_event::<Update>("update");
+//!     view! { <p>{move || update.get().map(|u| u.n)}</p> }
+//! }
+//! ```
+//!
+//! **5. Build and run** as any cargo-leptos app. A complete one: `examples/embed` (build it with
+//! `cargo leptos build --project embed` from this repository; run `target/debug/embed` with
+//! `LEPTOS_SITE_ROOT=target/site-embed LEPTOS_OUTPUT_NAME=embed`).
+//!
+//! What the hook expects from the server, and therefore what to keep if you put a proxy in
+//! between, is in [`connection::hook`] ("The server contract").
 
 // Leptos view types nest deeply; without `erase_components` the default limit is too low.
 #![recursion_limit = "256"]
+#![warn(missing_docs)]
 
+#[cfg(feature = "app")]
 pub mod app;
 pub mod components;
 pub mod connection;
 pub mod i18n;
+#[cfg(feature = "app")]
 pub mod pages;
 
 #[cfg(feature = "ssr")]
 pub mod server;
 
-/// Browser entry point: attach the client to the server-rendered page.
-#[cfg(feature = "hydrate")]
+/// This repo's browser entry point (features `hydrate` + `app`): attach the dashboard to the
+/// server-rendered page. An embedding app has its own and leaves `app` off.
+#[cfg(all(feature = "hydrate", feature = "app"))]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sse_status::server::{self, AppState, Config};
+use sse_status::server::{self, Config, LiveHub};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,7 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let listener = server::listener::bind_with(config.addr, config.reuse_port)
         .with_context(|| format!("binding {}", config.addr))?;
     let addr = config.addr;
-    let state = AppState::new(config, leptos);
+    let hub = LiveHub::new(config);
+    let app = server::site_router(&hub, leptos);
+    let state = hub.state();
     tracing::info!(
         %addr,
         heartbeat_ms = state.config.heartbeat_ms,
@@ -37,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         log = if state.log.is_shared() { "redis" } else { "embedded" },
         "listening on http://{addr}"
     );
-    server::serve(listener, state, server::shutdown::signal())
+    server::serve(listener, hub.clone(), app, server::shutdown::signal())
         .await
         .context("serving")
 }

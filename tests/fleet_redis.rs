@@ -289,7 +289,7 @@ async fn trimmed_malformed_and_foreign_ids_get_a_resync() {
         let e = next_event(&mut s, Duration::from_secs(5)).await;
         assert_eq!(e.event, "resync", "{last}");
         let data: Resync = serde_json::from_str(&e.data).unwrap();
-        assert_eq!(data.reason, reason, "{last}");
+        assert_eq!(data.reason.as_str(), reason, "{last}");
         assert_eq!(data.requested_id, last);
         // Then live, from now on.
         let live = publish(&c, &a, "update", serde_json::json!("live")).await;

@@ -236,7 +236,7 @@ async fn an_unknown_or_too_old_id_gets_a_resync_first() {
         let resync = next_event(&mut s, Duration::from_secs(2)).await;
         assert_eq!(resync.event, "resync", "{last}");
         let data: Resync = serde_json::from_str(&resync.data).unwrap();
-        assert_eq!(data.reason, reason);
+        assert_eq!(data.reason.as_str(), reason);
         assert_eq!(data.requested_id, last);
         assert_eq!(data.first_id.as_deref(), Some(ids[20].as_str()));
         for id in &ids[20..] {

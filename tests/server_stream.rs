@@ -125,7 +125,7 @@ async fn a_malformed_last_event_id_gets_a_resync_not_silence() {
         let resync = next_event(&mut events, Duration::from_secs(2)).await;
         assert_eq!(resync.event, "resync", "header {bad:?}");
         let data: Resync = serde_json::from_str(&resync.data).unwrap();
-        assert_eq!(data.reason, "unknown-id");
+        assert_eq!(data.reason.as_str(), "unknown-id");
         assert_eq!(data.requested_id, bad);
     }
     // An empty id is no id (as browsers treat it): a fresh start, no resync.

@@ -393,7 +393,9 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
     };
     on(protocol::EVENT_RESYNC, |_, msg| {
         let r: Resync = serde_json::from_str(&message_data(msg)).ok()?;
-        Some(Input::Resync { reason: r.reason })
+        Some(Input::Resync {
+            reason: r.reason.as_str().to_owned(),
+        })
     });
     on("message", app_event);
     for name in &names {

@@ -1,6 +1,39 @@
 //! Both sides: `use_connection_status()`, the Leptos glue between the pure machine and a
-//! component tree. In the browser it starts the driver after hydration; on the server it only
-//! provides the initial "connecting" state.
+//! component tree. In the browser it starts the driver after hydration (at once in a CSR app);
+//! on the server it only provides the initial "connecting" state.
+//!
+//! # The server contract
+//!
+//! The hook works against this crate's server (`sse_status::server::LiveHub`, feature `ssr`)
+//! out of the box. Another server
+//! (or a proxy in between) must keep these, or the banner will say things that are not true:
+//!
+//! - **The stream**: `GET <url>` answers `200` with `Content-Type: text/event-stream`, unbuffered
+//!   (`X-Accel-Buffering: no` for nginx, never compressed). Any other status or content type
+//!   makes `EventSource` give up for good: the hook then probes the URL to tell a refusal
+//!   (`rejected`) from a network failure, and retries with backoff.
+//! - **`connected` first** (event name `connected`), with JSON data
+//!   [`Connected`](super::protocol::Connected): `connection_id`, `server_id` (random per process
+//!   start: a change means a restart), `heartbeat_ms` (the watchdog is derived from it),
+//!   `retry_ms`, `server_time`, optionally `replayed` and `fleet`. Until it arrives the hook is
+//!   not `connected`.
+//! - **`ping` every `heartbeat_ms`**, a *named* event with [`Ping`](super::protocol::Ping)
+//!   data (a comment line would be invisible to page code, so it could not feed the watchdog).
+//!   Silence longer than the watchdog deadline (2 heartbeats + 1 s by default,
+//!   [`super::policy::Policy`]) makes the state `stale`, then the hook reconnects.
+//! - **Resumption**: application events carry an `id:`. When the hook reopens the stream it
+//!   sends the last id it saw as the query parameter `?last_event_id=<id>`
+//!   ([`LAST_EVENT_ID_PARAM`](super::protocol::LAST_EVENT_ID_PARAM); a new `EventSource`
+//!   never sends the `Last-Event-ID` header itself). The server replays what was missed, or —
+//!   when it cannot (too old, another server's id, unknown, malformed) — sends **`resync`**
+//!   ([`Resync`](super::protocol::Resync), reason [`ResyncReason`](super::protocol::ResyncReason))
+//!   so the page knows events were lost. Silence is never the answer.
+//! - **`draining`** ([`Draining`](super::protocol::Draining): `reconnect_after_ms`, jittered per
+//!   client) before a planned shutdown: the hook says `reconnecting` (not an error) and comes
+//!   back after the hint.
+//! - **Application event names** are delivered by `EventSource` only to listeners of that exact
+//!   name: list them in [`UseConnectionStatusOptions::event_names`]. `connected`, `ping`,
+//!   `resync` and `draining` are reserved.
 
 use std::collections::VecDeque;
 
@@ -120,7 +153,7 @@ pub(crate) struct Sinks {
 }
 
 // Only the browser driver writes; the server never runs it.
-#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
 impl Sinks {
     /// Publish a new machine state observed at `now`. Only what changed is set, so a view
     /// re-renders only when its own value does: the tick's bookkeeping (`last_tick`) is not
@@ -156,7 +189,9 @@ impl Sinks {
     }
 }
 
-/// Track the page's connection to the SSE stream with the default options.
+/// The page's connection: the one [`provide_connection_status`](super::provide_connection_status)
+/// shared through context, else a new one with the default options (`/events`, no application
+/// event names).
 ///
 /// ## Server-Side Rendering
 /// On the server (and in the first client render) every signal holds its initial value:
@@ -164,7 +199,9 @@ impl Sinks {
 /// stream is opened only in the browser, after hydration, and closed when the owner is cleaned up.
 /// `role` is `solo` and `shared_tabs` 1 until the browser knows better.
 pub fn use_connection_status() -> UseConnectionStatusReturn {
-    use_connection_status_with_options(UseConnectionStatusOptions::default())
+    super::context::connection_status_from_context().unwrap_or_else(|| {
+        use_connection_status_with_options(UseConnectionStatusOptions::default())
+    })
 }
 
 /// Track the page's connection to the SSE stream. See [`UseConnectionStatusOptions`].

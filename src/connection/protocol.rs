@@ -79,12 +79,53 @@ pub struct Ping {
     pub fleet: Option<Fleet>,
 }
 
+/// Why a resume point (`Last-Event-ID` or `?last_event_id=`) could not be honoured: the
+/// `reason` of a `resync` event. The server picks one, the client decodes the same enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResyncReason {
+    /// `other-server`: the id was assigned by another server process (restart, or another
+    /// instance) of the embedded log.
+    OtherServer,
+    /// `other-log`: the id has the shape of another log's ids (an embedded id sent to the Redis
+    /// log).
+    OtherLog,
+    /// `too-old`: the id is older than the oldest kept event: some events are gone.
+    TooOld,
+    /// `unknown-id`: the id is unknown to this log (beyond its newest event, never assigned, or
+    /// malformed).
+    #[serde(rename = "unknown-id")]
+    Unknown,
+    /// A reason this client does not know (a newer server): still a resync.
+    #[serde(other)]
+    Other,
+}
+
+impl ResyncReason {
+    /// The wire text (`other-server`, `other-log`, `too-old`, `unknown-id`; `other` for
+    /// [`ResyncReason::Other`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::OtherServer => "other-server",
+            ResyncReason::OtherLog => "other-log",
+            ResyncReason::TooOld => "too-old",
+            ResyncReason::Unknown => "unknown-id",
+            ResyncReason::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ResyncReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Data of the `resync` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resync {
-    /// Why the requested id could not be resumed: `other-server`, `other-log`, `too-old` or
-    /// `unknown-id` (also for a malformed id).
-    pub reason: String,
+    /// Why the requested id could not be resumed.
+    pub reason: ResyncReason,
     /// The id the client asked to resume after.
     pub requested_id: String,
     /// The first id this stream will deliver, if any event is buffered.
@@ -367,5 +408,23 @@ mod tests {
         for name in ["connected", "ping", "resync", "draining"] {
             assert!(RESERVED_EVENT_NAMES.contains(&name));
         }
+    }
+
+    #[test]
+    fn resync_reasons_round_trip_and_unknown_ones_still_decode() {
+        for reason in [
+            ResyncReason::OtherServer,
+            ResyncReason::OtherLog,
+            ResyncReason::TooOld,
+            ResyncReason::Unknown,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(serde_json::from_str::<ResyncReason>(&json).unwrap(), reason);
+        }
+        assert_eq!(
+            serde_json::from_str::<ResyncReason>("\"gone-fishing\"").unwrap(),
+            ResyncReason::Other
+        );
     }
 }

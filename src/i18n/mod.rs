@@ -1,4 +1,4 @@
-//! Both sides: the page's languages. [`Lang`], one text table per language ([`en`], [`zh_cn`]),
+//! Both sides: the page's languages. [`Lang`], one text table per language (`en.rs`, `zh_cn.rs`),
 //! how a request's language is chosen (the `lang` cookie, else `Accept-Language`), and the
 //! context the views read it from.
 //!

@@ -185,6 +185,35 @@ impl Config {
     }
 }
 
+/// The documented defaults (what `--help` shows), without reading the environment: an app that
+/// embeds the hub sets what it wants with struct update syntax,
+/// `Config { heartbeat_ms: 1_000, ..Config::default() }`. (`Config::parse()` is the binary's way:
+/// flags and `SSE_*` environment variables.)
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            heartbeat_ms: 5000,
+            retry_ms: 1000,
+            max_connections: 19_500,
+            max_sockets: None,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_timeout_ms: 10_000,
+            no_fast_path: false,
+            publish_token: None,
+            replay_capacity: 1024,
+            send_queue: 256,
+            write_timeout_ms: 10_000,
+            drain_window_ms: 5_000,
+            shutdown_timeout_ms: 10_000,
+            redis_url: None,
+            redis_stream: "sse-status:events".to_owned(),
+            reuse_port: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +228,15 @@ mod tests {
         assert_eq!(c.redis_url, None, "the embedded log is the default");
         assert_eq!(c.redis_stream, "sse-status:events");
         assert!(!c.reuse_port);
+    }
+
+    #[test]
+    fn default_is_what_the_flags_default_to() {
+        // The test process sets none of the SSE_* variables.
+        let mut parsed = Config::try_parse_from(["sse-status"]).unwrap();
+        // cargo-leptos sets LEPTOS_SITE_ADDR for the tests it runs.
+        parsed.addr = Config::default().addr;
+        assert_eq!(format!("{:?}", Config::default()), format!("{parsed:?}"));
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! Server only: `GET /events` through axum — used with `--no-fast-path` (A/B benchmarks) and when
-//! the router is served by something else than our connection loop. Normally `conn.rs` sends
-//! every `/events` request to the direct writer in `fastpath.rs`; both parse the request with
-//! the same function and send exactly what [`feed`](super::feed) produces.
+//! Server only: `GET /events` through axum — what an app gets when it mounts
+//! [`LiveHub::router`](super::LiveHub::router) in its own axum server (and what our own server
+//! uses with `--no-fast-path`, for A/B benchmarks). Our connection loop (`conn.rs`) normally
+//! sends `/events` to the direct writer in `fastpath.rs`; both parse the request with the same
+//! function and send exactly what [`feed`](super::feed) produces.
 
 use std::convert::Infallible;
 
 use axum::body::Body;
+use std::net::{Ipv4Addr, SocketAddr};
+
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, HeaderValue, Uri};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
@@ -16,13 +19,27 @@ use super::feed;
 use super::listener::Peer;
 use super::state::AppState;
 
+/// The client's address for logs: from our connection loop (`Peer`), from axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()`, or unknown (`0.0.0.0:0`) when the
+/// embedding server provides neither.
+fn peer_of(extensions: &Extensions) -> SocketAddr {
+    if let Some(ConnectInfo(Peer(peer))) = extensions.get::<ConnectInfo<Peer>>() {
+        return *peer;
+    }
+    if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
+        return *peer;
+    }
+    SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+}
+
 /// `GET /events`.
 pub async fn stream(
     State(state): State<AppState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     uri: Uri,
     headers: HeaderMap,
+    extensions: Extensions,
 ) -> Result<Response, ApiError> {
+    let peer = peer_of(&extensions);
     let resume = feed::resume_point(
         headers
             .get_all("last-event-id")

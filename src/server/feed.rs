@@ -267,7 +267,7 @@ impl Feed {
         if let Some((reason, requested_id)) = &plan.resync {
             self.metrics.resyncs.inc();
             let resync = Resync {
-                reason: reason.as_str().to_owned(),
+                reason: *reason,
                 requested_id: requested_id.clone(),
                 first_id: plan
                     .replay

@@ -95,31 +95,8 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Why a resume point could not be honoured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResyncReason {
-    /// The id was assigned by another server process (restart, or another instance) of the
-    /// embedded log.
-    OtherServer,
-    /// The id has the shape of another log's ids (an embedded id sent to the Redis log).
-    OtherLog,
-    /// The id is older than the oldest kept event: some events are gone.
-    TooOld,
-    /// The id is unknown to this log (beyond its newest event, never assigned, or malformed).
-    Unknown,
-}
-
-impl ResyncReason {
-    /// Stable text for the `resync` event.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResyncReason::OtherServer => "other-server",
-            ResyncReason::OtherLog => "other-log",
-            ResyncReason::TooOld => "too-old",
-            ResyncReason::Unknown => "unknown-id",
-        }
-    }
-}
+/// Why a resume point could not be honoured (shared with the client).
+pub use crate::connection::protocol::ResyncReason;
 
 /// How this process names event ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

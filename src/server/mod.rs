@@ -12,15 +12,19 @@ mod health;
 pub mod hub;
 pub mod limits;
 pub mod listener;
+mod live;
 pub mod log;
 pub mod metrics;
 pub mod publish;
+#[cfg(feature = "app")]
 mod routes;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 
 pub use config::Config;
-pub use routes::router;
+pub use live::{LiveHub, PublishError};
+#[cfg(feature = "app")]
+pub use routes::site_router;
 pub use shutdown::serve;
 pub use state::AppState;

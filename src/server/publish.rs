@@ -140,11 +140,29 @@ async fn handle(
     authorize(state, headers)?;
     let bytes = read_body(state, headers, body).await?;
     let request = parse_body(&bytes)?;
-    let data = request.data.to_string();
-    // 202 only once the log has stored it (with Redis: after XADD succeeded).
+    let id = append(state, &request.event, request.data.to_string()).await?;
+    Ok(PublishResponse {
+        id,
+        event: request.event,
+    })
+}
+
+/// Publish an already validated event name with its JSON `data`: what `POST /api/publish` and
+/// [`LiveHub::publish`](super::LiveHub::publish) share. Returns the event's id once the log has
+/// stored it (with Redis: after `XADD` succeeded).
+pub(crate) async fn append(
+    state: &AppState,
+    event: &str,
+    data: String,
+) -> Result<String, ApiError> {
+    if data.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
     let id = state
         .log
-        .append(request.event.clone(), data)
+        .append(event.to_owned(), data)
         .await
         .map_err(|err| {
             tracing::warn!(%err, "publish refused: the event log is unreachable");
@@ -153,11 +171,8 @@ async fn handle(
             }
         })?;
     state.metrics.events_published.inc();
-    tracing::debug!(%id, event = %request.event, "published");
-    Ok(PublishResponse {
-        id: id.to_string(),
-        event: request.event,
-    })
+    tracing::debug!(%id, %event, "published");
+    Ok(id)
 }
 
 /// `POST /api/publish`: 202 with the event's id, or a JSON error.

@@ -1,39 +1,41 @@
 //! Server only: serving with a graceful, bounded shutdown. Open SSE streams would keep a graceful
 //! shutdown waiting forever (axum #2673), so shutdown first drains and then ends every stream
 //! through control frames on the hub, stops accepting, and waits for the connection tasks (a
-//! `TaskTracker`) at most `--shutdown-timeout-ms`.
+//! `TaskTracker`) at most `--shutdown-timeout-ms`. [`serve`] is the optional serving helper;
+//! an app with its own `axum::serve` only needs [`LiveHub::shutdown`].
 
 use std::future::Future;
-use std::time::Duration;
 
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
 use super::conn;
-use super::routes::router;
-use super::state::AppState;
+use super::LiveHub;
 
-/// Serve `state` on `listener` until `signal` completes, then shut down within the configured
-/// timeout. Returns when the server has stopped.
+/// The optional serving helper: serve `app` on `listener` with this crate's own HTTP/1.1
+/// connection loop until `signal` completes, then shut down within the configured timeout.
+/// Returns when the server has stopped.
+///
+/// What it adds over `axum::serve`: `GET /events` is written straight to the socket (no HTTP
+/// stack, no per-connection buffers: the lean path for many held streams), every request is
+/// under the header, idle and body timeouts of the hub's [`Config`](super::Config), and open
+/// sockets are capped. Every other request goes to `app` (usually one that contains
+/// [`LiveHub::router`]). The direct path serves `/events` at the root only; an app that mounts
+/// the stream elsewhere (e.g. `/live/events`) gets it through `app`.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    hub: LiveHub,
+    app: Router,
     signal: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let token = state.shutdown.clone();
+    let state = hub.state().clone();
     let timeout = state.config.shutdown_timeout();
-    let heartbeat = tokio::spawn(
-        state
-            .hub
-            .clone()
-            .run_heartbeat(state.config.heartbeat(), token.clone()),
-    );
-    state.start_log();
     let connections = TaskTracker::new();
     let mut accepting = tokio::spawn(conn::accept_loop(
         listener,
         state.clone(),
-        router(state.clone()),
+        app,
         connections.clone(),
     ));
 
@@ -52,14 +54,10 @@ pub async fn serve(
         "shutting down: draining streams"
     );
     let deadline = tokio::time::Instant::now() + timeout;
-    // Every stream sends `draining` (with its own reconnect hint) and ends; give them up to half
-    // the timeout to flush, then end whatever is left.
-    state.start_draining();
-    wait_for_streams(&state, tokio::time::Instant::now() + timeout / 2).await;
-    state.close_streams();
-    // Stop accepting; idle keep-alive connections close, requests in flight finish.
-    token.cancel();
-    let _ = heartbeat.await;
+    // Every stream sends `draining` (with its own reconnect hint) and ends; streams still open
+    // after half the timeout are ended. Then the token stops the accept loop and the heartbeat;
+    // idle keep-alive connections close, requests in flight finish.
+    hub.shutdown().await;
     let _ = accepting.await;
     connections.close();
     if tokio::time::timeout_at(deadline, connections.wait())
@@ -75,14 +73,6 @@ pub async fn serve(
         );
     }
     Ok(())
-}
-
-/// Wait until no stream is open, or until `until`. Streams end on their own once they have
-/// written `draining`; this only decides when to stop waiting for the slow ones.
-async fn wait_for_streams(state: &AppState, until: tokio::time::Instant) {
-    while state.hub.open_connections() > 0 && tokio::time::Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -1,10 +1,8 @@
-//! Server only: the state every handler shares.
+//! Server only: the state every handler shares (the inside of a [`LiveHub`](super::LiveHub)).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::FromRef;
-use leptos::config::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
@@ -17,8 +15,6 @@ use super::telemetry::RefusalLog;
 /// Cheap to clone: everything is behind `Arc`s.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// Where the Leptos site lives, for SSR and static files.
-    pub leptos_options: LeptosOptions,
     /// Flags and env.
     pub config: Arc<Config>,
     /// Fan-out to streams.
@@ -40,9 +36,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `config`, serving the site described by `leptos_options`. The socket and
-    /// stream caps are fitted to the process's open-file limit now (lowered with a warning).
-    pub fn new(config: Config, leptos_options: LeptosOptions) -> Self {
+    /// State for `config`. The socket and stream caps are fitted to the process's open-file
+    /// limit now (lowered with a warning). Nothing runs yet: [`LiveHub::new`](super::LiveHub::new)
+    /// starts the heartbeat and the log.
+    pub fn new(config: Config) -> Self {
         let (budget, clamped) = limits::plan(
             limits::fd_limit(),
             config.max_sockets,
@@ -69,7 +66,6 @@ impl AppState {
             metrics.store_up.set(0);
         }
         AppState {
-            leptos_options,
             hub: Arc::clone(log.hub()),
             log: Arc::new(log),
             config: Arc::new(config),
@@ -103,11 +99,5 @@ impl AppState {
     /// End every stream still open.
     pub fn close_streams(&self) {
         self.hub.control(FrameKind::Close);
-    }
-}
-
-impl FromRef<AppState> for LeptosOptions {
-    fn from_ref(state: &AppState) -> Self {
-        state.leptos_options.clone()
     }
 }

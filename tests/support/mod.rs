@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
-use leptos::config::LeptosOptions;
-use sse_status::server::{serve, AppState, Config};
+use sse_status::server::{serve, AppState, Config, LiveHub};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A server running in this process on an ephemeral port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub hub: LiveHub,
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     pub handle: Option<JoinHandle<std::io::Result<()>>>,
@@ -33,19 +33,15 @@ impl TestServer {
     /// Serve on a listener the test bound itself (e.g. with `SO_REUSEPORT`).
     pub async fn start_on(listener: tokio::net::TcpListener, config: Config) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
-        let leptos = LeptosOptions::builder()
-            .output_name("sse-status")
-            .site_root("target/site")
-            .site_pkg_dir("pkg")
-            .site_addr(addr)
-            .build();
-        let state = AppState::new(config, leptos);
+        let hub = LiveHub::new(config);
+        let state = hub.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(serve(listener, state.clone(), async move {
+        let handle = tokio::spawn(serve(listener, hub.clone(), app(&hub, addr), async move {
             let _ = rx.await;
         }));
         TestServer {
             addr,
+            hub,
             state,
             stop: Some(tx),
             handle: Some(handle),
@@ -68,6 +64,24 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.signal_shutdown();
     }
+}
+
+/// The whole site (dashboard, static files, 404 page) with the `app` feature; the hub's routes
+/// alone without it (the server library as an embedding app gets it).
+#[cfg(feature = "app")]
+fn app(hub: &LiveHub, addr: SocketAddr) -> axum::Router {
+    let leptos = leptos::config::LeptosOptions::builder()
+        .output_name("sse-status")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    sse_status::server::site_router(hub, leptos)
+}
+
+#[cfg(not(feature = "app"))]
+fn app(hub: &LiveHub, _addr: SocketAddr) -> axum::Router {
+    hub.router()
 }
 
 pub fn config(heartbeat_ms: u64) -> Config {

@@ -448,7 +448,7 @@ impl RedisLog {
         }
     }
 
-    /// Renew this instance's lease every [`LEASE_EVERY`] and learn the fleet's size; on stop,
+    /// Renew this instance's lease every `LEASE_EVERY` and learn the fleet's size; on stop,
     /// hand the lease back so the count drops at once.
     pub async fn lease(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(LEASE_EVERY);

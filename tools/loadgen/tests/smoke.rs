@@ -1,53 +1,66 @@
-//! Benchmark tool smoke test: the `loadgen` binary against a real `sse-status` process — 500 held
-//! streams, a few broadcasts, every client gets every one. Correctness only, never timing.
+//! Benchmark tool smoke test: the `loadgen` binary against a real sse-status server (served in
+//! this test process through the library, the same site and serving loop as the `sse-status`
+//! binary) — 500 held streams, a few broadcasts, every client gets every one. Correctness only,
+//! never timing.
 
-#![cfg(feature = "ssr")]
-
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use sse_status::server::{self, Config, LiveHub};
+use tokio::process::Command;
+use tokio::sync::oneshot;
 
 const TOKEN: &str = "smoke-token";
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    l.local_addr().expect("its address").port()
+/// A server on an ephemeral port; stopped (gracefully) when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
 }
 
-fn start_server(addr: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sse-status"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("LEPTOS_OUTPUT_NAME", "sse-status")
-        .env("LEPTOS_SITE_ROOT", "target/site")
-        .env("LEPTOS_SITE_PKG_DIR", "pkg")
-        .env("RUST_LOG", "warn")
-        .args(["--addr", addr, "--publish-token", TOKEN])
-        .args(["--heartbeat-ms", "500", "--max-connections", "1000"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start sse-status")
-}
-
-async fn wait_listening(addr: &str) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return;
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("sse-status did not listen on {addr} within 10 s");
+}
+
+async fn start_server() -> Server {
+    let listener = server::listener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let hub = LiveHub::new(Config {
+        addr,
+        publish_token: Some(TOKEN.into()),
+        heartbeat_ms: 500,
+        max_connections: 1000,
+        ..Config::default()
+    });
+    let site = leptos::config::LeptosOptions::builder()
+        .output_name("sse-status")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let app = server::site_router(&hub, site);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server::serve(listener, hub, app, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        stop: Some(stop),
+    }
 }
 
 /// 500 streams, each either a fresh connection's first request (`reuse` empty) or the third
 /// request on a keep-alive connection that first fetched `reuse` (what a browser does).
 async fn smoke(reuse: &str) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut server = start_server(&addr);
-    wait_listening(&addr).await;
-    let pid = server.id().expect("server pid").to_string();
+    let server = start_server().await;
+    let addr = server.addr;
+    // The server runs in this process: loadgen reads its memory and CPU from /proc.
+    let pid = std::process::id().to_string();
 
     let run = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -101,25 +114,23 @@ async fn smoke(reuse: &str) {
     let want: Vec<&str> = reuse.split(',').filter(|p| !p.is_empty()).collect();
     assert_eq!(report["reuse"], serde_json::json!(want), "{report}");
 
-    server.start_kill().expect("stop the server");
-    let _ = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+    drop(server);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_holds_500_fresh_streams_and_every_client_gets_every_broadcast() {
     smoke("").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_holds_500_streams_on_reused_keep_alive_connections() {
     smoke("/,/healthz").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loadgen_fails_when_the_publish_token_is_wrong() {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut server = start_server(&addr);
-    wait_listening(&addr).await;
+    let server = start_server().await;
+    let addr = server.addr;
 
     let run = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .env("RUST_LOG", "warn")
@@ -154,6 +165,5 @@ async fn loadgen_fails_when_the_publish_token_is_wrong() {
         "{report}"
     );
 
-    server.start_kill().expect("stop the server");
-    let _ = tokio::time::timeout(Duration::from_secs(10), server.wait()).await;
+    drop(server);
 }

@@ -1,0 +1,177 @@
+//! Server only: [`LiveHub`], the handle an app embeds — create it from a [`Config`], publish to
+//! it from Rust, mount its routes in any axum `Router`, shut it down.
+
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use super::config::Config;
+use super::error::ApiError;
+use super::state::AppState;
+use super::{events, health, metrics, publish};
+
+/// The live-status server of an app: the SSE stream's fan-out, its event log (embedded ring
+/// buffer, or Redis Streams shared by a fleet), metrics and shutdown. Cheap to clone (every
+/// clone is the same hub).
+///
+/// ```no_run
+/// # // no_run: it would serve forever.
+/// use axum::Router;
+/// use sse_status::server::{Config, LiveHub};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let hub = LiveHub::new(Config {
+///     heartbeat_ms: 5_000,
+///     ..Config::default()
+/// });
+/// let app: Router = Router::new()
+///     // GET /live/events, the stream the browser hook opens.
+///     .nest("/live", hub.stream_router());
+/// // Publish from anywhere in the server (a handler, a job, a server function):
+/// let id = hub.publish("update", &serde_json::json!({ "n": 1 })).await?;
+/// # let _ = id;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// let stopping = hub.clone();
+/// axum::serve(listener, app)
+///     // Open streams would hold a graceful shutdown forever: end them first.
+///     .with_graceful_shutdown(async move {
+///         let _ = tokio::signal::ctrl_c().await;
+///         stopping.shutdown().await;
+///     })
+///     .await
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct LiveHub {
+    state: AppState,
+}
+
+/// Why [`LiveHub::publish`] refused an event.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The event name is not 1–64 characters of `[A-Za-z0-9_.:-]`, or it is one the protocol
+    /// reserves (`connected`, `ping`, `resync`, `draining`).
+    #[error("invalid event name: {0}")]
+    BadEventName(String),
+    /// The data did not serialise to JSON.
+    #[error("the event data is not serialisable to JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    /// The serialised data is larger than [`MAX_BODY_BYTES`](super::publish::MAX_BODY_BYTES).
+    #[error("the event data is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The event log (Redis) is unreachable: the event was not stored. Retry later.
+    #[error("the event log is unreachable; the event was not stored")]
+    StoreUnavailable,
+}
+
+impl From<PublishError> for std::io::Error {
+    fn from(err: PublishError) -> Self {
+        std::io::Error::other(err)
+    }
+}
+
+impl LiveHub {
+    /// Create the hub and start its background work: the `ping` heartbeat and, with
+    /// `config.redis_url`, the Redis follower. Both run until [`LiveHub::shutdown`].
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (it spawns tasks).
+    pub fn new(config: Config) -> LiveHub {
+        let state = AppState::new(config);
+        tokio::spawn(
+            state
+                .hub
+                .clone()
+                .run_heartbeat(state.config.heartbeat(), state.shutdown.clone()),
+        );
+        state.start_log();
+        LiveHub { state }
+    }
+
+    /// Publish an application event to every open stream, with the same rules and the same
+    /// event log as `POST /api/publish`: `data` is serialised with serde to JSON and becomes the
+    /// event's `data:`; the name must be a valid application event name. Returns the event's id
+    /// (what `Last-Event-ID` carries) once the log has stored it. No token is needed: this is
+    /// the server's own code.
+    pub async fn publish<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> Result<String, PublishError> {
+        publish::validate_event_name(event).map_err(|err| match err {
+            ApiError::BadEventName { reason } => PublishError::BadEventName(reason),
+            other => PublishError::BadEventName(other.to_string()),
+        })?;
+        let data = serde_json::to_string(data)?;
+        publish::append(&self.state, event, data)
+            .await
+            .map_err(|err| match err {
+                ApiError::PayloadTooLarge { limit } => PublishError::TooLarge { limit },
+                _ => PublishError::StoreUnavailable,
+            })
+    }
+
+    /// `GET /events`: the SSE stream (the browser hook's `url` is where you mount it plus
+    /// `/events`, e.g. `/live/events` under `.nest("/live", ...)`).
+    pub fn stream_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/events", get(events::stream))
+            .with_state(self.state.clone())
+    }
+
+    /// `POST /api/publish`: publishing over HTTP with `Authorization: Bearer <token>`
+    /// (`config.publish_token`; unset, it answers 403). Mount it only if something outside the
+    /// process publishes.
+    pub fn publish_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/api/publish", post(publish::publish))
+            .with_state(self.state.clone())
+    }
+
+    /// `GET /healthz` (liveness), `GET /readyz` (503 while shutting down) and `GET /metrics`
+    /// (Prometheus text) for operators.
+    pub fn ops_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(metrics::metrics))
+            .with_state(self.state.clone())
+    }
+
+    /// All of the above: [`stream_router`](Self::stream_router),
+    /// [`publish_router`](Self::publish_router) and [`ops_router`](Self::ops_router).
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        self.stream_router()
+            .merge(self.publish_router())
+            .merge(self.ops_router())
+    }
+
+    /// How many streams are open in this process.
+    pub fn open_streams(&self) -> usize {
+        self.state.hub.open_connections()
+    }
+
+    /// Shut down: `/readyz` turns 503, new streams are refused, every open stream gets
+    /// `draining` (with a jittered reconnect hint) and ends; streams still open after half of
+    /// `config.shutdown_timeout_ms` are cut. Then the heartbeat and the log stop. Call it before
+    /// (or as part of) your server's graceful shutdown: open streams would otherwise hold it.
+    pub async fn shutdown(&self) {
+        let until = tokio::time::Instant::now() + self.state.config.shutdown_timeout() / 2;
+        self.state.start_draining();
+        while self.state.hub.open_connections() > 0 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.state.close_streams();
+        self.state.shutdown.cancel();
+    }
+
+    /// The shared internals (config, metrics, caps), for this crate's serving helper and tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
