@@ -98,9 +98,7 @@ const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
 /// Read one metric's value from `/metrics` (0 if the series is absent would hide a bug: fail).
 async fn metric(server: &TestServer, series: &str) -> f64 {
     let text = text(&client(), server.url("/metrics")).await;
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+    metric_value(&text, series).unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
 }
 
 /// Send a request head one byte every 50 ms (never finishing within 3 s) on the write half
@@ -288,15 +286,21 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
     );
 }
 
+/// An authorised publish whose head declares `length` body bytes, followed by only 9 of them.
+fn publish_declaring(length: u64) -> String {
+    format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"event\":"
+    )
+}
+
 #[tokio::test]
 async fn publish_with_a_huge_declared_body_gets_413_at_once() {
     let server = TestServer::start(quick(5_000)).await;
     let mut sock = connect(&server).await;
-    let head = format!(
-        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{{\"event\":"
-    );
-    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(publish_declaring(100_000_000).as_bytes())
+        .await
+        .unwrap();
     let start = Instant::now();
     let raw = response(&mut sock, Duration::from_secs(2)).await;
     assert_eq!(raw.status, 413, "{raw:?}");
@@ -307,11 +311,9 @@ async fn publish_with_a_huge_declared_body_gets_413_at_once() {
 async fn publish_with_a_withheld_body_gets_408_within_the_body_timeout() {
     let server = TestServer::start(quick(5_000)).await;
     let mut sock = connect(&server).await;
-    let head = format!(
-        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"event\":"
-    );
-    sock.write_all(head.as_bytes()).await.unwrap();
+    sock.write_all(publish_declaring(100).as_bytes())
+        .await
+        .unwrap();
     let start = Instant::now();
     let raw = response(&mut sock, Duration::from_secs(3)).await;
     assert_eq!(raw.status, 408, "{raw:?}");

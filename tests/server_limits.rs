@@ -5,26 +5,12 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sse-status"));
-    cmd.env("LEPTOS_OUTPUT_NAME", "sse-status")
-        .env("LEPTOS_SITE_ROOT", "target/site")
-        .env("LEPTOS_SITE_PKG_DIR", "pkg")
-        .env("RUST_LOG", "info")
-        .env_remove("SSE_PUBLISH_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
+use tokio::process::Child;
 
 fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -89,7 +75,7 @@ async fn status_of(addr: &str, request: &[u8], within: Duration) -> (u16, String
 #[tokio::test]
 async fn an_empty_or_unsendable_publish_token_is_refused_at_start() {
     for token in ["", "has space"] {
-        let out = binary()
+        let out = server_binary()
             .args(["--publish-token", token, "--addr", &free_addr()])
             .output()
             .await
@@ -98,7 +84,7 @@ async fn an_empty_or_unsendable_publish_token_is_refused_at_start() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("publish token"), "{token:?}: {err}");
     }
-    let out = binary()
+    let out = server_binary()
         .args(["--shutdown-timeout-ms", "99999999999999999999"])
         .output()
         .await
@@ -110,7 +96,7 @@ async fn an_empty_or_unsendable_publish_token_is_refused_at_start() {
 #[tokio::test]
 async fn under_a_low_open_file_limit_streams_are_capped_and_nothing_hangs() {
     let addr = free_addr();
-    let mut cmd = binary();
+    let mut cmd = server_binary();
     cmd.args(["--addr", &addr]);
     // SAFETY: setrlimit is async-signal-safe; it runs in the child between fork and exec.
     unsafe {
@@ -217,7 +203,7 @@ async fn under_a_low_open_file_limit_streams_are_capped_and_nothing_hangs() {
 #[tokio::test]
 async fn a_battery_of_bad_requests_gets_answers_and_no_panics_or_log_floods() {
     let addr = free_addr();
-    let child = binary()
+    let child = server_binary()
         .args([
             "--addr",
             &addr,
@@ -279,11 +265,8 @@ async fn a_battery_of_bad_requests_gets_answers_and_no_panics_or_log_floods() {
         assert_eq!(code, 503);
     }
     let metrics = text(&client(), format!("http://{addr}/metrics")).await;
-    let rejected = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sse_connections_rejected_total{reason=\"limit\"} "))
-        .and_then(|v| v.parse::<u64>().ok());
-    assert_eq!(rejected, Some(200), "{metrics}");
+    let rejected = metric_value(&metrics, "sse_connections_rejected_total{reason=\"limit\"}");
+    assert_eq!(rejected, Some(200.0), "{metrics}");
     drop(held);
     let log = stop(child).await;
     assert!(!log.contains("panicked"), "{log}");

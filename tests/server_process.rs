@@ -4,27 +4,13 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::*;
-use tokio::process::Command;
-
-fn binary() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sse-status"));
-    cmd.env("LEPTOS_OUTPUT_NAME", "sse-status")
-        .env("LEPTOS_SITE_ROOT", "target/site")
-        .env("LEPTOS_SITE_PKG_DIR", "pkg")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
 
 #[tokio::test]
 async fn help_lists_every_flag_with_its_default_and_env() {
-    let out = binary().arg("--help").output().await.unwrap();
+    let out = server_binary().arg("--help").output().await.unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for (flag, env, default) in [
@@ -49,7 +35,7 @@ async fn help_lists_every_flag_with_its_default_and_env() {
 
 #[tokio::test]
 async fn a_bad_flag_value_is_a_clear_error() {
-    let out = binary()
+    let out = server_binary()
         .args(["--heartbeat-ms", "soon"])
         .output()
         .await
@@ -65,7 +51,7 @@ async fn sigterm_with_open_streams_exits_in_time() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let mut child = binary()
+    let mut child = server_binary()
         .args(["--addr", &addr, "--shutdown-timeout-ms", "2000"])
         .spawn()
         .unwrap();

@@ -71,11 +71,9 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
     let metrics = text(&c, server.url("/metrics")).await;
     // Read the counters' values: a missing series must fail, not pass.
     let dropped = |reason: &str| -> u64 {
-        let series = format!("sse_slow_clients_dropped_total{{reason=\"{reason}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
-            .unwrap_or_else(|| panic!("{series} missing from:\n{metrics}"))
+        let series = format!("sse_slow_clients_dropped_total{{reason=\"{reason}\"}}");
+        metric_value(&metrics, &series)
+            .unwrap_or_else(|| panic!("{series} missing from:\n{metrics}")) as u64
     };
     assert_eq!(
         dropped("lagged") + dropped("write_stall"),

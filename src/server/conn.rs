@@ -117,10 +117,7 @@ async fn serve_connection(
         stream,
         peer,
         state.config.write_timeout(),
-        state
-            .metrics
-            .slow_clients_dropped
-            .with_label_values(&["write_stall"]),
+        state.metrics.write_stalls.clone(),
     );
     let mut buf = BytesMut::new();
     loop {
@@ -146,10 +143,7 @@ async fn serve_connection(
                 let opened = resume.and_then(|resume| feed::open(&state, peer, resume));
                 match opened {
                     Ok(feed) => {
-                        let unexpected = state
-                            .metrics
-                            .requests_refused
-                            .with_label_values(&["unexpected_input"]);
+                        let unexpected = state.metrics.unexpected_input.clone();
                         // The held stream gets a task of its own with only what it needs (the
                         // socket, its feed, its place under the socket cap): this one ends and
                         // frees the router, the state and the request machinery. Held streams

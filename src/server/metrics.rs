@@ -45,6 +45,12 @@ pub struct Metrics {
     /// `sse_requests_refused_total{reason}`: connections ended over a slow or bad request:
     /// `header_timeout`, `head_too_large`, `bad_request`, `body_timeout`, `unexpected_input`.
     pub requests_refused: IntCounterVec,
+    /// `sse_slow_clients_dropped_total{reason="write_stall"}`, resolved once: every connection
+    /// carries it.
+    pub write_stalls: IntCounter,
+    /// `sse_requests_refused_total{reason="unexpected_input"}`, resolved once: every stream
+    /// carries it.
+    pub unexpected_input: IntCounter,
     /// `sse_publish_errors_total{status}`
     pub publish_errors: IntCounterVec,
     /// `sse_fleet_connections_open`: open streams on every instance of the fleet (Redis log;
@@ -90,7 +96,23 @@ impl Metrics {
     /// A fresh registry with every metric at zero.
     pub fn new() -> Self {
         let registry = Registry::new();
+        let slow_clients_dropped = counter_vec(
+            &registry,
+            "sse_slow_clients_dropped_total",
+            "Streams dropped because the client did not keep up",
+            "reason",
+        );
+        let requests_refused = counter_vec(
+            &registry,
+            "sse_requests_refused_total",
+            "Connections ended over a slow or malformed request",
+            "reason",
+        );
         Metrics {
+            write_stalls: slow_clients_dropped.with_label_values(&["write_stall"]),
+            unexpected_input: requests_refused.with_label_values(&["unexpected_input"]),
+            slow_clients_dropped,
+            requests_refused,
             connections_open: gauge(&registry, "sse_connections_open", "SSE streams open now"),
             connections_total: counter(&registry, "sse_connections_total", "SSE streams opened"),
             connections_rejected: counter_vec(
@@ -115,23 +137,11 @@ impl Metrics {
                 "sse_resyncs_total",
                 "Resume points that could not be honoured (resync sent)",
             ),
-            slow_clients_dropped: counter_vec(
-                &registry,
-                "sse_slow_clients_dropped_total",
-                "Streams dropped because the client did not keep up",
-                "reason",
-            ),
             sockets_open: gauge(&registry, "sse_sockets_open", "Open sockets of any kind"),
             sockets_refused: counter(
                 &registry,
                 "sse_sockets_refused_total",
                 "Connections refused because the socket cap was reached",
-            ),
-            requests_refused: counter_vec(
-                &registry,
-                "sse_requests_refused_total",
-                "Connections ended over a slow or malformed request",
-                "reason",
             ),
             publish_errors: counter_vec(
                 &registry,

@@ -84,6 +84,29 @@ fn app(hub: &LiveHub, _addr: SocketAddr) -> axum::Router {
     hub.router()
 }
 
+/// The built `sse-status` binary, run from the repository root with the site's `LEPTOS_*`
+/// settings and piped output (tests of the real process: flags, signals, limits).
+pub fn server_binary() -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-status"));
+    cmd.env("LEPTOS_OUTPUT_NAME", "sse-status")
+        .env("LEPTOS_SITE_ROOT", "target/site")
+        .env("LEPTOS_SITE_PKG_DIR", "pkg")
+        .env("RUST_LOG", "info")
+        .env_remove("SSE_PUBLISH_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The value of one series (`name{labels}`) in a `/metrics` text; `None` when it is absent, so
+/// a missing metric fails an assertion instead of passing it.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 pub fn config(heartbeat_ms: u64) -> Config {
     let mut c = Config::for_tests();
     c.heartbeat_ms = heartbeat_ms;
