@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs what sse-status needs to build, run and test, skipping whatever is already there.
 # Safe to run again (a run that finds everything takes seconds). Expects rustup's Rust, node, npm.
+#
+# What it changes outside this repository: rustup's wasm32 target and the rustfmt/clippy
+# components, and Debian packages (see apt_pkgs below). Everything else goes into `.tools/`
+# inside the repository: cargo-leptos and wasm-bindgen-cli (`cargo install --root .tools`,
+# unless the exact versions are already on PATH) and npm's binaryen (wasm-opt). Nothing that
+# was on the machine before is replaced, and no system-wide file is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
 
-WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` crate pinned in Cargo.toml
+WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` version in Cargo.lock
 CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132           # Debian's binaryen 108 breaks the .wasm: use npm's
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
-export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
@@ -21,16 +28,19 @@ for comp in rustfmt clippy; do
   fi
 done
 
+# The pinned tools go into .tools/bin (first on PATH for every script), never over a global
+# install the user keeps for other projects.
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
-  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
+  say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools/ (a few minutes)"
   # No --locked: its lockfile pins a webpki-roots version the registry no longer serves.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root .tools --force
 fi
 
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (debug build, ~7 minutes)"
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION into .tools/ (debug build, ~7 minutes)"
   # no_downloads: use the tools on PATH instead of fetching binaries (this machine is offline).
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads --debug --force
+  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads \
+    --debug --root .tools --force
 fi
 
 if [ "$(wasm-opt --version 2>/dev/null | grep -o 'version [0-9]*' | awk '{print $2}')" != "$BINARYEN_VERSION" ]; then
@@ -42,18 +52,27 @@ fi
 # Debian packages: the browser for Playwright (it must not download one here), and the real
 # Redis and nginx that the fleet tests start themselves (never as system services).
 apt_pkgs=()
-[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium chromium-driver)
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+[ -x /usr/bin/chromedriver ] || apt_pkgs+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   say "installing Debian packages: ${apt_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  # policy-rc.d 101: the packages must not start system services (tests start their own).
-  [ -e /usr/sbin/policy-rc.d ] \
-    || $SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+  # The packages must not start system services (tests start their own). A policy-rc.d that
+  # answers 101 does that; we put one there only for this install and remove it afterwards,
+  # so later apt-get runs on this machine behave as before. One that was already there stays.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+  fi
   $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}" \
     || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}"; }
+  if [ ! -e "${policy}.keep" ] && trap -p EXIT | grep -q policy; then
+    $SUDO rm -f "$policy"; trap - EXIT
+  fi
 fi
 
 if [ -f end2end/package-lock.json ]; then

@@ -1,41 +1,46 @@
-//! Both sides: the crate's module map, its guide, and this repo's browser entry point `hydrate()`.
+//! Both sides: the crate's module map and guide, and this repo's browser entry point `hydrate()`.
 //!
 //! # sse-status: a connection status that never lies, for your Leptos app
 //!
 //! A Server-Sent Events stream on the server ([`server::LiveHub`], feature `ssr`) and, in the
-//! browser, a hook that tells the truth about it ([`connection::use_connection_status`]: a
+//! browser, a hook that tells the truth about it ([`client::provide_connection_status`]: a
 //! sans-IO state machine behind heartbeats, watchdogs, backoff and resumption) plus a banner
-//! ([`components::ConnectionBanner`]). This repository's own dashboard is one user of it
-//! (feature `app`); `examples/embed` is another, a separate app.
+//! ([`client::ConnectionBanner`]). This repository's own dashboard is one user of it (feature
+//! `app`); `examples/embed` and `examples/csr` are others.
+//!
+//! Four layers, arrows pointing one way: [`protocol`] (both sides, pure) ← [`server`] (feature
+//! `ssr`) and [`client`] (both sides) ← `app` (this repo's dashboard, feature `app`).
 //!
 //! ## Add it to your app in five steps
 //!
-//! **1. Depend on it** with default features off, and pass your app's sides through:
+//! **1. Depend on it** with default features off, and pass your app's sides through (plus serde,
+//! for the events you publish and read):
 //!
 //! ```toml
 //! [dependencies]
 //! sse-status = { git = "…", default-features = false }
+//! serde = { version = "1", features = ["derive"] }
 //!
 //! [features]
-//! ssr = ["sse-status/ssr", "leptos/ssr", "dep:leptos_axum", …]
+//! ssr = ["sse-status/ssr", "leptos/ssr", "dep:leptos_axum", …]   # + "sse-status/redis" for a fleet
 //! hydrate = ["sse-status/hydrate", "leptos/hydrate", …]   # or, in a CSR app: ["sse-status/csr", …]
 //! ```
 //!
 //! Features: `ssr` is the server library (and the hook/banner rendering `connecting` on the
-//! server), `hydrate` the client library in an SSR + hydration app, `csr` in a client-side
-//! rendered app. None of them brings this repo's app; `app` does, and you leave it off (it would
-//! export a second `#[wasm_bindgen] fn hydrate`).
+//! server), `redis` adds the shared Redis Streams log for a fleet, `hydrate` is the client library
+//! in an SSR + hydration app, `csr` in a client-side rendered app. None of them brings this repo's
+//! app; `app` does, and you leave it off.
 //!
 //! **2. Create the hub and mount its stream** in your own axum router, with your own listener
-//! (`no_run`: it serves until Ctrl-C):
+//! (`no_run`: it serves until Ctrl-C or SIGTERM):
 //!
 //! ```no_run
 //! # #[cfg(feature = "ssr")]
-//! # async fn run() -> std::io::Result<()> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use axum::Router;
-//! use sse_status::server::{Config, LiveHub};
+//! use sse_status::server::{shutdown_signal, HubConfig, LiveHub};
 //!
-//! let hub = LiveHub::new(Config::default()); // inside the Tokio runtime
+//! let hub = LiveHub::new(HubConfig::default())?; // inside the Tokio runtime
 //! let app: Router = Router::new()
 //!     // .route("/", …your Leptos routes…)
 //!     // GET /live/events (the stream); /live/healthz, /live/readyz, /live/metrics.
@@ -44,22 +49,22 @@
 //! let stopping = hub.clone();
 //! axum::serve(listener, app)
 //!     .with_graceful_shutdown(async move {
-//!         let _ = tokio::signal::ctrl_c().await;
+//!         shutdown_signal().await; // Ctrl-C or SIGTERM (docker, k8s, systemd)
 //!         stopping.shutdown().await; // open streams would hold the shutdown forever
 //!     })
-//!     .await
+//!     .await?;
+//! # Ok(())
 //! # }
 //! ```
 //!
 //! [`LiveHub::router`](server::LiveHub::router) mounts everything at once, including
-//! `POST /api/publish` for publishers outside the process
-//! ([`publish_router`](server::LiveHub::publish_router); the bearer token is
-//! [`Config::publish_token`](server::Config::publish_token)). [`server::serve`] is an optional
-//! serving helper: it owns the listener and writes `/events` straight to the socket (the lean
-//! path for ~20k held streams per process), with header/idle/body timeouts and a socket cap.
+//! `POST /api/publish` for publishers outside the process (the bearer token is
+//! [`HubConfig::publish_token`](server::HubConfig::publish_token)). [`server::serve`] is an
+//! optional serving loop: it owns the listener and writes `/events` straight to the socket (the
+//! lean path for ~20k held streams per process), with header/idle/body timeouts and a socket cap.
 //!
-//! **3. Publish from Rust**, e.g. in a server function (give it the hub through context:
-//! `leptos_axum::handle_server_fns_with_context(move || provide_context(hub.clone()), req)`):
+//! **3. Publish from Rust**, e.g. in a server function. Give it the hub through context, the
+//! start-axum way: `.leptos_routes_with_context(&options, routes, move || provide_context(hub.clone()), …)`.
 //!
 //! ```no_run
 //! # #[cfg(feature = "ssr")]
@@ -75,8 +80,7 @@
 //!
 //! ```
 //! use leptos::prelude::*;
-//! use sse_status::components::ConnectionBanner;
-//! use sse_status::connection::{provide_connection_status, use_event, UseConnectionStatusOptions};
+//! use sse_status::client::{provide_connection_status, use_event, ConnectionBanner, UseConnectionStatusOptions};
 //!
 //! #[derive(Clone, PartialEq, serde::Deserialize)]
 //! struct Update { n: u64 }
@@ -99,27 +103,30 @@
 //! }
 //! ```
 //!
-//! **5. Build and run** as any cargo-leptos app. A complete one: `examples/embed` (build it with
-//! `cargo leptos build --project embed` from this repository; run `target/debug/embed` with
-//! `LEPTOS_SITE_ROOT=target/site-embed LEPTOS_OUTPUT_NAME=embed`).
+//! The banner's look is its own stylesheet, `style/sse-status-banner.css` in this crate: copy it
+//! next to your `style/main.css` and `@import` it (cargo-leptos's `style-bundle` inlines it), or
+//! style the classes yourself ([`client::BannerClasses`]).
+//!
+//! **5. Build and run** as any cargo-leptos app. Complete ones: `examples/embed` (SSR +
+//! hydration) and `examples/csr` (client-side rendered).
 //!
 //! What the hook expects from the server, and therefore what to keep if you put a proxy in
-//! between, is in [`connection::hook`] ("The server contract").
+//! between, is in `docs/architecture.md` ("The server contract").
 
 // Leptos view types nest deeply; without `erase_components` the default limit is too low.
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
 
-#[cfg(feature = "app")]
-pub mod app;
-pub mod components;
-pub mod connection;
-pub mod i18n;
-#[cfg(feature = "app")]
-pub mod pages;
-
+pub mod client;
+pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod server;
+
+/// This repository's own app (the dashboard). Not part of the library's API: an embedding app
+/// leaves the `app` feature off.
+#[cfg(feature = "app")]
+#[doc(hidden)]
+pub mod app;
 
 /// This repo's browser entry point (features `hydrate` + `app`): attach the dashboard to the
 /// server-rendered page. An embedding app has its own and leaves `app` off.

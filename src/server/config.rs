@@ -1,198 +1,125 @@
-//! Server only: command-line flags and environment variables (`--help` lists every one with its
-//! default).
+//! Server only: the hub's settings ([`HubConfig`]) and their rules. Validated when a hub is
+//! built ([`LiveHub::new`](crate::server::LiveHub::new)): a bad value is a [`ConfigError`] naming
+//! the setting, never a panic later. Secrets (the publish token, a Redis URL's password) never
+//! appear in `Debug` output or logs.
 
-use std::net::SocketAddr;
+use std::fmt;
 use std::time::Duration;
 
-use clap::Parser;
-
-/// sse-status server: the dashboard at `/`, the SSE stream at `/events`.
-#[derive(Debug, Clone, Parser)]
-#[command(name = "sse-status", version, about, long_about = None)]
-pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
-    pub addr: SocketAddr,
-
-    /// Interval of the `ping` heartbeat event, in milliseconds (clients derive their watchdog
-    /// from it).
-    #[arg(long, env = "SSE_HEARTBEAT_MS", default_value_t = 5000,
-          value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+/// Settings of a [`LiveHub`](crate::server::LiveHub). Build one with struct update syntax from
+/// the documented defaults:
+///
+/// ```
+/// use sse_status::server::HubConfig;
+/// let config = HubConfig { heartbeat_ms: 1_000, ..HubConfig::default() };
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// Times are in milliseconds; each setting's allowed range is in its documentation and checked
+/// by [`HubConfig::validate`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Interval of the `ping` heartbeat event (clients derive their watchdog from it).
+    /// Default 5,000; 50–3,600,000.
     pub heartbeat_ms: u64,
-
-    /// The stream's `retry:` field in milliseconds: the least a client waits before it
-    /// reconnects.
-    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    /// The stream's `retry:` field: the least a client waits before it reconnects.
+    /// Default 1,000; 0–600,000.
     pub retry_ms: u64,
-
-    /// Most open `/events` streams; beyond it new streams get 503 with `Retry-After`. The default
-    /// fits a process limit of 20,000 open files with room for the rest of the server; at start it
-    /// is lowered (with a warning) to what the open-file limit leaves.
-    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500,
-          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    /// Most open streams; beyond it new streams get 503 with `Retry-After`. Lowered (with a
+    /// warning) at start to what the process's open-file limit leaves. Default 19,500;
+    /// 1–10,000,000.
     pub max_connections: u64,
-
-    /// Most open sockets of any kind (streams, page loads, API calls, idle keep-alive); beyond
-    /// it a new connection gets a canned 503 and is closed at once. Default: the open-file limit
-    /// minus a reserve of 64 for the process itself.
-    #[arg(long, env = "SSE_MAX_SOCKETS",
-          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    /// Most open sockets of any kind under [`serve`](crate::server::serve); beyond it a new
+    /// connection gets a canned 503. `None`: the open-file limit minus a reserve of 64.
+    /// 1–10,000,000.
     pub max_sockets: Option<u64>,
-
-    /// A request head (request line and headers) must arrive within this many milliseconds of
-    /// its first byte, on every connection; slower clients get 408 and are disconnected.
-    #[arg(long, env = "SSE_HEADER_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    /// Under [`serve`](crate::server::serve): a request head must arrive within this of its
+    /// first byte, else 408. Default 10,000; 100–600,000.
     pub header_timeout_ms: u64,
-
-    /// A keep-alive connection with no request in flight is closed after this many
-    /// milliseconds (also the wait for a new connection's first byte).
-    #[arg(long, env = "SSE_IDLE_TIMEOUT_MS", default_value_t = 60_000,
-          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    /// Under [`serve`](crate::server::serve): an idle keep-alive connection is closed after
+    /// this. Default 60,000; 100–3,600,000.
     pub idle_timeout_ms: u64,
-
-    /// A request body must keep arriving: each read makes progress within this many
-    /// milliseconds, and `POST /api/publish` gets its whole body within it (else 408).
-    #[arg(long, env = "SSE_BODY_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    /// Under [`serve`](crate::server::serve): each body read makes progress within this, and a
+    /// publish body arrives whole within it (else 408). Default 10,000; 100–600,000.
     pub body_timeout_ms: u64,
-
-    /// Serve every `/events` request through hyper/axum instead of writing the stream straight
-    /// to the socket (for A/B benchmarks; both send the same bytes).
-    #[arg(long, env = "SSE_NO_FAST_PATH")]
+    /// Under [`serve`](crate::server::serve): send `/events` through the router (hyper) instead
+    /// of writing it straight to the socket (for A/B benchmarks). Default `false`.
     pub no_fast_path: bool,
-
-    /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403). It
-    /// must be 1–1024 visible ASCII characters without spaces (an empty token is refused).
-    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true,
-          value_parser = parse_token)]
+    /// Bearer token that `POST /api/publish` requires; `None`: HTTP publishing is refused (403).
+    /// 1–1,024 visible ASCII characters without spaces. Redacted in `Debug`.
     pub publish_token: Option<String>,
-
-    /// How many recent events are kept for `Last-Event-ID` replay.
-    #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024,
-          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    /// How many recent events are kept for `Last-Event-ID` replay. Default 1,024;
+    /// 0–10,000,000.
     pub replay_capacity: u64,
-
-    /// How many frames a stream may fall behind the newest before it is dropped as too slow
-    /// (the client resumes by `Last-Event-ID` when it comes back).
-    #[arg(long, env = "SSE_SEND_QUEUE", default_value_t = 256,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    /// How many frames a stream may fall behind before it is dropped as too slow (the client
+    /// resumes by `Last-Event-ID`). Default 256; 1–1,000,000.
     pub send_queue: u64,
-
-    /// A connection whose writes make no progress for this long (the client stopped reading)
-    /// is dropped, in milliseconds.
-    #[arg(long, env = "SSE_WRITE_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(100..=3_600_000))]
+    /// A connection whose writes make no progress for this long is dropped. Default 10,000;
+    /// 100–3,600,000.
     pub write_timeout_ms: u64,
-
     /// On shutdown, clients are told to reconnect at a random moment within this window (after
-    /// `--retry-ms`), so a restart does not bring them all back at once. In milliseconds.
-    #[arg(long, env = "SSE_DRAIN_WINDOW_MS", default_value_t = 5_000,
-          value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    /// `retry_ms`). Default 5,000; 0–600,000.
     pub drain_window_ms: u64,
-
-    /// On SIGTERM/Ctrl-C, the longest the server takes to end every stream and exit, in
-    /// milliseconds.
-    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    /// The longest a shutdown takes to end every stream. Default 10,000; 0–3,600,000.
     pub shutdown_timeout_ms: u64,
-
-    /// Fleet mode: the Redis Streams event log shared by every instance, e.g.
-    /// `redis://127.0.0.1:6379/0`. Unset: the embedded in-process log (one instance).
-    #[arg(long, env = "SSE_REDIS_URL", hide_env_values = true, value_parser = redis_url)]
+    /// Fleet mode (feature `redis`): the Redis Streams log every instance shares, e.g.
+    /// `redis://127.0.0.1:6379/0`. `None`: the embedded in-process log. Its password is
+    /// redacted in `Debug`.
     pub redis_url: Option<String>,
-
-    /// Key of the Redis stream (with `--redis-url`); every instance of a fleet uses the same.
-    #[arg(long, env = "SSE_REDIS_STREAM", default_value = "sse-status:events")]
+    /// Key of the Redis stream; every instance of a fleet uses the same. Default
+    /// `sse-status:events`; 1–256 characters.
     pub redis_stream: String,
-
-    /// Let several processes listen on the same address (`SO_REUSEPORT`; the kernel spreads
-    /// new connections over them), so one machine can hold more streams than one process may.
-    #[arg(long, env = "SSE_REUSE_PORT", default_value_t = false)]
-    pub reuse_port: bool,
 }
 
-/// A `redis://` (or `rediss://`, `unix://`) URL the client accepts.
-fn redis_url(value: &str) -> Result<String, String> {
-    redis::Client::open(value)
-        .map(|_| value.to_owned())
-        .map_err(|err| format!("not a Redis URL ({err}); e.g. redis://127.0.0.1:6379/0"))
+/// A setting of [`HubConfig`] that cannot work. Names the field; an app that reads settings
+/// from flags says which flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A number outside its range.
+    #[error("{setting} = {value} is out of range: it must be {min}..={max}")]
+    OutOfRange {
+        /// The field's name.
+        setting: &'static str,
+        /// The value given.
+        value: u64,
+        /// The least allowed.
+        min: u64,
+        /// The most allowed.
+        max: u64,
+    },
+    /// The publish token cannot be sent as `Authorization: Bearer <token>`.
+    #[error("publish_token is not usable: {0}")]
+    BadPublishToken(&'static str),
+    /// The Redis URL does not parse.
+    #[error("redis_url is not a Redis URL ({0}); e.g. redis://127.0.0.1:6379/0")]
+    BadRedisUrl(String),
+    /// A Redis URL was given, but this build has no Redis support.
+    #[error("redis_url is set, but sse-status was built without its `redis` feature")]
+    RedisNotBuilt,
+    /// The Redis stream key is empty or too long.
+    #[error("redis_stream must be 1–256 characters")]
+    BadRedisStream,
+}
+
+impl ConfigError {
+    /// The [`HubConfig`] field this error is about.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::OutOfRange { setting, .. } => setting,
+            ConfigError::BadPublishToken(_) => "publish_token",
+            ConfigError::BadRedisUrl(_) | ConfigError::RedisNotBuilt => "redis_url",
+            ConfigError::BadRedisStream => "redis_stream",
+        }
+    }
 }
 
 /// Longest publish token accepted.
 const MAX_TOKEN_LEN: usize = 1024;
 
-/// A publish token: non-empty visible ASCII without whitespace, so that what the operator set is
-/// exactly what a client can send after `Bearer `.
-fn parse_token(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Err(
-            "the publish token is empty: set a secret, or leave it unset to turn \
-                    publishing off"
-                .into(),
-        );
-    }
-    if raw.len() > MAX_TOKEN_LEN {
-        return Err(format!(
-            "the publish token is longer than {MAX_TOKEN_LEN} characters"
-        ));
-    }
-    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(
-            "the publish token must be visible ASCII without spaces (it is sent as \
-             'Authorization: Bearer <token>')"
-                .into(),
-        );
-    }
-    Ok(raw.to_owned())
-}
-
-impl Config {
-    /// The heartbeat interval.
-    pub fn heartbeat(&self) -> Duration {
-        Duration::from_millis(self.heartbeat_ms)
-    }
-
-    /// The write-progress deadline.
-    pub fn write_timeout(&self) -> Duration {
-        Duration::from_millis(self.write_timeout_ms)
-    }
-
-    /// The shutdown deadline.
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_millis(self.shutdown_timeout_ms)
-    }
-
-    /// The request-head deadline (from the head's first byte).
-    pub fn header_timeout(&self) -> Duration {
-        Duration::from_millis(self.header_timeout_ms)
-    }
-
-    /// The idle keep-alive deadline.
-    pub fn idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.idle_timeout_ms)
-    }
-
-    /// The request-body progress deadline.
-    pub fn body_timeout(&self) -> Duration {
-        Duration::from_millis(self.body_timeout_ms)
-    }
-
-    /// Defaults with an ephemeral port: for tests and embedding.
-    pub fn for_tests() -> Self {
-        Config::parse_from(["sse-status", "--addr", "127.0.0.1:0"])
-    }
-}
-
-/// The documented defaults (what `--help` shows), without reading the environment: an app that
-/// embeds the hub sets what it wants with struct update syntax,
-/// `Config { heartbeat_ms: 1_000, ..Config::default() }`. (`Config::parse()` is the binary's way:
-/// flags and `SSE_*` environment variables.)
-impl Default for Config {
+/// The documented defaults (what the app's `--help` shows), without reading the environment.
+impl Default for HubConfig {
     fn default() -> Self {
-        Config {
-            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        HubConfig {
             heartbeat_ms: 5000,
             retry_ms: 1000,
             max_connections: 19_500,
@@ -209,9 +136,175 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             redis_url: None,
             redis_stream: "sse-status:events".to_owned(),
-            reuse_port: false,
         }
     }
+}
+
+/// Secrets stay out of logs: the token is `<redacted>`, a Redis URL loses its password.
+impl fmt::Debug for HubConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubConfig")
+            .field("heartbeat_ms", &self.heartbeat_ms)
+            .field("retry_ms", &self.retry_ms)
+            .field("max_connections", &self.max_connections)
+            .field("max_sockets", &self.max_sockets)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("body_timeout_ms", &self.body_timeout_ms)
+            .field("no_fast_path", &self.no_fast_path)
+            .field(
+                "publish_token",
+                &self.publish_token.as_ref().map(|_| Redacted),
+            )
+            .field("replay_capacity", &self.replay_capacity)
+            .field("send_queue", &self.send_queue)
+            .field("write_timeout_ms", &self.write_timeout_ms)
+            .field("drain_window_ms", &self.drain_window_ms)
+            .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(redact_url_password),
+            )
+            .field("redis_stream", &self.redis_stream)
+            .finish()
+    }
+}
+
+/// Prints `<redacted>`.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// `redis://user:secret@host/0` → `redis://user:<redacted>@host/0`; a URL without a password
+/// is unchanged.
+pub(crate) fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+    if user.len() == userinfo.len() && !userinfo.is_empty() {
+        // `redis://secret@host`: redis-rs reads a lone userinfo as the password.
+        return format!("{scheme}://<redacted>@{host}{tail}");
+    }
+    format!("{scheme}://{user}:<redacted>@{host}{tail}")
+}
+
+fn range(setting: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            setting,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+impl HubConfig {
+    /// Check every setting; the first bad one is the error.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        range("heartbeat_ms", self.heartbeat_ms, 50, 3_600_000)?;
+        range("retry_ms", self.retry_ms, 0, 600_000)?;
+        range("max_connections", self.max_connections, 1, 10_000_000)?;
+        if let Some(max) = self.max_sockets {
+            range("max_sockets", max, 1, 10_000_000)?;
+        }
+        range("header_timeout_ms", self.header_timeout_ms, 100, 600_000)?;
+        range("idle_timeout_ms", self.idle_timeout_ms, 100, 3_600_000)?;
+        range("body_timeout_ms", self.body_timeout_ms, 100, 600_000)?;
+        range("replay_capacity", self.replay_capacity, 0, 10_000_000)?;
+        range("send_queue", self.send_queue, 1, 1_000_000)?;
+        range("write_timeout_ms", self.write_timeout_ms, 100, 3_600_000)?;
+        range("drain_window_ms", self.drain_window_ms, 0, 600_000)?;
+        range("shutdown_timeout_ms", self.shutdown_timeout_ms, 0, 3_600_000)?;
+        if let Some(token) = &self.publish_token {
+            check_token(token)?;
+        }
+        if let Some(url) = &self.redis_url {
+            check_redis_url(url)?;
+        }
+        if self.redis_stream.is_empty() || self.redis_stream.len() > 256 {
+            return Err(ConfigError::BadRedisStream);
+        }
+        Ok(())
+    }
+
+    /// The heartbeat interval.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms)
+    }
+
+    /// The write-progress deadline.
+    pub(crate) fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    /// The shutdown deadline.
+    pub(crate) fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    /// The request-head deadline (from the head's first byte).
+    pub(crate) fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
+    }
+
+    /// The idle keep-alive deadline.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// The request-body progress deadline.
+    pub(crate) fn body_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_timeout_ms)
+    }
+}
+
+/// A publish token: non-empty visible ASCII without whitespace, so that what the operator set is
+/// exactly what a client can send after `Bearer `.
+fn check_token(raw: &str) -> Result<(), ConfigError> {
+    if raw.is_empty() {
+        return Err(ConfigError::BadPublishToken(
+            "it is empty: set a secret, or leave it unset to turn publishing off",
+        ));
+    }
+    if raw.len() > MAX_TOKEN_LEN {
+        return Err(ConfigError::BadPublishToken(
+            "it is longer than 1024 characters",
+        ));
+    }
+    if !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::BadPublishToken(
+            "it must be visible ASCII without spaces (it is sent as 'Authorization: Bearer <token>')",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(feature = "redis")]
+fn check_redis_url(url: &str) -> Result<(), ConfigError> {
+    redis::Client::open(url)
+        .map(|_| ())
+        // redis-rs's message may quote the URL: never echo a password.
+        .map_err(|err| {
+            ConfigError::BadRedisUrl(err.to_string().replace(url, &redact_url_password(url)))
+        })
+}
+
+#[cfg(not(feature = "redis"))]
+fn check_redis_url(_url: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::RedisNotBuilt)
 }
 
 #[cfg(test)]
@@ -219,95 +312,108 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_match_the_contract() {
-        let c = Config::try_parse_from(["sse-status"]).unwrap();
+    fn defaults_match_the_contract_and_are_valid() {
+        let c = HubConfig::default();
         assert_eq!(c.heartbeat_ms, 5000);
         assert_eq!(c.retry_ms, 1000);
         assert_eq!(c.shutdown_timeout_ms, 10_000);
         assert!(c.max_connections > 0 && c.max_connections < 20_000);
         assert_eq!(c.redis_url, None, "the embedded log is the default");
         assert_eq!(c.redis_stream, "sse-status:events");
-        assert!(!c.reuse_port);
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
-    fn default_is_what_the_flags_default_to() {
-        // The test process sets none of the SSE_* variables.
-        let mut parsed = Config::try_parse_from(["sse-status"]).unwrap();
-        // cargo-leptos sets LEPTOS_SITE_ADDR for the tests it runs.
-        parsed.addr = Config::default().addr;
-        assert_eq!(format!("{:?}", Config::default()), format!("{parsed:?}"));
+    fn every_bound_is_checked_and_named() {
+        type Set = fn(&mut HubConfig);
+        let cases: [(Set, &str); 14] = [
+            (|c| c.heartbeat_ms = 0, "heartbeat_ms"),
+            (|c| c.heartbeat_ms = 3_600_001, "heartbeat_ms"),
+            (|c| c.retry_ms = 600_001, "retry_ms"),
+            (|c| c.max_connections = 0, "max_connections"),
+            (|c| c.max_sockets = Some(0), "max_sockets"),
+            (|c| c.header_timeout_ms = 99, "header_timeout_ms"),
+            (|c| c.idle_timeout_ms = u64::MAX, "idle_timeout_ms"),
+            (|c| c.body_timeout_ms = 600_001, "body_timeout_ms"),
+            (|c| c.replay_capacity = 10_000_001, "replay_capacity"),
+            (|c| c.send_queue = 0, "send_queue"),
+            (|c| c.write_timeout_ms = 0, "write_timeout_ms"),
+            (|c| c.drain_window_ms = 600_001, "drain_window_ms"),
+            (|c| c.shutdown_timeout_ms = u64::MAX, "shutdown_timeout_ms"),
+            (|c| c.redis_stream = String::new(), "redis_stream"),
+        ];
+        for (set, setting) in cases {
+            let mut c = HubConfig::default();
+            set(&mut c);
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.setting(), setting, "{err}");
+            assert!(err.to_string().contains(setting), "{err}");
+        }
     }
 
     #[test]
-    fn fleet_flags() {
-        let c = Config::try_parse_from([
-            "sse-status",
-            "--redis-url",
-            "redis://127.0.0.1:6379/0",
-            "--redis-stream",
-            "app:events",
-            "--reuse-port",
-        ])
-        .unwrap();
-        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
-        assert_eq!(c.redis_stream, "app:events");
-        assert!(c.reuse_port);
-        let err = Config::try_parse_from(["sse-status", "--redis-url", "http://x"]).unwrap_err();
-        assert!(err.to_string().contains("not a Redis URL"), "{err}");
+    fn the_publish_token_must_be_sendable() {
+        for bad in ["", " ", "with space", "tab\there", "ünïcode", &"x".repeat(1025)] {
+            let c = HubConfig {
+                publish_token: Some(bad.to_owned()),
+                ..HubConfig::default()
+            };
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.setting(), "publish_token", "{bad:?}: {err}");
+        }
+        let c = HubConfig {
+            publish_token: Some("s3cret-T0ken/+=".into()),
+            ..HubConfig::default()
+        };
+        assert_eq!(c.validate(), Ok(()));
     }
 
     #[test]
-    fn flags_override_and_bad_values_are_refused() {
-        let c = Config::try_parse_from([
-            "sse-status",
-            "--heartbeat-ms",
-            "500",
-            "--addr",
-            "127.0.0.1:9",
-        ])
-        .unwrap();
-        assert_eq!(c.heartbeat_ms, 500);
-        assert_eq!(c.addr.port(), 9);
-        assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "0"]).is_err());
-        assert!(Config::try_parse_from(["sse-status", "--heartbeat-ms", "soon"]).is_err());
-        assert!(Config::try_parse_from(["sse-status", "--addr", "nowhere"]).is_err());
+    fn debug_never_shows_secrets() {
+        let c = HubConfig {
+            publish_token: Some("tok-SECRET".into()),
+            redis_url: Some("redis://app:pw-SECRET@127.0.0.1:6379/0".into()),
+            ..HubConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("publish_token: Some(<redacted>)"), "{shown}");
+        assert!(shown.contains("redis://app:<redacted>@127.0.0.1:6379/0"), "{shown}");
     }
 
     #[test]
-    fn durations_and_sizes_are_bounded_so_nothing_overflows() {
-        for (flag, bad) in [
-            ("--shutdown-timeout-ms", "18446744073709551615"),
-            ("--shutdown-timeout-ms", "3600001"),
-            ("--drain-window-ms", "600001"),
-            ("--retry-ms", "600001"),
-            ("--header-timeout-ms", "0"),
-            ("--idle-timeout-ms", "99"),
-            ("--body-timeout-ms", "600001"),
-            ("--max-connections", "0"),
-            ("--max-sockets", "0"),
-            ("--replay-capacity", "10000001"),
+    fn passwords_are_cut_from_urls() {
+        for (url, want) in [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://:pw@h:1/0", "redis://:<redacted>@h:1/0"),
+            ("redis://u:pw@h", "redis://u:<redacted>@h"),
+            ("redis://pw@h/0", "redis://<redacted>@h/0"),
+            ("rediss://u:p@ss@h/0?x=1", "rediss://u:<redacted>@h/0?x=1"),
+            ("not a url", "not a url"),
         ] {
-            let err = Config::try_parse_from(["sse-status", flag, bad]).unwrap_err();
-            assert!(err.to_string().contains(flag), "{flag} {bad}: {err}");
+            assert_eq!(redact_url_password(url), want, "{url}");
         }
-        let c = Config::try_parse_from(["sse-status"]).unwrap();
-        assert_eq!(
-            (c.header_timeout_ms, c.idle_timeout_ms, c.body_timeout_ms),
-            (10_000, 60_000, 10_000)
-        );
-        assert_eq!(c.max_sockets, None);
-        assert!(!c.no_fast_path);
     }
 
+    #[cfg(feature = "redis")]
     #[test]
-    fn publish_token_must_be_sendable() {
-        for bad in ["", "with space", "tab\there", "ünïcode", &"x".repeat(1025)] {
-            let err = Config::try_parse_from(["sse-status", "--publish-token", bad]).unwrap_err();
-            assert!(err.to_string().contains("publish token"), "{bad:?}: {err}");
-        }
-        let c =
-            Config::try_parse_from(["sse-status", "--publish-token", "s3cret-T0ken/+="]).unwrap();
-        assert_eq!(c.publish_token.as_deref(), Some("s3cret-T0ken/+="));
+    fn a_bad_redis_url_is_refused_without_echoing_a_password() {
+        let c = HubConfig {
+            redis_url: Some("http://u:pw-SECRET@x".into()),
+            ..HubConfig::default()
+        };
+        let err = c.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::BadRedisUrl(_)), "{err}");
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+    }
+
+    #[cfg(not(feature = "redis"))]
+    #[test]
+    fn a_redis_url_without_the_feature_is_an_error() {
+        let c = HubConfig {
+            redis_url: Some("redis://127.0.0.1/0".into()),
+            ..HubConfig::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::RedisNotBuilt));
     }
 }

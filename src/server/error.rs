@@ -60,7 +60,8 @@ pub enum ApiError {
         /// What is wrong with it.
         reason: String,
     },
-    /// No such API route.
+    /// No such API route (this repo's app answers it under `/api/`).
+    #[cfg_attr(not(feature = "app-server"), allow(dead_code))]
     #[error("no API route {path}")]
     NotFound {
         /// The requested path.
@@ -180,6 +181,14 @@ impl ApiError {
     }
 }
 
+impl From<crate::protocol::ResumeError> for ApiError {
+    fn from(err: crate::protocol::ResumeError) -> Self {
+        ApiError::BadRequest {
+            reason: err.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -205,13 +214,6 @@ impl IntoResponse for ApiError {
             );
         }
         response
-    }
-}
-
-/// `/api/*` paths that do not exist get the JSON 404, not the HTML page.
-pub async fn api_not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::NotFound {
-        path: uri.path().to_owned(),
     }
 }
 

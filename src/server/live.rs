@@ -1,5 +1,5 @@
-//! Server only: [`LiveHub`], the handle an app embeds — create it from a [`Config`], publish to
-//! it from Rust, mount its routes in any axum `Router`, shut it down.
+//! Server only: [`LiveHub`], the handle an app embeds — build it from a validated
+//! [`HubConfig`], publish to it from Rust, mount its routes in any axum `Router`, shut it down.
 
 use std::time::Duration;
 
@@ -7,10 +7,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
-use super::config::Config;
-use super::error::ApiError;
-use super::state::AppState;
-use super::{events, health, metrics, publish};
+use crate::server::api::{events, ops, publish};
+use crate::server::config::{ConfigError, HubConfig};
+use crate::server::error::ApiError;
+use crate::server::stream::state::AppState;
 
 /// The live-status server of an app: the SSE stream's fan-out, its event log (embedded ring
 /// buffer, or Redis Streams shared by a fleet), metrics and shutdown. Cheap to clone (every
@@ -19,13 +19,13 @@ use super::{events, health, metrics, publish};
 /// ```no_run
 /// # // no_run: it would serve forever.
 /// use axum::Router;
-/// use sse_status::server::{Config, LiveHub};
+/// use sse_status::server::{HubConfig, LiveHub};
 ///
-/// # async fn run() -> std::io::Result<()> {
-/// let hub = LiveHub::new(Config {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = LiveHub::new(HubConfig {
 ///     heartbeat_ms: 5_000,
-///     ..Config::default()
-/// });
+///     ..HubConfig::default()
+/// })?;
 /// let app: Router = Router::new()
 ///     // GET /live/events, the stream the browser hook opens.
 ///     .nest("/live", hub.stream_router());
@@ -40,7 +40,8 @@ use super::{events, health, metrics, publish};
 ///         let _ = tokio::signal::ctrl_c().await;
 ///         stopping.shutdown().await;
 ///     })
-///     .await
+///     .await?;
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Debug)]
@@ -58,7 +59,7 @@ pub enum PublishError {
     /// The data did not serialise to JSON.
     #[error("the event data is not serialisable to JSON: {0}")]
     NotJson(#[from] serde_json::Error),
-    /// The serialised data is larger than [`MAX_BODY_BYTES`](super::publish::MAX_BODY_BYTES).
+    /// The serialised data is larger than the publish limit (64 KiB).
     #[error("the event data is larger than {limit} bytes")]
     TooLarge {
         /// The limit in bytes.
@@ -76,12 +77,14 @@ impl From<PublishError> for std::io::Error {
 }
 
 impl LiveHub {
-    /// Create the hub and start its background work: the `ping` heartbeat and, with
-    /// `config.redis_url`, the Redis follower. Both run until [`LiveHub::shutdown`].
+    /// Check `config` ([`HubConfig::validate`]), create the hub and start its background work:
+    /// the `ping` heartbeat and, with `config.redis_url`, the Redis follower. Both run until
+    /// [`LiveHub::shutdown`]. A bad setting is an error naming it; nothing is started then.
     ///
     /// # Panics
     /// Outside a Tokio runtime (it spawns tasks).
-    pub fn new(config: Config) -> LiveHub {
+    pub fn new(config: HubConfig) -> Result<LiveHub, ConfigError> {
+        config.validate()?;
         let state = AppState::new(config);
         tokio::spawn(
             state
@@ -90,7 +93,7 @@ impl LiveHub {
                 .run_heartbeat(state.config.heartbeat(), state.shutdown.clone()),
         );
         state.start_log();
-        LiveHub { state }
+        Ok(LiveHub { state })
     }
 
     /// Publish an application event to every open stream, with the same rules and the same
@@ -103,10 +106,8 @@ impl LiveHub {
         event: &str,
         data: &T,
     ) -> Result<String, PublishError> {
-        publish::validate_event_name(event).map_err(|err| match err {
-            ApiError::BadEventName { reason } => PublishError::BadEventName(reason),
-            other => PublishError::BadEventName(other.to_string()),
-        })?;
+        crate::protocol::validate_event_name(event)
+            .map_err(|err| PublishError::BadEventName(err.to_string()))?;
         let data = serde_json::to_string(data)?;
         publish::append(&self.state, event, data)
             .await
@@ -137,9 +138,9 @@ impl LiveHub {
     /// (Prometheus text) for operators.
     pub fn ops_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
-            .route("/healthz", get(health::healthz))
-            .route("/readyz", get(health::readyz))
-            .route("/metrics", get(metrics::metrics))
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz))
+            .route("/metrics", get(ops::metrics))
             .with_state(self.state.clone())
     }
 
@@ -170,8 +171,25 @@ impl LiveHub {
         self.state.shutdown.cancel();
     }
 
-    /// The shared internals (config, metrics, caps), for this crate's serving helper and tests.
-    pub fn state(&self) -> &AppState {
+    /// The id of this process's hub (random per start): what `connected` carries as
+    /// `server_id`, and the epoch of event ids in the embedded log.
+    pub fn server_id(&self) -> &str {
+        self.state.hub.server_id()
+    }
+
+    /// How many sockets [`serve`](crate::server::serve) holds open (streams, page loads,
+    /// idle keep-alive connections).
+    pub fn open_sockets(&self) -> usize {
+        self.state.sockets.open()
+    }
+
+    /// The settings this hub runs with (secrets redacted in `Debug`).
+    pub fn config(&self) -> &HubConfig {
+        &self.state.config
+    }
+
+    /// The shared internals, for this crate's serving loop and app.
+    pub(crate) fn state(&self) -> &AppState {
         &self.state
     }
 }

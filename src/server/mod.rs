@@ -1,30 +1,23 @@
-//! Server only (ssr): configuration, shared state, the `/events` stream, health endpoints,
-//! routing, graceful shutdown and telemetry.
+//! Server only (feature `ssr`): the library's server. [`LiveHub`] is what an app embeds: built
+//! from a validated [`HubConfig`], it publishes from Rust, hands out axum routers, and shuts
+//! down without being held by open streams; [`serve`] is an optional lean serving loop.
+//!
+//! Inside, three rooms that import [`protocol`](crate::protocol) and nothing above it:
+//! - `stream`: the stream core — fan-out, the event log (memory or Redis), each stream's feed,
+//!   the shared state, metrics and the stream/socket budget;
+//! - `api`: the HTTP API on top of it — `/events`, `/api/publish`, health and metrics handlers;
+//! - `transport`: the optional serving loop — listener, request heads, the keep-alive loop and
+//!   the direct `/events` writer.
 
-pub mod config;
-mod conn;
-pub mod error;
-mod events;
-mod fastpath;
-pub mod feed;
-mod head;
-mod health;
-pub mod hub;
-pub mod limits;
-pub mod listener;
+mod api;
+mod config;
+pub(crate) mod error;
 mod live;
-pub mod log;
-pub mod metrics;
-pub mod publish;
-#[cfg(feature = "app")]
-mod routes;
-pub mod shutdown;
-pub mod state;
-pub mod telemetry;
+mod stream;
+mod transport;
 
-pub use config::Config;
+pub use config::{ConfigError, HubConfig};
 pub use live::{LiveHub, PublishError};
-#[cfg(feature = "app")]
-pub use routes::site_router;
-pub use shutdown::serve;
-pub use state::AppState;
+pub use stream::limits::raise_fd_limit;
+pub use transport::listener::bind;
+pub use transport::serve::{serve, shutdown_signal};

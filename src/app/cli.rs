@@ -1,0 +1,205 @@
+//! Server only (feature `app`): this app's command line — flags and `SSE_*` environment
+//! variables (`--help` lists every one with its default), turned into the library's
+//! [`HubConfig`]. Only here do messages name flags.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+use crate::server::{ConfigError, HubConfig};
+
+/// sse-status server: the dashboard at `/`, the SSE stream at `/events`.
+#[derive(Clone, Parser)]
+#[command(name = "sse-status", version, about, long_about = None)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub(crate) addr: SocketAddr,
+
+    /// Interval of the `ping` heartbeat event, in milliseconds (clients derive their watchdog
+    /// from it).
+    #[arg(long, env = "SSE_HEARTBEAT_MS", default_value_t = 5000)]
+    pub(crate) heartbeat_ms: u64,
+
+    /// The stream's `retry:` field in milliseconds: the least a client waits before it
+    /// reconnects.
+    #[arg(long, env = "SSE_RETRY_MS", default_value_t = 1000)]
+    pub(crate) retry_ms: u64,
+
+    /// Most open `/events` streams; beyond it new streams get 503 with `Retry-After`. The default
+    /// fits a process limit of 20,000 open files with room for the rest of the server; at start it
+    /// is lowered (with a warning) to what the open-file limit leaves.
+    #[arg(long, env = "SSE_MAX_CONNECTIONS", default_value_t = 19_500)]
+    pub(crate) max_connections: u64,
+
+    /// Most open sockets of any kind (streams, page loads, API calls, idle keep-alive); beyond
+    /// it a new connection gets a canned 503 and is closed at once. Default: the open-file limit
+    /// minus a reserve of 64 for the process itself.
+    #[arg(long, env = "SSE_MAX_SOCKETS")]
+    pub(crate) max_sockets: Option<u64>,
+
+    /// A request head (request line and headers) must arrive within this many milliseconds of
+    /// its first byte, on every connection; slower clients get 408 and are disconnected.
+    #[arg(long, env = "SSE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) header_timeout_ms: u64,
+
+    /// A keep-alive connection with no request in flight is closed after this many
+    /// milliseconds (also the wait for a new connection's first byte).
+    #[arg(long, env = "SSE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub(crate) idle_timeout_ms: u64,
+
+    /// A request body must keep arriving: each read makes progress within this many
+    /// milliseconds, and `POST /api/publish` gets its whole body within it (else 408).
+    #[arg(long, env = "SSE_BODY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) body_timeout_ms: u64,
+
+    /// Serve every `/events` request through hyper/axum instead of writing the stream straight
+    /// to the socket (for A/B benchmarks; both send the same bytes).
+    #[arg(long, env = "SSE_NO_FAST_PATH")]
+    pub(crate) no_fast_path: bool,
+
+    /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403). It
+    /// must be 1–1024 visible ASCII characters without spaces (an empty token is refused).
+    #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
+    pub(crate) publish_token: Option<String>,
+
+    /// How many recent events are kept for `Last-Event-ID` replay.
+    #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
+    pub(crate) replay_capacity: u64,
+
+    /// How many frames a stream may fall behind the newest before it is dropped as too slow
+    /// (the client resumes by `Last-Event-ID` when it comes back).
+    #[arg(long, env = "SSE_SEND_QUEUE", default_value_t = 256)]
+    pub(crate) send_queue: u64,
+
+    /// A connection whose writes make no progress for this long (the client stopped reading)
+    /// is dropped, in milliseconds.
+    #[arg(long, env = "SSE_WRITE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) write_timeout_ms: u64,
+
+    /// On shutdown, clients are told to reconnect at a random moment within this window (after
+    /// `--retry-ms`), so a restart does not bring them all back at once. In milliseconds.
+    #[arg(long, env = "SSE_DRAIN_WINDOW_MS", default_value_t = 5_000)]
+    pub(crate) drain_window_ms: u64,
+
+    /// On SIGTERM/Ctrl-C, the longest the server takes to end every stream and exit, in
+    /// milliseconds.
+    #[arg(long, env = "SSE_SHUTDOWN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub(crate) shutdown_timeout_ms: u64,
+
+    /// Fleet mode: the Redis Streams event log shared by every instance, e.g.
+    /// `redis://127.0.0.1:6379/0`. Unset: the embedded in-process log (one instance).
+    #[arg(long, env = "SSE_REDIS_URL", hide_env_values = true)]
+    pub(crate) redis_url: Option<String>,
+
+    /// Key of the Redis stream (with `--redis-url`); every instance of a fleet uses the same.
+    #[arg(long, env = "SSE_REDIS_STREAM", default_value = "sse-status:events")]
+    pub(crate) redis_stream: String,
+
+    /// Let several processes listen on the same address (`SO_REUSEPORT`; the kernel spreads
+    /// new connections over them), so one machine can hold more streams than one process may.
+    #[arg(long, env = "SSE_REUSE_PORT", default_value_t = false)]
+    pub(crate) reuse_port: bool,
+}
+
+impl Args {
+    /// The library's settings from these flags, validated; an error names the flag.
+    pub(crate) fn hub_config(&self) -> Result<HubConfig, String> {
+        let config = HubConfig {
+            heartbeat_ms: self.heartbeat_ms,
+            retry_ms: self.retry_ms,
+            max_connections: self.max_connections,
+            max_sockets: self.max_sockets,
+            header_timeout_ms: self.header_timeout_ms,
+            idle_timeout_ms: self.idle_timeout_ms,
+            body_timeout_ms: self.body_timeout_ms,
+            no_fast_path: self.no_fast_path,
+            publish_token: self.publish_token.clone(),
+            replay_capacity: self.replay_capacity,
+            send_queue: self.send_queue,
+            write_timeout_ms: self.write_timeout_ms,
+            drain_window_ms: self.drain_window_ms,
+            shutdown_timeout_ms: self.shutdown_timeout_ms,
+            redis_url: self.redis_url.clone(),
+            redis_stream: self.redis_stream.clone(),
+        };
+        config.validate().map_err(|err| flag_error(&err))?;
+        Ok(config)
+    }
+}
+
+/// The library's error in the words of the command line: `--heartbeat-ms (SSE_HEARTBEAT_MS)`
+/// instead of the field name.
+pub(crate) fn flag_error(err: &ConfigError) -> String {
+    let setting = err.setting();
+    let flag = format!("--{}", setting.replace('_', "-"));
+    let env = format!("SSE_{}", setting.to_ascii_uppercase());
+    format!("{flag} ({env}): {}", err.to_string().replacen(setting, "the value", 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub(args: &[&str]) -> Result<HubConfig, String> {
+        let mut all = vec!["sse-status"];
+        all.extend_from_slice(args);
+        Args::try_parse_from(all).map_err(|e| e.to_string())?.hub_config()
+    }
+
+    #[test]
+    fn the_flags_default_to_the_librarys_defaults() {
+        // The test process sets none of the SSE_* variables.
+        assert_eq!(hub(&[]).unwrap(), HubConfig::default());
+        let args = Args::try_parse_from(["sse-status"]).unwrap();
+        assert!(!args.reuse_port);
+    }
+
+    #[test]
+    fn fleet_flags() {
+        let c = hub(&["--redis-url", "redis://127.0.0.1:6379/0", "--redis-stream", "app:events"]).unwrap();
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert_eq!(c.redis_stream, "app:events");
+        let err = hub(&["--redis-url", "http://x"]).unwrap_err();
+        assert!(err.starts_with("--redis-url (SSE_REDIS_URL): "), "{err}");
+        assert!(err.contains("not a Redis URL"), "{err}");
+        let args = Args::try_parse_from(["sse-status", "--reuse-port"]).unwrap();
+        assert!(args.reuse_port);
+    }
+
+    #[test]
+    fn flags_override_and_bad_values_name_the_flag() {
+        let c = hub(&["--heartbeat-ms", "500"]).unwrap();
+        assert_eq!(c.heartbeat_ms, 500);
+        for (flag, bad) in [
+            ("--heartbeat-ms", "0"),
+            ("--shutdown-timeout-ms", "18446744073709551615"),
+            ("--shutdown-timeout-ms", "3600001"),
+            ("--drain-window-ms", "600001"),
+            ("--retry-ms", "600001"),
+            ("--header-timeout-ms", "0"),
+            ("--idle-timeout-ms", "99"),
+            ("--body-timeout-ms", "600001"),
+            ("--max-connections", "0"),
+            ("--max-sockets", "0"),
+            ("--replay-capacity", "10000001"),
+            ("--publish-token", ""),
+            ("--publish-token", "with space"),
+        ] {
+            let err = hub(&[flag, bad]).unwrap_err();
+            assert!(err.contains(flag), "{flag} {bad}: {err}");
+        }
+        assert!(hub(&["--heartbeat-ms", "soon"]).is_err());
+        assert!(Args::try_parse_from(["sse-status", "--addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn help_never_prints_secrets_from_the_environment() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        for arg in ["publish_token", "redis_url"] {
+            let a = cmd.get_arguments().find(|a| a.get_id() == arg).unwrap();
+            assert!(a.is_hide_env_values_set(), "{arg}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Both sides: the dashboard at `/` — this page's own connection, live: banner, machine state,
+//! heartbeat, reconnects, a timeline of state changes and the received events.
+
+use leptos::prelude::*;
+
+use crate::client::format::duration;
+use super::event_log::EventLog;
+use super::timeline::StateTimeline;
+use crate::app::texts::Texts;
+use crate::client::ConnectionBanner;
+use crate::client::machine::{Phase, State};
+use crate::client::policy::Policy;
+use crate::protocol::Fleet;
+use crate::client::{
+    page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
+};
+use crate::app::language::switch_language;
+use crate::client::i18n::{BannerTexts, Lang};
+
+/// Application event names the dashboard listens for unless `?events=a,b` adds others
+/// (`EventSource` only delivers named events to listeners of that name).
+const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
+
+/// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
+/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others).
+fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
+    let mut policy = Policy::default();
+    if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
+        policy.max_attempts = Some(n);
+    }
+    if let Some(ms) = get("hidden_grace_ms").and_then(|v| v.parse::<f64>().ok()) {
+        policy.hidden_grace_ms = ms.max(0.0);
+    }
+    let mut event_names: Vec<String> = DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect();
+    if let Some(extra) = get("events") {
+        event_names.extend(
+            extra
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
+    UseConnectionStatusOptions {
+        policy,
+        event_names,
+        share_across_tabs,
+        ..UseConnectionStatusOptions::default()
+    }
+}
+
+/// What the last reconnect meant for the data: replayed, lost, or a new server.
+#[component]
+fn Notices(state: Signal<State>, lang: Lang) -> impl IntoView {
+    let t = Texts::of(lang);
+    let resync = move || state.with(|s| s.resync.clone());
+    let replayed = move || {
+        state.with(|s| {
+            (s.phase == Phase::Connected && s.reconnects > 0 && s.resync.is_none())
+                .then(|| s.hello.as_ref().map_or(0, |h| h.replayed))
+        })
+    };
+    let restarted = move || state.with(|s| s.server_restarted);
+    view! {
+        <p class="notice notice--warn" data-testid="resync-notice" hidden=move || resync().is_none()>
+            {t.resync_before}
+            {move || resync().map(|r| t.resync_reason(&r)).unwrap_or_default()}
+            {t.resync_after}
+        </p>
+        <p
+            class="notice"
+            data-testid="replay-notice"
+            data-replayed=move || replayed().map(|n| n.to_string()).unwrap_or_default()
+            hidden=move || replayed().is_none()
+        >
+            {move || replayed().map(t.replayed).unwrap_or_default()}
+        </p>
+        <p class="notice" data-testid="restart-notice" hidden=move || !restarted()>
+            {t.server_restarted}
+        </p>
+    }
+}
+
+/// Live clients across the fleet (this process's own with the embedded log), and a notice
+/// while the event log is unreachable: updates are delayed, the page's link itself is fine.
+#[component]
+fn FleetView(fleet: Signal<Option<Fleet>>, state: Signal<State>, lang: Lang) -> impl IntoView {
+    let t = Texts::of(lang);
+    let clients = move || fleet.with(|f| f.as_ref().map(|f| f.clients));
+    let instances = move || fleet.with(|f| f.as_ref().map(|f| f.instances));
+    let store_down = move || {
+        state.with(|s| s.phase == Phase::Connected)
+            && fleet.with(|f| f.as_ref().is_some_and(|f| !f.store_ok()))
+    };
+    view! {
+        <p
+            class="big"
+            data-testid="live-clients"
+            data-count=move || clients().map(|n| n.to_string()).unwrap_or_default()
+            data-instances=move || instances().map(|n| n.to_string()).unwrap_or_default()
+        >
+            {move || match (clients(), instances()) {
+                (Some(c), Some(i)) => (t.live_clients_text)(c, i),
+                _ => "—".to_owned(),
+            }}
+        </p>
+        <Show when=store_down>
+            <p class="notice notice--warn" data-testid="store-notice" role="status">
+                {t.store_notice}
+            </p>
+        </Show>
+    }
+}
+
+/// The language switch (a `<select>` of the languages, each named in itself): a choice sets the
+/// `lang` cookie and reloads, so the server renders the page in it.
+fn on_language_change(ev: leptos::ev::Event) {
+    if let Some(next) = Lang::from_tag(&event_target_value(&ev)) {
+        switch_language(next);
+    }
+}
+
+/// The dashboard. The machine's state is published only when it changes (not on every tick), and
+/// each view reads just its own field of it.
+#[component]
+pub fn Dashboard(
+    /// The page's language (fixed per render: the switch reloads).
+    lang: Lang,
+) -> impl IntoView {
+    // The options only steer the browser's driver, so the server render (which has no query
+    // here) and the hydrated page still match.
+    let status = use_connection_status_with_options(options_from_query(page_query_param));
+    let state = status.state;
+    let now = status.now;
+
+    // The page's texts: the language this page was rendered in.
+    let l = lang;
+    let t = Texts::of(l);
+    let phase = move || state.with(|s| s.phase);
+    let cause = move || state.with(|s| s.cause);
+    let since_at = move || state.with(|s| s.since);
+    let last_event_at = move || state.with(|s| s.last_event_at);
+    let attempt = move || state.with(|s| s.attempt);
+    let reconnects = move || state.with(|s| s.reconnects);
+    let last_event_id = move || state.with(|s| s.last_event_id.clone());
+    let role = move || status.sharing.with(|s| s.role);
+    let shared_tabs = move || status.sharing.with(|s| s.tabs);
+    let age = move || last_event_at().map(|at| (now.get() - at).max(0.0));
+    let deadline = move || {
+        let policy = status.policy.get_value();
+        state.with(|s| {
+            s.hello
+                .as_ref()
+                .map(|h| policy.watchdog_deadline_ms(h.heartbeat_ms as f64))
+        })
+    };
+    let heartbeat_fill = move || match (age(), deadline()) {
+        (Some(a), Some(d)) if d > 0.0 => format!("width: {}%", (a / d * 100.0).min(100.0) as u32),
+        _ => "width: 0%".to_owned(),
+    };
+
+    view! {
+        <main class="page" data-hydrated=move || status.running.get().to_string()>
+            <header class="top">
+                <div class="brand">
+                    <h1>"sse-status"</h1>
+                    <p class="tagline">{t.tagline}</p>
+                </div>
+                <div class="top__side">
+                    <label class="lang">
+                        {t.language_label}
+                        <select data-testid="language-switch" on:change=on_language_change>
+                            <option value=Lang::En.tag() lang=Lang::En.tag() selected=l == Lang::En>
+                                {Texts::of(Lang::En).name}
+                            </option>
+                            <option value=Lang::ZhCn.tag() lang=Lang::ZhCn.tag() selected=l == Lang::ZhCn>
+                                {Texts::of(Lang::ZhCn).name}
+                            </option>
+                        </select>
+                    </label>
+                    <ConnectionBanner status=status texts=BannerTexts::for_lang(l)/>
+                </div>
+            </header>
+            <section class="grid">
+                <article class="card">
+                    <h2>{t.connection}</h2>
+                    <p class="big">
+                        <span
+                            class=move || format!("pill pill--{}", phase().as_str())
+                            data-testid="machine-state"
+                            data-state=move || phase().as_str()
+                            data-cause=move || cause().code()
+                        >
+                            {move || t.phase(phase())}
+                        </span>
+                        <span class="muted">
+                            {t.state_for} {move || duration(now.get() - since_at(), l)}
+                        </span>
+                    </p>
+                    <p class="muted" data-testid="state-cause">
+                        {move || BannerTexts::for_lang(l).causes.get(cause())}
+                    </p>
+                    <Notices state=state lang=l/>
+                    <dl class="facts">
+                        <dt>{t.connection_id}</dt>
+                        <dd>
+                            <code data-testid="connection-id">
+                                {move || state.with(|s| s.hello.as_ref().map_or_else(|| "—".to_owned(), |h| h.connection_id.clone()))}
+                            </code>
+                        </dd>
+                        <dt>{t.server_id}</dt>
+                        <dd>
+                            <code data-testid="server-id">
+                                {move || state.with(|s| s.hello.as_ref().map_or_else(|| "—".to_owned(), |h| h.server_id.clone()))}
+                            </code>
+                        </dd>
+                        <dt>{t.this_tab}</dt>
+                        <dd>
+                            <span
+                                class=move || format!("role role--{}", role().as_str())
+                                data-testid="tab-role"
+                                data-role=move || role().as_str()
+                            >
+                                {move || t.role(role()).0}
+                            </span>
+                            <span class="role__hint">{move || t.role(role()).1}</span>
+                        </dd>
+                        <dt>{t.tabs_sharing}</dt>
+                        <dd data-testid="shared-tabs" data-count=move || shared_tabs().to_string()>
+                            {move || shared_tabs().to_string()}
+                        </dd>
+                    </dl>
+                </article>
+
+                <article class="card">
+                    <h2>{t.heartbeat}</h2>
+                    <p class="big">
+                        <span
+                            data-testid="last-heartbeat"
+                            data-age-ms=move || age().map(|a| format!("{}", a.round() as i64)).unwrap_or_default()
+                        >
+                            {move || age().map_or_else(
+                                || "—".to_owned(),
+                                |a| format!("{}{}{}", t.ago_before, duration(a, l), t.ago_after),
+                            )}
+                        </span>
+                    </p>
+                    <div class="meter" aria-hidden="true">
+                        <div class="meter__fill" style=heartbeat_fill></div>
+                    </div>
+                    <p class="muted">
+                        {move || match (state.with(|s| s.hello.as_ref().map(|h| h.heartbeat_ms)), deadline()) {
+                            (Some(ms), Some(d)) => {
+                                let [a, b, c] = t.ping_every;
+                                format!("{a}{}{b}{}{c}", duration(ms as f64, l), duration(d, l))
+                            }
+                            _ => t.waiting_first_event.to_owned(),
+                        }}
+                    </p>
+                </article>
+
+                <article class="card">
+                    <h2>{t.reconnects}</h2>
+                    <dl class="facts">
+                        <dt>{t.current_attempt}</dt>
+                        <dd data-testid="reconnect-attempts">{move || attempt()}</dd>
+                        <dt>{t.successful_reconnects}</dt>
+                        <dd data-testid="reconnect-count">{move || reconnects()}</dd>
+                        <dt>{t.last_event_id}</dt>
+                        <dd><code>{move || last_event_id().unwrap_or_else(|| "—".into())}</code></dd>
+                    </dl>
+                    <p class="muted" hidden=move || phase() == Phase::Connected>
+                        {t.retries_by_itself}
+                    </p>
+                </article>
+
+                <article class="card">
+                    <h2>{t.live_clients}</h2>
+                    <FleetView fleet=status.fleet state=state lang=l/>
+                </article>
+
+                <article class="card card--wide">
+                    <h2>{t.timeline}</h2>
+                    <StateTimeline timeline=status.timeline lang=l/>
+                </article>
+
+                <article class="card card--wide">
+                    <h2>{t.events}</h2>
+                    <EventLog events=status.events lang=l/>
+                </article>
+            </section>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_sets_policy_and_extra_event_names() {
+        let opts = options_from_query(|k| match k {
+            "max_attempts" => Some("3".into()),
+            "hidden_grace_ms" => Some("2000".into()),
+            "events" => Some("price, ,news".into()),
+            _ => None,
+        });
+        assert_eq!(opts.policy.max_attempts, Some(3));
+        assert_eq!(opts.policy.hidden_grace_ms, 2000.0);
+        assert!(opts.event_names.iter().any(|n| n == "price"));
+        assert!(opts.event_names.iter().any(|n| n == "news"));
+        assert!(!opts.event_names.iter().any(|n| n.is_empty()));
+        assert!(opts.share_across_tabs, "sharing is on unless ?share=0");
+    }
+
+    #[test]
+    fn share_zero_turns_tab_sharing_off() {
+        for off in ["0", "false", "off"] {
+            let opts = options_from_query(|k| (k == "share").then(|| off.into()));
+            assert!(!opts.share_across_tabs, "share={off}");
+        }
+        let opts = options_from_query(|k| (k == "share").then(|| "1".into()));
+        assert!(opts.share_across_tabs);
+    }
+
+    #[test]
+    fn bad_query_values_keep_defaults() {
+        let opts = options_from_query(|k| match k {
+            "max_attempts" => Some("many".into()),
+            "hidden_grace_ms" => Some("soon".into()),
+            _ => None,
+        });
+        assert_eq!(opts.policy, Policy::default());
+    }
+}

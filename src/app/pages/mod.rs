@@ -1,0 +1,10 @@
+//! Both sides (feature `app`): this app's pages — the dashboard and its parts (state timeline,
+//! event log), and the 404 page.
+
+mod dashboard;
+mod event_log;
+mod not_found;
+mod timeline;
+
+pub(crate) use dashboard::Dashboard;
+pub(crate) use not_found::NotFound;

@@ -1,0 +1,130 @@
+//! Both sides: the languages the banner speaks. [`Lang`], the banner's texts per language
+//! (`en.rs`, `zh_cn.rs`), the context the banner reads the language from, and how a time of day
+//! is written. Which language a page uses is the app's choice (this repo's: `app::language`).
+
+use leptos::prelude::*;
+
+mod en;
+mod texts;
+mod zh_cn;
+
+pub use texts::{BannerTexts, CauseTexts};
+
+/// A language of the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    /// English (the default when nothing asks for Chinese).
+    #[default]
+    En,
+    /// Simplified Chinese.
+    ZhCn,
+}
+
+impl Lang {
+    /// Every language, in the switch's order.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::ZhCn];
+
+    /// The BCP 47 tag (`<html lang>`, the cookie's value).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    /// The locale that writes this language's times of day: British English for `en` (the
+    /// texts' spelling, and a 24-hour clock that fits the event log), `zh-CN` for Chinese.
+    pub fn time_locale(self) -> &'static str {
+        match self {
+            Lang::En => "en-GB",
+            Lang::ZhCn => "zh-CN",
+        }
+    }
+
+    /// The language a tag asks for: `en`, `en-US`, … → English; `zh`, `zh-CN`, `zh-Hans`, and
+    /// the other Chinese tags → Simplified Chinese (the one Chinese we have). Case-insensitive.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next().unwrap_or("");
+        if primary.eq_ignore_ascii_case("zh") {
+            Some(Lang::ZhCn)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+}
+
+/// The language of a component tree (see [`provide_language`]).
+#[derive(Debug, Clone, Copy)]
+struct LanguageContext(Lang);
+
+/// Make `lang` the language of this component tree (what [`use_language`] returns below it).
+pub fn provide_language(lang: Lang) {
+    provide_context(LanguageContext(lang));
+}
+
+/// The language of this component tree: what an ancestor provided with [`provide_language`],
+/// else English (the same on the server and in the browser, so hydration matches).
+pub fn use_language() -> Lang {
+    use_context::<LanguageContext>().map_or(Lang::En, |c| c.0)
+}
+
+/// A wall-clock time (Unix ms) as the language writes a time of day: in the browser in the
+/// reader's time zone (`Intl`), on the server as `HH:MM:SS` UTC (a server has no reader's zone).
+pub fn clock_time(wall_ms: f64, lang: Lang) -> String {
+    side::clock_time(wall_ms, lang)
+}
+
+/// The language the page declares in `<html lang>` (English if none we have); on the server,
+/// English. The browser driver writes received events' times in it.
+#[cfg_attr(not(feature = "browser"), allow(dead_code))]
+pub(crate) fn page_lang() -> Lang {
+    side::page_lang()
+}
+
+#[cfg(feature = "browser")]
+#[path = "browser.rs"]
+mod side;
+#[cfg(not(feature = "browser"))]
+#[path = "host.rs"]
+mod side;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_map_to_languages() {
+        for (tag, want) in [
+            ("en", Some(Lang::En)),
+            ("en-US", Some(Lang::En)),
+            ("EN-gb", Some(Lang::En)),
+            ("zh", Some(Lang::ZhCn)),
+            ("zh-CN", Some(Lang::ZhCn)),
+            ("zh-Hans-CN", Some(Lang::ZhCn)),
+            ("zh_TW", Some(Lang::ZhCn)),
+            ("fr", None),
+            ("", None),
+            ("*", None),
+        ] {
+            assert_eq!(Lang::from_tag(tag), want, "{tag:?}");
+        }
+        for lang in Lang::ALL {
+            assert_eq!(Lang::from_tag(lang.tag()), Some(lang));
+        }
+    }
+
+    #[test]
+    fn the_host_side_writes_utc_and_reads_english() {
+        assert_eq!(clock_time(3_723_000.0, Lang::ZhCn), "01:02:03");
+        assert_eq!(clock_time(-5.0, Lang::En), "00:00:00");
+        assert_eq!(page_lang(), Lang::En);
+    }
+
+    #[test]
+    fn banner_texts_follow_the_language() {
+        assert_eq!(BannerTexts::for_lang(Lang::En), BannerTexts::default());
+        assert_ne!(BannerTexts::for_lang(Lang::ZhCn).live, BannerTexts::default().live);
+    }
+}

@@ -1,0 +1,6 @@
+//! Server only: the HTTP API's handlers — the `/events` stream through axum, publishing, and the
+//! operators' endpoints (health, readiness, metrics).
+
+pub(crate) mod events;
+pub(crate) mod ops;
+pub(crate) mod publish;

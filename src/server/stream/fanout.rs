@@ -1,0 +1,650 @@
+//! Server only: the fan-out hub. Application events (from whichever event log runs, see
+//! [`log`](crate::server::stream::log)) are encoded once into shared bytes, kept in a bounded ring of recent
+//! events (the whole replay buffer of the embedded log; a cache of the stream's tail with Redis)
+//! and handed to all streams through one broadcast channel; one heartbeat timer serves the whole
+//! process and also carries the fleet view; a counter enforces the stream limit.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{self, EventId, Fleet, Ping, STORE_OK, STORE_UNREACHABLE};
+
+/// Where an application event sits in the log; positions order events the same way on every
+/// instance. Embedded log: `(0, seq)`; Redis: the stream id `<ms>-<seq>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Pos {
+    /// Milliseconds part of a stream id (0 in the embedded log).
+    pub ms: u64,
+    /// Sequence part.
+    pub seq: u64,
+}
+
+impl Pos {
+    /// Before every event.
+    pub const ZERO: Pos = Pos { ms: 0, seq: 0 };
+
+    /// A Redis stream id (`<ms>-<seq>`), or `None` if `s` is not one.
+    pub fn parse_stream_id(s: &str) -> Option<Pos> {
+        let (ms, seq) = s.split_once('-')?;
+        let digits =
+            |t: &str| !t.is_empty() && t.len() <= 20 && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(ms) || !digits(seq) {
+            return None;
+        }
+        Some(Pos {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// A frame every stream receives, encoded once for all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// What it is.
+    pub kind: FrameKind,
+    /// The complete SSE frame, ready to write.
+    pub bytes: Bytes,
+}
+
+/// The kind of a shared frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A heartbeat (no id: it must not move a client's `Last-Event-ID`).
+    Ping {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A published application event.
+    App {
+        /// Its place in the log.
+        pos: Pos,
+    },
+    /// Control, not sent as is: the server is draining; each stream says `draining` (with its
+    /// own jittered hint) and ends. In the channel, so streams need no extra waiter each.
+    Drain,
+    /// Control: end the stream now (the drain window is over).
+    Close,
+}
+
+impl Frame {
+    /// The position of an application event, `None` for anything else.
+    pub fn app_pos(&self) -> Option<Pos> {
+        match self.kind {
+            FrameKind::App { pos } => Some(pos),
+            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close => None,
+        }
+    }
+
+    /// The sequence of an application event, `None` for a ping.
+    #[cfg(test)]
+    pub fn app_seq(&self) -> Option<u64> {
+        self.app_pos().map(|p| p.seq)
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a resume point could not be honoured (shared with the client).
+pub use crate::protocol::ResyncReason;
+
+/// How this process names event ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdStyle {
+    /// Embedded log: `<server_id>-<seq>`, meaningful only to this process.
+    Process,
+    /// Redis Streams: the stream id `<ms>-<seq>`, the same on every instance.
+    Stream,
+}
+
+/// What a new stream starts with (the part the hub can decide alone, under its lock).
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Live frames after `head`.
+    pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// The newest event handed out so far ([`Pos::ZERO`] if none).
+    pub head: Pos,
+    /// The events after the requested point, if the ring holds all of them.
+    pub replay: Option<Vec<Arc<Frame>>>,
+    /// The ring's oldest event, if any.
+    pub oldest: Option<Pos>,
+    /// Everything the ring holds, for a resync of the embedded log.
+    pub ring: Vec<Arc<Frame>>,
+}
+
+struct Buffer {
+    /// The newest event ([`Pos::ZERO`] = none yet).
+    head: Pos,
+    /// The position just before `events.front()`, when known (every event after it is here).
+    base: Option<Pos>,
+    events: VecDeque<Arc<Frame>>,
+}
+
+/// Shared by all streams of one server process.
+pub struct Hub {
+    server_id: String,
+    ids: IdStyle,
+    tx: broadcast::Sender<Arc<Frame>>,
+    buffer: Mutex<Buffer>,
+    replay_capacity: usize,
+    open: AtomicUsize,
+    next_connection: AtomicU64,
+    max_connections: usize,
+    fleet: watch::Sender<Fleet>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("server_id", &self.server_id)
+            .field("ids", &self.ids)
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub with a fresh random server id and embedded-log ids. `send_queue` is how many
+    /// frames a stream may fall behind before it is dropped as too slow.
+    #[cfg(test)]
+    pub fn new(max_connections: usize, replay_capacity: usize, send_queue: usize) -> Arc<Self> {
+        Hub::with_ids(
+            max_connections,
+            replay_capacity,
+            send_queue,
+            IdStyle::Process,
+        )
+    }
+
+    /// A hub whose event ids follow `ids`.
+    pub fn with_ids(
+        max_connections: usize,
+        replay_capacity: usize,
+        send_queue: usize,
+        ids: IdStyle,
+    ) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(send_queue.max(1));
+        let embedded = ids == IdStyle::Process;
+        let (fleet, _) = watch::channel(Fleet {
+            clients: 0,
+            instances: 1,
+            // The Redis log is unreachable until its first answer.
+            store: if embedded {
+                STORE_OK
+            } else {
+                STORE_UNREACHABLE
+            }
+            .to_owned(),
+        });
+        Arc::new(Hub {
+            server_id: format!("{:08x}", rand::random::<u32>()),
+            ids,
+            tx,
+            buffer: Mutex::new(Buffer {
+                head: Pos::ZERO,
+                // The embedded log starts complete; a stream's tail starts unknown.
+                base: embedded.then_some(Pos::ZERO),
+                events: VecDeque::with_capacity(replay_capacity.min(4096)),
+            }),
+            replay_capacity,
+            open: AtomicUsize::new(0),
+            next_connection: AtomicU64::new(1),
+            max_connections,
+            fleet,
+        })
+    }
+
+    /// Random per process start; the epoch of every id the embedded log assigns.
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Streams open right now.
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// The id of event `seq` of this process (embedded log).
+    pub fn event_id(&self, seq: u64) -> EventId {
+        EventId {
+            epoch: self.server_id.clone(),
+            seq,
+        }
+    }
+
+    /// The id clients see for `pos`.
+    pub fn id_text(&self, pos: Pos) -> String {
+        match self.ids {
+            IdStyle::Process => format!("{}-{}", self.server_id, pos.seq),
+            IdStyle::Stream => format!("{}-{}", pos.ms, pos.seq),
+        }
+    }
+
+    /// The newest event handed to streams.
+    pub fn head(&self) -> Pos {
+        self.lock().head
+    }
+
+    /// Claim a stream slot, or `None` when the limit is reached.
+    pub fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let before = self.open.fetch_add(1, Ordering::AcqRel);
+        if before >= self.max_connections {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let n = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        Some(Slot {
+            hub: Arc::clone(self),
+            connection_id: format!("{}-c{n}", self.server_id),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        self.buffer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Encode an application event once.
+    pub fn encode_app(&self, pos: Pos, name: &str, data: &str) -> Arc<Frame> {
+        let id = self.id_text(pos);
+        let mut text = String::with_capacity(name.len() + id.len() + data.len() + 32);
+        protocol::encode_frame(&mut text, Some(name), Some(&id), None, data);
+        Arc::new(Frame {
+            kind: FrameKind::App { pos },
+            bytes: Bytes::from(text),
+        })
+    }
+
+    /// Publish into the embedded log: give the event the next id, keep it, send it to every
+    /// stream.
+    pub fn publish(&self, name: String, data: String) -> EventId {
+        let mut buf = self.lock();
+        let pos = Pos {
+            ms: 0,
+            seq: buf.head.seq + 1,
+        };
+        let frame = self.encode_app(pos, &name, &data);
+        self.push(&mut buf, frame);
+        self.event_id(pos.seq)
+    }
+
+    /// Hand on an event the shared log already ordered (Redis). Events at or before the head
+    /// were handed on already and are ignored. Returns whether it was new.
+    pub fn deliver(&self, pos: Pos, name: &str, data: &str) -> bool {
+        let mut buf = self.lock();
+        if pos <= buf.head {
+            return false;
+        }
+        let frame = self.encode_app(pos, name, data);
+        self.push(&mut buf, frame);
+        true
+    }
+
+    /// Fill the ring with the stream's tail before following it (no stream has seen these: they
+    /// are not broadcast). Only before the first delivery.
+    pub fn preload(&self, frames: Vec<Arc<Frame>>) {
+        let mut buf = self.lock();
+        if buf.head != Pos::ZERO || !buf.events.is_empty() {
+            return;
+        }
+        let keep = frames.len().saturating_sub(self.replay_capacity);
+        for frame in frames.into_iter().skip(keep) {
+            if let Some(pos) = frame.app_pos() {
+                buf.head = pos;
+                buf.events.push_back(frame);
+            }
+        }
+    }
+
+    fn push(&self, buf: &mut Buffer, frame: Arc<Frame>) {
+        let Some(pos) = frame.app_pos() else { return };
+        buf.head = pos;
+        if self.replay_capacity > 0 {
+            if buf.events.len() == self.replay_capacity {
+                if let Some(gone) = buf.events.pop_front() {
+                    buf.base = gone.app_pos();
+                }
+            }
+            buf.events.push_back(Arc::clone(&frame));
+        } else {
+            buf.base = Some(pos);
+        }
+        // Sent under the lock so a concurrent `subscribe` sees each event exactly once: either
+        // in its snapshot or on its receiver.
+        let _ = self.tx.send(frame);
+    }
+
+    /// Subscribe a new stream; `after` is where it resumes (`None`: a fresh start).
+    pub fn subscribe(&self, after: Option<Pos>) -> Snapshot {
+        let buf = self.lock();
+        let rx = self.tx.subscribe();
+        let oldest = buf.events.front().and_then(|f| f.app_pos());
+        let replay = after.and_then(|x| {
+            if x == buf.head {
+                return Some(Vec::new());
+            }
+            if buf.base == Some(x) {
+                return Some(buf.events.iter().cloned().collect());
+            }
+            let at = buf
+                .events
+                .binary_search_by(|f| f.app_pos().unwrap_or(Pos::ZERO).cmp(&x))
+                .ok()?;
+            Some(buf.events.iter().skip(at + 1).cloned().collect())
+        });
+        Snapshot {
+            rx,
+            head: buf.head,
+            replay,
+            oldest,
+            ring: buf.events.iter().cloned().collect(),
+        }
+    }
+
+    /// The fleet view streams are told about.
+    pub fn fleet(&self) -> Fleet {
+        let mut fleet = self.fleet.borrow().clone();
+        if self.ids == IdStyle::Process {
+            fleet.clients = self.open_connections() as u64;
+        }
+        fleet
+    }
+
+    /// Whether the event log is reachable.
+    pub fn store_ok(&self) -> bool {
+        self.fleet.borrow().store_ok()
+    }
+
+    /// Record whether the event log answers; a change is announced at once (a ping).
+    pub fn set_store_ok(&self, ok: bool) {
+        let store = if ok { STORE_OK } else { STORE_UNREACHABLE };
+        self.fleet.send_if_modified(|f| {
+            let changed = f.store != store;
+            f.store = store.to_owned();
+            changed
+        });
+    }
+
+    /// Record the fleet's size (announced with the next ping).
+    pub fn set_fleet_size(&self, clients: u64, instances: u32) {
+        self.fleet.send_if_modified(|f| {
+            f.clients = clients;
+            f.instances = instances;
+            false
+        });
+    }
+
+    /// Send a frame to every stream (heartbeats).
+    pub fn broadcast(&self, frame: Frame) {
+        let _ = self.tx.send(Arc::new(frame));
+    }
+
+    /// Send a control frame to every stream.
+    pub fn control(&self, kind: FrameKind) {
+        self.broadcast(Frame {
+            kind,
+            bytes: Bytes::new(),
+        });
+    }
+
+    /// Ping every `interval` until `stop` is cancelled. One timer for the whole process. A
+    /// change of the event log's health goes out at once as an extra ping, so pages say
+    /// "updates delayed" within moments, not a heartbeat later.
+    pub async fn run_heartbeat(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = self.fleet.subscribe();
+        let mut seq = 0;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = ticker.tick() => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    changes.borrow_and_update();
+                }
+            }
+            seq += 1;
+            let mut text = String::with_capacity(128);
+            let ping = Ping {
+                seq,
+                server_time: unix_ms(),
+                fleet: Some(self.fleet()),
+            };
+            if protocol::encode_json_frame(&mut text, protocol::EVENT_PING, None, None, &ping)
+                .is_ok()
+            {
+                self.broadcast(Frame {
+                    kind: FrameKind::Ping { seq },
+                    bytes: Bytes::from(text),
+                });
+            }
+        }
+    }
+}
+
+/// A claimed stream slot; released when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    hub: Arc<Hub>,
+    /// Unique per stream.
+    pub connection_id: String,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.hub.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seqs(frames: &[Arc<Frame>]) -> Vec<u64> {
+        frames.iter().map(|f| f.app_seq().unwrap_or(0)).collect()
+    }
+
+    fn publish_n(hub: &Hub, n: u64) {
+        for i in 0..n {
+            hub.publish("update".into(), format!("{{\"i\":{i}}}"));
+        }
+    }
+
+    fn at(ms: u64, seq: u64) -> Pos {
+        Pos { ms, seq }
+    }
+
+    #[test]
+    fn admission_respects_the_limit_and_frees_on_drop() {
+        let hub = Hub::new(2, 8, 8);
+        let a = hub.admit().expect("first");
+        let b = hub.admit().expect("second");
+        assert!(hub.admit().is_none());
+        assert_eq!(hub.open_connections(), 2);
+        assert_ne!(a.connection_id, b.connection_id);
+        drop(a);
+        assert_eq!(hub.open_connections(), 1);
+        assert!(hub.admit().is_some());
+    }
+
+    #[test]
+    fn server_ids_are_random_hex() {
+        let (a, b) = (Hub::new(1, 1, 1), Hub::new(1, 1, 1));
+        assert_eq!(a.server_id().len(), 8);
+        assert!(a.server_id().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a.server_id(), b.server_id());
+    }
+
+    #[test]
+    fn app_frames_are_encoded_once_with_name_id_and_data() {
+        let hub = Hub::new(1, 8, 8);
+        let mut sub = hub.subscribe(None);
+        let id = hub.publish("update".into(), "{\"a\":1}".into());
+        let frame = sub.rx.try_recv().unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame.bytes).unwrap(),
+            format!("event: update\nid: {id}\ndata: {{\"a\":1}}\n\n")
+        );
+    }
+
+    #[test]
+    fn ids_are_monotonic_and_carry_the_server_id() {
+        let hub = Hub::new(1, 8, 8);
+        let a = hub.publish("x".into(), "1".into());
+        let b = hub.publish("x".into(), "2".into());
+        assert_eq!(a.epoch, hub.server_id());
+        assert_eq!((a.seq, b.seq), (1, 2));
+    }
+
+    #[test]
+    fn stream_ids_parse_and_order() {
+        assert_eq!(
+            Pos::parse_stream_id("1700000000000-3"),
+            Some(at(1_700_000_000_000, 3))
+        );
+        assert_eq!(Pos::parse_stream_id("0-0"), Some(Pos::ZERO));
+        for bad in [
+            "",
+            "1",
+            "a-1",
+            "1-",
+            "-1",
+            "1-2-3",
+            "1-+2",
+            "123456789012345678901-0",
+        ] {
+            assert_eq!(Pos::parse_stream_id(bad), None, "{bad:?}");
+        }
+        assert!(at(1, 9) < at(2, 0));
+        assert!(at(2, 0) < at(2, 1));
+    }
+
+    #[test]
+    fn the_ring_answers_resume_points_it_holds_completely() {
+        let hub = Hub::with_ids(10, 3, 64, IdStyle::Stream);
+        for p in [at(10, 0), at(10, 1), at(11, 0), at(12, 0)] {
+            assert!(hub.deliver(p, "x", "1"));
+        }
+        assert!(
+            !hub.deliver(at(11, 0), "x", "1"),
+            "old positions are ignored"
+        );
+        // The ring holds 10-1, 11-0, 12-0; 10-0 was evicted, so it is the ring's base.
+        let replay = |x| hub.subscribe(Some(x)).replay.map(|r| r.len());
+        assert_eq!(replay(at(12, 0)), Some(0));
+        assert_eq!(replay(at(11, 0)), Some(1));
+        assert_eq!(replay(at(10, 1)), Some(2));
+        assert_eq!(replay(at(10, 0)), Some(3), "the evicted event is the base");
+        assert_eq!(replay(at(9, 0)), None, "older: ask the log");
+        assert_eq!(replay(at(11, 5)), None, "not an id the ring knows");
+        assert_eq!(replay(at(13, 0)), None, "beyond the head");
+        assert_eq!(hub.id_text(at(12, 0)), "12-0");
+        assert_eq!(hub.subscribe(None).head, at(12, 0));
+    }
+
+    #[test]
+    fn preload_fills_the_ring_without_broadcasting() {
+        let hub = Hub::with_ids(10, 2, 64, IdStyle::Stream);
+        let mut sub = hub.subscribe(None);
+        let frames = [at(1, 0), at(2, 0), at(3, 0)]
+            .into_iter()
+            .map(|p| hub.encode_app(p, "x", "1"))
+            .collect();
+        hub.preload(frames);
+        assert!(sub.rx.try_recv().is_err());
+        assert_eq!(hub.head(), at(3, 0));
+        assert_eq!(
+            hub.subscribe(Some(at(2, 0))).replay.map(|r| r.len()),
+            Some(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn events_published_after_subscribe_arrive_live_exactly_once() {
+        let hub = Hub::new(10, 100, 64);
+        publish_n(&hub, 3);
+        let mut sub = hub.subscribe(Some(at(0, 1)));
+        publish_n(&hub, 2);
+        assert_eq!(seqs(&sub.replay.unwrap()), vec![2, 3]);
+        let mut live = vec![];
+        while let Ok(f) = sub.rx.try_recv() {
+            live.push(f);
+        }
+        assert_eq!(seqs(&live), vec![4, 5]);
+    }
+
+    #[test]
+    fn store_changes_are_kept_and_the_embedded_count_is_live() {
+        let hub = Hub::with_ids(10, 8, 8, IdStyle::Stream);
+        assert!(
+            !hub.store_ok(),
+            "Redis counts as unreachable until it answers"
+        );
+        hub.set_store_ok(true);
+        hub.set_fleet_size(1234, 3);
+        let fleet = hub.fleet();
+        assert_eq!(
+            (fleet.clients, fleet.instances, fleet.store_ok()),
+            (1234, 3, true)
+        );
+        let embedded = Hub::new(10, 8, 8);
+        let _slot = embedded.admit();
+        assert_eq!(embedded.fleet().clients, 1);
+        assert!(embedded.store_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeat_pings_every_interval_with_rising_seq() {
+        let hub = Hub::new(10, 8, 8);
+        let mut sub = hub.subscribe(None);
+        let stop = CancellationToken::new();
+        let task =
+            tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_millis(500), stop.clone()));
+        let start = tokio::time::Instant::now();
+        for want in 1..=3 {
+            let frame = sub.rx.recv().await.unwrap();
+            assert_eq!(frame.kind, FrameKind::Ping { seq: want });
+            let text = std::str::from_utf8(&frame.bytes).unwrap();
+            assert!(text.starts_with("event: ping\ndata: {\"seq\":"), "{text}");
+            assert!(
+                text.contains("\"fleet\":{\"clients\":0,\"instances\":1,\"store\":\"ok\"}"),
+                "{text}"
+            );
+            assert_eq!(start.elapsed(), Duration::from_millis(500 * want));
+        }
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_store_outage_is_announced_at_once() {
+        let hub = Hub::with_ids(10, 8, 8, IdStyle::Stream);
+        hub.set_store_ok(true);
+        let mut sub = hub.subscribe(None);
+        let stop = CancellationToken::new();
+        let task =
+            tokio::spawn(Arc::clone(&hub).run_heartbeat(Duration::from_secs(60), stop.clone()));
+        tokio::task::yield_now().await;
+        let start = tokio::time::Instant::now();
+        hub.set_store_ok(false);
+        let frame = sub.rx.recv().await.unwrap();
+        let text = std::str::from_utf8(&frame.bytes).unwrap();
+        assert!(text.contains("\"store\":\"unreachable\""), "{text}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        stop.cancel();
+        task.await.unwrap();
+    }
+}

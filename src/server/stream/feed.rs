@@ -1,0 +1,317 @@
+//! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
+//! the resume point was lost, the missed events, then the shared live frames until the client
+//! leaves, falls too far behind, or the server drains. Frames come out as ready-to-write bytes.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+use crate::server::error::ApiError;
+use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
+use crate::server::stream::log::{Plan, Start, StoreError};
+use crate::server::stream::metrics::Metrics;
+use crate::server::stream::state::AppState;
+use crate::protocol::{self, Connected, Draining, Resume, Resync};
+
+/// How long a refused client should wait.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+fn json_frame(
+    event: &str,
+    id: Option<&str>,
+    retry_ms: Option<u64>,
+    data: &impl Serialize,
+) -> Bytes {
+    let mut out = String::with_capacity(192);
+    if let Err(err) = protocol::encode_json_frame(&mut out, event, id, retry_ms, data) {
+        // Our own types always serialise; never take the stream down over it.
+        tracing::error!(%err, event, "could not encode event");
+        out.clear();
+    }
+    Bytes::from(out)
+}
+
+/// Admit a stream or say why not, without counting a refusal (see [`open`]).
+pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
+    if state.is_draining() {
+        return Err(ApiError::Draining {
+            retry_after: RETRY_AFTER,
+        });
+    }
+    let Some(slot) = state.hub.admit() else {
+        return Err(ApiError::TooManyConnections {
+            max: state.budget.max_streams,
+            retry_after: RETRY_AFTER,
+        });
+    };
+    let opening = state
+        .log
+        .open(&resume)
+        .map_err(|_| ApiError::StoreUnavailable {
+            retry_after: RETRY_AFTER,
+        })?;
+    if state.is_draining() {
+        // Shutdown began while we subscribed: the drain frame may have gone out before.
+        return Err(ApiError::Draining {
+            retry_after: RETRY_AFTER,
+        });
+    }
+    state.metrics.connections_total.inc();
+    let hello = Connected {
+        connection_id: slot.connection_id.clone(),
+        server_id: state.hub.server_id().to_owned(),
+        heartbeat_ms: state.config.heartbeat_ms,
+        retry_ms: state.config.retry_ms,
+        server_time: unix_ms(),
+        replayed: 0,
+        fleet: None,
+    };
+    Ok(Feed {
+        start: Some(opening.start),
+        fetching: None,
+        hello: Some(hello),
+        resume,
+        head: VecDeque::with_capacity(2),
+        replay: VecDeque::new(),
+        floor: Pos::ZERO,
+        rx: opening.rx,
+        hub: Arc::clone(&state.hub),
+        metrics: state.metrics.clone(),
+        retry_ms: state.config.retry_ms,
+        reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
+        finished: false,
+        log: StreamLog {
+            peer,
+            started: Instant::now(),
+            sent: 0,
+            slot,
+        },
+    })
+}
+
+/// [`try_open`], counting a refusal in the metrics. Refusals come in floods (a full server, a
+/// restart), so each one is logged at debug level and a summary at most every 10 s.
+pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
+    try_open(state, peer, resume).inspect_err(|err| {
+        let reason = match err {
+            ApiError::Draining { .. } => "draining",
+            ApiError::StoreUnavailable { .. } => "store",
+            _ => "limit",
+        };
+        state
+            .metrics
+            .connections_rejected
+            .with_label_values(&[reason])
+            .inc();
+        tracing::debug!(%peer, reason, "stream refused");
+        if reason == "limit" {
+            if let Some(refused) = state.refusal_log.streams.tick() {
+                tracing::warn!(
+                    refused,
+                    max = state.budget.max_streams,
+                    "streams refused: the stream limit is reached"
+                );
+            }
+        }
+    })
+}
+
+/// One stream's progress.
+pub struct Feed {
+    /// How the stream starts; taken by the first [`Feed::next`] (which may read from Redis).
+    start: Option<Start>,
+    /// The read of missed events from Redis, while it runs.
+    fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
+    /// The `connected` event, sent once the replay is known.
+    hello: Option<Connected>,
+    resume: Resume,
+    /// `connected` and maybe `resync`, sent first.
+    head: VecDeque<Bytes>,
+    /// Missed events, sent next.
+    replay: VecDeque<Arc<Frame>>,
+    /// Live events at or before this were replayed already (or seen by the client).
+    floor: Pos,
+    rx: Receiver<Arc<Frame>>,
+    hub: Arc<Hub>,
+    metrics: Metrics,
+    retry_ms: u64,
+    /// `(retry_ms, drain_window_ms)` for the `draining` hint.
+    reconnect_after: (u64, u64),
+    finished: bool,
+    log: StreamLog,
+}
+
+impl Feed {
+    /// The next frame to write, or `None` when the stream must end. Cancel-safe once the
+    /// stream has started (the first call may read missed events from Redis).
+    pub async fn next(&mut self) -> Option<Bytes> {
+        let frame = self.next_frame().await;
+        if frame.is_some() {
+            self.log.sent += 1;
+        }
+        frame
+    }
+
+    /// Work out the replay, asking Redis if the local cache cannot answer. Cancel-safe: the
+    /// read is kept in `fetching` until it completes.
+    async fn starting(&mut self) -> Option<()> {
+        match self.start.take() {
+            Some(Start::Ready(plan)) => return self.begin(plan),
+            Some(Start::Fetch(fetch)) => self.fetching = Some(Box::pin(fetch.run())),
+            None => {}
+        }
+        let fetching = self.fetching.as_mut()?;
+        let result = fetching.await;
+        self.fetching = None;
+        match result {
+            Ok(plan) => self.begin(plan),
+            Err(err) => {
+                // The client keeps its resume point and comes back; nothing is lost.
+                tracing::warn!(
+                    connection_id = %self.log.slot.connection_id,
+                    %err,
+                    "cannot read missed events; ending the stream"
+                );
+                self.finished = true;
+                None
+            }
+        }
+    }
+
+    /// Queue `connected`, maybe `resync`, and the missed events.
+    fn begin(&mut self, plan: Plan) -> Option<()> {
+        let mut hello = self.hello.take()?;
+        hello.replayed = plan.replay.len() as u64;
+        hello.fleet = Some(self.hub.fleet());
+        self.head.push_back(json_frame(
+            protocol::EVENT_CONNECTED,
+            Some(&plan.cursor),
+            Some(self.retry_ms),
+            &hello,
+        ));
+        if let Some((reason, requested_id)) = &plan.resync {
+            self.metrics.resyncs.inc();
+            let resync = Resync {
+                reason: *reason,
+                requested_id: requested_id.clone(),
+                first_id: plan
+                    .replay
+                    .first()
+                    .and_then(|f| f.app_pos())
+                    .map(|pos| self.hub.id_text(pos)),
+            };
+            self.head
+                .push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
+        }
+        tracing::debug!(
+            connection_id = %self.log.slot.connection_id,
+            peer = %self.log.peer,
+            resume = ?match &self.resume {
+                Resume::Fresh => None,
+                Resume::Id(id) => Some(id.to_string()),
+                Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
+            },
+            replay = plan.replay.len(),
+            resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
+            open = self.hub.open_connections(),
+            "stream connected"
+        );
+        self.floor = plan.floor;
+        self.replay = plan.replay.into();
+        Some(())
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if self.start.is_some() || self.fetching.is_some() {
+            if self.finished {
+                return None;
+            }
+            self.starting().await?;
+        }
+        if let Some(e) = self.head.pop_front() {
+            return Some(e);
+        }
+        if let Some(frame) = self.replay.pop_front() {
+            self.metrics.events_replayed.inc();
+            self.metrics.events_delivered.inc();
+            return Some(frame.bytes.clone());
+        }
+        if self.finished {
+            return None;
+        }
+        loop {
+            // One waiter per stream, on the shared channel: control frames come the same way.
+            return match self.rx.recv().await {
+                Ok(frame) => match frame.kind {
+                    FrameKind::App { pos } => {
+                        if pos <= self.floor {
+                            // Replayed already (the stream started behind the client).
+                            continue;
+                        }
+                        self.metrics.events_delivered.inc();
+                        Some(frame.bytes.clone())
+                    }
+                    FrameKind::Ping { .. } => Some(frame.bytes.clone()),
+                    FrameKind::Drain => {
+                        self.finished = true;
+                        let (floor, window) = self.reconnect_after;
+                        let jitter = if window == 0 {
+                            0
+                        } else {
+                            rand::random_range(0..window)
+                        };
+                        let hint = Draining {
+                            reconnect_after_ms: floor + jitter,
+                        };
+                        Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
+                    }
+                    FrameKind::Close => None,
+                },
+                Err(RecvError::Lagged(missed)) => {
+                    // Skipping would lose events silently: end the stream; the client resumes
+                    // by Last-Event-ID and gets the missed events from the log.
+                    self.metrics
+                        .slow_clients_dropped
+                        .with_label_values(&["lagged"])
+                        .inc();
+                    tracing::warn!(
+                        connection_id = %self.log.slot.connection_id,
+                        peer = %self.log.peer,
+                        missed,
+                        "stream fell behind its send queue; dropping it"
+                    );
+                    None
+                }
+                Err(RecvError::Closed) => None,
+            };
+        }
+    }
+}
+
+/// Lives as long as the stream: logs its end when dropped (client left, fell behind, or
+/// shutdown) and holds its slot under the connection limit.
+struct StreamLog {
+    peer: SocketAddr,
+    started: Instant,
+    sent: u64,
+    slot: Slot,
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        tracing::info!(
+            connection_id = %self.slot.connection_id,
+            peer = %self.peer,
+            duration_ms = self.started.elapsed().as_millis() as u64,
+            events_sent = self.sent,
+            "stream disconnected"
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! Server only: the Redis Streams event log. `XADD … MAXLEN ~ capacity` stores an event (the
+//! stream assigns the id); one follower per instance runs a blocking `XREAD` from the last id
+//! it handed on and feeds the local hub (never one Redis read per client); a stream whose resume
+//! point is not in the local cache reads what it missed with `XRANGE`. A lease per instance
+//! (renewed every second, with a TTL) gives the fleet's live-client count.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::StoreError;
+use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
+use crate::server::stream::metrics::Metrics;
+
+/// How long the follower's `XREAD` blocks before it asks again.
+const BLOCK: Duration = Duration::from_secs(2);
+/// Longest wait for a connection to Redis.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait for an answer to a command (the follower's blocking read adds [`BLOCK`]).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a failed connect, commands fail at once for this long instead of queueing on it.
+const CONNECT_COOLDOWN: Duration = Duration::from_millis(200);
+/// Entries per `XREAD`/`XRANGE` page.
+const PAGE: usize = 1000;
+/// How often an instance renews its fleet lease.
+pub const LEASE_EVERY: Duration = Duration::from_secs(1);
+/// A lease not renewed for this long is gone (the instance died without saying goodbye).
+pub const LEASE_TTL: Duration = Duration::from_secs(3);
+
+/// Renew this instance's lease and count the fleet, in one round trip and atomically: expired
+/// leases are removed, the live ones summed. Time is Redis's own, so instance clocks may differ.
+const LEASE_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, id in ipairs(dead) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+local total = 0
+local counts = redis.call('HVALS', KEYS[2])
+for _, v in ipairs(counts) do total = total + tonumber(v) end
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+redis.call('PEXPIRE', KEYS[2], ttl * 10)
+return {total, #counts}
+";
+
+/// The shared log of a fleet.
+pub struct RedisLog {
+    client: Option<Client>,
+    key: String,
+    lease_key: String,
+    counts_key: String,
+    capacity: usize,
+    hub: Arc<Hub>,
+    metrics: Metrics,
+    /// The connection for everything but the follower's blocking read (multiplexed: one
+    /// socket for all publishes, reads of missed events and the lease).
+    writer: Mutex<Option<MultiplexedConnection>>,
+    connecting: tokio::sync::Mutex<Option<Instant>>,
+    reader_ok: AtomicBool,
+    writer_ok: AtomicBool,
+    lease: redis::Script,
+}
+
+/// The outcome of reading what a client missed: the events, or why that cannot be honoured.
+pub type Missed = Result<Vec<Arc<Frame>>, ResyncReason>;
+
+fn store_error(err: &RedisError) -> StoreError {
+    StoreError(err.to_string())
+}
+
+impl RedisLog {
+    /// A log on the stream `key` at `url` (no connection yet: the follower makes the first).
+    pub fn new(url: &str, key: &str, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
+        let client = match Client::open(url) {
+            Ok(client) => Some(client),
+            Err(err) => {
+                tracing::error!(%err, "invalid --redis-url; the event log stays unreachable");
+                None
+            }
+        };
+        RedisLog {
+            client,
+            key: key.to_owned(),
+            lease_key: format!("{key}:fleet:leases"),
+            counts_key: format!("{key}:fleet:clients"),
+            capacity: capacity.max(1),
+            hub,
+            metrics,
+            writer: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(None),
+            reader_ok: AtomicBool::new(false),
+            writer_ok: AtomicBool::new(true),
+            lease: redis::Script::new(LEASE_SCRIPT),
+        }
+    }
+
+    /// The hub this log feeds.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    fn note(&self, reader: bool, ok: bool) {
+        let flag = if reader {
+            &self.reader_ok
+        } else {
+            &self.writer_ok
+        };
+        flag.store(ok, Ordering::SeqCst);
+        if !ok {
+            self.metrics
+                .store_errors
+                .with_label_values(&[if reader { "read" } else { "write" }])
+                .inc();
+        }
+        let up = self.reader_ok.load(Ordering::SeqCst) && self.writer_ok.load(Ordering::SeqCst);
+        if up != self.hub.store_ok() {
+            if up {
+                tracing::info!("event log reachable again (Redis)");
+            } else {
+                tracing::warn!("event log unreachable (Redis): publishes refused, updates delayed");
+            }
+        }
+        self.metrics.store_up.set(i64::from(up));
+        self.hub.set_store_ok(up);
+    }
+
+    fn config(response: Duration) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(response))
+    }
+
+    async fn connect(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
+        let Some(client) = &self.client else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "invalid --redis-url",
+            )));
+        };
+        client
+            .get_multiplexed_async_connection_with_config(&Self::config(response))
+            .await
+    }
+
+    /// The shared connection, connecting if there is none (one attempt at a time; right after a
+    /// failed attempt, fail at once).
+    async fn writer(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = self.lock_writer().clone() {
+            return Ok(conn);
+        }
+        let mut last_failure = self.connecting.lock().await;
+        if let Some(conn) = self.lock_writer().clone() {
+            return Ok(conn);
+        }
+        if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
+            return Err(StoreError("Redis connection failed moments ago".into()));
+        }
+        match self.connect(RESPONSE_TIMEOUT).await {
+            Ok(conn) => {
+                *last_failure = None;
+                *self.lock_writer() = Some(conn.clone());
+                Ok(conn)
+            }
+            Err(err) => {
+                *last_failure = Some(Instant::now());
+                self.note(false, false);
+                Err(store_error(&err))
+            }
+        }
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A command on the shared connection failed: count it, and drop a broken connection.
+    fn writer_failed(&self, err: &RedisError) -> StoreError {
+        if err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_unrecoverable_error()
+        {
+            *self.lock_writer() = None;
+        }
+        self.note(false, false);
+        store_error(err)
+    }
+
+    /// `XADD`: the event's stream id once Redis stored it.
+    pub async fn append(&self, name: &str, data: &str) -> Result<String, StoreError> {
+        let mut conn = self.writer().await?;
+        let added: Result<String, RedisError> = redis::cmd("XADD")
+            .arg(&self.key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.capacity)
+            .arg("*")
+            .arg("event")
+            .arg(name)
+            .arg("data")
+            .arg(data)
+            .query_async(&mut conn)
+            .await;
+        match added {
+            Ok(id) => {
+                self.note(false, true);
+                Ok(id)
+            }
+            Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    fn frame(&self, entry: &StreamId) -> Option<(Pos, Arc<Frame>)> {
+        let (pos, name, data) = entry_parts(entry)?;
+        Some((pos, self.hub.encode_app(pos, &name, &data)))
+    }
+
+    /// What a client that saw `after` missed up to `head` (the hub's newest when it
+    /// subscribed; later events reach it live). `Err(reason)` when that cannot be honoured: the
+    /// id was trimmed away or never was in this stream.
+    pub async fn fetch(&self, after: Pos, head: Pos) -> Result<Missed, StoreError> {
+        let mut conn = self.writer().await?;
+        let result = self.fetch_on(&mut conn, after, head).await;
+        match result {
+            Ok(missed) => {
+                self.note(false, true);
+                Ok(missed)
+            }
+            Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    async fn fetch_on(
+        &self,
+        conn: &mut MultiplexedConnection,
+        after: Pos,
+        head: Pos,
+    ) -> Result<Missed, RedisError> {
+        if after == Pos::ZERO {
+            // "Before the first event": complete only if nothing was ever trimmed.
+            let (length, added) = self.counts(conn).await?;
+            if added > length {
+                return Ok(Err(ResyncReason::TooOld));
+            }
+            return Ok(Ok(self.range(conn, "-".to_owned(), head).await?));
+        }
+        let at = id_text(after);
+        let first: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&self.key)
+            .arg(&at)
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(conn)
+            .await?;
+        let present = first
+            .ids
+            .first()
+            .is_some_and(|e| Pos::parse_stream_id(&e.id) == Some(after));
+        if !present {
+            // Trimming only ever removes the oldest entries, so an id still present means
+            // everything after it is too; an absent one is either trimmed or foreign.
+            let oldest: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&self.key)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(conn)
+                .await?;
+            let oldest = oldest.ids.first().and_then(|e| Pos::parse_stream_id(&e.id));
+            return Ok(Err(match oldest {
+                Some(o) if after < o => ResyncReason::TooOld,
+                _ => ResyncReason::Unknown,
+            }));
+        }
+        if after >= head {
+            return Ok(Ok(Vec::new()));
+        }
+        Ok(Ok(self.range(conn, format!("({at}"), head).await?))
+    }
+
+    /// `XLEN` and the stream's `entries-added` (0, 0 when it does not exist).
+    async fn counts(&self, conn: &mut MultiplexedConnection) -> Result<(u64, u64), RedisError> {
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(&self.key)
+            .query_async(conn)
+            .await?;
+        if !exists {
+            return Ok((0, 0));
+        }
+        let info: Value = redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(&self.key)
+            .query_async(conn)
+            .await?;
+        let field = |name: &str| -> Option<u64> {
+            let pairs: Vec<(String, Value)> = match &info {
+                Value::Map(map) => map
+                    .iter()
+                    .filter_map(|(k, v)| Some((redis::from_redis_value_ref(k).ok()?, v.clone())))
+                    .collect(),
+                Value::Array(items) => items
+                    .chunks(2)
+                    .filter_map(|kv| {
+                        Some((
+                            redis::from_redis_value_ref(kv.first()?).ok()?,
+                            kv.get(1)?.clone(),
+                        ))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| redis::from_redis_value(v).ok())
+        };
+        let length = field("length").unwrap_or(0);
+        Ok((length, field("entries-added").unwrap_or(length)))
+    }
+
+    /// Entries from `start` (an `XRANGE` start: `-` or `(<id>`) up to `head`, paged.
+    async fn range(
+        &self,
+        conn: &mut MultiplexedConnection,
+        mut start: String,
+        head: Pos,
+    ) -> Result<Vec<Arc<Frame>>, RedisError> {
+        let mut out = Vec::new();
+        if head == Pos::ZERO {
+            return Ok(out);
+        }
+        let end = id_text(head);
+        loop {
+            let page: StreamRangeReply = redis::cmd("XRANGE")
+                .arg(&self.key)
+                .arg(&start)
+                .arg(&end)
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(conn)
+                .await?;
+            let full = page.ids.len() == PAGE;
+            let mut last = None;
+            for entry in &page.ids {
+                if let Some((pos, frame)) = self.frame(entry) {
+                    last = Some(pos);
+                    out.push(frame);
+                }
+            }
+            match last {
+                Some(pos) if full && pos < head => start = format!("({})", id_text(pos)),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// The follower: one blocking `XREAD` loop for the whole process, handing every new entry
+    /// to the hub in stream order. After any hiccup it reconnects and resumes from the last id
+    /// it handed on, so nothing is skipped and nothing repeated.
+    pub async fn follow(self: Arc<Self>, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let err = tokio::select! {
+                () = stop.cancelled() => return,
+                result = self.follow_once(&stop) => match result {
+                    Ok(()) => return,
+                    Err(err) => err,
+                },
+            };
+            if self.reader_ok.load(Ordering::SeqCst) {
+                tracing::warn!(%err, "event log follower lost Redis; reconnecting");
+                backoff = Duration::from_millis(100);
+            } else {
+                tracing::debug!(%err, "event log follower: Redis still unreachable");
+            }
+            self.note(true, false);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn follow_once(&self, stop: &CancellationToken) -> Result<(), RedisError> {
+        let mut conn = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
+        if self.hub.head() == Pos::ZERO {
+            // First contact: keep the stream's tail locally, so clients that reconnect right
+            // after this instance (re)started resume without asking Redis.
+            let tail: StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(&self.key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(self.capacity)
+                .query_async(&mut conn)
+                .await?;
+            let frames = tail
+                .ids
+                .iter()
+                .rev()
+                .filter_map(|e| self.frame(e).map(|(_, f)| f))
+                .collect();
+            self.hub.preload(frames);
+        } else {
+            let _: () = redis::cmd("PING").query_async(&mut conn).await?;
+        }
+        self.note(true, true);
+        loop {
+            let after = id_text(self.hub.head());
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT")
+                .arg(PAGE)
+                .arg("BLOCK")
+                .arg(BLOCK.as_millis() as u64)
+                .arg("STREAMS")
+                .arg(&self.key)
+                .arg(&after);
+            let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
+            let reply = tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                reply = read => reply?,
+            };
+            let Some(reply) = reply else { continue };
+            for key in reply.keys {
+                for entry in &key.ids {
+                    let Some((pos, name, data)) = entry_parts(entry) else {
+                        tracing::warn!(id = %entry.id, "skipping a stream entry with a foreign id");
+                        continue;
+                    };
+                    if self.hub.deliver(pos, &name, &data) {
+                        self.metrics.events_followed.inc();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renew this instance's lease every `LEASE_EVERY` and learn the fleet's size; on stop,
+    /// hand the lease back so the count drops at once.
+    pub async fn lease(self: Arc<Self>, stop: CancellationToken) {
+        let mut ticker = tokio::time::interval(LEASE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let Ok(mut conn) = self.writer().await else {
+                continue;
+            };
+            let renewed: Result<(u64, u32), RedisError> = self
+                .lease
+                .key(&self.lease_key)
+                .key(&self.counts_key)
+                .arg(self.hub.server_id())
+                .arg(self.hub.open_connections())
+                .arg(LEASE_TTL.as_millis() as u64)
+                .invoke_async(&mut conn)
+                .await;
+            match renewed {
+                Ok((clients, instances)) => {
+                    self.note(false, true);
+                    self.hub.set_fleet_size(clients, instances);
+                    self.metrics.fleet_connections_open.set(clients as i64);
+                    self.metrics.fleet_instances.set(i64::from(instances));
+                }
+                Err(err) => {
+                    tracing::debug!(%err, "fleet lease not renewed");
+                    self.writer_failed(&err);
+                }
+            }
+        }
+        if let Ok(mut conn) = self.writer().await {
+            let gone: Result<(), RedisError> = redis::pipe()
+                .atomic()
+                .cmd("ZREM")
+                .arg(&self.lease_key)
+                .arg(self.hub.server_id())
+                .ignore()
+                .cmd("HDEL")
+                .arg(&self.counts_key)
+                .arg(self.hub.server_id())
+                .ignore()
+                .query_async(&mut conn)
+                .await;
+            if let Err(err) = gone {
+                tracing::debug!(%err, "fleet lease not handed back (it expires by itself)");
+            }
+        }
+    }
+}
+
+/// `<ms>-<seq>`.
+fn id_text(pos: Pos) -> String {
+    format!("{}-{}", pos.ms, pos.seq)
+}
+
+/// An entry's position, event name and data. Entries written by something else than
+/// sse-status still go out (as `message`), so the follower never stalls on them.
+fn entry_parts(entry: &StreamId) -> Option<(Pos, String, String)> {
+    let pos = Pos::parse_stream_id(&entry.id)?;
+    let name: String = entry
+        .get("event")
+        .filter(|n: &String| crate::protocol::validate_event_name(n).is_ok())
+        .unwrap_or_else(|| "message".to_owned());
+    let data: String = entry.get("data").unwrap_or_else(|| "null".to_owned());
+    Some((pos, name, data))
+}

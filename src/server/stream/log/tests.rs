@@ -1,0 +1,123 @@
+//! The embedded log's resume rules, table-driven (the Redis log is tested on a real Redis in
+//! `tests/fleet_*.rs`).
+
+use super::*;
+use crate::protocol::EventId;
+use crate::server::config::HubConfig;
+
+fn embedded(capacity: u64) -> EventLog {
+    let mut config = HubConfig::default();
+    config.replay_capacity = capacity;
+    EventLog::new(&config, 100, &Metrics::new())
+}
+
+fn plan(log: &EventLog, resume: Resume) -> Plan {
+    match log
+        .open(&resume)
+        .expect("the embedded log always opens")
+        .start
+    {
+        Start::Ready(plan) => plan,
+        Start::Fetch(_) => panic!("the embedded log never fetches"),
+    }
+}
+
+fn seqs(plan: &Plan) -> Vec<u64> {
+    plan.replay.iter().filter_map(|f| f.app_seq()).collect()
+}
+
+#[test]
+fn embedded_resume_table() {
+    let log = embedded(5);
+    let hub = Arc::clone(log.hub());
+    for i in 0..8 {
+        hub.publish("update".into(), format!("{i}")); // the ring keeps 4..=8
+    }
+    let id = |seq| Resume::Id(hub.event_id(seq));
+    let other = Resume::Id(EventId {
+        epoch: "0000beef".into(),
+        seq: 3,
+    });
+    let sid = hub.server_id().to_owned();
+    type Case = (Resume, Vec<u64>, Option<&'static str>, u64);
+    let cases: Vec<Case> = vec![
+        (Resume::Fresh, vec![], None, 8),
+        (id(8), vec![], None, 8),
+        (id(5), vec![6, 7, 8], None, 5),
+        (id(3), vec![4, 5, 6, 7, 8], None, 3),
+        (id(2), vec![4, 5, 6, 7, 8], Some("too-old"), 3),
+        (id(0), vec![4, 5, 6, 7, 8], Some("too-old"), 3),
+        (id(9), vec![4, 5, 6, 7, 8], Some("unknown-id"), 3),
+        (other, vec![4, 5, 6, 7, 8], Some("other-server"), 3),
+        (
+            Resume::Malformed("garbage\n".into()),
+            vec![4, 5, 6, 7, 8],
+            Some("unknown-id"),
+            3,
+        ),
+    ];
+    for (resume, want, resync, cursor) in cases {
+        let label = format!("{resume:?}");
+        let p = plan(&log, resume);
+        assert_eq!(seqs(&p), want, "resume from {label}");
+        assert_eq!(p.resync.as_ref().map(|r| r.0.as_str()), resync, "{label}");
+        assert_eq!(p.cursor, format!("{sid}-{cursor}"), "{label}");
+    }
+}
+
+#[test]
+fn a_malformed_id_is_echoed_back_shortened() {
+    let log = embedded(5);
+    let long = "x".repeat(500);
+    let p = plan(&log, Resume::Malformed(long));
+    let (reason, requested) = p.resync.expect("resync");
+    assert_eq!(reason, ResyncReason::Unknown);
+    assert_eq!(requested.len(), MAX_ECHO);
+}
+
+#[test]
+fn resuming_at_zero_before_any_event_is_complete() {
+    let log = embedded(5);
+    let hub = Arc::clone(log.hub());
+    let p = plan(&log, Resume::Id(hub.event_id(0)));
+    assert!(p.resync.is_none());
+    hub.publish("a".into(), "1".into());
+    hub.publish("a".into(), "2".into());
+    let p = plan(&log, Resume::Id(hub.event_id(0)));
+    assert_eq!((seqs(&p), p.resync.is_none()), (vec![1, 2], true));
+}
+
+#[tokio::test]
+async fn appends_get_ids_in_order_and_reach_open_streams() {
+    let log = embedded(5);
+    let mut opening = log.open(&Resume::Fresh).unwrap();
+    let a = log.append("update".into(), "1".into()).await.unwrap();
+    let b = log.append("update".into(), "2".into()).await.unwrap();
+    let sid = log.hub().server_id().to_owned();
+    assert_eq!((a, b), (format!("{sid}-1"), format!("{sid}-2")));
+    let first = opening.rx.recv().await.unwrap();
+    assert_eq!(first.app_seq(), Some(1));
+}
+
+#[test]
+fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
+    let mut config = HubConfig::default();
+    // Nothing listens there: these cases must be decided locally.
+    config.redis_url = Some("redis://127.0.0.1:1/0".into());
+    let log = EventLog::new(&config, 100, &Metrics::new());
+    assert!(log.is_shared());
+    let embedded_id = Resume::Id(EventId {
+        epoch: "a1b2c3d4".into(),
+        seq: 3,
+    });
+    let p = plan(&log, embedded_id);
+    assert_eq!(p.resync.map(|r| r.0), Some(ResyncReason::OtherLog));
+    let p = plan(&log, Resume::Malformed("nope".into()));
+    assert_eq!(p.resync.map(|r| r.0), Some(ResyncReason::Unknown));
+    assert_eq!(p.cursor, "0-0");
+    let p = plan(&log, Resume::Fresh);
+    assert!(p.resync.is_none());
+    // A stream id the local cache cannot answer needs Redis, which is unreachable: refused.
+    let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
+    assert!(log.open(&stream_id).is_err());
+}

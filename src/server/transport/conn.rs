@@ -1,0 +1,312 @@
+//! Server only: every TCP connection's life. The accept loop admits sockets under the socket cap
+//! (beyond it: a canned 503, no task, no buffers). Each connection then runs our own small
+//! HTTP/1.1 keep-alive loop: it reads every request head itself — the idle timeout until its
+//! first byte, the header timeout for the rest, a size limit — sends `GET /events` to the direct
+//! stream writer (`fastpath.rs`), and hands any other request to hyper as a one-request
+//! connection, taking the socket back afterwards. So every request on every connection is under
+//! the same timeouts, and a stream on a reused keep-alive connection is as lean as on a new one.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use axum::Router;
+use bytes::BytesMut;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::server::error::ApiError;
+use crate::server::transport::fastpath;
+use crate::server::stream::feed;
+use crate::server::transport::head::{self, BodyLen, Head, Parsed};
+use crate::server::stream::limits::SocketPermit;
+use crate::server::transport::listener::{OneRequest, Peer, StallIo};
+use crate::server::stream::state::AppState;
+
+/// Suggested wait in the canned answer at the socket cap.
+const SOCKET_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Accept connections until the state's shutdown token is cancelled; every connection task is
+/// spawned on `tracker` so shutdown can wait for them.
+pub async fn accept_loop(
+    listener: TcpListener,
+    state: AppState,
+    app: Router,
+    tracker: TaskTracker,
+) {
+    let full = ApiError::TooManySockets {
+        max: state.budget.max_sockets,
+        retry_after: SOCKET_RETRY_AFTER,
+    }
+    .to_http1_bytes();
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => match state.sockets.try_enter() {
+                    Some(permit) => {
+                        let _ = stream.set_nodelay(true);
+                        tracker.spawn(serve_connection(
+                            stream,
+                            peer,
+                            state.clone(),
+                            app.clone(),
+                            permit,
+                            tracker.clone(),
+                        ));
+                    }
+                    None => refuse_socket(stream, peer, &full, &state),
+                },
+                Err(err) => {
+                    // e.g. EMFILE: back off briefly instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// At the socket cap: answer without a task or a buffer (a non-blocking write into the fresh
+/// socket's empty send buffer) and close.
+fn refuse_socket(stream: TcpStream, peer: SocketAddr, answer: &[u8], state: &AppState) {
+    state.metrics.sockets_refused.inc();
+    let _ = stream.try_write(answer);
+    tracing::debug!(%peer, "connection refused: socket cap reached");
+    if let Some(refused) = state.refusal_log.sockets.tick() {
+        tracing::warn!(
+            refused,
+            max = state.budget.max_sockets,
+            "connections refused: the socket cap is reached"
+        );
+    }
+}
+
+/// How one request ended for the connection.
+enum Next {
+    /// Read the next request.
+    KeepAlive(StallIo),
+    /// Close the connection.
+    Close,
+}
+
+/// Why reading a request head stopped.
+enum HeadOutcome {
+    Ready(Head),
+    /// Nothing to answer: the client closed, went idle past the timeout, or we are stopping.
+    Closed,
+    /// Answer this, then close.
+    Refuse(ApiError, &'static str),
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: AppState,
+    app: Router,
+    permit: SocketPermit,
+    tracker: TaskTracker,
+) {
+    let mut io = StallIo::new(
+        stream,
+        peer,
+        state.config.write_timeout(),
+        state.metrics.write_stalls.clone(),
+    );
+    let mut buf = BytesMut::new();
+    loop {
+        // Boxed: the head reader's and hyper's state live on the heap only while they run, so
+        // this task stays small while it waits (idle keep-alive).
+        let head = match Box::pin(read_head(&mut io, &mut buf, &state)).await {
+            HeadOutcome::Ready(head) => head,
+            HeadOutcome::Closed => return,
+            HeadOutcome::Refuse(err, reason) => {
+                return refuse(io, peer, &err, reason, &state).await
+            }
+        };
+        match head.events {
+            Some(resume) if !state.config.no_fast_path => {
+                let _ = buf.split_to(head.len);
+                if !buf.is_empty() {
+                    let err = ApiError::BadRequest {
+                        reason: "nothing may follow an event stream request".into(),
+                    };
+                    return refuse(io, peer, &err, "unexpected_input", &state).await;
+                }
+                drop(buf);
+                let opened = resume.and_then(|resume| feed::open(&state, peer, resume));
+                match opened {
+                    Ok(feed) => {
+                        let unexpected = state.metrics.unexpected_input.clone();
+                        // The held stream gets a task of its own with only what it needs (the
+                        // socket, its feed, its place under the socket cap): this one ends and
+                        // frees the router, the state and the request machinery. Held streams
+                        // are this server's scaling number.
+                        tracker.spawn(async move {
+                            let _permit = permit;
+                            fastpath::serve_stream(io, feed, unexpected).await;
+                        });
+                        return;
+                    }
+                    Err(err) => return answer_and_close(io, &err).await,
+                }
+            }
+            _ => match Box::pin(one_request(io, &mut buf, &head, peer, &state, &app)).await {
+                Next::KeepAlive(next) => io = next,
+                Next::Close => return,
+            },
+        }
+    }
+}
+
+/// Read until `buf` starts with a whole request head: the idle timeout until its first byte,
+/// then the header timeout for all of it.
+async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> HeadOutcome {
+    let config = &state.config;
+    if buf.is_empty() {
+        // Between requests the connection holds no buffer at all.
+        *buf = BytesMut::new();
+        let mut first = [0u8; 1];
+        tokio::select! {
+            read = tokio::time::timeout(config.idle_timeout(), io.read(&mut first)) => match read {
+                Ok(Ok(1)) => buf.extend_from_slice(&first),
+                // Closed, failed, or idle too long: a quiet close (RFC 9112 §9.6).
+                _ => return HeadOutcome::Closed,
+            },
+            () = state.shutdown.cancelled() => return HeadOutcome::Closed,
+        }
+    }
+    let deadline = tokio::time::Instant::now() + config.header_timeout();
+    loop {
+        match head::parse(buf) {
+            Parsed::Complete(head) => return HeadOutcome::Ready(head),
+            Parsed::Refused(err) => {
+                let reason = match err {
+                    ApiError::HeadersTooLarge { .. } => "head_too_large",
+                    _ => "bad_request",
+                };
+                return HeadOutcome::Refuse(err, reason);
+            }
+            Parsed::Partial => {}
+        }
+        if buf.capacity() - buf.len() < 1024 {
+            buf.reserve(4096.min(head::MAX_HEAD + 1 - buf.len()).max(1024));
+        }
+        match tokio::time::timeout_at(deadline, io.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Closed,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                return HeadOutcome::Refuse(
+                    ApiError::RequestTimeout {
+                        timeout_ms: config.header_timeout_ms,
+                    },
+                    "header_timeout",
+                )
+            }
+        }
+    }
+}
+
+/// Answer a slow or bad request, count it, and close.
+async fn refuse(io: StallIo, peer: SocketAddr, err: &ApiError, reason: &str, state: &AppState) {
+    state
+        .metrics
+        .requests_refused
+        .with_label_values(&[reason])
+        .inc();
+    tracing::debug!(%peer, reason, "request refused: {err}");
+    if let Some(refused) = state.refusal_log.requests.tick() {
+        tracing::warn!(
+            refused,
+            last_reason = reason,
+            "slow or malformed requests refused (see sse_requests_refused_total)"
+        );
+    }
+    answer_and_close(io, err).await;
+}
+
+async fn answer_and_close(mut io: StallIo, err: &ApiError) {
+    let _ = io.write_all(&err.to_http1_bytes()).await;
+    let _ = io.shutdown().await;
+}
+
+/// Serve one request through hyper and the axum router, then take the connection back.
+async fn one_request(
+    io: StallIo,
+    buf: &mut BytesMut,
+    head: &Head,
+    peer: SocketAddr,
+    state: &AppState,
+    app: &Router,
+) -> Next {
+    let config = &state.config;
+    let (prefix_len, remaining) = match head.body {
+        BodyLen::Fixed(len) => {
+            let have = (buf.len() - head.len) as u64;
+            let take = have.min(len);
+            (head.len + take as usize, Some(len - take))
+        }
+        // No end we can find: hyper gets the rest of the connection.
+        BodyLen::Chunked => (buf.len(), None),
+    };
+    let prefix = buf.split_to(prefix_len).freeze();
+    let passthrough = remaining.is_none();
+    let body_timeout = if passthrough {
+        config.idle_timeout().max(config.body_timeout())
+    } else {
+        config.body_timeout()
+    };
+    let one = OneRequest::new(io, prefix, remaining, body_timeout);
+
+    let service =
+        TowerToHyperService::new(app.clone().map_request(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            req
+        }));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .keep_alive(head.keep_alive)
+        // hyper must not read past the request to notice a close: the socket is ours again
+        // after the response. (Passthrough connections are hyper's to the end.)
+        .half_close(!passthrough)
+        .max_buf_size(head::MAX_HEAD.max(8192))
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout());
+    let served = builder
+        .serve_connection(TokioIo::new(one), service)
+        .without_shutdown()
+        .await;
+    let parts = match served {
+        Ok(parts) => parts,
+        Err(err) => {
+            tracing::debug!(%peer, %err, "connection ended during a request");
+            return Next::Close;
+        }
+    };
+    let one = parts.io.into_inner();
+    if one.timed_out() {
+        state
+            .metrics
+            .requests_refused
+            .with_label_values(&["body_timeout"])
+            .inc();
+    }
+    let reusable = head.keep_alive
+        && !passthrough
+        && one.consumed()
+        && parts.read_buf.is_empty()
+        && !state.shutdown.is_cancelled();
+    let mut io = one.into_inner();
+    if reusable && io.flush().await.is_ok() {
+        Next::KeepAlive(io)
+    } else {
+        let _ = io.shutdown().await;
+        Next::Close
+    }
+}
