@@ -12,7 +12,7 @@
 # PID. Raw reports (one JSON line per run) go to bench/fleet-<commit>.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 
 N=${N:-10000}
 BROADCASTS=${BROADCASTS:-50}
@@ -27,7 +27,7 @@ command -v redis-server >/dev/null || { echo "redis-server not found: run ./scri
 
 if [ -z "${SKIP_BUILD:-}" ]; then
   say "building release (sse-status, loadgen)"
-  cargo build --release --features ssr,app --bin sse-status
+  cargo build --release --features app-server --bin sse-status
   cargo build --release -p loadgen --bin loadgen
 fi
 mkdir -p "$WORK" bench

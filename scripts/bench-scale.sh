@@ -20,7 +20,7 @@
 # every wait is bounded; load targets 127.0.0.0/8 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 
 read -r -a PARTS <<<"${PARTS:-scale storm}"
 INSTANCES=${INSTANCES:-4}

@@ -18,7 +18,7 @@
 # failed its correctness check (all N connected, every client got every broadcast).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+source scripts/env.sh
 
 NS=("$@")
 [ ${#NS[@]} -eq 0 ] && NS=(1000 10000 19500)

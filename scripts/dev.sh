@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+source scripts/env.sh
 # The workspace has two cargo-leptos sites (this app and examples/embed): run this one.
 exec cargo leptos watch --project sse-status "$@"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PWD/.tools/node_modules/.bin:$PATH"
+source scripts/env.sh
 # A test run builds once: incremental caches would only cost disk space (several GB) and time.
 export CARGO_INCREMENTAL=0
 
@@ -15,11 +15,13 @@ started=$(date +%s)
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "clippy (this app's server: --features ssr,app; all targets of the workspace)"
-cargo clippy --workspace --all-targets --features sse-status/ssr,sse-status/app -- -D warnings
+step "clippy (this app's server: --features app-server; all targets of the workspace)"
+cargo clippy --workspace --all-targets --features sse-status/app-server -- -D warnings
 
-step "clippy (the library alone: ssr; hydrate and csr on wasm32)"
-cargo clippy -p sse-status --lib --features ssr -- -D warnings
+step "clippy (the library alone: no features, ssr, ssr+redis; hydrate and csr on wasm32)"
+cargo clippy -p sse-status --all-targets -- -D warnings
+cargo clippy -p sse-status --all-targets --features ssr -- -D warnings
+cargo clippy -p sse-status --lib --features redis -- -D warnings
 cargo clippy -p sse-status --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p sse-status --lib --features csr --target wasm32-unknown-unknown -- -D warnings
 
@@ -35,8 +37,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p sse-status --no-deps --features ssr
 RUSTDOCFLAGS="-D warnings -A rustdoc::broken-intra-doc-links" \
   cargo doc -p sse-status --no-deps --features hydrate --target wasm32-unknown-unknown
 
-step "unit, doc and server tests (real sockets); loadgen's smoke run"
-cargo test -p sse-status --features ssr,app
+step "the library without features and with ssr alone (what an embedder compiles; the layer check)"
+cargo test -p sse-status
+cargo test -p sse-status --features ssr
+
+step "unit, doc and server tests (real sockets, real redis-server and nginx); loadgen's smoke run"
+cargo test -p sse-status --features app-server
 cargo test -p loadgen
 
 step "build the example app (examples/embed, a second cargo-leptos site)"

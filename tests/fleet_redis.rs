@@ -3,7 +3,7 @@
 //! instance restart without a resync; a Redis outage refuses publishes honestly (503) and loses
 //! nothing that was accepted.
 
-#![cfg(feature = "ssr")]
+#![cfg(feature = "redis")]
 
 mod support;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use eventsource_stream::Event;
 use futures::{Stream, StreamExt};
-use sse_status::connection::protocol::{Connected, Ping, Resync};
+use sse_status::protocol::{Connected, Ping, Resync};
 use support::redis_server::RedisServer;
 use support::*;
 
@@ -301,7 +301,7 @@ async fn trimmed_malformed_and_foreign_ids_get_a_resync() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reuse_port_lets_several_instances_share_one_port() {
-    use sse_status::server::listener::bind_with;
+    use sse_status::server::bind as bind_with;
     let redis = RedisServer::start().await;
     let first = bind_with("127.0.0.1:0".parse().unwrap(), true).expect("bind");
     let addr = first.local_addr().unwrap();

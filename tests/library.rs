@@ -2,14 +2,16 @@
 //! own axum router, served by plain `axum::serve` (no connection info, no fast path), published
 //! to from Rust, and shut down with open streams.
 
+#![cfg(feature = "ssr")]
+
 mod support;
 
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use sse_status::connection::protocol::Connected;
-use sse_status::server::{Config, LiveHub, PublishError};
+use sse_status::protocol::Connected;
+use sse_status::server::{HubConfig, LiveHub, PublishError};
 use support::{client, next_app, next_event, open};
 use tokio::sync::oneshot;
 
@@ -46,10 +48,11 @@ async fn host_app(
 
 #[tokio::test]
 async fn a_hub_nested_in_the_host_router_streams_what_rust_code_publishes() {
-    let hub = LiveHub::new(Config {
+    let hub = LiveHub::new(HubConfig {
         heartbeat_ms: 1_000,
-        ..Config::default()
-    });
+        ..HubConfig::default()
+    })
+    .expect("a valid config");
     let (base, stop, server) = host_app(&hub).await;
     let c = client();
 
@@ -105,4 +108,27 @@ async fn a_hub_nested_in_the_host_router_streams_what_rust_code_publishes() {
         .unwrap()
         .unwrap();
     assert_eq!(hub.open_streams(), 0);
+}
+
+#[tokio::test]
+async fn a_bad_config_is_an_error_naming_the_setting_and_starts_nothing() {
+    let err = LiveHub::new(HubConfig {
+        heartbeat_ms: 0,
+        ..HubConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.setting(), "heartbeat_ms");
+    assert!(err.to_string().contains("heartbeat_ms = 0"), "{err}");
+    let err = LiveHub::new(HubConfig {
+        publish_token: Some(" ".into()),
+        ..HubConfig::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.setting(), "publish_token");
+    let hub = LiveHub::new(HubConfig {
+        publish_token: Some("tok-SECRET".into()),
+        ..HubConfig::default()
+    })
+    .expect("a valid config");
+    assert!(!format!("{:?}", hub.config()).contains("SECRET"));
 }

@@ -1,11 +1,9 @@
 //! Property tests: the parsers that take outside input never panic, and accept exactly what
 //! they should.
 
-#![cfg(feature = "ssr")]
-
 use proptest::prelude::*;
-use sse_status::connection::protocol::EventId;
-use sse_status::server::publish::{parse_body, validate_event_name};
+use sse_status::protocol::validate_event_name;
+use sse_status::protocol::EventId;
 
 proptest! {
     #[test]
@@ -17,17 +15,6 @@ proptest! {
     fn valid_event_ids_round_trip(epoch in "[0-9a-zA-Z]{1,32}", seq in any::<u64>()) {
         let id = EventId { epoch, seq };
         prop_assert_eq!(id.to_string().parse::<EventId>().unwrap(), id);
-    }
-
-    #[test]
-    fn publish_body_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = parse_body(&bytes);
-    }
-
-    #[test]
-    fn publish_body_with_json_shapes_never_panics(event in any::<String>(), data in any::<String>()) {
-        let body = serde_json::json!({ "event": event, "data": data }).to_string();
-        let _ = parse_body(body.as_bytes());
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
     .is_ok()
 }
 
-fn quick(heartbeat_ms: u64) -> sse_status::server::Config {
+fn quick(heartbeat_ms: u64) -> sse_status::server::HubConfig {
     let mut c = publishing(heartbeat_ms);
     c.header_timeout_ms = 500;
     c.idle_timeout_ms = 800;
@@ -230,7 +230,7 @@ async fn a_hundred_unfinished_big_heads_are_all_closed_by_the_header_timeout() {
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(server.state.sockets.open(), 0);
+    assert_eq!(server.hub.open_sockets(), 0);
 }
 
 #[tokio::test]
@@ -256,7 +256,7 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
     }
     // Let the accept loop take them all.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while server.state.sockets.open() < 10 && Instant::now() < deadline {
+    while server.hub.open_sockets() < 10 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut extra = connect(&server).await;
@@ -270,7 +270,7 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
     drop(held);
     // Room again: served.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while server.state.sockets.open() > 0 && Instant::now() < deadline {
+    while server.hub.open_sockets() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let mut sock = connect(&server).await;
@@ -361,7 +361,7 @@ async fn bytes_sent_after_a_stream_request_close_the_stream() {
         .await,
         1.0
     );
-    assert_eq!(server.state.hub.open_connections(), 0);
+    assert_eq!(server.hub.open_streams(), 0);
 }
 
 #[tokio::test]
@@ -432,7 +432,7 @@ async fn a_stream_on_a_reused_keep_alive_connection_takes_the_direct_path() {
         assert!(n > 0);
         rest.push_str(&String::from_utf8_lossy(&chunk[..n]));
     }
-    assert_eq!(server.state.hub.open_connections(), 1);
+    assert_eq!(server.hub.open_streams(), 1);
 }
 
 /// Both transports — the direct writer and hyper/axum (`--no-fast-path`) — must answer the

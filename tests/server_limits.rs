@@ -1,7 +1,7 @@
 //! Server tests of the real binary under hostile conditions (issue 8): a low open-file limit, a
 //! battery of malformed requests, refusal floods, and start-up refusals of unsafe settings.
 
-#![cfg(feature = "ssr")]
+#![cfg(feature = "app-server")]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Server tests of the real binary: flags and SIGTERM with open streams.
 
-#![cfg(feature = "ssr")]
+#![cfg(feature = "app-server")]
 
 mod support;
 

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use sse_status::connection::protocol::{Connected, Draining, Resync};
+use sse_status::protocol::{Connected, Draining, Resync};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -56,7 +56,7 @@ async fn publish_requires_a_configured_token_and_the_right_one() {
     let (status, err) = error_body(wrong).await;
     assert_eq!((status, err["error"].as_str()), (401, Some("unauthorized")));
     let id = publish(&c, &on, "update", serde_json::json!({"n": 1})).await;
-    assert_eq!(id, format!("{}-1", on.state.hub.server_id()));
+    assert_eq!(id, format!("{}-1", on.hub.server_id()));
 }
 
 #[tokio::test]
@@ -222,7 +222,7 @@ async fn an_unknown_or_too_old_id_gets_a_resync_first() {
     for i in 0..30 {
         ids.push(publish(&c, &server, "update", serde_json::json!(i)).await);
     }
-    let sid = server.state.hub.server_id().to_owned();
+    let sid = server.hub.server_id().to_owned();
     for (last, reason) in [
         ("0badbeef-12".to_owned(), "other-server"),
         (format!("{sid}-5"), "too-old"),
@@ -263,11 +263,11 @@ async fn drain_with_1000_open_streams_tells_each_and_exits_in_time() {
         sockets.push(s);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while server.state.hub.open_connections() < 1000 {
+    while server.hub.open_streams() < 1000 {
         assert!(
             std::time::Instant::now() < deadline,
             "only {} of 1000 streams opened",
-            server.state.hub.open_connections()
+            server.hub.open_streams()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -319,7 +319,7 @@ async fn drain_with_1000_open_streams_tells_each_and_exits_in_time() {
 #[tokio::test]
 async fn draining_server_is_not_ready_and_refuses_new_streams() {
     let server = TestServer::start(config(5_000)).await;
-    server.state.start_draining();
+    server.hub.start_draining();
     let c = client();
     assert_eq!(
         c.get(server.url("/readyz")).send().await.unwrap().status(),

@@ -37,7 +37,7 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         .unwrap();
     let (_, _, mut reader) = open(&c, &server.url("/events"), &[]).await;
     next_event(&mut reader, Duration::from_secs(2)).await;
-    while server.state.hub.open_connections() < 2 {
+    while server.hub.open_streams() < 2 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
@@ -57,7 +57,7 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
     }
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.state.hub.open_connections() > 1 {
+    while server.hub.open_streams() > 1 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "stalled client never dropped"

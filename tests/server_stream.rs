@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sse_status::connection::protocol::{Connected, EventId, Ping, Resync};
+use sse_status::protocol::{Connected, EventId, Ping, Resync};
 use support::*;
 
 #[tokio::test]
@@ -21,7 +21,7 @@ async fn connected_comes_first_with_id_retry_and_contract_fields() {
     let id: EventId = first.id.parse().expect("connected carries a parseable id");
     let hello: Connected = serde_json::from_str(&first.data).unwrap();
     assert_eq!(hello.heartbeat_ms, 5_000);
-    assert_eq!(hello.server_id, server.state.hub.server_id());
+    assert_eq!(hello.server_id, server.hub.server_id());
     assert_eq!(id.epoch, hello.server_id);
     assert!(!hello.connection_id.is_empty());
     assert!(hello.server_time > 1_600_000_000_000);
@@ -144,11 +144,11 @@ async fn a_client_that_leaves_frees_its_slot() {
     let server = TestServer::start(config(100)).await;
     let (_, _, mut events) = open(&client(), &server.url("/events"), &[]).await;
     next_event(&mut events, Duration::from_secs(2)).await;
-    assert_eq!(server.state.hub.open_connections(), 1);
+    assert_eq!(server.hub.open_streams(), 1);
     drop(events);
     // the server notices on its next write (a ping within 100 ms)
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while server.state.hub.open_connections() != 0 {
+    while server.hub.open_streams() != 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "disconnect never noticed"
@@ -182,7 +182,7 @@ async fn beyond_max_connections_streams_get_503_with_retry_after_and_json() {
     let mut ok = false;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if server.state.hub.open_connections() < 2 {
+        if server.hub.open_streams() < 2 {
             ok = true;
             break;
         }
@@ -325,7 +325,7 @@ async fn a_client_that_never_finishes_its_request_is_not_served() {
     s.write_all(b"GET /events HTTP/1.1\r\nHost:").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        server.state.hub.open_connections(),
+        server.hub.open_streams(),
         0,
         "no stream before the head is complete"
     );

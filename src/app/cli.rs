@@ -134,7 +134,10 @@ pub(crate) fn flag_error(err: &ConfigError) -> String {
     let setting = err.setting();
     let flag = format!("--{}", setting.replace('_', "-"));
     let env = format!("SSE_{}", setting.to_ascii_uppercase());
-    format!("{flag} ({env}): {}", err.to_string().replacen(setting, "the value", 1))
+    format!(
+        "{flag} ({env}): {}",
+        err.to_string().replacen(setting, "the value", 1)
+    )
 }
 
 #[cfg(test)]
@@ -144,7 +147,9 @@ mod tests {
     fn hub(args: &[&str]) -> Result<HubConfig, String> {
         let mut all = vec!["sse-status"];
         all.extend_from_slice(args);
-        Args::try_parse_from(all).map_err(|e| e.to_string())?.hub_config()
+        Args::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .hub_config()
     }
 
     #[test]
@@ -157,7 +162,13 @@ mod tests {
 
     #[test]
     fn fleet_flags() {
-        let c = hub(&["--redis-url", "redis://127.0.0.1:6379/0", "--redis-stream", "app:events"]).unwrap();
+        let c = hub(&[
+            "--redis-url",
+            "redis://127.0.0.1:6379/0",
+            "--redis-stream",
+            "app:events",
+        ])
+        .unwrap();
         assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/0"));
         assert_eq!(c.redis_stream, "app:events");
         let err = hub(&["--redis-url", "http://x"]).unwrap_err();

@@ -61,14 +61,14 @@ fn quality(q: &str) -> Option<u16> {
 /// The language this render starts in: on the server, the request's (cookie, then
 /// `Accept-Language`); in the browser, the one the server wrote into `<html lang>`.
 pub(crate) fn initial_language() -> Lang {
-    side::initial()
+    side::initial(negotiate)
 }
 
 /// Switch to `lang`: in the browser, set the `lang` cookie (and `<html lang>` and the title),
 /// then reload, so the server renders the page in it. Texts are fixed per render: reactive texts
 /// on every node would cost ~10 KB of browser bundle; a reload costs nothing.
 pub(crate) fn switch_language(lang: Lang) {
-    side::remember(lang);
+    side::remember(lang, COOKIE);
     side::reload();
 }
 
@@ -102,11 +102,7 @@ mod tests {
             (None, None, Lang::En),
         ];
         for (cookie, accept, want) in cases {
-            assert_eq!(
-                negotiate(cookie, accept),
-                want,
-                "{cookie:?} {accept:?}"
-            );
+            assert_eq!(negotiate(cookie, accept), want, "{cookie:?} {accept:?}");
         }
     }
 

@@ -4,12 +4,12 @@
 
 use crate::client::i18n::Lang;
 
-/// The request's language; English outside a request.
-pub fn initial() -> Lang {
+/// The request's language by `negotiate`; English outside a request.
+pub fn initial(negotiate: fn(Option<&str>, Option<&str>) -> Lang) -> Lang {
     #[cfg(feature = "ssr")]
     if let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() {
         let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        return super::negotiate(header("cookie"), header("accept-language"));
+        return negotiate(header("cookie"), header("accept-language"));
     }
     Lang::En
 }
@@ -18,4 +18,4 @@ pub fn initial() -> Lang {
 pub fn reload() {}
 
 /// Nothing to remember outside a browser.
-pub fn remember(_lang: Lang) {}
+pub fn remember(_lang: Lang, _cookie_name: &str) {}

@@ -12,7 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use leptos::config::LeptosOptions;
 
-use crate::app::{not_found_shell, shell};
+use crate::app::documents::{not_found_shell, shell};
 use crate::server::error::ApiError;
 use crate::server::LiveHub;
 
@@ -66,4 +66,3 @@ async fn api_not_found(uri: axum::http::Uri) -> ApiError {
         path: uri.path().to_owned(),
     }
 }
-

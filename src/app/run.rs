@@ -15,7 +15,11 @@ pub async fn main() -> anyhow::Result<()> {
     // Every socket is a descriptor: take what the hard limit allows before sizing the caps.
     match server::raise_fd_limit() {
         Ok((before, after)) if before != after => {
-            tracing::info!(before, after, "raised the open-file limit to the hard limit")
+            tracing::info!(
+                before,
+                after,
+                "raised the open-file limit to the hard limit"
+            )
         }
         Ok(_) => {}
         Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
@@ -28,7 +32,8 @@ pub async fn main() -> anyhow::Result<()> {
     let listener = server::bind(args.addr, args.reuse_port)
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = args.addr;
-    let hub = LiveHub::new(config).map_err(|err| anyhow::Error::msg(crate::app::cli::flag_error(&err)))?;
+    let hub = LiveHub::new(config)
+        .map_err(|err| anyhow::Error::msg(crate::app::cli::flag_error(&err)))?;
     let app = site_router(&hub, leptos);
     let state = hub.state();
     tracing::info!(

@@ -9,9 +9,9 @@
 use leptos::prelude::*;
 
 use super::format::countdown_secs;
-use crate::client::machine::{Cause, Phase};
-use crate::client::UseConnectionStatusReturn;
+use crate::client::hook::UseConnectionStatusReturn;
 use crate::client::i18n::{use_language, BannerTexts};
+use crate::client::machine::{Cause, Phase};
 
 /// What the banner shows besides the phase. One value, so the banner needs one signal for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

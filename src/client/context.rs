@@ -6,10 +6,8 @@
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 
-use super::hook::{
-    use_connection_status_with_options, ReceivedEvent, UseConnectionStatusOptions,
-    UseConnectionStatusReturn,
-};
+use super::hook::{use_connection_status_with_options, UseConnectionStatusReturn};
+use super::signals::{ReceivedEvent, UseConnectionStatusOptions};
 
 /// Open the page's connection with `options` and share it with every component below through
 /// context: [`use_connection_status`](super::use_connection_status) and [`use_event`] there read

@@ -3,7 +3,7 @@
 
 use leptos::prelude::StoredValue;
 
-use super::hook::{Sinks, UseConnectionStatusOptions};
+use super::signals::{Sinks, UseConnectionStatusOptions};
 
 /// Where the hook keeps its driver. Thread-safe storage: a server render may move threads
 /// (thread-local storage would panic when touched from another one).

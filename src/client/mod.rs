@@ -11,6 +11,7 @@ mod context;
 pub(crate) mod format;
 mod hook;
 pub(crate) mod i18n;
+mod signals;
 
 // The pure machines run in the browser; a server build renders only their initial state (and
 // the host tests drive every rule), so much of them is unused there.
@@ -41,9 +42,9 @@ pub use banner::{BannerClasses, BannerStatus, ConnectionBanner};
 pub use context::{provide_connection_status, use_connection_status, use_event};
 pub use display::{Timeline, TimelineEntry};
 pub use driver::page_query_param;
-pub use hook::use_connection_status_with_options;
-pub use hook::{ReceivedEvent, UseConnectionStatusOptions, UseConnectionStatusReturn};
+pub use hook::{use_connection_status_with_options, UseConnectionStatusReturn};
 pub use i18n::{clock_time, provide_language, use_language, BannerTexts, CauseTexts, Lang};
 pub use machine::{Cause, Phase, State};
 pub use policy::Policy;
+pub use signals::{ReceivedEvent, UseConnectionStatusOptions};
 pub use tabs::{TabRole, TabSharing};

@@ -9,8 +9,10 @@ use std::collections::VecDeque;
 mod wire;
 
 pub use wire::Msg;
+#[cfg(any(test, feature = "browser"))]
+pub use wire::Snapshot;
 #[cfg(feature = "browser")]
-pub use wire::{Snapshot, WIRE_VERSION};
+pub use wire::WIRE_VERSION;
 
 use super::machine::{Cause, Input, Phase, State};
 use super::policy::Policy;

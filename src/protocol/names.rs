@@ -1,6 +1,6 @@
 //! Both sides, pure: what an application event may be called.
 
-use super::RESERVED_EVENT_NAMES;
+use super::wire::RESERVED_EVENT_NAMES;
 
 /// Longest application event name.
 pub const MAX_EVENT_NAME_LEN: usize = 64;

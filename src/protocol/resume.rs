@@ -1,7 +1,7 @@
 //! Both sides, pure: the resume point of an `/events` request — where a client asks to continue,
 //! from its `Last-Event-ID` header and the `last_event_id` query parameter.
 
-use super::{EventId, LAST_EVENT_ID_PARAM};
+use super::wire::{EventId, LAST_EVENT_ID_PARAM};
 
 /// Why a request's resume point is ambiguous (the server answers 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

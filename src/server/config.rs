@@ -227,7 +227,12 @@ impl HubConfig {
         range("send_queue", self.send_queue, 1, 1_000_000)?;
         range("write_timeout_ms", self.write_timeout_ms, 100, 3_600_000)?;
         range("drain_window_ms", self.drain_window_ms, 0, 600_000)?;
-        range("shutdown_timeout_ms", self.shutdown_timeout_ms, 0, 3_600_000)?;
+        range(
+            "shutdown_timeout_ms",
+            self.shutdown_timeout_ms,
+            0,
+            3_600_000,
+        )?;
         if let Some(token) = &self.publish_token {
             check_token(token)?;
         }
@@ -353,7 +358,14 @@ mod tests {
 
     #[test]
     fn the_publish_token_must_be_sendable() {
-        for bad in ["", " ", "with space", "tab\there", "ünïcode", &"x".repeat(1025)] {
+        for bad in [
+            "",
+            " ",
+            "with space",
+            "tab\there",
+            "ünïcode",
+            &"x".repeat(1025),
+        ] {
             let c = HubConfig {
                 publish_token: Some(bad.to_owned()),
                 ..HubConfig::default()
@@ -378,7 +390,10 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("publish_token: Some(<redacted>)"), "{shown}");
-        assert!(shown.contains("redis://app:<redacted>@127.0.0.1:6379/0"), "{shown}");
+        assert!(
+            shown.contains("redis://app:<redacted>@127.0.0.1:6379/0"),
+            "{shown}"
+        );
     }
 
     #[test]

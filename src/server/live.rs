@@ -157,6 +157,13 @@ impl LiveHub {
         self.state.hub.open_connections()
     }
 
+    /// Begin draining without stopping: `/readyz` turns 503 and new streams are refused (a load
+    /// balancer moves traffic away), every open stream gets `draining` with a jittered reconnect
+    /// hint. [`shutdown`](Self::shutdown) does this first; call it alone from a pre-stop hook.
+    pub fn start_draining(&self) {
+        self.state.start_draining();
+    }
+
     /// Shut down: `/readyz` turns 503, new streams are refused, every open stream gets
     /// `draining` (with a jittered reconnect hint) and ends; streams still open after half of
     /// `config.shutdown_timeout_ms` are cut. Then the heartbeat and the log stop. Call it before

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "redis")]
 pub mod nginx;
+#[cfg(feature = "redis")]
 pub mod redis_server;
 
 use std::net::SocketAddr;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use eventsource_stream::{Event, Eventsource};
 use futures::{Stream, StreamExt};
-use sse_status::server::{serve, AppState, Config, LiveHub};
+use sse_status::server::{serve, HubConfig, LiveHub};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -18,23 +20,21 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub hub: LiveHub,
-    pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     pub handle: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestServer {
-    pub async fn start(config: Config) -> TestServer {
+    pub async fn start(config: HubConfig) -> TestServer {
         let listener =
-            sse_status::server::listener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+            sse_status::server::bind("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
         TestServer::start_on(listener, config).await
     }
 
     /// Serve on a listener the test bound itself (e.g. with `SO_REUSEPORT`).
-    pub async fn start_on(listener: tokio::net::TcpListener, config: Config) -> TestServer {
+    pub async fn start_on(listener: tokio::net::TcpListener, config: HubConfig) -> TestServer {
         let addr = listener.local_addr().expect("local addr");
-        let hub = LiveHub::new(config);
-        let state = hub.state().clone();
+        let hub = LiveHub::new(config).expect("a valid config");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, hub.clone(), app(&hub, addr), async move {
             let _ = rx.await;
@@ -42,7 +42,6 @@ impl TestServer {
         TestServer {
             addr,
             hub,
-            state,
             stop: Some(tx),
             handle: Some(handle),
         }
@@ -68,7 +67,7 @@ impl Drop for TestServer {
 
 /// The whole site (dashboard, static files, 404 page) with the `app` feature; the hub's routes
 /// alone without it (the server library as an embedding app gets it).
-#[cfg(feature = "app")]
+#[cfg(feature = "app-server")]
 fn app(hub: &LiveHub, addr: SocketAddr) -> axum::Router {
     let leptos = leptos::config::LeptosOptions::builder()
         .output_name("sse-status")
@@ -76,16 +75,17 @@ fn app(hub: &LiveHub, addr: SocketAddr) -> axum::Router {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    sse_status::server::site_router(hub, leptos)
+    sse_status::app::site_router(hub, leptos)
 }
 
-#[cfg(not(feature = "app"))]
+#[cfg(not(feature = "app-server"))]
 fn app(hub: &LiveHub, _addr: SocketAddr) -> axum::Router {
     hub.router()
 }
 
 /// The built `sse-status` binary, run from the repository root with the site's `LEPTOS_*`
 /// settings and piped output (tests of the real process: flags, signals, limits).
+#[cfg(feature = "app-server")]
 pub fn server_binary() -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sse-status"));
     cmd.env("LEPTOS_OUTPUT_NAME", "sse-status")
@@ -107,10 +107,11 @@ pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-pub fn config(heartbeat_ms: u64) -> Config {
-    let mut c = Config::for_tests();
-    c.heartbeat_ms = heartbeat_ms;
-    c
+pub fn config(heartbeat_ms: u64) -> HubConfig {
+    HubConfig {
+        heartbeat_ms,
+        ..HubConfig::default()
+    }
 }
 
 pub fn client() -> reqwest::Client {
@@ -160,7 +161,7 @@ pub async fn next_event(
 pub const TOKEN: &str = "s3cret-token";
 
 /// Defaults plus a publish token.
-pub fn publishing(heartbeat_ms: u64) -> Config {
+pub fn publishing(heartbeat_ms: u64) -> HubConfig {
     let mut c = config(heartbeat_ms);
     c.publish_token = Some(TOKEN.into());
     c

@@ -4,8 +4,9 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use sse_status::components::ConnectionBanner;
-use sse_status::connection::{provide_connection_status, use_event, UseConnectionStatusOptions};
+use sse_status::client::{
+    provide_connection_status, use_event, ConnectionBanner, UseConnectionStatusOptions,
+};
 
 /// Where the server mounts the stream (`.nest("/live", hub.stream_router())` in `main.rs`).
 pub const STREAM_URL: &str = "/live/events";

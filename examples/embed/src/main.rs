@@ -10,7 +10,7 @@ async fn main() -> std::io::Result<()> {
     use axum::Router;
     use embed::app::shell;
     use leptos::prelude::*;
-    use sse_status::server::{Config, LiveHub};
+    use sse_status::server::{shutdown_signal, HubConfig, LiveHub};
 
     let options = get_configuration(None)
         .map_err(std::io::Error::other)?
@@ -21,7 +21,7 @@ async fn main() -> std::io::Result<()> {
     let _ = any_spawner::Executor::init_tokio();
 
     // The hub: heartbeat, event log and fan-out (the embedded log; `redis_url` for a fleet).
-    let hub = LiveHub::new(Config::default());
+    let hub = LiveHub::new(HubConfig::default()).map_err(std::io::Error::other)?;
     // Server functions (and the render) find the hub in context.
     let context = {
         let hub = hub.clone();
@@ -49,22 +49,12 @@ async fn main() -> std::io::Result<()> {
     let stopping = hub.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            stop_signal().await;
+            // Ctrl-C, or SIGTERM (docker, Kubernetes, systemd): pages say "restarting".
+            shutdown_signal().await;
             // Open streams would hold the graceful shutdown forever: end them first.
             stopping.shutdown().await;
         })
         .await
-}
-
-/// Ctrl-C or SIGTERM.
-#[cfg(feature = "ssr")]
-async fn stop_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }
 
 #[cfg(not(feature = "ssr"))]

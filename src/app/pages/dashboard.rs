@@ -3,19 +3,19 @@
 
 use leptos::prelude::*;
 
-use crate::client::format::duration;
 use super::event_log::EventLog;
 use super::timeline::StateTimeline;
+use crate::app::language::switch_language;
 use crate::app::texts::Texts;
-use crate::client::ConnectionBanner;
+use crate::client::format::duration;
+use crate::client::i18n::{BannerTexts, Lang};
 use crate::client::machine::{Phase, State};
 use crate::client::policy::Policy;
-use crate::protocol::Fleet;
+use crate::client::ConnectionBanner;
 use crate::client::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
-use crate::app::language::switch_language;
-use crate::client::i18n::{BannerTexts, Lang};
+use crate::protocol::Fleet;
 
 /// Application event names the dashboard listens for unless `?events=a,b` adds others
 /// (`EventSource` only delivers named events to listeners of that name).

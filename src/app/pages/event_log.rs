@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 
 use leptos::prelude::*;
 
-use crate::client::ReceivedEvent;
 use crate::app::texts::Texts;
 use crate::client::i18n::{clock_time, Lang};
+use crate::client::ReceivedEvent;
 
 /// Longest data preview shown per event.
 const PREVIEW_CHARS: usize = 120;

@@ -3,8 +3,10 @@
 
 mod dashboard;
 mod event_log;
+#[cfg(feature = "app-server")]
 mod not_found;
 mod timeline;
 
 pub(crate) use dashboard::Dashboard;
+#[cfg(feature = "app-server")]
 pub(crate) use not_found::NotFound;

@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::client::format::duration;
-use crate::client::display::Timeline;
 use crate::app::texts::Texts;
+use crate::client::display::Timeline;
+use crate::client::format::duration;
 use crate::client::i18n::{BannerTexts, Lang};
 
 /// Newest first; each item carries `data-state` and `data-cause`, and once it is over

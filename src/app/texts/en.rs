@@ -1,6 +1,6 @@
 //! Both sides (feature `app`): the dashboard's English texts.
 
-use super::Texts;
+use super::table::Texts;
 use crate::client::format::thousands;
 
 fn live_clients(clients: u64, instances: u32) -> String {

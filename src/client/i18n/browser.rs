@@ -1,6 +1,6 @@
 //! Browser only: times of day through the browser's `Intl`, and the page's `<html lang>`.
 
-use super::Lang;
+use super::lang::Lang;
 
 /// The time of day in the reader's time zone, as `lang` writes it.
 pub fn clock_time(wall_ms: f64, lang: Lang) -> String {

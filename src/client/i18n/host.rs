@@ -1,6 +1,6 @@
 //! Server (and host tests): times of day in UTC; no document to read a language from.
 
-use super::Lang;
+use super::lang::Lang;
 
 /// `HH:MM:SS` in UTC: a server has no reader's time zone (and never renders received events).
 pub fn clock_time(wall_ms: f64, _lang: Lang) -> String {

@@ -1,7 +1,6 @@
 //! Both sides, pure: the shape of the banner's texts. One `static` of it per language (`en.rs`,
 //! `zh_cn.rs`); a field per text a person sees.
 
-use super::Lang;
 use crate::client::machine::{Cause, Phase};
 
 /// Everything the banner says. Defaults to English; [`BannerTexts::for_lang`] picks a table's,
@@ -45,14 +44,6 @@ pub struct BannerTexts {
 }
 
 impl BannerTexts {
-    /// The banner texts of `lang`'s table.
-    pub fn for_lang(lang: Lang) -> Self {
-        match lang {
-            Lang::En => super::en::BANNER,
-            Lang::ZhCn => super::zh_cn::BANNER,
-        }
-    }
-
     /// The headline of a phase.
     pub fn title(&self, phase: Phase, cause: Cause) -> &'static str {
         match phase {
@@ -67,12 +58,6 @@ impl BannerTexts {
             Phase::Closed => self.closed,
             Phase::Failed => self.failed,
         }
-    }
-}
-
-impl Default for BannerTexts {
-    fn default() -> Self {
-        super::en::BANNER
     }
 }
 
@@ -112,4 +97,3 @@ impl CauseTexts {
         }
     }
 }
-

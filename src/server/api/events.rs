@@ -16,8 +16,8 @@ use futures::stream;
 
 use crate::server::error::ApiError;
 use crate::server::stream::feed;
-use crate::server::transport::listener::Peer;
 use crate::server::stream::state::AppState;
+use crate::server::transport::listener::Peer;
 
 /// The client's address for logs: from our connection loop (`Peer`), from axum's
 /// `into_make_service_with_connect_info::<SocketAddr>()`, or unknown (`0.0.0.0:0`) when the

@@ -205,4 +205,17 @@ mod tests {
         let ok = parse_body(br#"{"event":"update","data":{"n":[1,2]}}"#).unwrap();
         assert_eq!(ok.data.to_string(), r#"{"n":[1,2]}"#);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn the_body_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_body(&bytes);
+        }
+
+        #[test]
+        fn json_shaped_bodies_never_panic(event in proptest::prelude::any::<String>(), data in proptest::prelude::any::<String>()) {
+            let body = serde_json::json!({ "event": event, "data": data }).to_string();
+            let _ = parse_body(body.as_bytes());
+        }
+    }
 }

@@ -13,12 +13,12 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
+use crate::protocol::{self, Connected, Draining, Resume, Resync};
 use crate::server::error::ApiError;
 use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
 use crate::server::stream::log::{Plan, Start, StoreError};
 use crate::server::stream::metrics::Metrics;
 use crate::server::stream::state::AppState;
-use crate::protocol::{self, Connected, Draining, Resume, Resync};
 
 /// How long a refused client should wait.
 const RETRY_AFTER: Duration = Duration::from_secs(2);

@@ -3,7 +3,6 @@
 
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
-
 /// The `reason` labels of `sse_requests_refused_total`.
 pub const REQUEST_REFUSALS: [&str; 5] = [
     "header_timeout",
@@ -213,4 +212,3 @@ impl Default for Metrics {
         Metrics::new()
     }
 }
-

@@ -22,12 +22,12 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::server::error::ApiError;
-use crate::server::transport::fastpath;
 use crate::server::stream::feed;
-use crate::server::transport::head::{self, BodyLen, Head, Parsed};
 use crate::server::stream::limits::SocketPermit;
-use crate::server::transport::listener::{OneRequest, Peer, StallIo};
 use crate::server::stream::state::AppState;
+use crate::server::transport::fastpath;
+use crate::server::transport::head::{self, BodyLen, Head, Parsed};
+use crate::server::transport::listener::{OneRequest, Peer, StallIo};
 
 /// Suggested wait in the canned answer at the socket cap.
 const SOCKET_RETRY_AFTER: Duration = Duration::from_secs(1);

@@ -2,8 +2,8 @@
 //! an event stream we serve directly, or a request for hyper with a known body length — before
 //! any HTTP stack sees it. Pure parsing here (table-tested); the timeouts live in `conn.rs`.
 
-use crate::server::error::ApiError;
 use crate::protocol::{resume_point, Resume};
+use crate::server::error::ApiError;
 
 /// Largest request head accepted (request line and headers); beyond it: 431.
 pub const MAX_HEAD: usize = 16 * 1024;

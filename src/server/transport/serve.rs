@@ -10,8 +10,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 
-use crate::server::transport::conn;
 use crate::server::live::LiveHub;
+use crate::server::transport::conn;
 
 /// The optional serving helper: serve `app` on `listener` with this crate's own HTTP/1.1
 /// connection loop until `signal` completes, then shut down within the configured timeout.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use sse_status::server::{self, Config, LiveHub};
+use sse_status::server::{self, HubConfig, LiveHub};
 use tokio::process::Command;
 use tokio::sync::oneshot;
 
@@ -28,22 +28,22 @@ impl Drop for Server {
 }
 
 async fn start_server() -> Server {
-    let listener = server::listener::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    let listener = server::bind("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let hub = LiveHub::new(Config {
-        addr,
+    let hub = LiveHub::new(HubConfig {
         publish_token: Some(TOKEN.into()),
         heartbeat_ms: 500,
         max_connections: 1000,
-        ..Config::default()
-    });
+        ..HubConfig::default()
+    })
+    .expect("a valid config");
     let site = leptos::config::LeptosOptions::builder()
         .output_name("sse-status")
         .site_root("target/site")
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
-    let app = server::site_router(&hub, site);
+    let app = sse_status::app::site_router(&hub, site);
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server::serve(listener, hub, app, async move {
         let _ = stopped.await;

@@ -9,6 +9,7 @@ mod redis;
 #[cfg(not(feature = "redis"))]
 #[path = "no_redis.rs"]
 mod redis;
+mod store_error;
 
 use std::sync::Arc;
 
@@ -20,15 +21,10 @@ use crate::server::stream::fanout::{Frame, Hub, IdStyle, Pos, ResyncReason, Snap
 use crate::server::stream::metrics::Metrics;
 
 pub use self::redis::RedisLog;
+pub use self::store_error::StoreError;
 
-/// A client's resume point as the transport read it: none, a well-formed id, or the raw text
-/// of a malformed one (one parser for both transports, in `feed.rs`).
+/// A client's resume point as the transport read it (the protocol's one parser).
 pub use crate::protocol::Resume;
-
-/// The event log could not store or read events (Redis unreachable).
-#[derive(Debug, thiserror::Error)]
-#[error("the event log is unreachable: {0}")]
-pub struct StoreError(pub String);
 
 /// How a stream starts: decided now, or after asking the shared log.
 pub enum Start {

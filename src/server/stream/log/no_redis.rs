@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::StoreError;
+use super::store_error::StoreError;
 use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
 
 /// What a read of missed events gives: the events, or why they cannot be replayed.

@@ -13,7 +13,7 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::StoreError;
+use super::store_error::StoreError;
 use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
 use crate::server::stream::metrics::Metrics;
 

@@ -6,8 +6,10 @@ use crate::protocol::EventId;
 use crate::server::config::HubConfig;
 
 fn embedded(capacity: u64) -> EventLog {
-    let mut config = HubConfig::default();
-    config.replay_capacity = capacity;
+    let config = HubConfig {
+        replay_capacity: capacity,
+        ..HubConfig::default()
+    };
     EventLog::new(&config, 100, &Metrics::new())
 }
 
@@ -99,11 +101,14 @@ async fn appends_get_ids_in_order_and_reach_open_streams() {
     assert_eq!(first.app_seq(), Some(1));
 }
 
+#[cfg(feature = "redis")]
 #[test]
 fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
-    let mut config = HubConfig::default();
-    // Nothing listens there: these cases must be decided locally.
-    config.redis_url = Some("redis://127.0.0.1:1/0".into());
+    let config = HubConfig {
+        // Nothing listens there: these cases must be decided locally.
+        redis_url: Some("redis://127.0.0.1:1/0".into()),
+        ..HubConfig::default()
+    };
     let log = EventLog::new(&config, 100, &Metrics::new());
     assert!(log.is_shared());
     let embedded_id = Resume::Id(EventId {
