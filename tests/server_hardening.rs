@@ -255,10 +255,10 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
         held.push(connect(&server).await);
     }
     // Let the accept loop take them all.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while server.hub.open_sockets() < 10 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("10 sockets accepted", Duration::from_secs(2), || {
+        server.hub.open_sockets() >= 10
+    })
+    .await;
     let mut extra = connect(&server).await;
     extra.write_all(HEALTHZ).await.unwrap();
     let start = Instant::now();
@@ -269,10 +269,10 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
     assert!(start.elapsed() < Duration::from_millis(500));
     drop(held);
     // Room again: served.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while server.hub.open_sockets() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("every socket closed", Duration::from_secs(2), || {
+        server.hub.open_sockets() == 0
+    })
+    .await;
     let mut sock = connect(&server).await;
     sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .await

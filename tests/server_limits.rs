@@ -82,7 +82,7 @@ async fn an_empty_or_unsendable_publish_token_is_refused_at_start() {
             .unwrap();
         assert!(!out.status.success(), "{token:?} accepted");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("publish token"), "{token:?}: {err}");
+        assert!(err.contains("--publish-token"), "{token:?}: {err}");
     }
     let out = server_binary()
         .args(["--shutdown-timeout-ms", "99999999999999999999"])

@@ -37,9 +37,10 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         .unwrap();
     let (_, _, mut reader) = open(&c, &server.url("/events"), &[]).await;
     next_event(&mut reader, Duration::from_secs(2)).await;
-    while server.hub.open_streams() < 2 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until("both streams open", Duration::from_secs(5), || {
+        server.hub.open_streams() >= 2
+    })
+    .await;
 
     let before = rss_kib();
     let payload = "x".repeat(60 * 1024);
@@ -56,14 +57,10 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         assert_eq!(got.id, id, "the reading client keeps receiving everything");
     }
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while server.hub.open_streams() > 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stalled client never dropped"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until("the stalled client dropped", Duration::from_secs(5), || {
+        server.hub.open_streams() <= 1
+    })
+    .await;
     assert!(
         grown_mib < 24,
         "server memory grew by {grown_mib} MiB for a stalled client"

@@ -149,7 +149,7 @@ pub fn ConnectionBanner(
             let c = cause();
             view! {
                 <strong class=classes.title data-testid="banner-title">{t.title(p, c)}</strong>
-                <span class=classes.cause data-testid="banner-cause">{t.causes.get(c)}</span>
+                <span class=classes.cause data-testid="banner-cause">{t.cause_line(p, c)}</span>
             }
         })
     };

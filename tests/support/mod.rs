@@ -114,6 +114,19 @@ pub fn config(heartbeat_ms: u64) -> HubConfig {
     }
 }
 
+/// Wait until `done()` holds, polling every 10 ms; fail naming `what` after `within`. The one
+/// deadline-poll loop of the server tests.
+pub async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)

@@ -97,6 +97,28 @@ mod tests {
     }
 
     #[test]
+    fn the_cause_line_never_repeats_the_title() {
+        use crate::client::machine::{Cause, Phase};
+        for lang in Lang::ALL {
+            let t = BannerTexts::for_lang(lang);
+            for phase in [Phase::Reconnecting, Phase::Stale, Phase::Offline, Phase::Failed] {
+                for cause in [Cause::ServerRestarting, Cause::Unreachable, Cause::HeartbeatMissed] {
+                    let (title, line) = (t.title(phase, cause), t.cause_line(phase, cause));
+                    assert!(
+                        !title.trim_end_matches('…').contains(line) || line.is_empty(),
+                        "{lang:?} {phase:?} {cause:?}: {title:?} / {line:?}"
+                    );
+                }
+            }
+            assert_eq!(t.cause_line(Phase::Reconnecting, Cause::ServerRestarting), "");
+            assert_eq!(
+                t.cause_line(Phase::Reconnecting, Cause::Unreachable),
+                t.causes.unreachable
+            );
+        }
+    }
+
+    #[test]
     fn banner_texts_follow_the_language() {
         assert_eq!(BannerTexts::for_lang(Lang::En), BannerTexts::default());
         assert_ne!(

@@ -44,6 +44,17 @@ pub struct BannerTexts {
 }
 
 impl BannerTexts {
+    /// The cause line under [`title`](Self::title): empty when the title already says it (after
+    /// a drain the title is "Server restarting…"; repeating "Server restarting" below it says
+    /// nothing new).
+    pub fn cause_line(&self, phase: Phase, cause: Cause) -> &'static str {
+        if phase == Phase::Reconnecting && cause == Cause::ServerRestarting {
+            ""
+        } else {
+            self.causes.get(cause)
+        }
+    }
+
     /// The headline of a phase.
     pub fn title(&self, phase: Phase, cause: Cause) -> &'static str {
         match phase {
