@@ -69,11 +69,21 @@ struct Source {
 
 impl Driver {
     /// Start the machine: open the stream (unless offline) and begin ticking.
-    pub(crate) fn start(options: UseConnectionStatusOptions, sinks: Sinks) -> Self {
+    pub(crate) fn start(
+        mut options: UseConnectionStatusOptions,
+        sinks: Sinks,
+        resume: Option<String>,
+    ) -> Self {
+        // The names `use_event`/`on_event` registered during the first render join the options'
+        // (and so the sharing key: tabs share only with tabs that listen for the same names).
+        options.event_names = sinks.all_names(&options);
         let tick_ms = u64::from(options.tick_ms.max(10));
         let share = Share::new(&options);
         let inner = Rc::new(RefCell::new(Inner {
-            state: State::initial(),
+            state: State {
+                last_event_id: resume,
+                ..State::initial()
+            },
             options,
             sinks,
             source: None,
@@ -128,6 +138,48 @@ impl Driver {
         } else {
             dispatch(&self.inner, Input::RetryNow);
         }
+    }
+
+    /// Listen for one more application event name from now on (`use_event`/`on_event` in a
+    /// component mounted after the connection started).
+    pub(crate) fn listen(&self, name: &str) {
+        let mut me = self.inner.borrow_mut();
+        let built_in = name == "message" || protocol::RESERVED_EVENT_NAMES.contains(&name);
+        if built_in || me.options.event_names.iter().any(|n| n == name) {
+            return;
+        }
+        me.options.event_names.push(name.to_owned());
+        if me.share.is_some() {
+            // The leader's stream decides what every sharing tab hears.
+            leptos::logging::warn!(
+                "sse-status: event {name:?} was first asked for after the connection started; \
+                 tabs sharing the stream hear it only if the leading tab listens for it too: \
+                 list it in UseConnectionStatusOptions::event_names"
+            );
+        }
+        let generation = me.generation;
+        let weak = Rc::downgrade(&self.inner);
+        if let Some(source) = me.source.as_mut() {
+            let listener = app_listener(weak, name, generation);
+            let _ = source
+                .es
+                .add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+            source._listeners.push(listener);
+        }
+    }
+
+    /// The page closes the connection: this tab's state becomes `closed` (cause
+    /// `closed-by-page`), then everything stops. A leader leaves the sharing first, so another
+    /// tab takes the stream over; the other tabs' states are theirs.
+    pub(crate) fn close(self) {
+        let (state, sinks, policy) = {
+            let me = self.inner.borrow();
+            (me.state.clone(), me.sinks, me.options.policy.clone())
+        };
+        self.stop();
+        let e = env();
+        let (closed, _) = step(&state, &Input::Close, e, &policy);
+        sinks.publish(&closed, e.now, &policy);
     }
 
     /// Close everything and stop ticking.
@@ -335,7 +387,9 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
             me.generation,
         )
     };
-    let Ok(es) = EventSource::new(&url) else {
+    let init = web_sys::EventSourceInit::new();
+    init.set_with_credentials(inner.borrow().options.with_credentials);
+    let Ok(es) = EventSource::new_with_event_source_init_dict(&url, &init) else {
         // Only a malformed URL throws; the machine's open timeout turns this into a retry.
         leptos::logging::warn!("sse-status: cannot open EventSource at {url}");
         return;
@@ -418,6 +472,28 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
     });
 }
 
+/// A listener for an application event `name` of the stream opened as `generation`.
+fn app_listener(weak: Weak<RefCell<Inner>>, name: &str, generation: u64) -> Listener {
+    let event_name = name.to_owned();
+    Closure::new(move |e: web_sys::Event| {
+        let Ok(msg) = e.dyn_into::<MessageEvent>() else {
+            return;
+        };
+        with(&weak, |rc| {
+            if rc.borrow().generation != generation {
+                return;
+            }
+            log_event(rc, &event_name, &msg);
+            dispatch(
+                rc,
+                Input::Event {
+                    id: non_empty(msg.last_event_id()),
+                },
+            );
+        });
+    })
+}
+
 fn message_data(msg: &MessageEvent) -> String {
     msg.data().as_string().unwrap_or_default()
 }
@@ -497,6 +573,9 @@ fn probe(inner: &Rc<RefCell<Inner>>) {
     let init = RequestInit::new();
     init.set_signal(Some(&controller.signal()));
     init.set_cache(RequestCache::NoStore);
+    if inner.borrow().options.with_credentials {
+        init.set_credentials(web_sys::RequestCredentials::Include);
+    }
     let url = inner.borrow().options.url.clone();
     let promise = window().fetch_with_str_and_init(&url, &init);
     if let Some(old) = inner.borrow_mut().probe.replace(controller.clone()) {

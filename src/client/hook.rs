@@ -41,24 +41,40 @@ use leptos::prelude::*;
 
 use super::display::Timeline;
 use super::driver;
-use super::machine::{Phase, State};
+use super::format::countdown_secs;
+use super::machine::{Cause, Phase, State};
 use super::policy::Policy;
-use super::signals::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
+use super::signals::{Handler, ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::tabs::TabSharing;
 use crate::protocol::Fleet;
 
-/// What [`use_connection_status`] returns.
+/// What [`use_connection_status_with_options`] (and [`use_connection_status`](super::use_connection_status)) returns:
+/// signals to read, and actions.
 #[derive(Clone, Copy)]
 pub struct UseConnectionStatusReturn {
-    /// The machine's state, undebounced (for dashboards and logic).
-    pub state: Signal<State>,
     /// The phase the banner should show (debounced: no flicker on sub-`debounce_ms` blips).
     pub banner: Signal<Phase>,
+    /// Why the connection is not connected (`Cause::None` while connected).
+    pub cause: Signal<Cause>,
+    /// The reconnect attempt in flight or scheduled next (0 while connected).
+    pub attempt: Signal<u32>,
+    /// Whole seconds to the next try while waiting out a backoff; `None` otherwise.
+    pub countdown: Signal<Option<u64>>,
+    /// The id of the last application event received: where a reconnect resumes.
+    pub last_event_id: Signal<Option<String>>,
+    /// This stream's id (from `connected`), `None` before the first one.
+    pub connection_id: Signal<Option<String>>,
+    /// The server process's id (from `connected`): a change means the server restarted.
+    pub server_id: Signal<Option<String>>,
+    /// The machine's state, undebounced (phase, cause, since, attempt, last event id, the
+    /// server's hello, …) for dashboards and logic.
+    pub state: Signal<State>,
     /// Monotonic "now" in ms, updated every tick: ages and countdowns derive from it.
     pub now: Signal<f64>,
     /// Recent phase changes, newest first.
     pub timeline: Signal<Timeline>,
-    /// Recent events, newest first.
+    /// Recent events, newest first (at most `event_log_capacity`; use
+    /// [`on_event`](super::on_event) to see every one).
     pub events: Signal<VecDeque<ReceivedEvent>>,
     /// True once the driver runs in the browser (after hydration).
     pub running: Signal<bool>,
@@ -67,11 +83,29 @@ pub struct UseConnectionStatusReturn {
     pub fleet: Signal<Option<Fleet>>,
     /// Reconnect immediately, skipping any backoff wait.
     pub retry_now: Callback<()>,
+    /// Close the connection: no stream, no retries; the state becomes `closed` with cause
+    /// `closed-by-page`. A tab that shared its stream leaves the sharing (another tab takes it).
+    pub close: Callback<()>,
+    /// Open the connection again after [`close`](Self::close), resuming after the last event
+    /// id. Does nothing while it is open (or on the server).
+    pub open: Callback<()>,
     /// The policy in use (for deadlines on the dashboard).
     pub policy: StoredValue<Policy>,
     /// Whether this tab holds the shared stream, gets it from another tab, or has its own, and
     /// how many tabs share it.
     pub sharing: Signal<TabSharing>,
+    /// What `use_event`/`on_event` register with.
+    pub(crate) registry: Registry,
+}
+
+/// Where `use_event` and `on_event` register names and callbacks.
+#[derive(Clone, Copy)]
+pub(crate) struct Registry {
+    pub(crate) names: StoredValue<Vec<String>>,
+    pub(crate) handlers: StoredValue<Vec<Handler>>,
+    pub(crate) next_id: StoredValue<u64>,
+    /// Start listening for a name now (the stream may be open already).
+    pub(crate) listen: Callback<String>,
 }
 
 /// Track the page's connection to the SSE stream. See [`UseConnectionStatusOptions`].
@@ -97,14 +131,22 @@ pub fn use_connection_status_with_options(
         running: RwSignal::new(false),
         fleet: RwSignal::new(None),
         sharing: RwSignal::new(TabSharing::default()),
+        names: StoredValue::new(Vec::new()),
+        handlers: StoredValue::new(Vec::new()),
     };
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
+    let options = StoredValue::new(options);
 
-    // Effects run only in the browser, after hydration: the first client render still matches.
+    // Effects run only in the browser, after hydration (the first client render still matches),
+    // and after the first render of the whole tree: every `use_event` there has registered.
     Effect::new(move |started: Option<()>| {
-        if started.is_none() {
-            handle.set_value(Some(driver::Driver::start(options.clone(), sinks)));
+        if started.is_none() && handle.with_value(Option::is_none) {
+            handle.set_value(Some(driver::Driver::start(
+                options.get_value(),
+                sinks,
+                None,
+            )));
         }
     });
     on_cleanup(move || {
@@ -113,24 +155,64 @@ pub fn use_connection_status_with_options(
         }
     });
 
-    let retry_now = Callback::new(move |()| {
+    let with_driver = move |f: &dyn Fn(&driver::Driver)| {
         handle.with_value(|d| {
             if let Some(d) = d {
-                d.retry_now();
+                f(d);
             }
         });
+    };
+    let retry_now = Callback::new(move |()| with_driver(&|d| d.retry_now()));
+    let close = Callback::new(move |()| {
+        if let Some(driver) = handle.try_update_value(Option::take).flatten() {
+            driver.close();
+        }
     });
+    let open = Callback::new(move |()| {
+        if sinks.running.get_untracked() && handle.with_value(Option::is_none) {
+            let resume = sinks.state.with_untracked(|s| s.last_event_id.clone());
+            handle.set_value(Some(driver::Driver::start(
+                options.get_value(),
+                sinks,
+                resume,
+            )));
+        }
+    });
+    let listen = Callback::new(move |name: String| with_driver(&|d| d.listen(&name)));
 
+    let state = sinks.state;
+    let now = sinks.now;
     UseConnectionStatusReturn {
-        state: sinks.state.into(),
         banner: sinks.banner.into(),
-        now: sinks.now.into(),
+        cause: Signal::derive(move || state.with(|s| s.cause)),
+        attempt: Signal::derive(move || state.with(|s| s.attempt)),
+        countdown: Signal::derive(move || {
+            let at = state.with(|s| s.retry_at)?;
+            Some(countdown_secs(at, now.get()))
+        }),
+        last_event_id: Signal::derive(move || state.with(|s| s.last_event_id.clone())),
+        connection_id: Signal::derive(move || {
+            state.with(|s| s.hello.as_ref().map(|h| h.connection_id.clone()))
+        }),
+        server_id: Signal::derive(move || {
+            state.with(|s| s.hello.as_ref().map(|h| h.server_id.clone()))
+        }),
+        state: state.into(),
+        now: now.into(),
         timeline: sinks.timeline.into(),
         events: sinks.events.into(),
         running: sinks.running.into(),
         fleet: sinks.fleet.into(),
         retry_now,
+        close,
+        open,
         policy,
         sharing: sinks.sharing.into(),
+        registry: Registry {
+            names: sinks.names,
+            handlers: sinks.handlers,
+            next_id: StoredValue::new(0),
+            listen,
+        },
     }
 }

@@ -21,9 +21,19 @@ pub(crate) struct Driver;
 
 impl Driver {
     /// Does nothing: there is no `EventSource` outside a browser.
-    pub(crate) fn start(_options: UseConnectionStatusOptions, _sinks: Sinks) -> Self {
+    pub(crate) fn start(
+        _options: UseConnectionStatusOptions,
+        _sinks: Sinks,
+        _resume: Option<String>,
+    ) -> Self {
         Driver
     }
+
+    /// Does nothing.
+    pub(crate) fn listen(&self, _name: &str) {}
+
+    /// Does nothing.
+    pub(crate) fn close(self) {}
 
     /// Does nothing.
     pub(crate) fn retry_now(&self) {}

@@ -97,11 +97,13 @@ pub enum Cause {
     ServerRestarting,
     /// The tab that held the shared stream left or went silent; this tab took it over.
     Handover,
+    /// The page closed the connection itself (`close()` of the hook).
+    ClosedByPage,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 12] = [
+    pub const ALL: [Cause; 13] = [
         Cause::None,
         Cause::Unreachable,
         Cause::ServerError,
@@ -114,6 +116,7 @@ impl Cause {
         Cause::RetryNow,
         Cause::ServerRestarting,
         Cause::Handover,
+        Cause::ClosedByPage,
     ];
 
     /// The cause with this code.
@@ -136,6 +139,7 @@ impl Cause {
             Cause::RetryNow => "retry-now",
             Cause::ServerRestarting => "server-restarting",
             Cause::Handover => "handover",
+            Cause::ClosedByPage => "closed-by-page",
         }
     }
 
@@ -154,6 +158,7 @@ impl Cause {
             Cause::RetryNow => "Retrying at your request",
             Cause::ServerRestarting => "Server restarting",
             Cause::Handover => "Taking over the stream from another tab",
+            Cause::ClosedByPage => "Closed by this page",
         }
     }
 }
@@ -279,6 +284,9 @@ pub enum Input {
     },
     /// The user pressed "Retry now".
     RetryNow,
+    /// The page closed the connection (the hook's `close()`): no stream, no retries, until the
+    /// page opens it again.
+    Close,
 }
 
 /// What the I/O layer must do, in order.
@@ -578,6 +586,16 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             (*online, *tab_hidden, *audience_hidden),
             env,
         ),
+        Input::Close => {
+            if s.stream_open() {
+                cmds.push(Command::Close);
+            }
+            s.probing = false;
+            s.opening_since = None;
+            s.retry_at = None;
+            s.attempt = 0;
+            enter(&mut s, Phase::Closed, Cause::ClosedByPage, now);
+        }
         Input::RetryNow => {
             if s.phase != Phase::Connected && s.phase != Phase::Offline {
                 if s.stream_open() {

@@ -684,6 +684,37 @@ fn retry_now_skips_the_backoff() {
 }
 
 #[test]
+fn close_by_the_page_ends_the_stream_and_every_retry() {
+    // Connected: the stream is closed, the phase says who closed it, ticks never reopen.
+    let mut r = Run::connected();
+    r.at(100.0, Input::Close);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Closed, Cause::ClosedByPage));
+    for t in [1_000.0, 60_000.0, 3_600_000.0] {
+        r.at(t, Input::Tick);
+        assert!(r.cmds.is_empty(), "tick at {t} did something: {:?}", r.cmds);
+    }
+    assert_eq!(r.phase(), Phase::Closed);
+    // Waiting out a backoff: nothing to close, the countdown is gone, a late probe is ignored.
+    let mut r = Run::connected();
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    );
+    r.at(200.0, Input::Close);
+    assert!(!r.cmds.contains(&Command::Close) || r.s.opening_since.is_none());
+    assert_eq!(r.s.retry_at, None);
+    assert_eq!(r.s.attempt, 0);
+    r.at(300.0, Input::Probe(ProbeOutcome::NetworkError));
+    assert_eq!((r.phase(), r.s.cause), (Phase::Closed, Cause::ClosedByPage));
+    r.at(100_000.0, Input::Tick).at(100_001.0, Input::Online);
+    assert!(r.cmds.is_empty());
+    assert_eq!(r.phase(), Phase::Closed);
+}
+
+#[test]
 fn retry_now_does_nothing_while_connected_or_offline() {
     let mut r = Run::connected();
     r.at(100.0, Input::RetryNow);

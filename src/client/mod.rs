@@ -39,7 +39,7 @@ mod machine_tests;
 mod tabs_tests;
 
 pub use banner::{BannerClasses, BannerStatus, ConnectionBanner};
-pub use context::{provide_connection_status, use_connection_status, use_event};
+pub use context::{on_event, provide_connection_status, use_connection_status, use_event};
 pub use display::{Timeline, TimelineEntry};
 pub use driver::page_query_param;
 pub use hook::{use_connection_status_with_options, UseConnectionStatusReturn};

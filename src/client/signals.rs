@@ -9,7 +9,7 @@ use super::display::{banner_due, banner_phase, Timeline};
 use super::machine::{Phase, State};
 use super::policy::Policy;
 use super::tabs::TabSharing;
-use crate::protocol::Fleet;
+use crate::protocol::{Fleet, RESERVED_EVENT_NAMES};
 
 /// Options of [`use_connection_status_with_options`](super::use_connection_status_with_options).
 #[derive(Debug, Clone)]
@@ -18,10 +18,17 @@ pub struct UseConnectionStatusOptions {
     pub url: String,
     /// Detection and retry tuning. Default [`Policy::default()`].
     pub policy: Policy,
-    /// Application event names to listen for. `EventSource` only delivers a named event to
-    /// listeners of that exact name, so list the names you publish. `connected`, `ping`,
-    /// `resync`, `draining` and unnamed `message` events are always handled. Default: empty.
+    /// More application event names to listen for. `EventSource` only delivers a named event to
+    /// listeners of that exact name; [`use_event`](super::use_event) and
+    /// [`on_event`](super::on_event) register their names themselves, so list here only names
+    /// you read from `events` without either. `connected`, `ping`, `resync`, `draining` and
+    /// unnamed `message` events are always handled. Default: empty.
     pub event_names: Vec<String>,
+    /// Send cookies (and HTTP auth) with the stream request when it goes to another origin:
+    /// `EventSource`'s `withCredentials` (the failure probe sends `credentials: include` too).
+    /// The server must answer with `Access-Control-Allow-Credentials: true` and an explicit
+    /// `Access-Control-Allow-Origin`. Same-origin requests send cookies anyway. Default `false`.
+    pub with_credentials: bool,
     /// How many received events `events` keeps, newest first. Default 50.
     pub event_log_capacity: usize,
     /// How many phase changes `timeline` keeps. Default 50.
@@ -51,6 +58,7 @@ impl Default for UseConnectionStatusOptions {
             url: "/events".to_owned(),
             policy: Policy::default(),
             event_names: Vec::new(),
+            with_credentials: false,
             event_log_capacity: 50,
             timeline_capacity: 50,
             tick_ms: 250,
@@ -88,7 +96,14 @@ pub(crate) struct Sinks {
     pub running: RwSignal<bool>,
     pub fleet: RwSignal<Option<Fleet>>,
     pub sharing: RwSignal<TabSharing>,
+    /// Names registered by `use_event`/`on_event` (besides the options' `event_names`).
+    pub names: StoredValue<Vec<String>>,
+    /// `on_event` callbacks: `(registration id, event name, callback)`.
+    pub handlers: StoredValue<Vec<Handler>>,
 }
+
+/// One `on_event` registration: its id (to unregister), the event name, the callback.
+pub(crate) type Handler = (u64, String, Callback<ReceivedEvent>);
 
 // Only the browser driver writes; the server never runs it.
 #[cfg_attr(not(feature = "browser"), allow(dead_code))]
@@ -118,11 +133,116 @@ impl Sinks {
     }
 
     /// Add a received event (numbering it), keeping at most `capacity`.
+    /// Every `on_event` callback for its name runs with it at once, so none is lost when several
+    /// arrive between two renders.
     pub(crate) fn push_event(&self, mut event: ReceivedEvent, capacity: usize) {
+        event.seq = self
+            .events
+            .with_untracked(|log| log.front().map_or(0, |e| e.seq + 1));
+        let handlers: Vec<Callback<ReceivedEvent>> = self.handlers.with_value(|hs| {
+            hs.iter()
+                .filter(|(_, name, _)| *name == event.name)
+                .map(|(_, _, cb)| *cb)
+                .collect()
+        });
+        for cb in handlers {
+            cb.run(event.clone());
+        }
         self.events.update(|log| {
-            event.seq = log.front().map_or(0, |e| e.seq + 1);
             log.push_front(event);
             log.truncate(capacity);
+        });
+    }
+
+    /// The application event names to listen for: the options' and the registered ones.
+    pub(crate) fn all_names(&self, options: &UseConnectionStatusOptions) -> Vec<String> {
+        let mut names = options.event_names.clone();
+        self.names.with_value(|registered| {
+            for name in registered {
+                // The protocol's own events (and unnamed `message`) are always listened for.
+                let built_in = name == "message" || RESERVED_EVENT_NAMES.contains(&name.as_str());
+                if !built_in && !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        });
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    fn sinks() -> Sinks {
+        Sinks {
+            state: RwSignal::new(State::initial()),
+            banner: RwSignal::new(Phase::Connecting),
+            now: RwSignal::new(0.0),
+            timeline: RwSignal::new(Timeline::new(4)),
+            events: RwSignal::new(VecDeque::new()),
+            running: RwSignal::new(false),
+            fleet: RwSignal::new(None),
+            sharing: RwSignal::new(TabSharing::default()),
+            names: StoredValue::new(Vec::new()),
+            handlers: StoredValue::new(Vec::new()),
+        }
+    }
+
+    fn event(name: &str, data: &str) -> ReceivedEvent {
+        ReceivedEvent {
+            name: name.into(),
+            id: None,
+            data: data.into(),
+            received_at: 0.0,
+            time: String::new(),
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn every_event_of_a_burst_reaches_its_callbacks_even_past_the_log_capacity() {
+        Owner::new().with(|| {
+            let sinks = sinks();
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = Arc::clone(&seen);
+            sinks.handlers.update_value(|hs| {
+                hs.push((
+                    0,
+                    "update".into(),
+                    Callback::new(move |e: ReceivedEvent| log.lock().unwrap().push(e.seq)),
+                ))
+            });
+            for i in 0..10 {
+                sinks.push_event(event(if i % 2 == 0 { "update" } else { "other" }, "{}"), 3);
+            }
+            assert_eq!(
+                *seen.lock().unwrap(),
+                [0, 2, 4, 6, 8],
+                "numbered, none lost"
+            );
+            assert_eq!(
+                sinks.events.with_untracked(VecDeque::len),
+                3,
+                "the log stays bounded"
+            );
+        });
+    }
+
+    #[test]
+    fn registered_names_join_the_options_but_never_the_built_in_ones() {
+        Owner::new().with(|| {
+            let sinks = sinks();
+            sinks.names.update_value(|n| {
+                n.extend(["update", "ping", "message", "notice", "update"].map(String::from))
+            });
+            let options = UseConnectionStatusOptions {
+                event_names: vec!["notice".into(), "deploy".into()],
+                ..Default::default()
+            };
+            assert_eq!(sinks.all_names(&options), ["notice", "deploy", "update"]);
         });
     }
 }

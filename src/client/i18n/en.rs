@@ -32,5 +32,6 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         retry_now: "Retrying at your request",
         server_restarting: "Server restarting",
         handover: "Taking over the stream from another tab",
+        closed_by_page: "Closed by this page",
     },
 };

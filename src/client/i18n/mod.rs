@@ -101,8 +101,17 @@ mod tests {
         use crate::client::machine::{Cause, Phase};
         for lang in Lang::ALL {
             let t = BannerTexts::for_lang(lang);
-            for phase in [Phase::Reconnecting, Phase::Stale, Phase::Offline, Phase::Failed] {
-                for cause in [Cause::ServerRestarting, Cause::Unreachable, Cause::HeartbeatMissed] {
+            for phase in [
+                Phase::Reconnecting,
+                Phase::Stale,
+                Phase::Offline,
+                Phase::Failed,
+            ] {
+                for cause in [
+                    Cause::ServerRestarting,
+                    Cause::Unreachable,
+                    Cause::HeartbeatMissed,
+                ] {
                     let (title, line) = (t.title(phase, cause), t.cause_line(phase, cause));
                     assert!(
                         !title.trim_end_matches('…').contains(line) || line.is_empty(),
@@ -110,7 +119,10 @@ mod tests {
                     );
                 }
             }
-            assert_eq!(t.cause_line(Phase::Reconnecting, Cause::ServerRestarting), "");
+            assert_eq!(
+                t.cause_line(Phase::Reconnecting, Cause::ServerRestarting),
+                ""
+            );
             assert_eq!(
                 t.cause_line(Phase::Reconnecting, Cause::Unreachable),
                 t.causes.unreachable

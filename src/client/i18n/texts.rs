@@ -87,6 +87,7 @@ pub struct CauseTexts {
     pub retry_now: &'static str,
     pub server_restarting: &'static str,
     pub handover: &'static str,
+    pub closed_by_page: &'static str,
 }
 
 impl CauseTexts {
@@ -105,6 +106,7 @@ impl CauseTexts {
             Cause::RetryNow => self.retry_now,
             Cause::ServerRestarting => self.server_restarting,
             Cause::Handover => self.handover,
+            Cause::ClosedByPage => self.closed_by_page,
         }
     }
 }

@@ -32,5 +32,6 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         retry_now: "应您的要求重试",
         server_restarting: "服务器正在重启",
         handover: "正在从另一个标签页接管数据流",
+        closed_by_page: "此页面已关闭连接",
     },
 };
