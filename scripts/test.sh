@@ -29,6 +29,8 @@ step "clippy (this app's browser bundle: --features hydrate,app, wasm32; the exa
 cargo clippy -p sse-status --lib --features hydrate,app --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p embed --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p embed --all-targets --features ssr -- -D warnings
+cargo clippy -p csr --lib --features csr --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p csr --all-targets --features ssr -- -D warnings
 
 step "rustdoc without warnings (server and browser sides of the library)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p sse-status --no-deps --features ssr
@@ -48,7 +50,10 @@ cargo test -p loadgen
 step "build the example app (examples/embed, a second cargo-leptos site)"
 cargo leptos build --project embed
 
-step "end-to-end tests (Playwright + Chromium; the app and examples/embed)"
+step "build examples/csr (client-side rendered: cargo + wasm-bindgen CLI)"
+examples/csr/build.sh
+
+step "end-to-end tests (Playwright + Chromium; the app, examples/embed and examples/csr)"
 cargo leptos end-to-end --project sse-status
 
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

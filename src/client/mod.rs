@@ -38,13 +38,15 @@ mod machine_tests;
 #[cfg(test)]
 mod tabs_tests;
 
-pub use banner::{BannerClasses, BannerStatus, ConnectionBanner};
+pub use banner::{BannerClasses, BannerDetails, BannerStatus, ConnectionBanner};
 pub use context::{on_event, provide_connection_status, use_connection_status, use_event};
 pub use display::{Timeline, TimelineEntry};
 pub use driver::page_query_param;
 pub use hook::{use_connection_status_with_options, UseConnectionStatusReturn};
-pub use i18n::{clock_time, provide_language, use_language, BannerTexts, CauseTexts, Lang};
-pub use machine::{Cause, Phase, State};
+pub use i18n::{
+    clock_time, page_lang, provide_language, use_language, BannerTexts, CauseTexts, Lang,
+};
+pub use machine::{Cause, Phase, ServerHello, State};
 pub use policy::Policy;
 pub use signals::{ReceivedEvent, UseConnectionStatusOptions};
 pub use tabs::{TabRole, TabSharing};

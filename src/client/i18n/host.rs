@@ -9,7 +9,6 @@ pub fn clock_time(wall_ms: f64, _lang: Lang) -> String {
 }
 
 /// English: outside a browser there is no `<html lang>`.
-#[cfg_attr(not(feature = "browser"), allow(dead_code))]
 pub fn page_lang() -> Lang {
     Lang::En
 }

@@ -50,10 +50,10 @@ pub fn clock_time(wall_ms: f64, lang: Lang) -> String {
     side::clock_time(wall_ms, lang)
 }
 
-/// The language the page declares in `<html lang>` (English if none we have); on the server,
-/// English. The browser driver writes received events' times in it.
-#[cfg_attr(not(feature = "browser"), allow(dead_code))]
-pub(crate) fn page_lang() -> Lang {
+/// The language the page declares in `<html lang>` (English if it names none the banner
+/// speaks); on the server, English. A CSR app passes it to [`provide_language`]; the browser
+/// driver writes received events' times in it.
+pub fn page_lang() -> Lang {
     side::page_lang()
 }
 

@@ -4,10 +4,10 @@
 //! held streams are this server's scaling number. `conn.rs` sends every `GET /events` here,
 //! whether it is a connection's first request or a later one on a reused keep-alive connection.
 
-use prometheus::IntCounter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::server::stream::feed::Feed;
+use crate::server::stream::metrics::IntCounter;
 use crate::server::transport::listener::StallIo;
 
 /// The response head of a directly served stream. The body runs until the connection closes.

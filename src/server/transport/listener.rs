@@ -11,10 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use prometheus::IntCounter;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
+
+use crate::server::stream::metrics::IntCounter;
 
 /// Pending connections the kernel queues before `accept`. tokio's `TcpListener::bind` uses 128:
 /// after a restart thousands of clients reconnect at once, and SYNs beyond the queue wait for
