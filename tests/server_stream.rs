@@ -75,6 +75,8 @@ async fn pings_arrive_at_the_heartbeat_interval_without_an_id() {
     );
 }
 
+// This app's whole router (dashboard, compression, 404 page).
+#[cfg(feature = "app-server")]
 #[tokio::test]
 async fn stream_headers_are_right_and_never_compressed() {
     let server = TestServer::start(config(5_000)).await;
@@ -188,6 +190,8 @@ async fn beyond_max_connections_streams_get_503_with_retry_after_and_json() {
     assert_eq!(status, 200);
 }
 
+// This app's whole router (dashboard, compression, 404 page).
+#[cfg(feature = "app-server")]
 #[tokio::test]
 async fn health_ready_and_404() {
     let server = TestServer::start(config(5_000)).await;
@@ -205,6 +209,8 @@ async fn health_ready_and_404() {
     assert!(missing.text().await.unwrap().contains("Page not found"));
 }
 
+// This app's whole router (dashboard, compression, 404 page).
+#[cfg(feature = "app-server")]
 #[tokio::test]
 async fn dashboard_server_render_says_connecting() {
     let server = TestServer::start(config(5_000)).await;
@@ -327,6 +333,8 @@ async fn a_client_that_never_finishes_its_request_is_not_served() {
     );
 }
 
+// This app's whole router (dashboard, compression, 404 page).
+#[cfg(feature = "app-server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_dashboard_renders_under_concurrent_load() {
     // Server renders hop between worker threads; anything thread-bound in the render panics.
