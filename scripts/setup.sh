@@ -64,14 +64,18 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   # answers 101 does that; we put one there only for this install and remove it afterwards,
   # so later apt-get runs on this machine behave as before. One that was already there stays.
   policy=/usr/sbin/policy-rc.d
+  ours=""
   if [ ! -e "$policy" ]; then
     $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod +x $policy"
+    ours=1
+    # Removed however this script ends (a failed install included).
     trap '$SUDO rm -f "$policy"' EXIT
   fi
   $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}" \
     || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}"; }
-  if [ ! -e "${policy}.keep" ] && trap -p EXIT | grep -q policy; then
-    $SUDO rm -f "$policy"; trap - EXIT
+  if [ -n "$ours" ]; then
+    $SUDO rm -f "$policy"
+    trap - EXIT
   fi
 fi
 

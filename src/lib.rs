@@ -104,8 +104,9 @@
 //! ```
 //!
 //! The banner's look is its own stylesheet, `style/sse-status-banner.css` in this crate: copy it
-//! next to your `style/main.css` and `@import` it (cargo-leptos's `style-bundle` inlines it), or
-//! style the classes yourself ([`client::BannerClasses`]).
+//! next to your `style/main.css` and `@import` it (cargo-leptos's `style-bundle` inlines it); from
+//! a git or registry dependency, take its text from [`client::BANNER_CSS`] (serve it, or write it
+//! out in a `build.rs`); or style the classes yourself ([`client::BannerClasses`]).
 //!
 //! **5. Build and run** as any cargo-leptos app. Complete ones: `examples/embed` (SSR +
 //! hydration) and `examples/csr` (client-side rendered).

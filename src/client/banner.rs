@@ -13,6 +13,12 @@ use crate::client::hook::UseConnectionStatusReturn;
 use crate::client::i18n::{use_language, BannerTexts};
 use crate::client::machine::{Cause, Phase};
 
+/// The banner's stylesheet (`style/sse-status-banner.css` of this crate), for an app that
+/// depends on the crate from git or a registry and so has no path to the file: serve it (e.g. a
+/// route answering it as `text/css`), or write it next to your own CSS from a `build.rs`. It
+/// styles [`BannerClasses::default`]'s classes; the state is on the root's `data-state`.
+pub const BANNER_CSS: &str = include_str!("../../style/sse-status-banner.css");
+
 /// What the banner shows besides the phase. One value, so the banner needs one signal for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BannerDetails {
@@ -210,6 +216,25 @@ pub fn ConnectionBanner(
             <span class=classes.progress aria-live="off">{progress}</span>
             {button}
         </div>
+    }
+}
+
+#[cfg(test)]
+mod css_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_stylesheet_styles_every_default_class_and_state() {
+        let c = BannerClasses::default();
+        for class in [c.root, c.dot, c.text, c.cause, c.progress, c.retry] {
+            assert!(BANNER_CSS.contains(&format!(".{class}")), "{class} unstyled");
+        }
+        for state in ["connected", "reconnecting", "stale", "offline", "rejected", "failed"] {
+            assert!(
+                BANNER_CSS.contains(&format!("[data-state=\"{state}\"]")),
+                "{state} unstyled"
+            );
+        }
     }
 }
 

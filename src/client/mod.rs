@@ -38,7 +38,7 @@ mod machine_tests;
 #[cfg(test)]
 mod tabs_tests;
 
-pub use banner::{BannerClasses, BannerDetails, BannerStatus, ConnectionBanner};
+pub use banner::{BannerClasses, BannerDetails, BannerStatus, ConnectionBanner, BANNER_CSS};
 pub use context::{on_event, provide_connection_status, use_connection_status, use_event};
 pub use display::{Timeline, TimelineEntry};
 pub use driver::page_query_param;
