@@ -227,9 +227,19 @@ mod css_tests {
     fn the_shipped_stylesheet_styles_every_default_class_and_state() {
         let c = BannerClasses::default();
         for class in [c.root, c.dot, c.text, c.cause, c.progress, c.retry] {
-            assert!(BANNER_CSS.contains(&format!(".{class}")), "{class} unstyled");
+            assert!(
+                BANNER_CSS.contains(&format!(".{class}")),
+                "{class} unstyled"
+            );
         }
-        for state in ["connected", "reconnecting", "stale", "offline", "rejected", "failed"] {
+        for state in [
+            "connected",
+            "reconnecting",
+            "stale",
+            "offline",
+            "rejected",
+            "failed",
+        ] {
             assert!(
                 BANNER_CSS.contains(&format!("[data-state=\"{state}\"]")),
                 "{state} unstyled"
