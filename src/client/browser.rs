@@ -27,7 +27,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 type Listener = Closure<dyn FnMut(web_sys::Event)>;
 
 /// A query parameter of the page's URL (`?name=value`).
-pub fn page_query_param(name: &str) -> Option<String> {
+#[cfg(feature = "app")]
+pub(crate) fn page_query_param(name: &str) -> Option<String> {
     let search = window().location().search().ok()?;
     web_sys::UrlSearchParams::new_with_str(&search)
         .ok()?

@@ -12,7 +12,8 @@ pub(crate) fn new_handle() -> StoredValue<Option<Driver>> {
 }
 
 /// A query parameter of the page's URL: none outside the browser.
-pub fn page_query_param(_name: &str) -> Option<String> {
+#[cfg(feature = "app")]
+pub(crate) fn page_query_param(_name: &str) -> Option<String> {
     None
 }
 
