@@ -10,31 +10,43 @@ use axum::body::Body;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, Uri};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use crate::server::error::ApiError;
 use crate::server::stream::feed;
 use crate::server::stream::state::AppState;
-use crate::server::transport::listener::Peer;
 
-/// The client's address for logs: from our connection loop (`Peer`), from axum's
-/// `into_make_service_with_connect_info::<SocketAddr>()`, or unknown (`0.0.0.0:0`) when the
-/// embedding server provides neither.
+/// The client's address for logs: axum's standard `ConnectInfo<SocketAddr>` (our serving loop
+/// provides it, as does `into_make_service_with_connect_info::<SocketAddr>()`), or unknown
+/// (`0.0.0.0:0`) when the embedding server provides none.
 fn peer_of(extensions: &Extensions) -> SocketAddr {
-    if let Some(ConnectInfo(Peer(peer))) = extensions.get::<ConnectInfo<Peer>>() {
-        return *peer;
-    }
     if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<SocketAddr>>() {
         return *peer;
     }
     SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
 }
 
-/// `GET /events`.
+/// The head of every stream response.
+fn stream_headers() -> [(header::HeaderName, HeaderValue); 3] {
+    [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (
+            header::HeaderName::from_static("x-accel-buffering"),
+            HeaderValue::from_static("no"),
+        ),
+    ]
+}
+
+/// `GET /events` (and `HEAD /events`: the same checks and head, no stream opened).
 pub async fn stream(
     State(state): State<AppState>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     extensions: Extensions,
@@ -47,24 +59,14 @@ pub async fn stream(
             .map(|v| v.as_bytes()),
         uri.query().unwrap_or(""),
     )?;
+    if method == Method::HEAD {
+        // A HEAD learns what a stream would look like; it holds no stream slot.
+        return Ok((stream_headers(), Body::empty()).into_response());
+    }
     let feed = feed::open(&state, peer, resume)?;
     let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
         let bytes = feed.next().await?;
         Some((Ok::<_, Infallible>(bytes), feed))
     }));
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-            (
-                header::HeaderName::from_static("x-accel-buffering"),
-                HeaderValue::from_static("no"),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok((stream_headers(), body).into_response())
 }

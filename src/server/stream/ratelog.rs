@@ -49,6 +49,8 @@ pub struct RefusalLog {
     pub sockets: RateLimited,
     /// Connections closed for a slow or malformed request.
     pub requests: RateLimited,
+    /// Accept failures for want of resources (descriptors, memory).
+    pub accepts: RateLimited,
 }
 
 impl Default for RefusalLog {
@@ -58,6 +60,7 @@ impl Default for RefusalLog {
             streams: RateLimited::new(every),
             sockets: RateLimited::new(every),
             requests: RateLimited::new(every),
+            accepts: RateLimited::new(every),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! the same timeouts, and a stream on a reused keep-alive connection is as lean as on a new one.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -27,7 +29,7 @@ use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
 use crate::server::transport::fastpath;
 use crate::server::transport::head::{self, BodyLen, Head, Parsed};
-use crate::server::transport::listener::{OneRequest, Peer, StallIo};
+use crate::server::transport::listener::{OneRequest, StallIo};
 
 /// Suggested wait in the canned answer at the socket cap.
 const SOCKET_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -63,14 +65,31 @@ pub async fn accept_loop(
                     }
                     None => refuse_socket(stream, peer, &full, &state),
                 },
+                // One connection's trouble (reset or aborted before we took it): skip it, as
+                // axum's `serve` does.
+                Err(err) if is_connection_error(&err) => {
+                    tracing::debug!(%err, "accept: connection gone before it was taken");
+                }
                 Err(err) => {
-                    // e.g. EMFILE: back off briefly instead of spinning.
-                    tracing::warn!(%err, "accept failed");
+                    // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): back off
+                    // briefly instead of spinning; say so at most once per window.
+                    if let Some(failed) = state.refusal_log.accepts.tick() {
+                        tracing::warn!(%err, failed, "accept failed: backing off 50 ms");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
         }
     }
+}
+
+/// An accept error that concerns one connection only (not the listener or the process).
+fn is_connection_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) || err.raw_os_error() == Some(libc::EPROTO)
 }
 
 /// At the socket cap: answer without a task or a buffer (a non-blocking write into the fresh
@@ -236,7 +255,35 @@ async fn answer_and_close(mut io: StallIo, err: &ApiError) {
     let _ = io.shutdown().await;
 }
 
-/// Serve one request through hyper and the axum router, then take the connection back.
+/// Whether a response lets the connection carry another request: not when the handler said
+/// `Connection: close`, and for an HTTP/1.0 client only when the body's end is known from its
+/// length (HTTP/1.0 has no chunked framing: an unframed body ends when the connection does).
+fn response_allows_reuse(res: &axum::response::Response, head: (bool, bool)) -> bool {
+    use axum::body::HttpBody;
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH};
+    let (http10, is_head) = head;
+    let says_close = res.headers().get_all(CONNECTION).iter().any(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
+    if says_close {
+        return false;
+    }
+    if !http10 || is_head {
+        return true;
+    }
+    let status = res.status();
+    let bodyless = status.is_informational()
+        || status == axum::http::StatusCode::NO_CONTENT
+        || status == axum::http::StatusCode::NOT_MODIFIED;
+    bodyless
+        || res.headers().contains_key(CONTENT_LENGTH)
+        || res.body().size_hint().exact().is_some()
+}
+
+/// Serve one request through hyper and the axum router, then take the connection back (unless
+/// the response or the request says it must end, or the request upgrades the connection).
 async fn one_request(
     io: StallIo,
     buf: &mut BytesMut,
@@ -246,6 +293,43 @@ async fn one_request(
     app: &Router,
 ) -> Next {
     let config = &state.config;
+    let reuse_ok = Arc::new(AtomicBool::new(true));
+    let verdict = Arc::clone(&reuse_ok);
+    let framing = (head.http10, head.is_head);
+    let service = TowerToHyperService::new(
+        app.clone()
+            .map_request(move |mut req: Request<Incoming>| {
+                // axum's standard client address, as `axum::serve` with connect info gives it.
+                req.extensions_mut().insert(ConnectInfo(peer));
+                req
+            })
+            .map_response(move |res: axum::response::Response| {
+                if !response_allows_reuse(&res, framing) {
+                    verdict.store(false, Ordering::Relaxed);
+                }
+                res
+            }),
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .max_buf_size(head::MAX_HEAD.max(8192))
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout());
+
+    if head.upgrade {
+        // An upgrade (a WebSocket route, a Leptos websocket server function): the connection
+        // goes to hyper and the upgraded protocol for good, exactly as under `axum::serve`.
+        let rest = std::mem::take(buf).freeze();
+        let conn = builder
+            .keep_alive(false)
+            .serve_connection(TokioIo::new(OneRequest::upgrade(io, rest)), service)
+            .with_upgrades();
+        if let Err(err) = conn.await {
+            tracing::debug!(%peer, %err, "upgraded connection ended");
+        }
+        return Next::Close;
+    }
+
     let (prefix_len, remaining) = match head.body {
         BodyLen::Fixed(len) => {
             let have = (buf.len() - head.len) as u64;
@@ -264,20 +348,11 @@ async fn one_request(
     };
     let one = OneRequest::new(io, prefix, remaining, body_timeout);
 
-    let service =
-        TowerToHyperService::new(app.clone().map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(Peer(peer)));
-            req
-        }));
-    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .keep_alive(head.keep_alive)
         // hyper must not read past the request to notice a close: the socket is ours again
         // after the response. (Passthrough connections are hyper's to the end.)
-        .half_close(!passthrough)
-        .max_buf_size(head::MAX_HEAD.max(8192))
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout());
+        .half_close(!passthrough);
     let served = builder
         .serve_connection(TokioIo::new(one), service)
         .without_shutdown()
@@ -298,6 +373,7 @@ async fn one_request(
             .inc();
     }
     let reusable = head.keep_alive
+        && reuse_ok.load(Ordering::Relaxed)
         && !passthrough
         && one.consumed()
         && parts.read_buf.is_empty()

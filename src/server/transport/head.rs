@@ -28,8 +28,14 @@ pub struct Head {
     pub events: Option<Result<Resume, ApiError>>,
     /// The body's framing.
     pub body: BodyLen,
-    /// Whether the connection may carry another request after this one.
+    /// Whether the connection may carry another request after this one (as the client asks).
     pub keep_alive: bool,
+    /// An HTTP/1.0 request: its connection may be reused only after a response with a length.
+    pub http10: bool,
+    /// An `Upgrade` request (e.g. a WebSocket): hyper gets the connection for good.
+    pub upgrade: bool,
+    /// A `HEAD` request (its response has no body, whatever its headers say).
+    pub is_head: bool,
 }
 
 /// What the bytes read so far amount to.
@@ -151,11 +157,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
         resume_point(header_values(headers, "last-event-id"), query).map_err(ApiError::from)
     });
 
+    let upgrade = header_values(headers, "upgrade").next().is_some()
+        && has_token(headers, "connection", "upgrade");
+
     Parsed::Complete(Head {
         len,
         events,
         body,
         keep_alive,
+        http10: version == 0,
+        upgrade,
+        is_head: method == "HEAD",
     })
 }
 

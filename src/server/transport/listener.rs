@@ -40,10 +40,6 @@ pub fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<tokio::net::TcpLis
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// The peer address, for handlers (`ConnectInfo<Peer>`).
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
 /// A TCP stream whose writes fail after `timeout` without progress.
 pub struct StallIo {
     inner: TcpStream,
@@ -154,7 +150,9 @@ pub struct OneRequest {
     prefix: Bytes,
     /// Body bytes still to come from the socket; `None`: no known end (chunked), pass through.
     remaining: Option<u64>,
-    body_timeout: Duration,
+    /// Most time a body read may make no progress; `None` after an upgrade (the connection is
+    /// the application's then: a WebSocket may be quiet for as long as it likes).
+    body_timeout: Option<Duration>,
     timer: Option<Pin<Box<Sleep>>>,
     timed_out: bool,
 }
@@ -171,7 +169,20 @@ impl OneRequest {
             inner,
             prefix,
             remaining,
-            body_timeout,
+            body_timeout: Some(body_timeout),
+            timer: None,
+            timed_out: false,
+        }
+    }
+
+    /// The whole rest of the connection for an upgrade request: `prefix`, then the socket,
+    /// with no read deadline (hyper hands it to the upgraded protocol).
+    pub fn upgrade(inner: StallIo, prefix: Bytes) -> Self {
+        OneRequest {
+            inner,
+            prefix,
+            remaining: None,
+            body_timeout: None,
             timer: None,
             timed_out: false,
         }
@@ -235,7 +246,9 @@ impl AsyncRead for OneRequest {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                let timeout = this.body_timeout;
+                let Some(timeout) = this.body_timeout else {
+                    return Poll::Pending;
+                };
                 let timer = this
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));

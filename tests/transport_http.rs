@@ -1,0 +1,268 @@
+//! The lean serving loop (`serve`) as HTTP clients other than browsers see it, on real sockets:
+//! HTTP/1.0 keep-alive only with a length, a handler's `Connection: close`, `HEAD /events`,
+//! upgrades, axum's standard `ConnectInfo<SocketAddr>`, `Expect: 100-continue`, and a chunked
+//! request followed by a pipelined one.
+
+#![cfg(feature = "ssr")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use sse_status::server::{bind, serve, HubConfig, LiveHub};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "transport-test-token";
+
+struct Server {
+    addr: SocketAddr,
+    hub: LiveHub,
+    _stop: oneshot::Sender<()>,
+}
+
+/// An unframed body: one chunk from a stream, so its length is unknown until it ends.
+async fn unframed() -> Body {
+    Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(
+        bytes::Bytes::from_static(b"streamed"),
+    )]))
+}
+
+/// A protocol switch to a byte echo (what a WebSocket route does, without the framing).
+async fn upgrade(mut req: Request) -> Response {
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buf = [0u8; 64];
+            while let Ok(n) = io.read(&mut buf).await {
+                if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [(header::UPGRADE, "echo"), (header::CONNECTION, "upgrade")],
+    )
+        .into_response()
+}
+
+async fn start() -> Server {
+    let listener = bind("127.0.0.1:0".parse().unwrap(), false).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let hub = LiveHub::new(HubConfig {
+        publish_token: Some(TOKEN.into()),
+        ..HubConfig::default()
+    })
+    .expect("a valid config");
+    let app = hub
+        .router()
+        .route("/text", get(|| async { "hello" }))
+        .route("/unframed", get(unframed))
+        .route(
+            "/close",
+            get(|| async { ([(header::CONNECTION, "close")], "bye") }),
+        )
+        .route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        )
+        .route("/upgrade", get(upgrade));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        hub.clone(),
+        Router::new().merge(app),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    Server {
+        addr,
+        hub,
+        _stop: stop,
+    }
+}
+
+/// Read whatever arrives within `wait` (stopping early at end of file); `true` with it when
+/// the server closed the connection.
+async fn read_for(sock: &mut TcpStream, wait: Duration) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into(), true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into(), false),
+        }
+    }
+}
+
+async fn connect(server: &Server) -> TcpStream {
+    TcpStream::connect(server.addr).await.expect("connect")
+}
+
+#[tokio::test]
+async fn http_1_0_keep_alive_is_kept_only_after_a_body_with_a_length() {
+    let server = start().await;
+    // A length: the client knows where the body ends, so the connection carries a second one.
+    let mut sock = connect(&server).await;
+    for _ in 0..2 {
+        sock.write_all(b"GET /text HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .unwrap();
+        let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+        assert!(got.starts_with("HTTP/1.0 200"), "{got}");
+        assert!(got.ends_with("hello"), "{got}");
+        assert!(!closed, "a framed response keeps the connection: {got}");
+    }
+    // No length (a streamed body): only the end of the connection can end the body. It must
+    // come at once, not after the idle timeout.
+    let mut sock = connect(&server).await;
+    sock.write_all(b"GET /unframed HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_secs(2)).await;
+    assert!(got.starts_with("HTTP/1.0 200"), "{got}");
+    assert!(got.ends_with("streamed"), "{got}");
+    assert!(
+        closed,
+        "an unframed HTTP/1.0 body must end with the connection"
+    );
+}
+
+#[tokio::test]
+async fn a_handlers_connection_close_ends_the_connection() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    sock.write_all(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_secs(2)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+    assert!(closed, "the server must close after `Connection: close`");
+}
+
+#[tokio::test]
+async fn head_events_gets_the_streams_head_and_holds_nothing() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    sock.write_all(
+        b"HEAD /events HTTP/1.1\r\nHost: t\r\n\r\nGET /text HTTP/1.1\r\nHost: t\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(800)).await;
+    let lower = got.to_ascii_lowercase();
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(lower.contains("content-type: text/event-stream"), "{got}");
+    assert!(
+        !lower.contains("event: connected"),
+        "a HEAD has no body: {got}"
+    );
+    assert_eq!(
+        got.matches("HTTP/1.1 200").count(),
+        2,
+        "the next request is served: {got}"
+    );
+    assert!(got.ends_with("hello"), "{got}");
+    assert!(!closed);
+    assert_eq!(server.hub.open_streams(), 0, "a HEAD holds no stream");
+    // ...and never opened one: no stream was admitted, counted or logged.
+    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (metrics, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(
+        metrics.lines().any(|l| l == "sse_connections_total 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_upgrade_request_switches_protocols_as_under_axum_serve() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    sock.write_all(
+        b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(!closed);
+    // Past the switch the bytes are the upgraded protocol's, for as long as it likes.
+    for word in ["ping", "pong"] {
+        sock.write_all(word.as_bytes()).await.unwrap();
+        let (echo, closed) = read_for(&mut sock, Duration::from_millis(300)).await;
+        assert_eq!(echo, word);
+        assert!(!closed);
+    }
+}
+
+#[tokio::test]
+async fn handlers_get_axums_standard_connect_info() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    let local = sock.local_addr().unwrap();
+    sock.write_all(b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.ends_with(&local.to_string()), "{got} (client {local})");
+}
+
+#[tokio::test]
+async fn expect_100_continue_gets_its_interim_answer_then_the_result() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    let body = br#"{"event":"update","data":1}"#;
+    let head = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await.unwrap();
+    let (interim, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    sock.write_all(body).await.unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 202"), "{got}");
+    assert!(!closed);
+}
+
+#[tokio::test]
+async fn a_chunked_request_then_a_pipelined_one_both_get_answers() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    let body = br#"{"event":"update","data":2}"#;
+    let request = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{}\r\n0\r\n\r\nGET /text HTTP/1.1\r\nHost: t\r\n\r\n",
+        body.len(),
+        std::str::from_utf8(body).unwrap()
+    );
+    sock.write_all(request.as_bytes()).await.unwrap();
+    let (got, _) = read_for(&mut sock, Duration::from_millis(800)).await;
+    assert!(got.starts_with("HTTP/1.1 202"), "{got}");
+    assert!(
+        got.contains("HTTP/1.1 200"),
+        "the pipelined request is answered: {got}"
+    );
+    assert!(got.ends_with("hello"), "{got}");
+}
