@@ -9,14 +9,14 @@ use std::convert::Infallible;
 use axum::body::Body;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Extensions, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use crate::server::error::ApiError;
-use crate::server::stream::feed;
 use crate::server::stream::state::AppState;
+use crate::server::stream::{access, feed};
 use crate::server::transport::listener::Peer;
 
 /// The client's address for logs: from our connection loop (`Peer`), from axum's
@@ -32,22 +32,21 @@ fn peer_of(extensions: &Extensions) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
 }
 
-/// `GET /events`.
-pub async fn stream(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Result<Response, ApiError> {
-    let peer = peer_of(&extensions);
+/// `GET /events`: the hub's access policy decides first (400 / 401 / 403), then the stream
+/// opens.
+pub async fn stream(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, _body) = request.into_parts();
+    let peer = peer_of(&parts.extensions);
     let resume = crate::protocol::resume_point(
-        headers
+        parts
+            .headers
             .get_all("last-event-id")
             .iter()
             .map(|v| v.as_bytes()),
-        uri.query().unwrap_or(""),
+        parts.uri.query().unwrap_or(""),
     )?;
-    let feed = feed::open(&state, peer, resume)?;
+    let access = access::admit(&state, &parts).await?;
+    let feed = feed::open(&state, peer, resume, access)?;
     let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
         let bytes = feed.next().await?;
         Some((Ok::<_, Infallible>(bytes), feed))

@@ -4,7 +4,7 @@
 //! and handed to all streams through one broadcast channel; one heartbeat timer serves the whole
 //! process and also carries the fleet view; a counter enforces the stream limit.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,6 +51,28 @@ pub struct Frame {
     pub kind: FrameKind,
     /// The complete SSE frame, ready to write.
     pub bytes: Bytes,
+    /// Which streams it is for.
+    pub target: Target,
+}
+
+/// Which streams a frame is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Target {
+    /// Every stream (an untargeted event, a heartbeat, a drain).
+    #[default]
+    All,
+    /// Streams granted and subscribed to one of these topics (valid, 1–64).
+    Topics(Topics),
+    /// The streams of one subject (a revocation).
+    Subject(Arc<str>),
+}
+
+/// The topics of one event, shared by every copy of its frame.
+pub type Topics = Arc<[Box<str>]>;
+
+/// `Some` topics for a targeted event, from a list the caller validated.
+pub fn topics_of(topics: &[String]) -> Option<Topics> {
+    (!topics.is_empty()).then(|| topics.iter().map(|t| t.as_str().into()).collect())
 }
 
 /// The kind of a shared frame.
@@ -71,6 +93,9 @@ pub enum FrameKind {
     Drain,
     /// Control: end the stream now (the drain window is over).
     Close,
+    /// Control: the subject in the frame's [`Target::Subject`] was revoked; its streams say
+    /// `revoked` and end.
+    Revoke,
 }
 
 impl Frame {
@@ -78,7 +103,9 @@ impl Frame {
     pub fn app_pos(&self) -> Option<Pos> {
         match self.kind {
             FrameKind::App { pos } => Some(pos),
-            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close => None,
+            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close | FrameKind::Revoke => {
+                None
+            }
         }
     }
 
@@ -142,6 +169,10 @@ pub struct Hub {
     next_connection: AtomicU64,
     max_connections: usize,
     fleet: watch::Sender<Fleet>,
+    /// Open streams per subscribed pattern (its text, e.g. `users/42` or `users/*`).
+    presence: Mutex<HashMap<String, u64>>,
+    /// Bumped on every change of `presence` (the Redis log republishes it then).
+    presence_changes: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -202,6 +233,8 @@ impl Hub {
             next_connection: AtomicU64::new(1),
             max_connections,
             fleet,
+            presence: Mutex::new(HashMap::new()),
+            presence_changes: AtomicU64::new(0),
         })
     }
 
@@ -254,40 +287,92 @@ impl Hub {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Encode an application event once.
-    pub fn encode_app(&self, pos: Pos, name: &str, data: &str) -> Arc<Frame> {
+    /// Encode an application event once; `topics` (`None`: a broadcast) travel with it.
+    pub fn encode_app(
+        &self,
+        pos: Pos,
+        name: &str,
+        data: &str,
+        topics: Option<Topics>,
+    ) -> Arc<Frame> {
         let id = self.id_text(pos);
         let mut text = String::with_capacity(name.len() + id.len() + data.len() + 32);
         protocol::encode_frame(&mut text, Some(name), Some(&id), None, data);
         Arc::new(Frame {
             kind: FrameKind::App { pos },
             bytes: Bytes::from(text),
+            target: topics.map_or(Target::All, Target::Topics),
         })
     }
 
-    /// Publish into the embedded log: give the event the next id, keep it, send it to every
-    /// stream.
-    pub fn publish(&self, name: String, data: String) -> EventId {
+    /// Publish into the embedded log: give the event the next id, keep it, send it to the
+    /// streams it is for.
+    pub fn publish(&self, name: String, data: String, topics: Option<Topics>) -> EventId {
         let mut buf = self.lock();
         let pos = Pos {
             ms: 0,
             seq: buf.head.seq + 1,
         };
-        let frame = self.encode_app(pos, &name, &data);
+        let frame = self.encode_app(pos, &name, &data, topics);
         self.push(&mut buf, frame);
         self.event_id(pos.seq)
     }
 
     /// Hand on an event the shared log already ordered (Redis). Events at or before the head
     /// were handed on already and are ignored. Returns whether it was new.
-    pub fn deliver(&self, pos: Pos, name: &str, data: &str) -> bool {
+    pub fn deliver(&self, pos: Pos, name: &str, data: &str, topics: Option<Topics>) -> bool {
         let mut buf = self.lock();
         if pos <= buf.head {
             return false;
         }
-        let frame = self.encode_app(pos, name, data);
+        let frame = self.encode_app(pos, name, data, topics);
         self.push(&mut buf, frame);
         true
+    }
+
+    /// End every stream of `subject` in this process with `revoked`.
+    pub fn revoke(&self, subject: &str) {
+        let _ = self.tx.send(Arc::new(Frame {
+            kind: FrameKind::Revoke,
+            bytes: Bytes::new(),
+            target: Target::Subject(subject.into()),
+        }));
+    }
+
+    /// Count a stream's subscribed patterns in (`+1`) or out (`-1`).
+    pub fn presence_add(&self, patterns: &[String], delta: i64) {
+        if patterns.is_empty() {
+            return;
+        }
+        let mut map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        for p in patterns {
+            if delta > 0 {
+                *map.entry(p.clone()).or_insert(0) += 1;
+            } else if let Some(n) = map.get_mut(p) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(p);
+                }
+            }
+        }
+        self.presence_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Streams of this process that an event published to `topic` reaches: those subscribed
+    /// to it exactly or to a prefix pattern above it.
+    pub fn presence(&self, topic: &str) -> u64 {
+        let map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        presence_patterns(topic)
+            .iter()
+            .filter_map(|p| map.get(p))
+            .sum()
+    }
+
+    /// Every subscribed pattern with its stream count, and the change counter it belongs to.
+    pub fn presence_table(&self) -> (u64, Vec<(String, u64)>) {
+        let map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.presence_changes.load(Ordering::Relaxed);
+        (changes, map.iter().map(|(k, v)| (k.clone(), *v)).collect())
     }
 
     /// Fill the ring with the stream's tail before following it (no stream has seen these: they
@@ -394,6 +479,7 @@ impl Hub {
         self.broadcast(Frame {
             kind,
             bytes: Bytes::new(),
+            target: Target::All,
         });
     }
 
@@ -429,10 +515,24 @@ impl Hub {
                 self.broadcast(Frame {
                     kind: FrameKind::Ping { seq },
                     bytes: Bytes::from(text),
+                    target: Target::All,
                 });
             }
         }
     }
+}
+
+/// The subscription patterns whose streams an event to `topic` reaches: `topic` itself and
+/// `a/*`, `a/b/*`, … for every `/` in it (so a presence count costs the topic's depth, not the
+/// number of patterns).
+pub fn presence_patterns(topic: &str) -> Vec<String> {
+    let mut out = vec![topic.to_owned()];
+    for (i, b) in topic.bytes().enumerate() {
+        if b == b'/' && i > 0 && i + 1 < topic.len() {
+            out.push(format!("{}*", &topic[..=i]));
+        }
+    }
+    out
 }
 
 /// A claimed stream slot; released when dropped.
@@ -441,6 +541,13 @@ pub struct Slot {
     hub: Arc<Hub>,
     /// Unique per stream.
     pub connection_id: String,
+}
+
+impl Slot {
+    /// The hub this slot belongs to.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
 }
 
 impl Drop for Slot {
@@ -459,7 +566,7 @@ mod tests {
 
     fn publish_n(hub: &Hub, n: u64) {
         for i in 0..n {
-            hub.publish("update".into(), format!("{{\"i\":{i}}}"));
+            hub.publish("update".into(), format!("{{\"i\":{i}}}"), None);
         }
     }
 
@@ -492,7 +599,7 @@ mod tests {
     fn app_frames_are_encoded_once_with_name_id_and_data() {
         let hub = Hub::new(1, 8, 8);
         let mut sub = hub.subscribe(None);
-        let id = hub.publish("update".into(), "{\"a\":1}".into());
+        let id = hub.publish("update".into(), "{\"a\":1}".into(), None);
         let frame = sub.rx.try_recv().unwrap();
         assert_eq!(
             std::str::from_utf8(&frame.bytes).unwrap(),
@@ -503,8 +610,8 @@ mod tests {
     #[test]
     fn ids_are_monotonic_and_carry_the_server_id() {
         let hub = Hub::new(1, 8, 8);
-        let a = hub.publish("x".into(), "1".into());
-        let b = hub.publish("x".into(), "2".into());
+        let a = hub.publish("x".into(), "1".into(), None);
+        let b = hub.publish("x".into(), "2".into(), None);
         assert_eq!(a.epoch, hub.server_id());
         assert_eq!((a.seq, b.seq), (1, 2));
     }
@@ -536,10 +643,10 @@ mod tests {
     fn the_ring_answers_resume_points_it_holds_completely() {
         let hub = Hub::with_ids(10, 3, 64, IdStyle::Stream);
         for p in [at(10, 0), at(10, 1), at(11, 0), at(12, 0)] {
-            assert!(hub.deliver(p, "x", "1"));
+            assert!(hub.deliver(p, "x", "1", None));
         }
         assert!(
-            !hub.deliver(at(11, 0), "x", "1"),
+            !hub.deliver(at(11, 0), "x", "1", None),
             "old positions are ignored"
         );
         // The ring holds 10-1, 11-0, 12-0; 10-0 was evicted, so it is the ring's base.
@@ -561,7 +668,7 @@ mod tests {
         let mut sub = hub.subscribe(None);
         let frames = [at(1, 0), at(2, 0), at(3, 0)]
             .into_iter()
-            .map(|p| hub.encode_app(p, "x", "1"))
+            .map(|p| hub.encode_app(p, "x", "1", None))
             .collect();
         hub.preload(frames);
         assert!(sub.rx.try_recv().is_err());

@@ -1,11 +1,14 @@
 //! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
 //! the resume point was lost, the missed events, then the shared live frames until the client
-//! leaves, falls too far behind, or the server drains. Frames come out as ready-to-write bytes.
+//! leaves, falls too far behind, or the server drains; only the events its [`Access`] sees, and
+//! `reauth` when its grant expires or `revoked` when its subject is revoked, then the end.
+//! Frames come out as ready-to-write bytes.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -13,9 +16,10 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::broadcast::Receiver;
 
-use crate::protocol::{self, Connected, Draining, Resume, Resync};
+use crate::protocol::{self, Connected, Draining, Reauth, ReauthReason, Resume, Resync, Revoked};
 use crate::server::error::ApiError;
-use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
+use crate::server::stream::access::Access;
+use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot, Target};
 use crate::server::stream::log::{Plan, Start, StoreError};
 use crate::server::stream::metrics::Metrics;
 use crate::server::stream::state::AppState;
@@ -39,7 +43,12 @@ fn json_frame(
 }
 
 /// Admit a stream or say why not, without counting a refusal (see [`open`]).
-pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
+pub fn try_open(
+    state: &AppState,
+    peer: SocketAddr,
+    resume: Resume,
+    access: Access,
+) -> Result<Feed, ApiError> {
     if state.is_draining() {
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
@@ -73,8 +82,20 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
         replayed: 0,
         fleet: None,
     };
+    let expiry = access.expires_at.map(|at| {
+        let left = at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Box::pin(tokio::time::sleep(left))
+    });
+    let patterns: Vec<String> = access.topics.iter().map(|t| t.to_string()).collect();
+    state.hub.presence_add(&patterns, 1);
     Ok(Feed {
         start: Some(opening.start),
+        access,
+        expiry,
+        cursor: String::new(),
+        last: None,
         fetching: None,
         hello: Some(hello),
         resume,
@@ -92,14 +113,20 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
             started: Instant::now(),
             sent: 0,
             slot,
+            patterns,
         },
     })
 }
 
 /// [`try_open`], counting a refusal in the metrics. Refusals come in floods (a full server, a
 /// restart), so each one is logged at debug level and a summary at most every 10 s.
-pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
-    try_open(state, peer, resume).inspect_err(|err| {
+pub fn open(
+    state: &AppState,
+    peer: SocketAddr,
+    resume: Resume,
+    access: Access,
+) -> Result<Feed, ApiError> {
+    try_open(state, peer, resume, access).inspect_err(|err| {
         let reason = match err {
             ApiError::Draining { .. } => "draining",
             ApiError::StoreUnavailable { .. } => "store",
@@ -127,6 +154,14 @@ pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, 
 pub struct Feed {
     /// How the stream starts; taken by the first [`Feed::next`] (which may read from Redis).
     start: Option<Start>,
+    /// What this stream may read.
+    access: Access,
+    /// Fires when the grant expires.
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The `connected` event's id.
+    cursor: String,
+    /// The last application event this stream delivered.
+    last: Option<Pos>,
     /// The read of missed events from Redis, while it runs.
     fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
     /// The `connected` event, sent once the replay is known.
@@ -185,9 +220,11 @@ impl Feed {
         }
     }
 
-    /// Queue `connected`, maybe `resync`, and the missed events.
-    fn begin(&mut self, plan: Plan) -> Option<()> {
+    /// Queue `connected`, maybe `resync`, and the missed events this stream may read.
+    fn begin(&mut self, mut plan: Plan) -> Option<()> {
         let mut hello = self.hello.take()?;
+        plan.replay.retain(|f| self.access.sees(f));
+        self.cursor.clone_from(&plan.cursor);
         hello.replayed = plan.replay.len() as u64;
         hello.fleet = Some(self.hub.fleet());
         self.head.push_back(json_frame(
@@ -219,6 +256,8 @@ impl Feed {
                 Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
             },
             replay = plan.replay.len(),
+            subject = self.access.subject.as_deref().unwrap_or(""),
+            topics = self.access.topics.len(),
             resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
             open = self.hub.open_connections(),
             "stream connected"
@@ -241,6 +280,7 @@ impl Feed {
         if let Some(frame) = self.replay.pop_front() {
             self.metrics.events_replayed.inc();
             self.metrics.events_delivered.inc();
+            self.last = frame.app_pos();
             return Some(frame.bytes.clone());
         }
         if self.finished {
@@ -248,16 +288,42 @@ impl Feed {
         }
         loop {
             // One waiter per stream, on the shared channel: control frames come the same way.
-            return match self.rx.recv().await {
+            // Receiving is cancel-safe, and so is the expiry timer (it lives in the feed).
+            let received = match self.expiry.as_mut() {
+                Some(expiry) => tokio::select! {
+                    biased;
+                    () = expiry.as_mut() => return Some(self.expired()),
+                    received = self.rx.recv() => received,
+                },
+                None => self.rx.recv().await,
+            };
+            return match received {
                 Ok(frame) => match frame.kind {
                     FrameKind::App { pos } => {
-                        if pos <= self.floor {
-                            // Replayed already (the stream started behind the client).
+                        if pos <= self.floor || !self.access.sees(&frame) {
+                            // Replayed already (the stream started behind the client), or not
+                            // for this stream.
                             continue;
                         }
                         self.metrics.events_delivered.inc();
+                        self.last = Some(pos);
                         Some(frame.bytes.clone())
                     }
+                    FrameKind::Revoke => match &frame.target {
+                        Target::Subject(subject) if self.access.is_subject(subject) => {
+                            self.finished = true;
+                            tracing::info!(
+                                connection_id = %self.log.slot.connection_id,
+                                subject = %subject,
+                                "stream revoked"
+                            );
+                            let revoked = Revoked {
+                                reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
+                            };
+                            Some(json_frame(protocol::EVENT_REVOKED, None, None, &revoked))
+                        }
+                        _ => continue,
+                    },
                     FrameKind::Ping { .. } => Some(frame.bytes.clone()),
                     FrameKind::Drain => {
                         self.finished = true;
@@ -295,17 +361,41 @@ impl Feed {
     }
 }
 
+impl Feed {
+    /// The grant expired: say `reauth` with where to resume, and end.
+    fn expired(&mut self) -> Bytes {
+        self.finished = true;
+        self.expiry = None;
+        let last_event_id = match self.last {
+            Some(pos) => self.hub.id_text(pos),
+            None => self.cursor.clone(),
+        };
+        tracing::debug!(
+            connection_id = %self.log.slot.connection_id,
+            "access grant expired; asking the client to reauthenticate"
+        );
+        let reauth = Reauth {
+            reason: ReauthReason::Expired,
+            last_event_id: Some(last_event_id),
+        };
+        json_frame(protocol::EVENT_REAUTH, None, None, &reauth)
+    }
+}
+
 /// Lives as long as the stream: logs its end when dropped (client left, fell behind, or
-/// shutdown) and holds its slot under the connection limit.
+/// shutdown), holds its slot under the connection limit and its place in the topic counts.
 struct StreamLog {
     peer: SocketAddr,
     started: Instant,
     sent: u64,
     slot: Slot,
+    /// The subscribed patterns counted in the hub's presence table.
+    patterns: Vec<String>,
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
+        self.slot.hub().presence_add(&self.patterns, -1);
         tracing::info!(
             connection_id = %self.slot.connection_id,
             peer = %self.peer,

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::config::HubConfig;
-use crate::server::stream::fanout::{Frame, Hub, IdStyle, Pos, ResyncReason, Snapshot};
+use crate::server::stream::fanout::{topics_of, Frame, Hub, IdStyle, Pos, ResyncReason, Snapshot};
 use crate::server::stream::metrics::Metrics;
 
 pub use self::redis::RedisLog;
@@ -154,19 +154,45 @@ impl EventLog {
         matches!(self.backend, Backend::Redis(_))
     }
 
-    /// Store an event; its id once it is stored (never before).
-    pub async fn append(&self, name: String, data: String) -> Result<String, StoreError> {
+    /// Store an event for validated `topics` (empty: a broadcast; the topics travel with the
+    /// event in the one log); its id once it is stored (never before).
+    pub async fn append(
+        &self,
+        name: String,
+        data: String,
+        topics: &[String],
+    ) -> Result<String, StoreError> {
         match &self.backend {
-            Backend::Embedded => Ok(self.hub.publish(name, data).to_string()),
-            Backend::Redis(log) => log.append(&name, &data).await,
+            Backend::Embedded => Ok(self.hub.publish(name, data, topics_of(topics)).to_string()),
+            Backend::Redis(log) => log.append(&name, &data, topics).await,
         }
     }
 
-    /// Start the background work: with Redis, the one follower that feeds the hub and the
-    /// fleet lease. Both end when `stop` is cancelled.
+    /// End every stream of `subject`: in this process at once, and with Redis on every
+    /// instance of the fleet (a control message each instance's listener acts on).
+    pub async fn revoke(&self, subject: &str) -> Result<(), StoreError> {
+        self.hub.revoke(subject);
+        match &self.backend {
+            Backend::Embedded => Ok(()),
+            Backend::Redis(log) => log.revoke(subject).await,
+        }
+    }
+
+    /// Streams an event to `topic` would reach, and the instances counted: this process's
+    /// with the embedded log; with Redis, every live instance's (as of their last lease).
+    pub async fn presence(&self, topic: &str) -> Result<(u64, u32), StoreError> {
+        match &self.backend {
+            Backend::Embedded => Ok((self.hub.presence(topic), 1)),
+            Backend::Redis(log) => log.presence(topic).await,
+        }
+    }
+
+    /// Start the background work: with Redis, the one follower that feeds the hub, the fleet
+    /// lease and the control listener (revocations). All end when `stop` is cancelled.
     pub fn spawn(&self, stop: CancellationToken) {
         if let Backend::Redis(log) = &self.backend {
             tokio::spawn(Arc::clone(log).follow(stop.clone()));
+            tokio::spawn(Arc::clone(log).control(stop.clone()));
             tokio::spawn(Arc::clone(log).lease(stop));
         }
     }
