@@ -1,16 +1,19 @@
 //! Server only: the fan-out hub. Application events (from whichever event log runs, see
 //! [`log`](crate::server::stream::log)) are encoded once into shared bytes, kept in a bounded ring of recent
 //! events (the whole replay buffer of the embedded log; a cache of the stream's tail with Redis)
-//! and handed to all streams through one broadcast channel; one heartbeat timer serves the whole
-//! process and also carries the fleet view; a counter enforces the stream limit.
+//! and handed to all streams through one broadcast channel — except events published to topics,
+//! which a topic index puts only into the mailboxes of the streams subscribed to them (a publish
+//! costs the topic's subscribers, not every stream); one heartbeat timer serves the whole process
+//! and also carries the fleet view; a counter enforces the stream limit; per-pattern counts
+//! answer presence.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{self, EventId, Fleet, Ping, STORE_OK, STORE_UNREACHABLE};
@@ -148,6 +151,20 @@ pub struct Snapshot {
     pub oldest: Option<Pos>,
     /// Everything the ring holds, for a resync of the embedded log.
     pub ring: Vec<Arc<Frame>>,
+    /// The stream's own queue of topic-targeted events after `head` (when it subscribed to
+    /// topics).
+    pub mailbox: Option<Mailbox>,
+}
+
+/// A stream's queue of the topic-targeted events it subscribed to: filled by the publish that
+/// matches it through the topic index (so a publish costs the topic's subscribers, not every
+/// stream). Closed when the stream fell `send_queue` events behind.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Its key in the index (give it back with [`Hub::unsubscribe`]).
+    pub id: u64,
+    /// Targeted events, in log order.
+    pub rx: mpsc::Receiver<Arc<Frame>>,
 }
 
 struct Buffer {
@@ -156,6 +173,11 @@ struct Buffer {
     /// The position just before `events.front()`, when known (every event after it is here).
     base: Option<Pos>,
     events: VecDeque<Arc<Frame>>,
+    /// The topic index: subscribed pattern (`users/42`, `users/*`) → the mailboxes that read it.
+    index: HashMap<String, HashSet<u64>>,
+    /// Every open mailbox: its sender and the patterns it is indexed under.
+    mailboxes: HashMap<u64, (mpsc::Sender<Arc<Frame>>, Vec<String>)>,
+    next_mailbox: u64,
 }
 
 /// Shared by all streams of one server process.
@@ -165,6 +187,8 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<Frame>>,
     buffer: Mutex<Buffer>,
     replay_capacity: usize,
+    /// Capacity of a stream's mailbox.
+    send_queue: usize,
     open: AtomicUsize,
     next_connection: AtomicU64,
     max_connections: usize,
@@ -227,7 +251,11 @@ impl Hub {
                 // The embedded log starts complete; a stream's tail starts unknown.
                 base: embedded.then_some(Pos::ZERO),
                 events: VecDeque::with_capacity(replay_capacity.min(4096)),
+                index: HashMap::new(),
+                mailboxes: HashMap::new(),
+                next_mailbox: 1,
             }),
+            send_queue: send_queue.max(1),
             replay_capacity,
             open: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
@@ -405,14 +433,86 @@ impl Hub {
             buf.base = Some(pos);
         }
         // Sent under the lock so a concurrent `subscribe` sees each event exactly once: either
-        // in its snapshot or on its receiver.
-        let _ = self.tx.send(frame);
+        // in its snapshot or on its receiver (or mailbox), and a stream sees its two sources
+        // filled in log order.
+        match &frame.target {
+            Target::Topics(topics) => {
+                let topics = Arc::clone(topics);
+                Self::post(buf, &frame, &topics);
+            }
+            Target::All | Target::Subject(_) => {
+                let _ = self.tx.send(frame);
+            }
+        }
+    }
+
+    /// Put a topic-targeted event into the mailbox of every stream subscribed to one of its
+    /// topics (once each), through the index: work in proportion to those streams. A full
+    /// mailbox is closed: that stream ends as too slow and resumes by `Last-Event-ID`.
+    fn post(buf: &mut Buffer, frame: &Arc<Frame>, topics: &[Box<str>]) {
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut full = Vec::new();
+        for topic in topics {
+            for pattern in presence_patterns(topic) {
+                let Some(ids) = buf.index.get(&pattern) else {
+                    continue;
+                };
+                for id in ids {
+                    if topics.len() > 1 && !seen.insert(*id) {
+                        continue;
+                    }
+                    if let Some((tx, _)) = buf.mailboxes.get(id) {
+                        if tx.try_send(Arc::clone(frame)).is_err() {
+                            full.push(*id);
+                        }
+                    }
+                }
+            }
+        }
+        for id in full {
+            Self::remove_mailbox(buf, id);
+        }
+    }
+
+    fn remove_mailbox(buf: &mut Buffer, id: u64) {
+        if let Some((_, patterns)) = buf.mailboxes.remove(&id) {
+            for pattern in patterns {
+                if let Some(ids) = buf.index.get_mut(&pattern) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        buf.index.remove(&pattern);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Give a stream's mailbox back (the stream ended).
+    pub fn unsubscribe(&self, mailbox: u64) {
+        Self::remove_mailbox(&mut self.lock(), mailbox);
     }
 
     /// Subscribe a new stream; `after` is where it resumes (`None`: a fresh start).
+    #[cfg(test)]
     pub fn subscribe(&self, after: Option<Pos>) -> Snapshot {
-        let buf = self.lock();
+        self.subscribe_to(after, &[])
+    }
+
+    /// Subscribe a new stream reading `patterns` (besides the broadcasts); `after` is where it
+    /// resumes (`None`: a fresh start).
+    pub fn subscribe_to(&self, after: Option<Pos>, patterns: &[String]) -> Snapshot {
+        let mut buf = self.lock();
         let rx = self.tx.subscribe();
+        let mailbox = (!patterns.is_empty()).then(|| {
+            let id = buf.next_mailbox;
+            buf.next_mailbox += 1;
+            let (tx, rx) = mpsc::channel(self.send_queue);
+            for pattern in patterns {
+                buf.index.entry(pattern.clone()).or_default().insert(id);
+            }
+            buf.mailboxes.insert(id, (tx, patterns.to_vec()));
+            Mailbox { id, rx }
+        });
         let oldest = buf.events.front().and_then(|f| f.app_pos());
         let replay = after.and_then(|x| {
             if x == buf.head {
@@ -433,6 +533,7 @@ impl Hub {
             replay,
             oldest,
             ring: buf.events.iter().cloned().collect(),
+            mailbox,
         }
     }
 
@@ -691,6 +792,51 @@ mod tests {
             live.push(f);
         }
         assert_eq!(seqs(&live), vec![4, 5]);
+    }
+
+    fn topics(list: &[&str]) -> Option<Topics> {
+        topics_of(&list.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn topic_events_go_through_the_index_to_their_subscribers_only() {
+        let hub = Hub::new(10, 8, 2);
+        let mut everyone = hub.subscribe(None);
+        let mut alice = hub.subscribe_to(None, &["users/alice".into()]);
+        let mut admin = hub.subscribe_to(None, &["users/*".into(), "users/alice".into()]);
+        let mut bob = hub.subscribe_to(None, &["users/bob".into()]);
+        hub.publish("x".into(), "1".into(), topics(&["users/alice", "docs/1"]));
+        hub.publish("x".into(), "2".into(), None);
+        // Not a single frame on the shared channel for a topic event.
+        assert_eq!(everyone.rx.try_recv().unwrap().app_seq(), Some(2));
+        assert!(everyone.rx.try_recv().is_err());
+        let mb = |s: &mut Snapshot| s.mailbox.as_mut().unwrap().rx.try_recv().ok();
+        assert_eq!(mb(&mut alice).and_then(|f| f.app_seq()), Some(1));
+        assert_eq!(mb(&mut admin).and_then(|f| f.app_seq()), Some(1));
+        assert!(mb(&mut admin).is_none(), "once, though two patterns match");
+        assert!(mb(&mut bob).is_none());
+        // The ring keeps it for replay (filtered per stream by the feed).
+        assert_eq!(
+            hub.subscribe(Some(Pos::ZERO)).replay.map(|r| r.len()),
+            Some(2)
+        );
+        // A mailbox that falls `send_queue` behind is closed; the others go on.
+        for _ in 0..3 {
+            hub.publish("x".into(), "3".into(), topics(&["users/bob"]));
+        }
+        let bob_box = &mut bob.mailbox.as_mut().unwrap().rx;
+        assert!(bob_box.try_recv().is_ok());
+        assert!(bob_box.try_recv().is_ok());
+        assert_eq!(
+            bob_box.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        );
+        // Given back, a mailbox leaves the index.
+        hub.unsubscribe(alice.mailbox.as_ref().unwrap().id);
+        hub.publish("x".into(), "4".into(), topics(&["users/alice"]));
+        assert!(mb(&mut alice).is_none());
+        assert!(mb(&mut admin).is_some());
+        assert!(!hub.lock().index.contains_key("users/bob"));
     }
 
     #[test]

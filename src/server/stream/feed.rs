@@ -13,13 +13,14 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
+use tokio::sync::mpsc;
 
 use crate::protocol::{self, Connected, Draining, Reauth, ReauthReason, Resume, Resync, Revoked};
 use crate::server::error::ApiError;
 use crate::server::stream::access::Access;
-use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot, Target};
+use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Mailbox, Pos, Slot, Target};
 use crate::server::stream::log::{Plan, Start, StoreError};
 use crate::server::stream::metrics::Metrics;
 use crate::server::stream::state::AppState;
@@ -60,14 +61,18 @@ pub fn try_open(
             retry_after: RETRY_AFTER,
         });
     };
+    let patterns: Vec<String> = access.topics.iter().map(|t| t.to_string()).collect();
     let opening = state
         .log
-        .open(&resume)
+        .open(&resume, &patterns)
         .map_err(|_| ApiError::StoreUnavailable {
             retry_after: RETRY_AFTER,
         })?;
     if state.is_draining() {
         // Shutdown began while we subscribed: the drain frame may have gone out before.
+        if let Some(mailbox) = &opening.mailbox {
+            state.hub.unsubscribe(mailbox.id);
+        }
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
         });
@@ -88,8 +93,8 @@ pub fn try_open(
             .unwrap_or(Duration::ZERO);
         Box::pin(tokio::time::sleep(left))
     });
-    let patterns: Vec<String> = access.topics.iter().map(|t| t.to_string()).collect();
     state.hub.presence_add(&patterns, 1);
+    let mailbox_id = opening.mailbox.as_ref().map(|m| m.id);
     Ok(Feed {
         start: Some(opening.start),
         access,
@@ -103,6 +108,8 @@ pub fn try_open(
         replay: VecDeque::new(),
         floor: Pos::ZERO,
         rx: opening.rx,
+        mailbox: opening.mailbox,
+        pending: (None, None),
         hub: Arc::clone(&state.hub),
         metrics: state.metrics.clone(),
         retry_ms: state.config.retry_ms,
@@ -114,6 +121,7 @@ pub fn try_open(
             sent: 0,
             slot,
             patterns,
+            mailbox: mailbox_id,
         },
     })
 }
@@ -174,6 +182,10 @@ pub struct Feed {
     /// Live events at or before this were replayed already (or seen by the client).
     floor: Pos,
     rx: Receiver<Arc<Frame>>,
+    /// This stream's topics' events (when it subscribed to topics).
+    mailbox: Option<Mailbox>,
+    /// Received and not yet sent: from the shared channel, from the mailbox.
+    pending: (Option<Arc<Frame>>, Option<Arc<Frame>>),
     hub: Arc<Hub>,
     metrics: Metrics,
     retry_ms: u64,
@@ -287,60 +299,10 @@ impl Feed {
             return None;
         }
         loop {
-            // One waiter per stream, on the shared channel: control frames come the same way.
-            // Receiving is cancel-safe, and so is the expiry timer (it lives in the feed).
-            let received = match self.expiry.as_mut() {
-                Some(expiry) => tokio::select! {
-                    biased;
-                    () = expiry.as_mut() => return Some(self.expired()),
-                    received = self.rx.recv() => received,
-                },
-                None => self.rx.recv().await,
-            };
-            return match received {
-                Ok(frame) => match frame.kind {
-                    FrameKind::App { pos } => {
-                        if pos <= self.floor || !self.access.sees(&frame) {
-                            // Replayed already (the stream started behind the client), or not
-                            // for this stream.
-                            continue;
-                        }
-                        self.metrics.events_delivered.inc();
-                        self.last = Some(pos);
-                        Some(frame.bytes.clone())
-                    }
-                    FrameKind::Revoke => match &frame.target {
-                        Target::Subject(subject) if self.access.is_subject(subject) => {
-                            self.finished = true;
-                            tracing::info!(
-                                connection_id = %self.log.slot.connection_id,
-                                subject = %subject,
-                                "stream revoked"
-                            );
-                            let revoked = Revoked {
-                                reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
-                            };
-                            Some(json_frame(protocol::EVENT_REVOKED, None, None, &revoked))
-                        }
-                        _ => continue,
-                    },
-                    FrameKind::Ping { .. } => Some(frame.bytes.clone()),
-                    FrameKind::Drain => {
-                        self.finished = true;
-                        let (floor, window) = self.reconnect_after;
-                        let jitter = if window == 0 {
-                            0
-                        } else {
-                            rand::random_range(0..window)
-                        };
-                        let hint = Draining {
-                            reconnect_after_ms: floor + jitter,
-                        };
-                        Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
-                    }
-                    FrameKind::Close => None,
-                },
-                Err(RecvError::Lagged(missed)) => {
+            let frame = match self.next_live().await {
+                Live::Frame(frame) => frame,
+                Live::Expired => return Some(self.expired()),
+                Live::Lagged(missed) => {
                     // Skipping would lose events silently: end the stream; the client resumes
                     // by Last-Event-ID and gets the missed events from the log.
                     self.metrics
@@ -353,12 +315,143 @@ impl Feed {
                         missed,
                         "stream fell behind its send queue; dropping it"
                     );
-                    None
+                    return None;
                 }
-                Err(RecvError::Closed) => None,
+                Live::Closed => return None,
+            };
+            return match frame.kind {
+                FrameKind::App { pos } => {
+                    if pos <= self.floor || !self.access.sees(&frame) {
+                        // Replayed already (the stream started behind the client), or not
+                        // for this stream.
+                        continue;
+                    }
+                    self.metrics.events_delivered.inc();
+                    self.last = Some(pos);
+                    Some(frame.bytes.clone())
+                }
+                FrameKind::Revoke => match &frame.target {
+                    Target::Subject(subject) if self.access.is_subject(subject) => {
+                        self.finished = true;
+                        tracing::info!(
+                            connection_id = %self.log.slot.connection_id,
+                            subject = %subject,
+                            "stream revoked"
+                        );
+                        let revoked = Revoked {
+                            reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
+                        };
+                        Some(json_frame(protocol::EVENT_REVOKED, None, None, &revoked))
+                    }
+                    _ => continue,
+                },
+                FrameKind::Ping { .. } => Some(frame.bytes.clone()),
+                FrameKind::Drain => {
+                    self.finished = true;
+                    let (floor, window) = self.reconnect_after;
+                    let jitter = if window == 0 {
+                        0
+                    } else {
+                        rand::random_range(0..window)
+                    };
+                    let hint = Draining {
+                        reconnect_after_ms: floor + jitter,
+                    };
+                    Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
+                }
+                FrameKind::Close => None,
             };
         }
     }
+
+    /// The next live frame in log order, from the shared channel (broadcasts, pings, control)
+    /// and the stream's mailbox (its topics' events). Cancel-safe: what was received waits in
+    /// `pending`. Both sources are filled under the hub's lock in log order, so once one of
+    /// them shows an event, every earlier event of the other is already in it.
+    async fn next_live(&mut self) -> Live {
+        loop {
+            if self.pending.0.is_none() {
+                match self.rx.try_recv() {
+                    Ok(frame) => self.pending.0 = Some(frame),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Lagged(missed)) => return Live::Lagged(missed),
+                    Err(TryRecvError::Closed) => return Live::Closed,
+                }
+            }
+            if self.pending.1.is_none() {
+                if let Some(mailbox) = self.mailbox.as_mut() {
+                    match mailbox.rx.try_recv() {
+                        Ok(frame) => self.pending.1 = Some(frame),
+                        Err(mpsc::error::TryRecvError::Empty) => {}
+                        // The hub closed it: the stream fell behind.
+                        Err(mpsc::error::TryRecvError::Disconnected) => return Live::Lagged(0),
+                    }
+                }
+            }
+            let topic_first = match (&self.pending.0, &self.pending.1) {
+                (Some(shared), Some(topic)) => match (shared.app_pos(), topic.app_pos()) {
+                    (Some(a), Some(b)) => b < a,
+                    _ => false,
+                },
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => {
+                    let Feed {
+                        rx,
+                        mailbox,
+                        expiry,
+                        pending,
+                        ..
+                    } = self;
+                    let expiring = async {
+                        match expiry.as_mut() {
+                            Some(expiry) => expiry.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let posted = async {
+                        match mailbox.as_mut() {
+                            Some(mailbox) => mailbox.rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        () = expiring => return Live::Expired,
+                        received = rx.recv() => match received {
+                            Ok(frame) => pending.0 = Some(frame),
+                            Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
+                            Err(RecvError::Closed) => return Live::Closed,
+                        },
+                        posted = posted => match posted {
+                            Some(frame) => pending.1 = Some(frame),
+                            None => return Live::Lagged(0),
+                        },
+                    }
+                    continue;
+                }
+            };
+            let next = if topic_first {
+                self.pending.1.take()
+            } else {
+                self.pending.0.take()
+            };
+            if let Some(frame) = next {
+                return Live::Frame(frame);
+            }
+        }
+    }
+}
+
+/// What the live sources gave.
+enum Live {
+    Frame(Arc<Frame>),
+    /// The grant expired.
+    Expired,
+    /// The stream fell behind (how many frames it missed, when known).
+    Lagged(u64),
+    /// The hub is gone.
+    Closed,
 }
 
 impl Feed {
@@ -391,11 +484,16 @@ struct StreamLog {
     slot: Slot,
     /// The subscribed patterns counted in the hub's presence table.
     patterns: Vec<String>,
+    /// The stream's mailbox in the hub's topic index.
+    mailbox: Option<u64>,
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
         self.slot.hub().presence_add(&self.patterns, -1);
+        if let Some(id) = self.mailbox {
+            self.slot.hub().unsubscribe(id);
+        }
         tracing::info!(
             connection_id = %self.slot.connection_id,
             peer = %self.peer,

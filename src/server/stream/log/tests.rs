@@ -15,7 +15,7 @@ fn embedded(capacity: u64) -> EventLog {
 
 fn plan(log: &EventLog, resume: Resume) -> Plan {
     match log
-        .open(&resume)
+        .open(&resume, &[])
         .expect("the embedded log always opens")
         .start
     {
@@ -92,7 +92,7 @@ fn resuming_at_zero_before_any_event_is_complete() {
 #[tokio::test]
 async fn appends_get_ids_in_order_and_reach_open_streams() {
     let log = embedded(5);
-    let mut opening = log.open(&Resume::Fresh).unwrap();
+    let mut opening = log.open(&Resume::Fresh, &[]).unwrap();
     let a = log.append("update".into(), "1".into(), &[]).await.unwrap();
     let b = log.append("update".into(), "2".into(), &[]).await.unwrap();
     let sid = log.hub().server_id().to_owned();
@@ -124,5 +124,5 @@ fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
     assert!(p.resync.is_none());
     // A stream id the local cache cannot answer needs Redis, which is unreachable: refused.
     let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
-    assert!(log.open(&stream_id).is_err());
+    assert!(log.open(&stream_id, &[]).is_err());
 }
