@@ -349,6 +349,16 @@ async fn bad_credentials_and_bad_topics_get_clear_errors_and_no_events() {
             assert_eq!(status, want, "{what}: {body}");
         }
         assert_eq!(server.hub.open_streams(), 0, "none of them holds a stream");
+        let metrics = text(&c, server.url("/metrics")).await;
+        for (reason, at_least) in [
+            ("unauthorized", 14.0),
+            ("forbidden_topic", 2.0),
+            ("bad_topic", 6.0),
+        ] {
+            let series = format!("sse_streams_denied_total{{reason=\"{reason}\"}}");
+            let n = metric_value(&metrics, &series).unwrap_or(0.0);
+            assert!(n >= at_least, "{series} = {n}");
+        }
     }
 }
 
@@ -509,6 +519,11 @@ async fn revoking_a_subject_ends_its_streams_with_revoked_and_no_others() {
     assert_eq!(next_app(&mut b).await.data, "\"still here\"");
     server.hub.revoke("bob").await.unwrap();
     assert_eq!(next_app(&mut b).await.event, "revoked");
+    let metrics = text(&c, server.url("/metrics")).await;
+    assert_eq!(
+        metric_value(&metrics, "sse_streams_ended_total{reason=\"revoked\"}"),
+        Some(4.0)
+    );
 }
 
 async fn presence(c: &reqwest::Client, server: &TestServer, topic: &str) -> serde_json::Value {

@@ -46,6 +46,19 @@ impl Access {
 /// at all is fine for a stream that asks for no topics: it gets the broadcasts), 403
 /// `forbidden_topic` for a topic outside the grant.
 pub async fn admit(state: &AppState, parts: &RequestParts) -> Result<Access, ApiError> {
+    let admitted = decide(state, parts).await;
+    if let Err(err) = &admitted {
+        state
+            .metrics
+            .streams_denied
+            .with_label_values(&[err.code()])
+            .inc();
+        tracing::debug!(error = err.code(), "stream refused: {err}");
+    }
+    admitted
+}
+
+async fn decide(state: &AppState, parts: &RequestParts) -> Result<Access, ApiError> {
     let requested = topics_from_query(parts.uri.query().unwrap_or(""))?;
     let grant = match state.auth.authorizer.authorize(parts).await {
         Ok(grant) => grant,

@@ -333,6 +333,10 @@ impl Feed {
                 FrameKind::Revoke => match &frame.target {
                     Target::Subject(subject) if self.access.is_subject(subject) => {
                         self.finished = true;
+                        self.metrics
+                            .streams_ended
+                            .with_label_values(&["revoked"])
+                            .inc();
                         tracing::info!(
                             connection_id = %self.log.slot.connection_id,
                             subject = %subject,
@@ -458,6 +462,10 @@ impl Feed {
     /// The grant expired: say `reauth` with where to resume, and end.
     fn expired(&mut self) -> Bytes {
         self.finished = true;
+        self.metrics
+            .streams_ended
+            .with_label_values(&["expired"])
+            .inc();
         self.expiry = None;
         let last_event_id = match self.last {
             Some(pos) => self.hub.id_text(pos),
