@@ -458,7 +458,8 @@ impl Hub {
                     continue;
                 };
                 for id in ids {
-                    if topics.len() > 1 && !seen.insert(*id) {
+                    // Once per stream, however many of its patterns match.
+                    if !seen.insert(*id) {
                         continue;
                     }
                     if let Some((tx, _)) = buf.mailboxes.get(id) {
@@ -814,11 +815,15 @@ mod tests {
         assert_eq!(mb(&mut alice).and_then(|f| f.app_seq()), Some(1));
         assert_eq!(mb(&mut admin).and_then(|f| f.app_seq()), Some(1));
         assert!(mb(&mut admin).is_none(), "once, though two patterns match");
+        hub.publish("x".into(), "1b".into(), topics(&["users/alice"]));
+        assert!(mb(&mut alice).is_some());
+        assert!(mb(&mut admin).is_some());
+        assert!(mb(&mut admin).is_none(), "once for one topic too");
         assert!(mb(&mut bob).is_none());
-        // The ring keeps it for replay (filtered per stream by the feed).
+        // The ring keeps them for replay (filtered per stream by the feed).
         assert_eq!(
             hub.subscribe(Some(Pos::ZERO)).replay.map(|r| r.len()),
-            Some(2)
+            Some(3)
         );
         // A mailbox that falls `send_queue` behind is closed; the others go on.
         for _ in 0..3 {
