@@ -636,3 +636,45 @@ async fn publishing_checks_topics() {
     assert!(server.hub.publish("reauth", &1).await.is_err());
     assert!(server.hub.publish("revoked", &1).await.is_err());
 }
+
+#[tokio::test]
+async fn a_grant_expires_on_time_during_a_steady_publish_and_names_the_last_event() {
+    let server = server().await;
+    let c = client();
+    let short = token("alice", &["users/alice"], Duration::from_secs(2));
+    let (_, _, mut s) = open(
+        &c,
+        &server.url("/events?topic=users/alice"),
+        &[("authorization", &bearer(&short))],
+    )
+    .await;
+    connected(&mut s).await;
+    let hub = server.hub.clone();
+    let publisher = tokio::spawn(async move {
+        for i in 0.. {
+            hub.publish_to(&["users/alice"], "update", &i)
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut last = None;
+    let reauth = loop {
+        let e = next_event(&mut s, Duration::from_secs(4)).await;
+        match e.event.as_str() {
+            "update" => last = Some(e.id),
+            "reauth" => break e,
+            other => panic!("unexpected {other}"),
+        }
+    };
+    publisher.abort();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let data: Reauth = serde_json::from_str(&reauth.data).unwrap();
+    assert!(last.is_some(), "events flowed before the expiry");
+    assert_eq!(data.last_event_id, last, "resuming from it loses nothing");
+}

@@ -374,6 +374,14 @@ impl Feed {
     /// them shows an event, every earlier event of the other is already in it.
     async fn next_live(&mut self) -> Live {
         loop {
+            // A busy stream may never wait below: its expiry is checked before every frame.
+            if self
+                .expiry
+                .as_ref()
+                .is_some_and(|e| e.deadline() <= tokio::time::Instant::now())
+            {
+                return Live::Expired;
+            }
             if self.pending.0.is_none() {
                 match self.rx.try_recv() {
                     Ok(frame) => self.pending.0 = Some(frame),
