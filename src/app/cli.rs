@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
-use crate::server::{ConfigError, HubConfig};
+use crate::server::{ConfigError, HubConfig, JwtAuthorizer};
 
 /// sse-status server: the dashboard at `/`, the SSE stream at `/events`.
 #[derive(Clone, Parser)]
@@ -62,6 +62,13 @@ pub(crate) struct Args {
     /// must be 1–1024 visible ASCII characters without spaces (an empty token is refused).
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]
     pub(crate) publish_token: Option<String>,
+
+    /// Secret that signs and checks subscribers' access tokens (JWT, HS256; claims `sub`, `exp`,
+    /// `topics`), read from the `sse_access` cookie or `Authorization: Bearer`. At least 16
+    /// characters. Unset: nobody is granted a topic (`/events?topic=` answers 403; broadcasts
+    /// still reach every stream).
+    #[arg(long, env = "SSE_AUTH_SECRET", hide_env_values = true)]
+    pub(crate) auth_secret: Option<String>,
 
     /// How many recent events are kept for `Last-Event-ID` replay.
     #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
@@ -125,6 +132,23 @@ impl Args {
         };
         config.validate().map_err(|err| flag_error(&err))?;
         Ok(config)
+    }
+}
+
+/// Shortest `--auth-secret` accepted.
+const MIN_AUTH_SECRET_LEN: usize = 16;
+
+impl Args {
+    /// The subscribers' authorizer `--auth-secret` asks for (`None`: unset).
+    pub(crate) fn authorizer(&self) -> Result<Option<JwtAuthorizer>, String> {
+        match self.auth_secret.as_deref() {
+            None => Ok(None),
+            Some(secret) if secret.len() < MIN_AUTH_SECRET_LEN => Err(format!(
+                "--auth-secret (SSE_AUTH_SECRET): the secret must be at least \
+                 {MIN_AUTH_SECRET_LEN} characters"
+            )),
+            Some(secret) => Ok(Some(JwtAuthorizer::new(secret))),
+        }
     }
 }
 
@@ -205,10 +229,31 @@ mod tests {
     }
 
     #[test]
+    fn the_auth_secret_makes_a_jwt_authorizer() {
+        let args = |a: &[&str]| {
+            let mut all = vec!["sse-status"];
+            all.extend_from_slice(a);
+            Args::try_parse_from(all).unwrap()
+        };
+        assert!(args(&[]).authorizer().unwrap().is_none());
+        let err = args(&["--auth-secret", "short"]).authorizer().unwrap_err();
+        assert!(
+            err.starts_with("--auth-secret (SSE_AUTH_SECRET): "),
+            "{err}"
+        );
+        let secret = "a-secret-of-enough-length";
+        let auth = args(&["--auth-secret", secret])
+            .authorizer()
+            .unwrap()
+            .unwrap();
+        assert!(!format!("{auth:?}").contains(secret));
+    }
+
+    #[test]
     fn help_never_prints_secrets_from_the_environment() {
         use clap::CommandFactory;
         let cmd = Args::command();
-        for arg in ["publish_token", "redis_url"] {
+        for arg in ["publish_token", "redis_url", "auth_secret"] {
             let a = cmd.get_arguments().find(|a| a.get_id() == arg).unwrap();
             assert!(a.is_hide_env_values_set(), "{arg}");
         }

@@ -25,6 +25,7 @@ pub async fn main() -> anyhow::Result<()> {
         Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
     }
     let config = args.hub_config().map_err(anyhow::Error::msg)?;
+    let authorizer = args.authorizer().map_err(anyhow::Error::msg)?;
     let mut leptos = leptos::config::get_configuration(None)
         .context("reading the Leptos site configuration (LEPTOS_* env or Cargo.toml)")?
         .leptos_options;
@@ -32,7 +33,13 @@ pub async fn main() -> anyhow::Result<()> {
     let listener = server::bind(args.addr, args.reuse_port)
         .with_context(|| format!("binding {}", args.addr))?;
     let addr = args.addr;
-    let hub = LiveHub::new(config)
+    let private_topics = authorizer.is_some();
+    let mut builder = LiveHub::builder(config);
+    if let Some(authorizer) = authorizer {
+        builder = builder.authorizer(authorizer);
+    }
+    let hub = builder
+        .build()
         .map_err(|err| anyhow::Error::msg(crate::app::cli::flag_error(&err)))?;
     let app = site_router(&hub, leptos);
     let state = hub.state();
@@ -43,6 +50,7 @@ pub async fn main() -> anyhow::Result<()> {
         max_sockets = state.budget.max_sockets,
         fd_limit = state.budget.fd_limit,
         log = if state.log.is_shared() { "redis" } else { "embedded" },
+        topics = if private_topics { "access tokens" } else { "none granted" },
         "listening on http://{addr}"
     );
     server::serve(listener, hub.clone(), app, server::shutdown_signal())

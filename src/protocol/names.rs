@@ -18,7 +18,7 @@ pub enum EventNameError {
     #[error("use only letters, digits and _ . : -")]
     BadCharacter,
     /// One of the protocol's own event names.
-    #[error("connected, ping, resync and draining are reserved by the protocol")]
+    #[error("connected, ping, resync, draining, reauth and revoked are reserved by the protocol")]
     Reserved,
 }
 
@@ -73,6 +73,8 @@ mod tests {
             "connected",
             "resync",
             "draining",
+            "reauth",
+            "revoked",
             "a/b",
         ];
         for name in bad {

@@ -14,9 +14,20 @@ pub const EVENT_RESYNC: &str = "resync";
 /// The server is shutting down; reconnect after the hint.
 pub const EVENT_DRAINING: &str = "draining";
 
+/// The stream's access grant expired: refresh the credentials, then resume by `Last-Event-ID`.
+pub const EVENT_REAUTH: &str = "reauth";
+/// The subject's access was revoked: the stream ends and the client does not reconnect by itself.
+pub const EVENT_REVOKED: &str = "revoked";
+
 /// Names application events may not use: the protocol's own.
-pub const RESERVED_EVENT_NAMES: [&str; 4] =
-    [EVENT_CONNECTED, EVENT_PING, EVENT_RESYNC, EVENT_DRAINING];
+pub const RESERVED_EVENT_NAMES: [&str; 6] = [
+    EVENT_CONNECTED,
+    EVENT_PING,
+    EVENT_RESYNC,
+    EVENT_DRAINING,
+    EVENT_REAUTH,
+    EVENT_REVOKED,
+];
 
 /// Query parameter a reopened `EventSource` uses to carry its last event id (a new
 /// `EventSource` object never sends the `Last-Event-ID` header by itself).
@@ -137,6 +148,38 @@ pub struct Resync {
 pub struct Draining {
     /// Jittered per client so a restart does not bring every client back at once.
     pub reconnect_after_ms: u64,
+}
+
+/// Why a stream asks its client to authenticate again: the `reason` of a `reauth` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReauthReason {
+    /// `expired`: the grant the stream was opened with has expired.
+    Expired,
+    /// A reason this client does not know (a newer server): still a reauth.
+    #[serde(other)]
+    Other,
+}
+
+/// Data of the `reauth` event: the stream ends right after it; the client refreshes its
+/// credentials and reconnects with `last_event_id`, missing nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reauth {
+    /// Why.
+    pub reason: ReauthReason,
+    /// The id to resume after: the last event this stream delivered (or its `connected` id).
+    pub last_event_id: Option<String>,
+}
+
+/// [`Revoked::reason`] when a publisher revoked the subject (`POST /api/revoke`).
+pub const REVOKED_BY_PUBLISHER: &str = "revoked";
+
+/// Data of the `revoked` event: the subject's access was revoked; the stream ends and the
+/// client does not reconnect on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    /// Why ([`REVOKED_BY_PUBLISHER`]).
+    pub reason: String,
 }
 
 /// Id of an event: `<server_id>-<seq>`. Unique across restarts (the server id is random per
@@ -371,6 +414,29 @@ mod tests {
         };
         let back: Draining = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn reauth_and_revoked_speak_the_contract() {
+        let r = Reauth {
+            reason: ReauthReason::Expired,
+            last_event_id: Some("a1-4".into()),
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"reason":"expired","last_event_id":"a1-4"}"#);
+        assert_eq!(serde_json::from_str::<Reauth>(&json).unwrap(), r);
+        let newer: Reauth =
+            serde_json::from_str(r#"{"reason":"policy","last_event_id":null}"#).unwrap();
+        assert_eq!(newer.reason, ReauthReason::Other);
+        let v = Revoked {
+            reason: REVOKED_BY_PUBLISHER.into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"reason":"revoked"}"#
+        );
+        assert!(RESERVED_EVENT_NAMES.contains(&"reauth"));
+        assert!(RESERVED_EVENT_NAMES.contains(&"revoked"));
     }
 
     #[test]

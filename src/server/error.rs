@@ -67,6 +67,28 @@ pub enum ApiError {
         /// The requested path.
         path: String,
     },
+    /// A stream request without valid credentials (none while asking for topics, or forged,
+    /// expired, wrongly signed).
+    #[error(
+        "no valid access credentials ({reason}): sign in again (the sse_access cookie or \
+         'Authorization: Bearer <token>')"
+    )]
+    StreamUnauthorized {
+        /// Why the credentials were refused.
+        reason: String,
+    },
+    /// A requested topic is outside the stream's grant.
+    #[error("your access does not include the topic {topic}")]
+    ForbiddenTopic {
+        /// The first requested topic (pattern) outside the grant.
+        topic: String,
+    },
+    /// A topic, a topic list or a subject is not acceptable.
+    #[error("invalid topics: {reason}")]
+    BadTopic {
+        /// What is wrong.
+        reason: String,
+    },
     /// The request is not one this server can answer (bad target, framing or query).
     #[error("bad request: {reason}")]
     BadRequest {
@@ -99,6 +121,8 @@ pub enum ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a str>,
 }
 
 impl ApiError {
@@ -109,7 +133,9 @@ impl ApiError {
             ApiError::Draining { .. } => "draining",
             ApiError::StoreUnavailable { .. } => "store_unavailable",
             ApiError::PublishDisabled => "publish_disabled",
-            ApiError::Unauthorized => "unauthorized",
+            ApiError::Unauthorized | ApiError::StreamUnauthorized { .. } => "unauthorized",
+            ApiError::ForbiddenTopic { .. } => "forbidden_topic",
+            ApiError::BadTopic { .. } => "bad_topic",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::BadJson { .. } => "bad_json",
             ApiError::BadEventName { .. } => "bad_event_name",
@@ -128,11 +154,14 @@ impl ApiError {
             | ApiError::Draining { .. }
             | ApiError::TooManySockets { .. }
             | ApiError::StoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::PublishDisabled => StatusCode::FORBIDDEN,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PublishDisabled | ApiError::ForbiddenTopic { .. } => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized | ApiError::StreamUnauthorized { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadJson { .. }
             | ApiError::BadEventName { .. }
+            | ApiError::BadTopic { .. }
             | ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -154,6 +183,10 @@ impl ApiError {
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
+            topic: match self {
+                ApiError::ForbiddenTopic { topic } => Some(topic),
+                _ => None,
+            },
         };
         serde_json::to_vec(&body).unwrap_or_default()
     }
@@ -189,6 +222,14 @@ impl From<crate::protocol::ResumeError> for ApiError {
     }
 }
 
+impl From<crate::protocol::TopicError> for ApiError {
+    fn from(err: crate::protocol::TopicError) -> Self {
+        ApiError::BadTopic {
+            reason: err.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -200,7 +241,10 @@ impl IntoResponse for ApiError {
             self.body(),
         )
             .into_response();
-        if matches!(self, ApiError::Unauthorized) {
+        if matches!(
+            self,
+            ApiError::Unauthorized | ApiError::StreamUnauthorized { .. }
+        ) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"sse-status\""),
@@ -286,6 +330,18 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["error"], "too_many_sockets");
         assert!(json["message"].as_str().unwrap().contains("7 connections"));
+        let raw = ApiError::ForbiddenTopic {
+            topic: "users/bob".into(),
+        }
+        .to_http1_bytes();
+        let body = String::from_utf8(raw).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(body.split_once("\r\n\r\n").unwrap().1).unwrap();
+        assert!(body.starts_with("HTTP/1.1 403 Forbidden\r\n"));
+        assert_eq!(
+            (json["error"].as_str(), json["topic"].as_str()),
+            (Some("forbidden_topic"), Some("users/bob"))
+        );
         let raw = ApiError::HeadersTooLarge { limit: 16 }.to_http1_bytes();
         assert!(raw.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
         let raw = ApiError::RequestTimeout { timeout_ms: 5 }.to_http1_bytes();

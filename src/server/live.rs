@@ -7,7 +7,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 
+use crate::protocol::TopicPattern;
+use crate::server::api::control::{self, Presence};
 use crate::server::api::{events, ops, publish};
+use crate::server::auth::{AuthPolicy, Authorizer};
 use crate::server::config::{ConfigError, HubConfig};
 use crate::server::error::ApiError;
 use crate::server::stream::state::AppState;
@@ -56,6 +59,12 @@ pub enum PublishError {
     /// reserves (`connected`, `ping`, `resync`, `draining`).
     #[error("invalid event name: {0}")]
     BadEventName(String),
+    /// The topic list is not 1–64 topics of 1–200 characters of `[A-Za-z0-9._~:/-]`.
+    #[error("invalid topics: {0}")]
+    BadTopics(String),
+    /// The subject to revoke is not 1–256 characters without control characters.
+    #[error("invalid subject")]
+    BadSubject,
     /// The data did not serialise to JSON.
     #[error("the event data is not serialisable to JSON: {0}")]
     NotJson(#[from] serde_json::Error),
@@ -84,8 +93,33 @@ impl LiveHub {
     /// # Panics
     /// Outside a Tokio runtime (it spawns tasks).
     pub fn new(config: HubConfig) -> Result<LiveHub, ConfigError> {
+        LiveHub::builder(config).build()
+    }
+
+    /// A hub with more than settings: an [`Authorizer`] deciding who reads which topics, and
+    /// public topics. Without an authorizer nobody is granted a topic (a `?topic=` request is
+    /// answered 403; broadcasts still reach every stream).
+    ///
+    /// ```no_run
+    /// use sse_status::server::{HubConfig, JwtAuthorizer, LiveHub};
+    /// use sse_status::protocol::TopicPattern;
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = LiveHub::builder(HubConfig::default())
+    ///     .authorizer(JwtAuthorizer::new(std::env::var("SSE_AUTH_SECRET")?))
+    ///     .public_topics(vec![TopicPattern::parse("public")?])
+    ///     .build()?;
+    /// # let _ = hub; Ok(()) }
+    /// ```
+    pub fn builder(config: HubConfig) -> LiveHubBuilder {
+        LiveHubBuilder {
+            config,
+            auth: AuthPolicy::default(),
+        }
+    }
+
+    fn start(config: HubConfig, auth: AuthPolicy) -> Result<LiveHub, ConfigError> {
         config.validate()?;
-        let state = AppState::new(config);
+        let state = AppState::new(config, auth);
         tokio::spawn(
             state
                 .hub
@@ -106,10 +140,27 @@ impl LiveHub {
         event: &str,
         data: &T,
     ) -> Result<String, PublishError> {
+        self.publish_to::<&str, T>(&[], event, data).await
+    }
+
+    /// [`publish`](Self::publish) to `topics` (1–64): the event reaches only streams granted and
+    /// subscribed to one of them, live and in replay. An empty list publishes a broadcast.
+    pub async fn publish_to<S: AsRef<str>, T: Serialize + ?Sized>(
+        &self,
+        topics: &[S],
+        event: &str,
+        data: &T,
+    ) -> Result<String, PublishError> {
         crate::protocol::validate_event_name(event)
             .map_err(|err| PublishError::BadEventName(err.to_string()))?;
+        let topics = if topics.is_empty() {
+            Vec::new()
+        } else {
+            crate::protocol::validate_topics(topics)
+                .map_err(|err| PublishError::BadTopics(err.to_string()))?
+        };
         let data = serde_json::to_string(data)?;
-        publish::append(&self.state, event, data)
+        publish::append(&self.state, event, data, &topics)
             .await
             .map_err(|err| match err {
                 ApiError::PayloadTooLarge { limit } => PublishError::TooLarge { limit },
@@ -125,12 +176,36 @@ impl LiveHub {
             .with_state(self.state.clone())
     }
 
-    /// `POST /api/publish`: publishing over HTTP with `Authorization: Bearer <token>`
-    /// (`config.publish_token`; unset, it answers 403). Mount it only if something outside the
-    /// process publishes.
+    /// End every stream of `subject` with `revoked`: in this process at once, and on every
+    /// instance of a Redis fleet within moments. `StoreUnavailable`: this process's streams
+    /// ended, the fleet was not told (retry).
+    pub async fn revoke(&self, subject: &str) -> Result<(), PublishError> {
+        control::revoke_subject(&self.state, subject)
+            .await
+            .map_err(|err| match err {
+                ApiError::BadRequest { .. } => PublishError::BadSubject,
+                _ => PublishError::StoreUnavailable,
+            })
+    }
+
+    /// How many open streams an event to `topic` reaches, across the fleet (counts only).
+    pub async fn presence(&self, topic: &str) -> Result<Presence, PublishError> {
+        control::count(&self.state, topic)
+            .await
+            .map_err(|err| match err {
+                ApiError::BadTopic { reason } => PublishError::BadTopics(reason),
+                _ => PublishError::StoreUnavailable,
+            })
+    }
+
+    /// `POST /api/publish`, `POST /api/revoke` and `GET /api/presence`: publishing and access
+    /// control over HTTP with `Authorization: Bearer <token>` (`config.publish_token`; unset,
+    /// they answer 403). Mount it only if something outside the process publishes.
     pub fn publish_router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
             .route("/api/publish", post(publish::publish))
+            .route("/api/revoke", post(control::revoke))
+            .route("/api/presence", get(control::presence))
             .with_state(self.state.clone())
     }
 
@@ -198,5 +273,45 @@ impl LiveHub {
     /// The shared internals, for this crate's serving loop and app.
     pub(crate) fn state(&self) -> &AppState {
         &self.state
+    }
+}
+
+/// Builds a [`LiveHub`] with an access policy: see [`LiveHub::builder`].
+#[must_use]
+pub struct LiveHubBuilder {
+    config: HubConfig,
+    auth: AuthPolicy,
+}
+
+impl std::fmt::Debug for LiveHubBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveHubBuilder")
+            .field("config", &self.config)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+impl LiveHubBuilder {
+    /// Who may read which topics: runs on every stream request, on every path. Default: nobody
+    /// is granted a topic.
+    pub fn authorizer(mut self, authorizer: impl Authorizer) -> Self {
+        self.auth.authorizer = std::sync::Arc::new(authorizer);
+        self
+    }
+
+    /// Topics every stream may subscribe to, anonymous ones included (an explicit opt-in:
+    /// none by default).
+    pub fn public_topics(mut self, patterns: Vec<TopicPattern>) -> Self {
+        self.auth.public_topics = patterns;
+        self
+    }
+
+    /// Check the settings and start the hub (see [`LiveHub::new`]).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (it spawns tasks).
+    pub fn build(self) -> Result<LiveHub, ConfigError> {
+        LiveHub::start(self.config, self.auth)
     }
 }

@@ -5,19 +5,27 @@
 //! Inside, three rooms that import [`protocol`](crate::protocol) and nothing above it:
 //! - `stream`: the stream core — fan-out, the event log (memory or Redis), each stream's feed,
 //!   the shared state, metrics and the stream/socket budget;
-//! - `api`: the HTTP API on top of it — `/events`, `/api/publish`, health and metrics handlers;
+//! - `api`: the HTTP API on top of it — `/events`, `/api/publish`, `/api/revoke`,
+//!   `/api/presence`, health and metrics handlers;
+//! - `auth`: who may read which topics — the [`Authorizer`] hook and the ready [`JwtAuthorizer`];
 //! - `transport`: the optional serving loop — listener, request heads, the keep-alive loop and
 //!   the direct `/events` writer.
 
 mod api;
+mod auth;
 mod config;
 pub(crate) mod error;
 mod live;
 mod stream;
 mod transport;
 
+pub use api::control::Presence;
+pub use auth::{
+    access_token, AccessClaims, AuthFuture, Authorizer, Denied, Grant, JwtAuthorizer, NoAuthorizer,
+    RequestParts, ACCESS_COOKIE,
+};
 pub use config::{ConfigError, HubConfig};
-pub use live::{LiveHub, PublishError};
+pub use live::{LiveHub, LiveHubBuilder, PublishError};
 pub use stream::limits::raise_fd_limit;
 pub use transport::listener::bind;
 pub use transport::serve::{serve, shutdown_signal};

@@ -33,8 +33,19 @@ impl TestServer {
 
     /// Serve on a listener the test bound itself (e.g. with `SO_REUSEPORT`).
     pub async fn start_on(listener: tokio::net::TcpListener, config: HubConfig) -> TestServer {
-        let addr = listener.local_addr().expect("local addr");
         let hub = LiveHub::new(config).expect("a valid config");
+        TestServer::serve_hub(listener, hub)
+    }
+
+    /// Serve a hub the test built (e.g. with an authorizer) on `127.0.0.1:0`.
+    pub async fn start_hub(hub: LiveHub) -> TestServer {
+        let listener =
+            sse_status::server::bind("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
+        TestServer::serve_hub(listener, hub)
+    }
+
+    fn serve_hub(listener: tokio::net::TcpListener, hub: LiveHub) -> TestServer {
+        let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(serve(listener, hub.clone(), app(&hub, addr), async move {
             let _ = rx.await;
@@ -93,6 +104,7 @@ pub fn server_binary() -> tokio::process::Command {
         .env("LEPTOS_SITE_PKG_DIR", "pkg")
         .env("RUST_LOG", "info")
         .env_remove("SSE_PUBLISH_TOKEN")
+        .env_remove("SSE_AUTH_SECRET")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);

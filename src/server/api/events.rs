@@ -9,14 +9,14 @@ use std::convert::Infallible;
 use axum::body::Body;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, Method, Uri};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Extensions, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use crate::server::error::ApiError;
-use crate::server::stream::feed;
 use crate::server::stream::state::AppState;
+use crate::server::stream::{access, feed};
 
 /// The client's address for logs: axum's standard `ConnectInfo<SocketAddr>` (our serving loop
 /// provides it, as does `into_make_service_with_connect_info::<SocketAddr>()`), or unknown
@@ -43,27 +43,25 @@ fn stream_headers() -> [(header::HeaderName, HeaderValue); 3] {
     ]
 }
 
-/// `GET /events` (and `HEAD /events`: the same checks and head, no stream opened).
-pub async fn stream(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    extensions: Extensions,
-) -> Result<Response, ApiError> {
-    let peer = peer_of(&extensions);
+/// `GET /events` (and `HEAD /events`: the same checks and head, no stream opened): the hub's
+/// access policy decides first (400 / 401 / 403), then the stream opens.
+pub async fn stream(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, _body) = request.into_parts();
+    let peer = peer_of(&parts.extensions);
     let resume = crate::protocol::resume_point(
-        headers
+        parts
+            .headers
             .get_all("last-event-id")
             .iter()
             .map(|v| v.as_bytes()),
-        uri.query().unwrap_or(""),
+        parts.uri.query().unwrap_or(""),
     )?;
-    if method == Method::HEAD {
+    let access = access::admit(&state, &parts).await?;
+    if parts.method == Method::HEAD {
         // A HEAD learns what a stream would look like; it holds no stream slot.
         return Ok((stream_headers(), Body::empty()).into_response());
     }
-    let feed = feed::open(&state, peer, resume)?;
+    let feed = feed::open(&state, peer, resume, access)?;
     let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
         let bytes = feed.next().await?;
         Some((Ok::<_, Infallible>(bytes), feed))

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
+use crate::server::auth::bearer_token;
 use crate::server::error::ApiError;
 use crate::server::stream::state::AppState;
 
@@ -25,6 +26,9 @@ pub struct PublishRequest {
     pub event: String,
     /// Any JSON value; sent as the event's data.
     pub data: serde_json::Value,
+    /// The topics it is published to (1–64); absent: a broadcast to every stream.
+    #[serde(default)]
+    pub topics: Option<Vec<String>>,
 }
 
 /// The answer to a successful publish.
@@ -44,24 +48,15 @@ pub fn parse_body(bytes: &[u8]) -> Result<PublishRequest, ApiError> {
     crate::protocol::validate_event_name(&request.event).map_err(|err| ApiError::BadEventName {
         reason: err.to_string(),
     })?;
+    if let Some(topics) = &request.topics {
+        crate::protocol::validate_topics(topics)?;
+    }
     Ok(request)
 }
 
-/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive and
-/// may be followed by any number of spaces (RFC 9110 §11.1, §11.4); whitespace around the whole
-/// value is not part of the token (hyper trims it already). Anything else — another scheme, no
-/// token, a token with spaces inside — is not a bearer token.
-pub fn bearer_token(value: &str) -> Option<&str> {
-    let value = value.trim_matches([' ', '\t']);
-    let (scheme, rest) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = rest.trim_start_matches(' ');
-    (!token.is_empty() && !token.contains([' ', '\t'])).then_some(token)
-}
-
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Check the publish token (`Authorization: Bearer`, compared in constant time): what every
+/// publisher route (`/api/publish`, `/api/revoke`, `/api/presence`) requires.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = state.config.publish_token.as_deref() else {
         return Err(ApiError::PublishDisabled);
     };
@@ -115,20 +110,26 @@ async fn handle(
     authorize(state, headers)?;
     let bytes = read_body(state, headers, body).await?;
     let request = parse_body(&bytes)?;
-    let id = append(state, &request.event, request.data.to_string()).await?;
+    let topics = match &request.topics {
+        Some(topics) => crate::protocol::validate_topics(topics)?,
+        None => Vec::new(),
+    };
+    let id = append(state, &request.event, request.data.to_string(), &topics).await?;
     Ok(PublishResponse {
         id,
         event: request.event,
     })
 }
 
-/// Publish an already validated event name with its JSON `data`: what `POST /api/publish` and
-/// [`LiveHub::publish`](crate::server::live::LiveHub::publish) share. Returns the event's id once the log has
-/// stored it (with Redis: after `XADD` succeeded).
+/// Publish an already validated event name with its JSON `data` to validated `topics` (empty:
+/// a broadcast): what `POST /api/publish` and [`LiveHub::publish`](crate::server::live::LiveHub::publish)
+/// share. Returns the event's id once the log has stored it (with Redis: after `XADD`
+/// succeeded).
 pub(crate) async fn append(
     state: &AppState,
     event: &str,
     data: String,
+    topics: &[String],
 ) -> Result<String, ApiError> {
     if data.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge {
@@ -137,7 +138,7 @@ pub(crate) async fn append(
     }
     let id = state
         .log
-        .append(event.to_owned(), data)
+        .append(event.to_owned(), data, topics)
         .await
         .map_err(|err| {
             tracing::warn!(%err, "publish refused: the event log is unreachable");
@@ -146,7 +147,7 @@ pub(crate) async fn append(
             }
         })?;
     state.metrics.events_published.inc();
-    tracing::debug!(%id, %event, "published");
+    tracing::debug!(%id, %event, topics = topics.len(), "published");
     Ok(id)
 }
 
@@ -204,6 +205,23 @@ mod tests {
         assert!(err.to_string().contains("unknown field"), "{err}");
         let ok = parse_body(br#"{"event":"update","data":{"n":[1,2]}}"#).unwrap();
         assert_eq!(ok.data.to_string(), r#"{"n":[1,2]}"#);
+        assert_eq!(ok.topics, None);
+        let ok = parse_body(br#"{"event":"update","data":1,"topics":["users/42"]}"#).unwrap();
+        assert_eq!(ok.topics, Some(vec!["users/42".to_owned()]));
+        for bad in [
+            r#"{"event":"x","data":1,"topics":[]}"#,
+            r#"{"event":"x","data":1,"topics":["a\nb"]}"#,
+            r#"{"event":"x","data":1,"topics":["users/*"]}"#,
+        ] {
+            let err = parse_body(bad.as_bytes()).unwrap_err();
+            assert!(matches!(err, ApiError::BadTopic { .. }), "{bad}: {err}");
+        }
+        let many: Vec<String> = (0..65).map(|i| format!("t{i}")).collect();
+        let body = serde_json::json!({"event": "x", "data": 1, "topics": many}).to_string();
+        assert!(matches!(
+            parse_body(body.as_bytes()),
+            Err(ApiError::BadTopic { .. })
+        ));
     }
 
     proptest::proptest! {

@@ -1,16 +1,19 @@
 //! Server only: the fan-out hub. Application events (from whichever event log runs, see
 //! [`log`](crate::server::stream::log)) are encoded once into shared bytes, kept in a bounded ring of recent
 //! events (the whole replay buffer of the embedded log; a cache of the stream's tail with Redis)
-//! and handed to all streams through one broadcast channel; one heartbeat timer serves the whole
-//! process and also carries the fleet view; a counter enforces the stream limit.
+//! and handed to all streams through one broadcast channel — except events published to topics,
+//! which a topic index puts only into the mailboxes of the streams subscribed to them (a publish
+//! costs the topic's subscribers, not every stream); one heartbeat timer serves the whole process
+//! and also carries the fleet view; a counter enforces the stream limit; per-pattern counts
+//! answer presence.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{self, EventId, Fleet, Ping, STORE_OK, STORE_UNREACHABLE};
@@ -51,6 +54,28 @@ pub struct Frame {
     pub kind: FrameKind,
     /// The complete SSE frame, ready to write.
     pub bytes: Bytes,
+    /// Which streams it is for.
+    pub target: Target,
+}
+
+/// Which streams a frame is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Target {
+    /// Every stream (an untargeted event, a heartbeat, a drain).
+    #[default]
+    All,
+    /// Streams granted and subscribed to one of these topics (valid, 1–64).
+    Topics(Topics),
+    /// The streams of one subject (a revocation).
+    Subject(Arc<str>),
+}
+
+/// The topics of one event, shared by every copy of its frame.
+pub type Topics = Arc<[Box<str>]>;
+
+/// `Some` topics for a targeted event, from a list the caller validated.
+pub fn topics_of(topics: &[String]) -> Option<Topics> {
+    (!topics.is_empty()).then(|| topics.iter().map(|t| t.as_str().into()).collect())
 }
 
 /// The kind of a shared frame.
@@ -71,6 +96,9 @@ pub enum FrameKind {
     Drain,
     /// Control: end the stream now (the drain window is over).
     Close,
+    /// Control: the subject in the frame's [`Target::Subject`] was revoked; its streams say
+    /// `revoked` and end.
+    Revoke,
 }
 
 impl Frame {
@@ -78,7 +106,9 @@ impl Frame {
     pub fn app_pos(&self) -> Option<Pos> {
         match self.kind {
             FrameKind::App { pos } => Some(pos),
-            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close => None,
+            FrameKind::Ping { .. } | FrameKind::Drain | FrameKind::Close | FrameKind::Revoke => {
+                None
+            }
         }
     }
 
@@ -121,6 +151,20 @@ pub struct Snapshot {
     pub oldest: Option<Pos>,
     /// Everything the ring holds, for a resync of the embedded log.
     pub ring: Vec<Arc<Frame>>,
+    /// The stream's own queue of topic-targeted events after `head` (when it subscribed to
+    /// topics).
+    pub mailbox: Option<Mailbox>,
+}
+
+/// A stream's queue of the topic-targeted events it subscribed to: filled by the publish that
+/// matches it through the topic index (so a publish costs the topic's subscribers, not every
+/// stream). Closed when the stream fell `send_queue` events behind.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// Its key in the index (give it back with [`Hub::unsubscribe`]).
+    pub id: u64,
+    /// Targeted events, in log order.
+    pub rx: mpsc::Receiver<Arc<Frame>>,
 }
 
 struct Buffer {
@@ -129,6 +173,11 @@ struct Buffer {
     /// The position just before `events.front()`, when known (every event after it is here).
     base: Option<Pos>,
     events: VecDeque<Arc<Frame>>,
+    /// The topic index: subscribed pattern (`users/42`, `users/*`) → the mailboxes that read it.
+    index: HashMap<String, HashSet<u64>>,
+    /// Every open mailbox: its sender and the patterns it is indexed under.
+    mailboxes: HashMap<u64, (mpsc::Sender<Arc<Frame>>, Vec<String>)>,
+    next_mailbox: u64,
 }
 
 /// Shared by all streams of one server process.
@@ -138,10 +187,16 @@ pub struct Hub {
     tx: broadcast::Sender<Arc<Frame>>,
     buffer: Mutex<Buffer>,
     replay_capacity: usize,
+    /// Capacity of a stream's mailbox.
+    send_queue: usize,
     open: AtomicUsize,
     next_connection: AtomicU64,
     max_connections: usize,
     fleet: watch::Sender<Fleet>,
+    /// Open streams per subscribed pattern (its text, e.g. `users/42` or `users/*`).
+    presence: Mutex<HashMap<String, u64>>,
+    /// Bumped on every change of `presence` (the Redis log republishes it then).
+    presence_changes: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -196,12 +251,18 @@ impl Hub {
                 // The embedded log starts complete; a stream's tail starts unknown.
                 base: embedded.then_some(Pos::ZERO),
                 events: VecDeque::with_capacity(replay_capacity.min(4096)),
+                index: HashMap::new(),
+                mailboxes: HashMap::new(),
+                next_mailbox: 1,
             }),
+            send_queue: send_queue.max(1),
             replay_capacity,
             open: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
             max_connections,
             fleet,
+            presence: Mutex::new(HashMap::new()),
+            presence_changes: AtomicU64::new(0),
         })
     }
 
@@ -254,40 +315,92 @@ impl Hub {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Encode an application event once.
-    pub fn encode_app(&self, pos: Pos, name: &str, data: &str) -> Arc<Frame> {
+    /// Encode an application event once; `topics` (`None`: a broadcast) travel with it.
+    pub fn encode_app(
+        &self,
+        pos: Pos,
+        name: &str,
+        data: &str,
+        topics: Option<Topics>,
+    ) -> Arc<Frame> {
         let id = self.id_text(pos);
         let mut text = String::with_capacity(name.len() + id.len() + data.len() + 32);
         protocol::encode_frame(&mut text, Some(name), Some(&id), None, data);
         Arc::new(Frame {
             kind: FrameKind::App { pos },
             bytes: Bytes::from(text),
+            target: topics.map_or(Target::All, Target::Topics),
         })
     }
 
-    /// Publish into the embedded log: give the event the next id, keep it, send it to every
-    /// stream.
-    pub fn publish(&self, name: String, data: String) -> EventId {
+    /// Publish into the embedded log: give the event the next id, keep it, send it to the
+    /// streams it is for.
+    pub fn publish(&self, name: String, data: String, topics: Option<Topics>) -> EventId {
         let mut buf = self.lock();
         let pos = Pos {
             ms: 0,
             seq: buf.head.seq + 1,
         };
-        let frame = self.encode_app(pos, &name, &data);
+        let frame = self.encode_app(pos, &name, &data, topics);
         self.push(&mut buf, frame);
         self.event_id(pos.seq)
     }
 
     /// Hand on an event the shared log already ordered (Redis). Events at or before the head
     /// were handed on already and are ignored. Returns whether it was new.
-    pub fn deliver(&self, pos: Pos, name: &str, data: &str) -> bool {
+    pub fn deliver(&self, pos: Pos, name: &str, data: &str, topics: Option<Topics>) -> bool {
         let mut buf = self.lock();
         if pos <= buf.head {
             return false;
         }
-        let frame = self.encode_app(pos, name, data);
+        let frame = self.encode_app(pos, name, data, topics);
         self.push(&mut buf, frame);
         true
+    }
+
+    /// End every stream of `subject` in this process with `revoked`.
+    pub fn revoke(&self, subject: &str) {
+        let _ = self.tx.send(Arc::new(Frame {
+            kind: FrameKind::Revoke,
+            bytes: Bytes::new(),
+            target: Target::Subject(subject.into()),
+        }));
+    }
+
+    /// Count a stream's subscribed patterns in (`+1`) or out (`-1`).
+    pub fn presence_add(&self, patterns: &[String], delta: i64) {
+        if patterns.is_empty() {
+            return;
+        }
+        let mut map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        for p in patterns {
+            if delta > 0 {
+                *map.entry(p.clone()).or_insert(0) += 1;
+            } else if let Some(n) = map.get_mut(p) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(p);
+                }
+            }
+        }
+        self.presence_changes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Streams of this process that an event published to `topic` reaches: those subscribed
+    /// to it exactly or to a prefix pattern above it.
+    pub fn presence(&self, topic: &str) -> u64 {
+        let map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        presence_patterns(topic)
+            .iter()
+            .filter_map(|p| map.get(p))
+            .sum()
+    }
+
+    /// Every subscribed pattern with its stream count, and the change counter it belongs to.
+    pub fn presence_table(&self) -> (u64, Vec<(String, u64)>) {
+        let map = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let changes = self.presence_changes.load(Ordering::Relaxed);
+        (changes, map.iter().map(|(k, v)| (k.clone(), *v)).collect())
     }
 
     /// Fill the ring with the stream's tail before following it (no stream has seen these: they
@@ -320,14 +433,87 @@ impl Hub {
             buf.base = Some(pos);
         }
         // Sent under the lock so a concurrent `subscribe` sees each event exactly once: either
-        // in its snapshot or on its receiver.
-        let _ = self.tx.send(frame);
+        // in its snapshot or on its receiver (or mailbox), and a stream sees its two sources
+        // filled in log order.
+        match &frame.target {
+            Target::Topics(topics) => {
+                let topics = Arc::clone(topics);
+                Self::post(buf, &frame, &topics);
+            }
+            Target::All | Target::Subject(_) => {
+                let _ = self.tx.send(frame);
+            }
+        }
+    }
+
+    /// Put a topic-targeted event into the mailbox of every stream subscribed to one of its
+    /// topics (once each), through the index: work in proportion to those streams. A full
+    /// mailbox is closed: that stream ends as too slow and resumes by `Last-Event-ID`.
+    fn post(buf: &mut Buffer, frame: &Arc<Frame>, topics: &[Box<str>]) {
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut full = Vec::new();
+        for topic in topics {
+            for pattern in presence_patterns(topic) {
+                let Some(ids) = buf.index.get(&pattern) else {
+                    continue;
+                };
+                for id in ids {
+                    // Once per stream, however many of its patterns match.
+                    if !seen.insert(*id) {
+                        continue;
+                    }
+                    if let Some((tx, _)) = buf.mailboxes.get(id) {
+                        if tx.try_send(Arc::clone(frame)).is_err() {
+                            full.push(*id);
+                        }
+                    }
+                }
+            }
+        }
+        for id in full {
+            Self::remove_mailbox(buf, id);
+        }
+    }
+
+    fn remove_mailbox(buf: &mut Buffer, id: u64) {
+        if let Some((_, patterns)) = buf.mailboxes.remove(&id) {
+            for pattern in patterns {
+                if let Some(ids) = buf.index.get_mut(&pattern) {
+                    ids.remove(&id);
+                    if ids.is_empty() {
+                        buf.index.remove(&pattern);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Give a stream's mailbox back (the stream ended).
+    pub fn unsubscribe(&self, mailbox: u64) {
+        Self::remove_mailbox(&mut self.lock(), mailbox);
     }
 
     /// Subscribe a new stream; `after` is where it resumes (`None`: a fresh start).
+    #[cfg(test)]
     pub fn subscribe(&self, after: Option<Pos>) -> Snapshot {
-        let buf = self.lock();
+        self.subscribe_to(after, &[])
+    }
+
+    /// Subscribe a new stream reading `patterns` (besides the broadcasts); `after` is where it
+    /// resumes (`None`: a fresh start).
+    pub fn subscribe_to(&self, after: Option<Pos>, patterns: &[String]) -> Snapshot {
+        let mut buf = self.lock();
         let rx = self.tx.subscribe();
+        let mailbox = (!patterns.is_empty()).then(|| {
+            let id = buf.next_mailbox;
+            buf.next_mailbox += 1;
+            let (tx, rx) = mpsc::channel(self.send_queue);
+            for pattern in patterns {
+                buf.index.entry(pattern.clone()).or_default().insert(id);
+            }
+            buf.mailboxes.insert(id, (tx, patterns.to_vec()));
+            Mailbox { id, rx }
+        });
         let oldest = buf.events.front().and_then(|f| f.app_pos());
         let replay = after.and_then(|x| {
             if x == buf.head {
@@ -348,6 +534,7 @@ impl Hub {
             replay,
             oldest,
             ring: buf.events.iter().cloned().collect(),
+            mailbox,
         }
     }
 
@@ -394,6 +581,7 @@ impl Hub {
         self.broadcast(Frame {
             kind,
             bytes: Bytes::new(),
+            target: Target::All,
         });
     }
 
@@ -429,10 +617,24 @@ impl Hub {
                 self.broadcast(Frame {
                     kind: FrameKind::Ping { seq },
                     bytes: Bytes::from(text),
+                    target: Target::All,
                 });
             }
         }
     }
+}
+
+/// The subscription patterns whose streams an event to `topic` reaches: `topic` itself and
+/// `a/*`, `a/b/*`, … for every `/` in it (so a presence count costs the topic's depth, not the
+/// number of patterns).
+pub fn presence_patterns(topic: &str) -> Vec<String> {
+    let mut out = vec![topic.to_owned()];
+    for (i, b) in topic.bytes().enumerate() {
+        if b == b'/' && i > 0 && i + 1 < topic.len() {
+            out.push(format!("{}*", &topic[..=i]));
+        }
+    }
+    out
 }
 
 /// A claimed stream slot; released when dropped.
@@ -441,6 +643,13 @@ pub struct Slot {
     hub: Arc<Hub>,
     /// Unique per stream.
     pub connection_id: String,
+}
+
+impl Slot {
+    /// The hub this slot belongs to.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
 }
 
 impl Drop for Slot {
@@ -459,7 +668,7 @@ mod tests {
 
     fn publish_n(hub: &Hub, n: u64) {
         for i in 0..n {
-            hub.publish("update".into(), format!("{{\"i\":{i}}}"));
+            hub.publish("update".into(), format!("{{\"i\":{i}}}"), None);
         }
     }
 
@@ -492,7 +701,7 @@ mod tests {
     fn app_frames_are_encoded_once_with_name_id_and_data() {
         let hub = Hub::new(1, 8, 8);
         let mut sub = hub.subscribe(None);
-        let id = hub.publish("update".into(), "{\"a\":1}".into());
+        let id = hub.publish("update".into(), "{\"a\":1}".into(), None);
         let frame = sub.rx.try_recv().unwrap();
         assert_eq!(
             std::str::from_utf8(&frame.bytes).unwrap(),
@@ -503,8 +712,8 @@ mod tests {
     #[test]
     fn ids_are_monotonic_and_carry_the_server_id() {
         let hub = Hub::new(1, 8, 8);
-        let a = hub.publish("x".into(), "1".into());
-        let b = hub.publish("x".into(), "2".into());
+        let a = hub.publish("x".into(), "1".into(), None);
+        let b = hub.publish("x".into(), "2".into(), None);
         assert_eq!(a.epoch, hub.server_id());
         assert_eq!((a.seq, b.seq), (1, 2));
     }
@@ -536,10 +745,10 @@ mod tests {
     fn the_ring_answers_resume_points_it_holds_completely() {
         let hub = Hub::with_ids(10, 3, 64, IdStyle::Stream);
         for p in [at(10, 0), at(10, 1), at(11, 0), at(12, 0)] {
-            assert!(hub.deliver(p, "x", "1"));
+            assert!(hub.deliver(p, "x", "1", None));
         }
         assert!(
-            !hub.deliver(at(11, 0), "x", "1"),
+            !hub.deliver(at(11, 0), "x", "1", None),
             "old positions are ignored"
         );
         // The ring holds 10-1, 11-0, 12-0; 10-0 was evicted, so it is the ring's base.
@@ -561,7 +770,7 @@ mod tests {
         let mut sub = hub.subscribe(None);
         let frames = [at(1, 0), at(2, 0), at(3, 0)]
             .into_iter()
-            .map(|p| hub.encode_app(p, "x", "1"))
+            .map(|p| hub.encode_app(p, "x", "1", None))
             .collect();
         hub.preload(frames);
         assert!(sub.rx.try_recv().is_err());
@@ -584,6 +793,55 @@ mod tests {
             live.push(f);
         }
         assert_eq!(seqs(&live), vec![4, 5]);
+    }
+
+    fn topics(list: &[&str]) -> Option<Topics> {
+        topics_of(&list.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn topic_events_go_through_the_index_to_their_subscribers_only() {
+        let hub = Hub::new(10, 8, 2);
+        let mut everyone = hub.subscribe(None);
+        let mut alice = hub.subscribe_to(None, &["users/alice".into()]);
+        let mut admin = hub.subscribe_to(None, &["users/*".into(), "users/alice".into()]);
+        let mut bob = hub.subscribe_to(None, &["users/bob".into()]);
+        hub.publish("x".into(), "1".into(), topics(&["users/alice", "docs/1"]));
+        hub.publish("x".into(), "2".into(), None);
+        // Not a single frame on the shared channel for a topic event.
+        assert_eq!(everyone.rx.try_recv().unwrap().app_seq(), Some(2));
+        assert!(everyone.rx.try_recv().is_err());
+        let mb = |s: &mut Snapshot| s.mailbox.as_mut().unwrap().rx.try_recv().ok();
+        assert_eq!(mb(&mut alice).and_then(|f| f.app_seq()), Some(1));
+        assert_eq!(mb(&mut admin).and_then(|f| f.app_seq()), Some(1));
+        assert!(mb(&mut admin).is_none(), "once, though two patterns match");
+        hub.publish("x".into(), "1b".into(), topics(&["users/alice"]));
+        assert!(mb(&mut alice).is_some());
+        assert!(mb(&mut admin).is_some());
+        assert!(mb(&mut admin).is_none(), "once for one topic too");
+        assert!(mb(&mut bob).is_none());
+        // The ring keeps them for replay (filtered per stream by the feed).
+        assert_eq!(
+            hub.subscribe(Some(Pos::ZERO)).replay.map(|r| r.len()),
+            Some(3)
+        );
+        // A mailbox that falls `send_queue` behind is closed; the others go on.
+        for _ in 0..3 {
+            hub.publish("x".into(), "3".into(), topics(&["users/bob"]));
+        }
+        let bob_box = &mut bob.mailbox.as_mut().unwrap().rx;
+        assert!(bob_box.try_recv().is_ok());
+        assert!(bob_box.try_recv().is_ok());
+        assert_eq!(
+            bob_box.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        );
+        // Given back, a mailbox leaves the index.
+        hub.unsubscribe(alice.mailbox.as_ref().unwrap().id);
+        hub.publish("x".into(), "4".into(), topics(&["users/alice"]));
+        assert!(mb(&mut alice).is_none());
+        assert!(mb(&mut admin).is_some());
+        assert!(!hub.lock().index.contains_key("users/bob"));
     }
 
     #[test]

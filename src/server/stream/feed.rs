@@ -1,21 +1,26 @@
 //! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
 //! the resume point was lost, the missed events, then the shared live frames until the client
-//! leaves, falls too far behind, or the server drains. Frames come out as ready-to-write bytes.
+//! leaves, falls too far behind, or the server drains; only the events its [`Access`] sees, and
+//! `reauth` when its grant expires or `revoked` when its subject is revoked, then the end.
+//! Frames come out as ready-to-write bytes.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
+use tokio::sync::mpsc;
 
-use crate::protocol::{self, Connected, Draining, Resume, Resync};
+use crate::protocol::{self, Connected, Draining, Reauth, ReauthReason, Resume, Resync, Revoked};
 use crate::server::error::ApiError;
-use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Pos, Slot};
+use crate::server::stream::access::Access;
+use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Mailbox, Pos, Slot, Target};
 use crate::server::stream::log::{Plan, Start, StoreError};
 use crate::server::stream::metrics::Metrics;
 use crate::server::stream::state::AppState;
@@ -39,7 +44,12 @@ fn json_frame(
 }
 
 /// Admit a stream or say why not, without counting a refusal (see [`open`]).
-pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
+pub fn try_open(
+    state: &AppState,
+    peer: SocketAddr,
+    resume: Resume,
+    access: Access,
+) -> Result<Feed, ApiError> {
     if state.is_draining() {
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
@@ -51,14 +61,18 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
             retry_after: RETRY_AFTER,
         });
     };
+    let patterns: Vec<String> = access.topics.iter().map(|t| t.to_string()).collect();
     let opening = state
         .log
-        .open(&resume)
+        .open(&resume, &patterns)
         .map_err(|_| ApiError::StoreUnavailable {
             retry_after: RETRY_AFTER,
         })?;
     if state.is_draining() {
         // Shutdown began while we subscribed: the drain frame may have gone out before.
+        if let Some(mailbox) = &opening.mailbox {
+            state.hub.unsubscribe(mailbox.id);
+        }
         return Err(ApiError::Draining {
             retry_after: RETRY_AFTER,
         });
@@ -73,8 +87,20 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
         replayed: 0,
         fleet: None,
     };
+    let expiry = access.expires_at.map(|at| {
+        let left = at
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        Box::pin(tokio::time::sleep(left))
+    });
+    state.hub.presence_add(&patterns, 1);
+    let mailbox_id = opening.mailbox.as_ref().map(|m| m.id);
     Ok(Feed {
         start: Some(opening.start),
+        access,
+        expiry,
+        cursor: String::new(),
+        last: None,
         fetching: None,
         hello: Some(hello),
         resume,
@@ -82,6 +108,8 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
         replay: VecDeque::new(),
         floor: Pos::ZERO,
         rx: opening.rx,
+        mailbox: opening.mailbox,
+        pending: (None, None),
         hub: Arc::clone(&state.hub),
         metrics: state.metrics.clone(),
         retry_ms: state.config.retry_ms,
@@ -92,14 +120,21 @@ pub fn try_open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Fe
             started: Instant::now(),
             sent: 0,
             slot,
+            patterns,
+            mailbox: mailbox_id,
         },
     })
 }
 
 /// [`try_open`], counting a refusal in the metrics. Refusals come in floods (a full server, a
 /// restart), so each one is logged at debug level and a summary at most every 10 s.
-pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, ApiError> {
-    try_open(state, peer, resume).inspect_err(|err| {
+pub fn open(
+    state: &AppState,
+    peer: SocketAddr,
+    resume: Resume,
+    access: Access,
+) -> Result<Feed, ApiError> {
+    try_open(state, peer, resume, access).inspect_err(|err| {
         let reason = match err {
             ApiError::Draining { .. } => "draining",
             ApiError::StoreUnavailable { .. } => "store",
@@ -127,6 +162,14 @@ pub fn open(state: &AppState, peer: SocketAddr, resume: Resume) -> Result<Feed, 
 pub struct Feed {
     /// How the stream starts; taken by the first [`Feed::next`] (which may read from Redis).
     start: Option<Start>,
+    /// What this stream may read.
+    access: Access,
+    /// Fires when the grant expires.
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The `connected` event's id.
+    cursor: String,
+    /// The last application event this stream delivered.
+    last: Option<Pos>,
     /// The read of missed events from Redis, while it runs.
     fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
     /// The `connected` event, sent once the replay is known.
@@ -139,6 +182,10 @@ pub struct Feed {
     /// Live events at or before this were replayed already (or seen by the client).
     floor: Pos,
     rx: Receiver<Arc<Frame>>,
+    /// This stream's topics' events (when it subscribed to topics).
+    mailbox: Option<Mailbox>,
+    /// Received and not yet sent: from the shared channel, from the mailbox.
+    pending: (Option<Arc<Frame>>, Option<Arc<Frame>>),
     hub: Arc<Hub>,
     metrics: Metrics,
     retry_ms: u64,
@@ -185,9 +232,11 @@ impl Feed {
         }
     }
 
-    /// Queue `connected`, maybe `resync`, and the missed events.
-    fn begin(&mut self, plan: Plan) -> Option<()> {
+    /// Queue `connected`, maybe `resync`, and the missed events this stream may read.
+    fn begin(&mut self, mut plan: Plan) -> Option<()> {
         let mut hello = self.hello.take()?;
+        plan.replay.retain(|f| self.access.sees(f));
+        self.cursor.clone_from(&plan.cursor);
         hello.replayed = plan.replay.len() as u64;
         hello.fleet = Some(self.hub.fleet());
         self.head.push_back(json_frame(
@@ -219,6 +268,8 @@ impl Feed {
                 Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
             },
             replay = plan.replay.len(),
+            subject = self.access.subject.as_deref().unwrap_or(""),
+            topics = self.access.topics.len(),
             resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
             open = self.hub.open_connections(),
             "stream connected"
@@ -241,40 +292,17 @@ impl Feed {
         if let Some(frame) = self.replay.pop_front() {
             self.metrics.events_replayed.inc();
             self.metrics.events_delivered.inc();
+            self.last = frame.app_pos();
             return Some(frame.bytes.clone());
         }
         if self.finished {
             return None;
         }
         loop {
-            // One waiter per stream, on the shared channel: control frames come the same way.
-            return match self.rx.recv().await {
-                Ok(frame) => match frame.kind {
-                    FrameKind::App { pos } => {
-                        if pos <= self.floor {
-                            // Replayed already (the stream started behind the client).
-                            continue;
-                        }
-                        self.metrics.events_delivered.inc();
-                        Some(frame.bytes.clone())
-                    }
-                    FrameKind::Ping { .. } => Some(frame.bytes.clone()),
-                    FrameKind::Drain => {
-                        self.finished = true;
-                        let (floor, window) = self.reconnect_after;
-                        let jitter = if window == 0 {
-                            0
-                        } else {
-                            rand::random_range(0..window)
-                        };
-                        let hint = Draining {
-                            reconnect_after_ms: floor + jitter,
-                        };
-                        Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
-                    }
-                    FrameKind::Close => None,
-                },
-                Err(RecvError::Lagged(missed)) => {
+            let frame = match self.next_live().await {
+                Live::Frame(frame) => frame,
+                Live::Expired => return Some(self.expired()),
+                Live::Lagged(missed) => {
                     // Skipping would lose events silently: end the stream; the client resumes
                     // by Last-Event-ID and gets the missed events from the log.
                     self.metrics
@@ -287,25 +315,201 @@ impl Feed {
                         missed,
                         "stream fell behind its send queue; dropping it"
                     );
-                    None
+                    return None;
                 }
-                Err(RecvError::Closed) => None,
+                Live::Closed => return None,
             };
+            return match frame.kind {
+                FrameKind::App { pos } => {
+                    if pos <= self.floor || !self.access.sees(&frame) {
+                        // Replayed already (the stream started behind the client), or not
+                        // for this stream.
+                        continue;
+                    }
+                    self.metrics.events_delivered.inc();
+                    self.last = Some(pos);
+                    Some(frame.bytes.clone())
+                }
+                FrameKind::Revoke => match &frame.target {
+                    Target::Subject(subject) if self.access.is_subject(subject) => {
+                        self.finished = true;
+                        self.metrics
+                            .streams_ended
+                            .with_label_values(&["revoked"])
+                            .inc();
+                        tracing::info!(
+                            connection_id = %self.log.slot.connection_id,
+                            subject = %subject,
+                            "stream revoked"
+                        );
+                        let revoked = Revoked {
+                            reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
+                        };
+                        Some(json_frame(protocol::EVENT_REVOKED, None, None, &revoked))
+                    }
+                    _ => continue,
+                },
+                FrameKind::Ping { .. } => Some(frame.bytes.clone()),
+                FrameKind::Drain => {
+                    self.finished = true;
+                    let (floor, window) = self.reconnect_after;
+                    let jitter = if window == 0 {
+                        0
+                    } else {
+                        rand::random_range(0..window)
+                    };
+                    let hint = Draining {
+                        reconnect_after_ms: floor + jitter,
+                    };
+                    Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
+                }
+                FrameKind::Close => None,
+            };
+        }
+    }
+
+    /// The next live frame in log order, from the shared channel (broadcasts, pings, control)
+    /// and the stream's mailbox (its topics' events). Cancel-safe: what was received waits in
+    /// `pending`. Both sources are filled under the hub's lock in log order, so once one of
+    /// them shows an event, every earlier event of the other is already in it.
+    async fn next_live(&mut self) -> Live {
+        loop {
+            // A busy stream may never wait below: its expiry is checked before every frame.
+            if self
+                .expiry
+                .as_ref()
+                .is_some_and(|e| e.deadline() <= tokio::time::Instant::now())
+            {
+                return Live::Expired;
+            }
+            if self.pending.0.is_none() {
+                match self.rx.try_recv() {
+                    Ok(frame) => self.pending.0 = Some(frame),
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Lagged(missed)) => return Live::Lagged(missed),
+                    Err(TryRecvError::Closed) => return Live::Closed,
+                }
+            }
+            if self.pending.1.is_none() {
+                if let Some(mailbox) = self.mailbox.as_mut() {
+                    match mailbox.rx.try_recv() {
+                        Ok(frame) => self.pending.1 = Some(frame),
+                        Err(mpsc::error::TryRecvError::Empty) => {}
+                        // The hub closed it: the stream fell behind.
+                        Err(mpsc::error::TryRecvError::Disconnected) => return Live::Lagged(0),
+                    }
+                }
+            }
+            let topic_first = match (&self.pending.0, &self.pending.1) {
+                (Some(shared), Some(topic)) => match (shared.app_pos(), topic.app_pos()) {
+                    (Some(a), Some(b)) => b < a,
+                    _ => false,
+                },
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (None, None) => {
+                    let Feed {
+                        rx,
+                        mailbox,
+                        expiry,
+                        pending,
+                        ..
+                    } = self;
+                    let expiring = async {
+                        match expiry.as_mut() {
+                            Some(expiry) => expiry.as_mut().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    let posted = async {
+                        match mailbox.as_mut() {
+                            Some(mailbox) => mailbox.rx.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        () = expiring => return Live::Expired,
+                        received = rx.recv() => match received {
+                            Ok(frame) => pending.0 = Some(frame),
+                            Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
+                            Err(RecvError::Closed) => return Live::Closed,
+                        },
+                        posted = posted => match posted {
+                            Some(frame) => pending.1 = Some(frame),
+                            None => return Live::Lagged(0),
+                        },
+                    }
+                    continue;
+                }
+            };
+            let next = if topic_first {
+                self.pending.1.take()
+            } else {
+                self.pending.0.take()
+            };
+            if let Some(frame) = next {
+                return Live::Frame(frame);
+            }
         }
     }
 }
 
+/// What the live sources gave.
+enum Live {
+    Frame(Arc<Frame>),
+    /// The grant expired.
+    Expired,
+    /// The stream fell behind (how many frames it missed, when known).
+    Lagged(u64),
+    /// The hub is gone.
+    Closed,
+}
+
+impl Feed {
+    /// The grant expired: say `reauth` with where to resume, and end.
+    fn expired(&mut self) -> Bytes {
+        self.finished = true;
+        self.metrics
+            .streams_ended
+            .with_label_values(&["expired"])
+            .inc();
+        self.expiry = None;
+        let last_event_id = match self.last {
+            Some(pos) => self.hub.id_text(pos),
+            None => self.cursor.clone(),
+        };
+        tracing::debug!(
+            connection_id = %self.log.slot.connection_id,
+            "access grant expired; asking the client to reauthenticate"
+        );
+        let reauth = Reauth {
+            reason: ReauthReason::Expired,
+            last_event_id: Some(last_event_id),
+        };
+        json_frame(protocol::EVENT_REAUTH, None, None, &reauth)
+    }
+}
+
 /// Lives as long as the stream: logs its end when dropped (client left, fell behind, or
-/// shutdown) and holds its slot under the connection limit.
+/// shutdown), holds its slot under the connection limit and its place in the topic counts.
 struct StreamLog {
     peer: SocketAddr,
     started: Instant,
     sent: u64,
     slot: Slot,
+    /// The subscribed patterns counted in the hub's presence table.
+    patterns: Vec<String>,
+    /// The stream's mailbox in the hub's topic index.
+    mailbox: Option<u64>,
 }
 
 impl Drop for StreamLog {
     fn drop(&mut self) {
+        self.slot.hub().presence_add(&self.patterns, -1);
+        if let Some(id) = self.mailbox {
+            self.slot.hub().unsubscribe(id);
+        }
         tracing::info!(
             connection_id = %self.slot.connection_id,
             peer = %self.peer,

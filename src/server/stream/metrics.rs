@@ -212,6 +212,12 @@ pub struct Metrics {
     pub connections_total: IntCounter,
     /// `sse_connections_rejected_total{reason}`: `limit` or `draining`.
     pub connections_rejected: IntCounterVec,
+    /// `sse_streams_denied_total{reason}`: stream requests the access policy refused
+    /// (`bad_topic`, `unauthorized`, `forbidden_topic`).
+    pub streams_denied: IntCounterVec,
+    /// `sse_streams_ended_total{reason}`: streams the server ended over access (`expired`: a
+    /// `reauth`; `revoked`).
+    pub streams_ended: IntCounterVec,
     /// `sse_events_published_total`
     pub events_published: IntCounter,
     /// `sse_events_delivered_total`: application events written to streams (live or replayed).
@@ -290,6 +296,18 @@ impl Metrics {
                 "SSE streams refused with 503",
                 "reason",
             ),
+            streams_denied: counter_vec(
+                &mut registry,
+                "sse_streams_denied_total",
+                "SSE stream requests refused by the access policy",
+                "reason",
+            ),
+            streams_ended: counter_vec(
+                &mut registry,
+                "sse_streams_ended_total",
+                "SSE streams ended over access (grant expired, subject revoked)",
+                "reason",
+            ),
             events_published: counter(
                 &mut registry,
                 "sse_events_published_total",
@@ -361,6 +379,12 @@ impl Metrics {
     fn with_known_labels(self) -> Self {
         for reason in ["limit", "draining", "store"] {
             self.connections_rejected.with_label_values(&[reason]);
+        }
+        for reason in ["bad_topic", "unauthorized", "forbidden_topic"] {
+            self.streams_denied.with_label_values(&[reason]);
+        }
+        for reason in ["expired", "revoked"] {
+            self.streams_ended.with_label_values(&[reason]);
         }
         for status in ["400", "401", "403", "408", "413", "503"] {
             self.publish_errors.with_label_values(&[status]);
@@ -492,7 +516,7 @@ mod tests {
 
     /// Every metric name the server exported with the prometheus crate; dashboards and tests
     /// depend on them.
-    const NAMES: [&str; 17] = [
+    const NAMES: [&str; 19] = [
         "sse_connections_open",
         "sse_connections_rejected_total",
         "sse_connections_total",
@@ -510,6 +534,8 @@ mod tests {
         "sse_sockets_refused_total",
         "sse_store_errors_total",
         "sse_store_up",
+        "sse_streams_denied_total",
+        "sse_streams_ended_total",
     ];
 
     #[test]
@@ -531,7 +557,8 @@ mod tests {
 
     /// A fresh `Metrics` renders byte for byte what the prometheus crate's `TextEncoder` rendered
     /// (captured before the crate was dropped): names, HELP texts, types, label order, the
-    /// pre-created series at 0 and the gauges that start at 1.
+    /// pre-created series at 0 and the gauges that start at 1 (plus the two access families
+    /// added since, in the same format).
     #[test]
     fn fresh_metrics_render_as_before() {
         assert_eq!(Metrics::new().render(), FRESH);
@@ -626,5 +653,14 @@ sse_store_errors_total{op=\"write\"} 0
 # HELP sse_store_up 1 while the event log answers, 0 while it is unreachable
 # TYPE sse_store_up gauge
 sse_store_up 1
+# HELP sse_streams_denied_total SSE stream requests refused by the access policy
+# TYPE sse_streams_denied_total counter
+sse_streams_denied_total{reason=\"bad_topic\"} 0
+sse_streams_denied_total{reason=\"forbidden_topic\"} 0
+sse_streams_denied_total{reason=\"unauthorized\"} 0
+# HELP sse_streams_ended_total SSE streams ended over access (grant expired, subject revoked)
+# TYPE sse_streams_ended_total counter
+sse_streams_ended_total{reason=\"expired\"} 0
+sse_streams_ended_total{reason=\"revoked\"} 0
 ";
 }

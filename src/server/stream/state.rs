@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::server::auth::AuthPolicy;
 use crate::server::config::HubConfig;
 use crate::server::stream::fanout::{FrameKind, Hub};
 use crate::server::stream::limits::{self, Budget, SocketGate};
@@ -17,6 +18,8 @@ use crate::server::stream::ratelog::RefusalLog;
 pub struct AppState {
     /// Flags and env.
     pub config: Arc<HubConfig>,
+    /// Who may read which topics.
+    pub auth: Arc<AuthPolicy>,
     /// Fan-out to streams.
     pub hub: Arc<Hub>,
     /// The event log (embedded, or Redis Streams shared by a fleet) that feeds the hub.
@@ -36,10 +39,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for `config`. The socket and stream caps are fitted to the process's open-file
+    /// State for `config` and the access policy `auth`. The socket and stream caps are fitted to the process's open-file
     /// limit now (lowered with a warning). Nothing runs yet: [`LiveHub::new`](crate::server::live::LiveHub::new)
     /// starts the heartbeat and the log.
-    pub fn new(config: HubConfig) -> Self {
+    pub fn new(config: HubConfig, auth: AuthPolicy) -> Self {
         let (budget, clamped) = limits::plan(
             limits::fd_limit(),
             config.max_sockets,
@@ -69,6 +72,7 @@ impl AppState {
             hub: Arc::clone(log.hub()),
             log: Arc::new(log),
             config: Arc::new(config),
+            auth: Arc::new(auth),
             metrics,
             budget,
             sockets: SocketGate::new(budget.max_sockets),

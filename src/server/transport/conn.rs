@@ -24,11 +24,11 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::server::error::ApiError;
-use crate::server::stream::feed;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
+use crate::server::stream::{access, feed};
 use crate::server::transport::fastpath;
-use crate::server::transport::head::{self, BodyLen, Head, Parsed};
+use crate::server::transport::head::{self, BodyLen, EventsRequest, Head, Parsed};
 use crate::server::transport::listener::{OneRequest, StallIo};
 
 /// Suggested wait in the canned answer at the socket cap.
@@ -150,7 +150,7 @@ async fn serve_connection(
             }
         };
         match head.events {
-            Some(resume) if !state.config.no_fast_path => {
+            Some(request) if !state.config.no_fast_path => {
                 let _ = buf.split_to(head.len);
                 if !buf.is_empty() {
                     let err = ApiError::BadRequest {
@@ -159,7 +159,18 @@ async fn serve_connection(
                     return refuse(io, peer, &err, "unexpected_input", &state).await;
                 }
                 drop(buf);
-                let opened = resume.and_then(|resume| feed::open(&state, peer, resume));
+                // The hub's access policy runs here as on the router path; the request's parts
+                // are dropped before the stream is held.
+                let opened = match request {
+                    Ok(EventsRequest { resume, mut parts }) => {
+                        parts.extensions.insert(ConnectInfo(peer));
+                        match Box::pin(access::admit(&state, &parts)).await {
+                            Ok(access) => feed::open(&state, peer, resume, access),
+                            Err(err) => Err(err),
+                        }
+                    }
+                    Err(err) => Err(err),
+                };
                 match opened {
                     Ok(feed) => {
                         let unexpected = state.metrics.unexpected_input.clone();

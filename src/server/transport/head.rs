@@ -3,6 +3,7 @@
 //! any HTTP stack sees it. Pure parsing here (table-tested); the timeouts live in `conn.rs`.
 
 use crate::protocol::{resume_point, Resume};
+use crate::server::auth::RequestParts;
 use crate::server::error::ApiError;
 
 /// Largest request head accepted (request line and headers); beyond it: 431.
@@ -24,8 +25,9 @@ pub enum BodyLen {
 pub struct Head {
     /// Its length in bytes (the body starts right after).
     pub len: usize,
-    /// `Some` for `GET /events`: the resume point, or why the request is refused.
-    pub events: Option<Result<Resume, ApiError>>,
+    /// `Some` for `GET /events`: the resume point and the request's parts (for the hub's
+    /// authorizer), or why the request is refused.
+    pub events: Option<Result<EventsRequest, ApiError>>,
     /// The body's framing.
     pub body: BodyLen,
     /// Whether the connection may carry another request after this one (as the client asks).
@@ -36,6 +38,35 @@ pub struct Head {
     pub upgrade: bool,
     /// A `HEAD` request (its response has no body, whatever its headers say).
     pub is_head: bool,
+}
+
+/// A `GET /events` request as the direct writer needs it.
+#[derive(Debug)]
+pub struct EventsRequest {
+    /// Where the client resumes.
+    pub resume: Resume,
+    /// Method, target and headers, as the hub's authorizer sees them on every path (boxed: a
+    /// connection's future stays small while it waits).
+    pub parts: Box<RequestParts>,
+}
+
+/// The request parts of a stream request head, as axum would give them.
+fn request_parts(target: &str, headers: &[httparse::Header<'_>]) -> Result<RequestParts, ApiError> {
+    let bad = |what: &str| ApiError::BadRequest {
+        reason: format!("the request's {what} cannot be read"),
+    };
+    let mut request = axum::http::Request::builder()
+        .method(axum::http::Method::GET)
+        .uri(target);
+    for h in headers {
+        let name = axum::http::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| bad("header names"))?;
+        let value =
+            axum::http::HeaderValue::from_bytes(h.value).map_err(|_| bad("header values"))?;
+        request = request.header(name, value);
+    }
+    let (parts, ()) = request.body(()).map_err(|_| bad("target"))?.into_parts();
+    Ok(parts)
 }
 
 /// What the bytes read so far amount to.
@@ -154,7 +185,11 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 reason: "an event stream request has no body".into(),
             });
         }
-        resume_point(header_values(headers, "last-event-id"), query).map_err(ApiError::from)
+        let resume = resume_point(header_values(headers, "last-event-id"), query)?;
+        Ok(EventsRequest {
+            resume,
+            parts: Box::new(request_parts(target, headers)?),
+        })
     });
 
     let upgrade = header_values(headers, "upgrade").next().is_some()
@@ -192,11 +227,28 @@ mod tests {
     #[test]
     fn streams_are_recognised_with_their_resume_point() {
         let h = head("GET /events?last_event_id=ab-3 HTTP/1.1\r\nLast-Event-ID: cd-4\r\n\r\n");
-        assert!(matches!(h.events, Some(Ok(Resume::Id(ref id))) if id.to_string() == "cd-4"));
+        assert!(
+            matches!(h.events, Some(Ok(EventsRequest { resume: Resume::Id(ref id), .. })) if id.to_string() == "cd-4")
+        );
         assert!(h.keep_alive);
         let h = head("GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
         assert_eq!(h.len, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n".len());
-        assert!(matches!(h.events, Some(Ok(Resume::Fresh))));
+        assert!(matches!(
+            h.events,
+            Some(Ok(EventsRequest {
+                resume: Resume::Fresh,
+                ..
+            }))
+        ));
+        let h = head(
+            "GET /events?topic=users/42 HTTP/1.1\r\nCookie: sse_access=t\r\nAuthorization: Bearer b\r\n\r\n",
+        );
+        let Some(Ok(EventsRequest { parts, .. })) = h.events else {
+            panic!("a stream request")
+        };
+        assert_eq!(parts.uri.query(), Some("topic=users/42"));
+        assert_eq!(parts.headers["cookie"], "sse_access=t");
+        assert_eq!(parts.headers["authorization"], "Bearer b");
         let h = head("GET /events?last_event_id=a-1&last_event_id=a-2 HTTP/1.1\r\n\r\n");
         assert!(matches!(h.events, Some(Err(ApiError::BadRequest { .. }))));
         let h = head("GET /events HTTP/1.1\r\nContent-Length: 5\r\n\r\n");

@@ -17,7 +17,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::config::HubConfig;
-use crate::server::stream::fanout::{Frame, Hub, IdStyle, Pos, ResyncReason, Snapshot};
+use crate::server::stream::fanout::{
+    topics_of, Frame, Hub, IdStyle, Mailbox, Pos, ResyncReason, Snapshot,
+};
 use crate::server::stream::metrics::Metrics;
 
 pub use self::redis::RedisLog;
@@ -81,6 +83,8 @@ impl Fetch {
 pub struct Opening {
     /// Live frames.
     pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// Live topic-targeted events (when the stream subscribed to topics).
+    pub mailbox: Option<Mailbox>,
     /// Replay plan.
     pub start: Start,
 }
@@ -154,33 +158,60 @@ impl EventLog {
         matches!(self.backend, Backend::Redis(_))
     }
 
-    /// Store an event; its id once it is stored (never before).
-    pub async fn append(&self, name: String, data: String) -> Result<String, StoreError> {
+    /// Store an event for validated `topics` (empty: a broadcast; the topics travel with the
+    /// event in the one log); its id once it is stored (never before).
+    pub async fn append(
+        &self,
+        name: String,
+        data: String,
+        topics: &[String],
+    ) -> Result<String, StoreError> {
         match &self.backend {
-            Backend::Embedded => Ok(self.hub.publish(name, data).to_string()),
-            Backend::Redis(log) => log.append(&name, &data).await,
+            Backend::Embedded => Ok(self.hub.publish(name, data, topics_of(topics)).to_string()),
+            Backend::Redis(log) => log.append(&name, &data, topics).await,
         }
     }
 
-    /// Start the background work: with Redis, the one follower that feeds the hub and the
-    /// fleet lease. Both end when `stop` is cancelled.
+    /// End every stream of `subject`: in this process at once, and with Redis on every
+    /// instance of the fleet (a control message each instance's listener acts on).
+    pub async fn revoke(&self, subject: &str) -> Result<(), StoreError> {
+        self.hub.revoke(subject);
+        match &self.backend {
+            Backend::Embedded => Ok(()),
+            Backend::Redis(log) => log.revoke(subject).await,
+        }
+    }
+
+    /// Streams an event to `topic` would reach, and the instances counted: this process's
+    /// with the embedded log; with Redis, every live instance's (as of their last lease).
+    pub async fn presence(&self, topic: &str) -> Result<(u64, u32), StoreError> {
+        match &self.backend {
+            Backend::Embedded => Ok((self.hub.presence(topic), 1)),
+            Backend::Redis(log) => log.presence(topic).await,
+        }
+    }
+
+    /// Start the background work: with Redis, the one follower that feeds the hub, the fleet
+    /// lease and the control listener (revocations). All end when `stop` is cancelled.
     pub fn spawn(&self, stop: CancellationToken) {
         if let Backend::Redis(log) = &self.backend {
             tokio::spawn(Arc::clone(log).follow(stop.clone()));
+            tokio::spawn(Arc::clone(log).control(stop.clone()));
             tokio::spawn(Arc::clone(log).lease(stop));
         }
     }
 
-    /// Open a stream that resumes after `resume`. Refused (with the store's error) only when
-    /// the missed events would have to come from an unreachable Redis.
-    pub fn open(&self, resume: &Resume) -> Result<Opening, StoreError> {
+    /// Open a stream that resumes after `resume` and reads the topic `patterns` (besides the
+    /// broadcasts). Refused (with the store's error) only when the missed events would have to
+    /// come from an unreachable Redis.
+    pub fn open(&self, resume: &Resume, patterns: &[String]) -> Result<Opening, StoreError> {
         match &self.backend {
-            Backend::Embedded => Ok(self.open_embedded(resume)),
-            Backend::Redis(log) => self.open_redis(log, resume),
+            Backend::Embedded => Ok(self.open_embedded(resume, patterns)),
+            Backend::Redis(log) => self.open_redis(log, resume, patterns),
         }
     }
 
-    fn open_embedded(&self, resume: &Resume) -> Opening {
+    fn open_embedded(&self, resume: &Resume, patterns: &[String]) -> Opening {
         let hub = &self.hub;
         let requested = match resume {
             Resume::Fresh => None,
@@ -190,13 +221,17 @@ impl EventLog {
             Resume::Id(id) => Some(Ok(Pos { ms: 0, seq: id.seq })),
             Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
         };
-        let snap = hub.subscribe(requested.as_ref().and_then(|r| r.as_ref().ok().copied()));
+        let snap = hub.subscribe_to(
+            requested.as_ref().and_then(|r| r.as_ref().ok().copied()),
+            patterns,
+        );
         let Snapshot {
             rx,
             head,
             replay,
             oldest,
             ring,
+            mailbox,
         } = snap;
         let plan = match (requested, replay) {
             (None, _) => Plan {
@@ -232,11 +267,17 @@ impl EventLog {
         };
         Opening {
             rx,
+            mailbox,
             start: Start::Ready(plan),
         }
     }
 
-    fn open_redis(&self, log: &Arc<RedisLog>, resume: &Resume) -> Result<Opening, StoreError> {
+    fn open_redis(
+        &self,
+        log: &Arc<RedisLog>,
+        resume: &Resume,
+        patterns: &[String],
+    ) -> Result<Opening, StoreError> {
         let hub = &self.hub;
         let requested = match resume {
             Resume::Fresh => None,
@@ -246,7 +287,10 @@ impl EventLog {
             },
             Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
         };
-        let snap = hub.subscribe(requested.as_ref().and_then(|r| r.as_ref().ok().copied()));
+        let snap = hub.subscribe_to(
+            requested.as_ref().and_then(|r| r.as_ref().ok().copied()),
+            patterns,
+        );
         let head = snap.head;
         let fresh = |resync| Plan {
             cursor: hub.id_text(head),
@@ -265,6 +309,9 @@ impl EventLog {
             }),
             (Some(Ok(at)), None) => {
                 if !hub.store_ok() {
+                    if let Some(mailbox) = &snap.mailbox {
+                        hub.unsubscribe(mailbox.id);
+                    }
                     return Err(StoreError(
                         "cannot read the missed events while Redis is unreachable".into(),
                     ));
@@ -277,7 +324,11 @@ impl EventLog {
                 })
             }
         };
-        Ok(Opening { rx: snap.rx, start })
+        Ok(Opening {
+            rx: snap.rx,
+            mailbox: snap.mailbox,
+            start,
+        })
     }
 }
 

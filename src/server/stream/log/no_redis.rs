@@ -20,7 +20,24 @@ impl RedisLog {
         match *self {}
     }
 
-    pub async fn append(&self, _name: &str, _data: &str) -> Result<String, StoreError> {
+    pub async fn append(
+        &self,
+        _name: &str,
+        _data: &str,
+        _topics: &[String],
+    ) -> Result<String, StoreError> {
+        match *self {}
+    }
+
+    pub async fn revoke(&self, _subject: &str) -> Result<(), StoreError> {
+        match *self {}
+    }
+
+    pub async fn presence(&self, _topic: &str) -> Result<(u64, u32), StoreError> {
+        match *self {}
+    }
+
+    pub async fn control(self: Arc<Self>, _stop: CancellationToken) {
         match *self {}
     }
 

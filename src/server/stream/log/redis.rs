@@ -2,19 +2,23 @@
 //! stream assigns the id); one follower per instance runs a blocking `XREAD` from the last id
 //! it handed on and feeds the local hub (never one Redis read per client); a stream whose resume
 //! point is not in the local cache reads what it missed with `XRANGE`. A lease per instance
-//! (renewed every second, with a TTL) gives the fleet's live-client count.
+//! (renewed every second, with a TTL) gives the fleet's live-client count, and with it each
+//! instance publishes its per-topic subscriber counts (a hash per instance) for presence
+//! queries. Topics travel with their event in the one stream (a `topics` field); revocations go
+//! to every instance over a pub/sub channel (`<key>:control`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::store_error::StoreError;
-use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
+use crate::server::stream::fanout::{presence_patterns, Frame, Hub, Pos, ResyncReason, Topics};
 use crate::server::stream::metrics::Metrics;
 
 /// How long the follower's `XREAD` blocks before it asks again.
@@ -53,12 +57,40 @@ redis.call('PEXPIRE', KEYS[2], ttl * 10)
 return {total, #counts}
 ";
 
+/// Sum the per-topic counts of every live instance: the lease set says which are live (Redis's
+/// own clock), each instance's hash `<prefix><id>` holds its counts per subscribed pattern.
+/// ARGV[1] is the hash prefix, the rest the patterns an event to the topic reaches.
+const PRESENCE_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+local total = 0
+for _, id in ipairs(live) do
+  local vals = redis.call('HMGET', ARGV[1] .. id, unpack(ARGV, 2))
+  for _, v in ipairs(vals) do
+    if v then total = total + tonumber(v) end
+  end
+end
+return {total, #live}
+";
+
+/// A message on the control channel.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Control {
+    /// The instance that sent it (it acted already and ignores its own echo).
+    from: String,
+    /// End every stream of this subject.
+    revoke: String,
+}
+
 /// The shared log of a fleet.
 pub struct RedisLog {
     client: Option<Client>,
     key: String,
     lease_key: String,
     counts_key: String,
+    presence_prefix: String,
+    control_channel: String,
     capacity: usize,
     hub: Arc<Hub>,
     metrics: Metrics,
@@ -69,6 +101,7 @@ pub struct RedisLog {
     reader_ok: AtomicBool,
     writer_ok: AtomicBool,
     lease: redis::Script,
+    presence: redis::Script,
 }
 
 /// The outcome of reading what a client missed: the events, or why that cannot be honoured.
@@ -93,6 +126,8 @@ impl RedisLog {
             key: key.to_owned(),
             lease_key: format!("{key}:fleet:leases"),
             counts_key: format!("{key}:fleet:clients"),
+            presence_prefix: format!("{key}:presence:"),
+            control_channel: format!("{key}:control"),
             capacity: capacity.max(1),
             hub,
             metrics,
@@ -101,6 +136,7 @@ impl RedisLog {
             reader_ok: AtomicBool::new(false),
             writer_ok: AtomicBool::new(true),
             lease: redis::Script::new(LEASE_SCRIPT),
+            presence: redis::Script::new(PRESENCE_SCRIPT),
         }
     }
 
@@ -196,11 +232,17 @@ impl RedisLog {
         store_error(err)
     }
 
-    /// `XADD`: the event's stream id once Redis stored it.
-    pub async fn append(&self, name: &str, data: &str) -> Result<String, StoreError> {
+    /// `XADD`: the event's stream id once Redis stored it. Validated `topics` (empty: a
+    /// broadcast) go in a `topics` field, space-separated (no topic contains a space).
+    pub async fn append(
+        &self,
+        name: &str,
+        data: &str,
+        topics: &[String],
+    ) -> Result<String, StoreError> {
         let mut conn = self.writer().await?;
-        let added: Result<String, RedisError> = redis::cmd("XADD")
-            .arg(&self.key)
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.key)
             .arg("MAXLEN")
             .arg("~")
             .arg(self.capacity)
@@ -208,9 +250,11 @@ impl RedisLog {
             .arg("event")
             .arg(name)
             .arg("data")
-            .arg(data)
-            .query_async(&mut conn)
-            .await;
+            .arg(data);
+        if !topics.is_empty() {
+            cmd.arg("topics").arg(topics.join(" "));
+        }
+        let added: Result<String, RedisError> = cmd.query_async(&mut conn).await;
         match added {
             Ok(id) => {
                 self.note(false, true);
@@ -221,8 +265,125 @@ impl RedisLog {
     }
 
     fn frame(&self, entry: &StreamId) -> Option<(Pos, Arc<Frame>)> {
-        let (pos, name, data) = entry_parts(entry)?;
-        Some((pos, self.hub.encode_app(pos, &name, &data)))
+        let (pos, name, data, topics) = entry_parts(entry)?;
+        Some((pos, self.hub.encode_app(pos, &name, &data, topics)))
+    }
+
+    /// Tell every instance (this one acted already) to end the streams of `subject`.
+    pub async fn revoke(&self, subject: &str) -> Result<(), StoreError> {
+        let message = serde_json::to_string(&Control {
+            from: self.hub.server_id().to_owned(),
+            revoke: subject.to_owned(),
+        })
+        .map_err(|err| StoreError(err.to_string()))?;
+        let mut conn = self.writer().await?;
+        let sent: Result<u64, RedisError> = redis::cmd("PUBLISH")
+            .arg(&self.control_channel)
+            .arg(message)
+            .query_async(&mut conn)
+            .await;
+        match sent {
+            Ok(_) => {
+                self.note(false, true);
+                Ok(())
+            }
+            Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    /// Streams an event to `topic` reaches on every live instance, and how many instances
+    /// were counted (counts are as of each instance's last lease, at most a second old).
+    pub async fn presence(&self, topic: &str) -> Result<(u64, u32), StoreError> {
+        let mut conn = self.writer().await?;
+        let mut invocation = self.presence.key(&self.lease_key);
+        invocation.arg(&self.presence_prefix);
+        for pattern in presence_patterns(topic) {
+            invocation.arg(pattern);
+        }
+        let counted: Result<(u64, u32), RedisError> = invocation.invoke_async(&mut conn).await;
+        match counted {
+            Ok(counts) => {
+                self.note(false, true);
+                Ok(counts)
+            }
+            Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    /// The control listener: subscribed to `<key>:control`, it ends the streams of every
+    /// subject another instance revokes. Reconnects after any hiccup.
+    pub async fn control(self: Arc<Self>, stop: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let result = tokio::select! {
+                () = stop.cancelled() => return,
+                result = self.control_once() => result,
+            };
+            if let Err(err) = result {
+                tracing::debug!(%err, "control listener lost Redis; reconnecting");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    async fn control_once(&self) -> Result<(), RedisError> {
+        let Some(client) = &self.client else {
+            return Err(RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "invalid --redis-url",
+            )));
+        };
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&self.control_channel).await?;
+        let mut messages = pubsub.on_message();
+        while let Some(msg) = messages.next().await {
+            let Ok(payload) = msg.get_payload::<String>() else {
+                continue;
+            };
+            match serde_json::from_str::<Control>(&payload) {
+                Ok(control) if control.from != self.hub.server_id() => {
+                    tracing::info!(subject = %control.revoke, "revoking a subject's streams (fleet)");
+                    self.hub.revoke(&control.revoke);
+                }
+                Ok(_) => {}
+                Err(err) => tracing::debug!(%err, "ignoring a malformed control message"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write this instance's per-pattern subscriber counts (whole, when they changed) and keep
+    /// them alive as long as the lease.
+    async fn publish_presence(
+        &self,
+        conn: &mut MultiplexedConnection,
+        written: &mut Option<u64>,
+    ) -> Result<(), RedisError> {
+        let key = format!("{}{}", self.presence_prefix, self.hub.server_id());
+        let (changes, table) = self.hub.presence_table();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        if *written != Some(changes) {
+            pipe.cmd("DEL").arg(&key).ignore();
+            if !table.is_empty() {
+                pipe.cmd("HSET").arg(&key);
+                for (pattern, n) in &table {
+                    pipe.arg(pattern).arg(*n);
+                }
+                pipe.ignore();
+            }
+        }
+        pipe.cmd("PEXPIRE")
+            .arg(&key)
+            .arg(LEASE_TTL.as_millis() as u64 * 10)
+            .ignore();
+        let () = pipe.query_async(conn).await?;
+        *written = Some(changes);
+        Ok(())
     }
 
     /// What a client that saw `after` missed up to `head` (the hub's newest when it
@@ -436,11 +597,11 @@ impl RedisLog {
             let Some(reply) = reply else { continue };
             for key in reply.keys {
                 for entry in &key.ids {
-                    let Some((pos, name, data)) = entry_parts(entry) else {
+                    let Some((pos, name, data, topics)) = entry_parts(entry) else {
                         tracing::warn!(id = %entry.id, "skipping a stream entry with a foreign id");
                         continue;
                     };
-                    if self.hub.deliver(pos, &name, &data) {
+                    if self.hub.deliver(pos, &name, &data, topics) {
                         self.metrics.events_followed.inc();
                     }
                 }
@@ -453,6 +614,7 @@ impl RedisLog {
     pub async fn lease(self: Arc<Self>, stop: CancellationToken) {
         let mut ticker = tokio::time::interval(LEASE_EVERY);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut presence_written = None;
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -470,6 +632,15 @@ impl RedisLog {
                 .arg(LEASE_TTL.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await;
+            if renewed.is_ok() {
+                if let Err(err) = self
+                    .publish_presence(&mut conn, &mut presence_written)
+                    .await
+                {
+                    tracing::debug!(%err, "presence counts not written");
+                    presence_written = None;
+                }
+            }
             match renewed {
                 Ok((clients, instances)) => {
                     self.note(false, true);
@@ -494,6 +665,9 @@ impl RedisLog {
                 .arg(&self.counts_key)
                 .arg(self.hub.server_id())
                 .ignore()
+                .cmd("DEL")
+                .arg(format!("{}{}", self.presence_prefix, self.hub.server_id()))
+                .ignore()
                 .query_async(&mut conn)
                 .await;
             if let Err(err) = gone {
@@ -508,14 +682,24 @@ fn id_text(pos: Pos) -> String {
     format!("{}-{}", pos.ms, pos.seq)
 }
 
-/// An entry's position, event name and data. Entries written by something else than
-/// sse-status still go out (as `message`), so the follower never stalls on them.
-fn entry_parts(entry: &StreamId) -> Option<(Pos, String, String)> {
+/// An entry's position, event name, data and topics. Entries written by something else than
+/// sse-status still go out (as `message`), so the follower never stalls on them. A `topics`
+/// field keeps only its valid topics: one with none valid reaches nobody (private stays
+/// private).
+fn entry_parts(entry: &StreamId) -> Option<(Pos, String, String, Option<Topics>)> {
     let pos = Pos::parse_stream_id(&entry.id)?;
     let name: String = entry
         .get("event")
         .filter(|n: &String| crate::protocol::validate_event_name(n).is_ok())
         .unwrap_or_else(|| "message".to_owned());
     let data: String = entry.get("data").unwrap_or_else(|| "null".to_owned());
-    Some((pos, name, data))
+    let topics = entry.get::<String>("topics").map(|field| {
+        field
+            .split(' ')
+            .filter(|t| crate::protocol::validate_topic(t).is_ok())
+            .take(crate::protocol::MAX_TOPICS)
+            .map(Box::from)
+            .collect::<Topics>()
+    });
+    Some((pos, name, data, topics))
 }

@@ -15,7 +15,7 @@ fn embedded(capacity: u64) -> EventLog {
 
 fn plan(log: &EventLog, resume: Resume) -> Plan {
     match log
-        .open(&resume)
+        .open(&resume, &[])
         .expect("the embedded log always opens")
         .start
     {
@@ -33,7 +33,7 @@ fn embedded_resume_table() {
     let log = embedded(5);
     let hub = Arc::clone(log.hub());
     for i in 0..8 {
-        hub.publish("update".into(), format!("{i}")); // the ring keeps 4..=8
+        hub.publish("update".into(), format!("{i}"), None); // the ring keeps 4..=8
     }
     let id = |seq| Resume::Id(hub.event_id(seq));
     let other = Resume::Id(EventId {
@@ -83,8 +83,8 @@ fn resuming_at_zero_before_any_event_is_complete() {
     let hub = Arc::clone(log.hub());
     let p = plan(&log, Resume::Id(hub.event_id(0)));
     assert!(p.resync.is_none());
-    hub.publish("a".into(), "1".into());
-    hub.publish("a".into(), "2".into());
+    hub.publish("a".into(), "1".into(), None);
+    hub.publish("a".into(), "2".into(), None);
     let p = plan(&log, Resume::Id(hub.event_id(0)));
     assert_eq!((seqs(&p), p.resync.is_none()), (vec![1, 2], true));
 }
@@ -92,9 +92,9 @@ fn resuming_at_zero_before_any_event_is_complete() {
 #[tokio::test]
 async fn appends_get_ids_in_order_and_reach_open_streams() {
     let log = embedded(5);
-    let mut opening = log.open(&Resume::Fresh).unwrap();
-    let a = log.append("update".into(), "1".into()).await.unwrap();
-    let b = log.append("update".into(), "2".into()).await.unwrap();
+    let mut opening = log.open(&Resume::Fresh, &[]).unwrap();
+    let a = log.append("update".into(), "1".into(), &[]).await.unwrap();
+    let b = log.append("update".into(), "2".into(), &[]).await.unwrap();
     let sid = log.hub().server_id().to_owned();
     assert_eq!((a, b), (format!("{sid}-1"), format!("{sid}-2")));
     let first = opening.rx.recv().await.unwrap();
@@ -124,5 +124,5 @@ fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
     assert!(p.resync.is_none());
     // A stream id the local cache cannot answer needs Redis, which is unreachable: refused.
     let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
-    assert!(log.open(&stream_id).is_err());
+    assert!(log.open(&stream_id, &[]).is_err());
 }

@@ -1,0 +1,11 @@
+//! Server only: who may read which topics. The embedding app's [`Authorizer`] looks at a stream
+//! request and answers with a [`Grant`] (subject, topic patterns, expiry) or [`Denied`]; the hub
+//! runs it on every path a stream can take. [`JwtAuthorizer`] is the ready one (signed access
+//! tokens); [`NoAuthorizer`] grants nobody a topic (the default: private unless said otherwise).
+
+mod hook;
+mod jwt;
+
+pub(crate) use hook::AuthPolicy;
+pub use hook::{AuthFuture, Authorizer, Denied, Grant, NoAuthorizer, RequestParts};
+pub use jwt::{access_token, bearer_token, AccessClaims, JwtAuthorizer, ACCESS_COOKIE};
