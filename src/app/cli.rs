@@ -70,6 +70,16 @@ pub(crate) struct Args {
     #[arg(long, env = "SSE_AUTH_SECRET", hide_env_values = true)]
     pub(crate) auth_secret: Option<String>,
 
+    /// The dashboard's demo sign-in: comma-separated demo user names (e.g. `alice,bob`), each
+    /// granted the topics `users/<name>` and `public`. Needs `--auth-secret`. Unset: off.
+    #[arg(long, env = "SSE_DEMO_USERS", value_delimiter = ',')]
+    pub(crate) demo_users: Vec<String>,
+
+    /// How long a demo access token lives, in milliseconds (whole seconds: JWT `exp`); the page
+    /// renews it when the stream says `reauth`.
+    #[arg(long, env = "SSE_DEMO_TOKEN_TTL_MS", default_value_t = 600_000)]
+    pub(crate) demo_token_ttl_ms: u64,
+
     /// How many recent events are kept for `Last-Event-ID` replay.
     #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
     pub(crate) replay_capacity: u64,
@@ -150,6 +160,47 @@ impl Args {
             Some(secret) => Ok(Some(JwtAuthorizer::new(secret))),
         }
     }
+
+    /// The demo sign-in `--demo-users` asks for (`None`: off), signing with `authorizer`.
+    pub(crate) fn demo(
+        &self,
+        authorizer: Option<&JwtAuthorizer>,
+    ) -> Result<Option<crate::app::demo::Demo>, String> {
+        let users: Vec<String> = self
+            .demo_users
+            .iter()
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .collect();
+        if users.is_empty() {
+            return Ok(None);
+        }
+        if let Some(bad) = users.iter().find(|u| {
+            !u.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Err(format!(
+                "--demo-users (SSE_DEMO_USERS): {bad:?} is not a name of letters, digits, _ and -"
+            ));
+        }
+        let Some(tokens) = authorizer else {
+            return Err(
+                "--demo-users (SSE_DEMO_USERS) needs --auth-secret (SSE_AUTH_SECRET) \
+                        to sign the demo tokens"
+                    .into(),
+            );
+        };
+        if !(1_000..=86_400_000).contains(&self.demo_token_ttl_ms) {
+            return Err(
+                "--demo-token-ttl-ms (SSE_DEMO_TOKEN_TTL_MS): must be 1000..=86400000".into(),
+            );
+        }
+        Ok(Some(crate::app::demo::Demo {
+            users,
+            token_ttl: std::time::Duration::from_millis(self.demo_token_ttl_ms),
+            tokens: tokens.clone(),
+        }))
+    }
 }
 
 /// The library's error in the words of the command line: `--heartbeat-ms (SSE_HEARTBEAT_MS)`
@@ -226,6 +277,28 @@ mod tests {
         }
         assert!(hub(&["--heartbeat-ms", "soon"]).is_err());
         assert!(Args::try_parse_from(["sse-status", "--addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn demo_users_need_a_secret_and_plain_names() {
+        let args = |a: &[&str]| {
+            let mut all = vec!["sse-status"];
+            all.extend_from_slice(a);
+            Args::try_parse_from(all).unwrap()
+        };
+        assert!(args(&[]).demo(None).unwrap().is_none(), "off unless set");
+        let err = args(&["--demo-users", "alice,bob"]).demo(None).unwrap_err();
+        assert!(err.contains("--auth-secret"), "{err}");
+        let secret = JwtAuthorizer::new("0123456789abcdef0123");
+        let demo = args(&["--demo-users", "alice, bob"])
+            .demo(Some(&secret))
+            .unwrap()
+            .unwrap();
+        assert_eq!(demo.users, ["alice", "bob"]);
+        let err = args(&["--demo-users", "al ice"])
+            .demo(Some(&secret))
+            .unwrap_err();
+        assert!(err.contains("--demo-users"), "{err}");
     }
 
     #[test]

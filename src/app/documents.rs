@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::app::access::initial_access;
 use crate::app::language::initial_language;
 use crate::app::pages::NotFound;
 use crate::app::shell::App;
@@ -30,9 +31,16 @@ fn Head(
 /// The dashboard document, rendered on the server; the browser hydrates its `<body>` with [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let lang = initial_language();
+    // The grant is read back from here before hydrating (the cookie is HttpOnly).
+    let access = initial_access();
     view! {
         <!DOCTYPE html>
-        <html lang=lang.tag()>
+        <html
+            lang=lang.tag()
+            data-subject=access.subject.unwrap_or_default()
+            data-topics=access.topics.join(" ")
+            data-demo-users=access.demo_users.join(" ")
+        >
             <head>
                 <Head title=Texts::of(lang).title lang/>
                 <AutoReload options=options.clone()/>

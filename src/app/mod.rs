@@ -8,12 +8,16 @@
 //! (cookie, else `Accept-Language`: `language.rs`) and written into `<html lang>`, where the
 //! browser reads it back before hydrating.
 
+mod access;
+mod actions;
 mod language;
 mod pages;
 mod texts;
 
 #[cfg(feature = "app-server")]
 mod cli;
+#[cfg(feature = "app-server")]
+mod demo;
 #[cfg(feature = "app-server")]
 mod routes;
 #[cfg(feature = "app-server")]

@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use leptos::config::LeptosOptions;
 
+use crate::app::demo::Demo;
 use crate::app::documents::{not_found_shell, shell};
 use crate::server::error::ApiError;
 use crate::server::LiveHub;
@@ -35,23 +36,41 @@ async fn require_path(req: Request, next: Next) -> Response {
 /// failures in the request log: a 503 (full, draining) is a deliberate answer, counted in
 /// `/metrics`, and under a flood an ERROR line per refusal would flood the log too.
 pub fn site_router(hub: &LiveHub, options: LeptosOptions) -> Router {
+    site_router_with(hub, options, None)
+}
+
+/// [`site_router`], with the demo sign-in (`--demo-users`) when `demo` is set: its `/demo/*`
+/// routes, and its signer in the render's context (the page shows whom it streams as).
+pub(crate) fn site_router_with(
+    hub: &LiveHub,
+    options: LeptosOptions,
+    demo: Option<Demo>,
+) -> Router {
     // Leptos renders spawn tasks; run them on tokio (a second call is a harmless no-op).
     let _ = any_spawner::Executor::init_tokio();
     let shell_options = options.clone();
+    let context_demo = demo.clone();
     let site = Router::new()
         .route(
             "/",
-            get(leptos_axum::render_app_to_stream(move || {
-                shell(shell_options.clone())
-            })),
+            get(leptos_axum::render_app_to_stream_with_context(
+                move || {
+                    if let Some(demo) = context_demo.clone() {
+                        leptos::prelude::provide_context(demo);
+                    }
+                },
+                move || shell(shell_options.clone()),
+            )),
         )
         // Static files (the site's pkg/ and assets), else the 404 page with status 404.
         .fallback(leptos_axum::file_and_error_handler::<LeptosOptions, _>(
             not_found_shell,
         ))
         .with_state(options);
+    let demo_routes = demo.map(|d| d.router(hub)).unwrap_or_default();
     hub.router()
         .route("/api/{*rest}", any(api_not_found))
+        .merge(demo_routes)
         .merge(site)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new(

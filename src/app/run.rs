@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::app::cli::Args;
-use crate::app::routes::site_router;
+use crate::app::routes::site_router_with;
 use crate::server::{self, LiveHub};
 
 /// The `sse-status` binary.
@@ -26,6 +26,7 @@ pub async fn main() -> anyhow::Result<()> {
     }
     let config = args.hub_config().map_err(anyhow::Error::msg)?;
     let authorizer = args.authorizer().map_err(anyhow::Error::msg)?;
+    let demo = args.demo(authorizer.as_ref()).map_err(anyhow::Error::msg)?;
     let mut leptos = leptos::config::get_configuration(None)
         .context("reading the Leptos site configuration (LEPTOS_* env or Cargo.toml)")?
         .leptos_options;
@@ -41,7 +42,7 @@ pub async fn main() -> anyhow::Result<()> {
     let hub = builder
         .build()
         .map_err(|err| anyhow::Error::msg(crate::app::cli::flag_error(&err)))?;
-    let app = site_router(&hub, leptos);
+    let app = site_router_with(&hub, leptos, demo);
     let state = hub.state();
     tracing::info!(
         %addr,

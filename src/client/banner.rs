@@ -204,6 +204,9 @@ pub fn ConnectionBanner(
             class=classes.root
             data-testid="connection-banner"
             data-state=move || phase.get().as_str()
+            data-cause=move || {
+                (phase.get() != Phase::Connected && cause() != Cause::None).then(|| cause().code())
+            }
             role="status"
             aria-live=live
         >

@@ -14,7 +14,9 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, EventSource, EventTarget, MessageEvent, RequestCache, RequestInit};
 
-use super::machine::{step, Command, Env, Input, ProbeOutcome, ReadyState, ServerHello, State};
+use super::machine::{
+    step, Command, Env, Input, ProbeOutcome, ReadyState, RefreshOutcome, ServerHello, State,
+};
 use super::signals::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::tabs::{LoggedEvent, TabRole, TabsInput};
 use crate::protocol::{self, Connected, Draining, Ping, Resync};
@@ -78,6 +80,9 @@ impl Driver {
         // The names `use_event`/`on_event` registered during the first render join the options'
         // (and so the sharing key: tabs share only with tabs that listen for the same names).
         options.event_names = sinks.all_names(&options);
+        // The topics are part of the stream's address (and so of the sharing key).
+        options.url = options.stream_url();
+        options.topics.clear();
         let tick_ms = u64::from(options.tick_ms.max(10));
         let share = Share::new(&options);
         let inner = Rc::new(RefCell::new(Inner {
@@ -361,6 +366,7 @@ fn run(inner: &Rc<RefCell<Inner>>, cmd: Command) {
         }
         Command::Open { last_event_id } => open(inner, last_event_id),
         Command::Probe => probe(inner),
+        Command::Refresh => refresh(inner),
     }
 }
 
@@ -443,6 +449,13 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
             id: non_empty(msg.last_event_id()),
         })
     };
+    on(protocol::EVENT_REAUTH, |_, msg| {
+        let r: protocol::Reauth = serde_json::from_str(&message_data(msg)).ok()?;
+        Some(Input::Reauth {
+            last_event_id: r.last_event_id,
+        })
+    });
+    on(protocol::EVENT_REVOKED, |_, _| Some(Input::Revoked));
     on(protocol::EVENT_RESYNC, |_, msg| {
         let r: Resync = serde_json::from_str(&message_data(msg)).ok()?;
         Some(Input::Resync {
@@ -563,6 +576,39 @@ fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, data: &str) {
 /// Now as the page's language writes a time of day.
 fn local_time() -> String {
     crate::client::i18n::clock_time(js_sys::Date::now(), crate::client::i18n::page_lang())
+}
+
+/// Renew the stream's access after `reauth`: `POST` the options' `refresh_url` with cookies
+/// (or nothing to do without one), then tell the machine how it went.
+fn refresh(inner: &Rc<RefCell<Inner>>) {
+    let Some(url) = inner.borrow().options.refresh_url.clone() else {
+        dispatch(inner, Input::Refreshed(RefreshOutcome::Done));
+        return;
+    };
+    let Ok(controller) = AbortController::new() else {
+        dispatch(inner, Input::Refreshed(RefreshOutcome::Failed));
+        return;
+    };
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_signal(Some(&controller.signal()));
+    init.set_cache(RequestCache::NoStore);
+    init.set_credentials(web_sys::RequestCredentials::Include);
+    let promise = window().fetch_with_str_and_init(&url, &init);
+    let timeout_ctrl = controller.clone();
+    let _ = set_timeout_with_handle(move || timeout_ctrl.abort(), PROBE_TIMEOUT);
+    let weak = Rc::downgrade(inner);
+    leptos::task::spawn_local(async move {
+        let outcome = match JsFuture::from(promise).await {
+            Ok(resp) => match resp.dyn_into::<web_sys::Response>().map(|r| r.status()) {
+                Ok(200..=299) => RefreshOutcome::Done,
+                Ok(401 | 403) => RefreshOutcome::Denied,
+                _ => RefreshOutcome::Failed,
+            },
+            Err(_) => RefreshOutcome::Failed,
+        };
+        with(&weak, |rc| dispatch(rc, Input::Refreshed(outcome)));
+    });
 }
 
 /// `EventSource` hides the HTTP status of a failed stream: ask once with `fetch`.

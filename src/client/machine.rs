@@ -99,11 +99,18 @@ pub enum Cause {
     Handover,
     /// The page closed the connection itself (`close()` of the hook).
     ClosedByPage,
+    /// The stream's access expired (`reauth`): renewing it, then resuming where it ended.
+    Reauth,
+    /// The access could not be renewed (the refresh was refused, or the server refused the
+    /// stream after a `reauth`): the reader is signed out.
+    SignedOut,
+    /// The server revoked this subject's access (`revoked`): no reconnect on its own.
+    Revoked,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 13] = [
+    pub const ALL: [Cause; 16] = [
         Cause::None,
         Cause::Unreachable,
         Cause::ServerError,
@@ -117,6 +124,9 @@ impl Cause {
         Cause::ServerRestarting,
         Cause::Handover,
         Cause::ClosedByPage,
+        Cause::Reauth,
+        Cause::SignedOut,
+        Cause::Revoked,
     ];
 
     /// The cause with this code.
@@ -140,6 +150,9 @@ impl Cause {
             Cause::ServerRestarting => "server-restarting",
             Cause::Handover => "handover",
             Cause::ClosedByPage => "closed-by-page",
+            Cause::Reauth => "reauth",
+            Cause::SignedOut => "signed_out",
+            Cause::Revoked => "revoked",
         }
     }
 
@@ -159,6 +172,9 @@ impl Cause {
             Cause::ServerRestarting => "Server restarting",
             Cause::Handover => "Taking over the stream from another tab",
             Cause::ClosedByPage => "Closed by this page",
+            Cause::Reauth => "Renewing access",
+            Cause::SignedOut => "You are signed out",
+            Cause::Revoked => "Your access was revoked",
         }
     }
 }
@@ -183,6 +199,17 @@ impl ReadyState {
             _ => ReadyState::Closed,
         }
     }
+}
+
+/// How renewing the stream's access (after `reauth`) went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Renewed (or nothing to renew: no refresh is configured): reconnect.
+    Done,
+    /// The refresh was refused (401/403): signed out.
+    Denied,
+    /// No answer or a server error: try again after the backoff.
+    Failed,
 }
 
 /// What the classification probe (a plain `fetch` of the stream URL) saw.
@@ -287,6 +314,15 @@ pub enum Input {
     /// The page closed the connection (the hook's `close()`): no stream, no retries, until the
     /// page opens it again.
     Close,
+    /// The server said `reauth`: the stream's grant expired and the stream ends.
+    Reauth {
+        /// Where to resume (the last event the stream delivered), if the server said.
+        last_event_id: Option<String>,
+    },
+    /// The access renewal that [`Command::Refresh`] asked for finished.
+    Refreshed(RefreshOutcome),
+    /// The server said `revoked`: this subject's access was revoked.
+    Revoked,
 }
 
 /// What the I/O layer must do, in order.
@@ -301,6 +337,8 @@ pub enum Command {
     Close,
     /// Fetch the stream URL once to learn the status the `EventSource` API hides.
     Probe,
+    /// Renew the stream's access (the hook's `refresh_url`), then report [`Input::Refreshed`].
+    Refresh,
 }
 
 /// The time and randomness of one step: inputs, never read by the machine itself.
@@ -357,6 +395,13 @@ pub struct State {
     pub resync: Option<String>,
     /// When the server last announced a restart (`draining`), until the next `connected`.
     pub(crate) restarting_since: Option<f64>,
+    /// The access must be renewed before the next open (after `reauth`, until it works).
+    pub(crate) refresh_due: bool,
+    /// A renewal is in flight.
+    pub(crate) refreshing: bool,
+    /// When the server last said `reauth`, until the next `connected`: a refusal then means
+    /// "signed out", not "not allowed".
+    pub(crate) reauth_since: Option<f64>,
 }
 
 impl State {
@@ -383,6 +428,9 @@ impl State {
             reconnects: 0,
             resync: None,
             restarting_since: None,
+            refresh_due: false,
+            refreshing: false,
+            reauth_since: None,
         }
     }
 
@@ -474,6 +522,7 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             s.attempt = 0;
             s.resync = None;
             s.restarting_since = None;
+            s.reauth_since = None;
             s.last_event_at = Some(now);
             s.connected_at = Some(now);
             if was_reconnect {
@@ -533,7 +582,12 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
                 s.probing = false;
                 match outcome {
                     ProbeOutcome::Status(401 | 403) => {
-                        enter(&mut s, Phase::Rejected, Cause::Rejected, now);
+                        let cause = if s.reauth_since.is_some() {
+                            Cause::SignedOut
+                        } else {
+                            Cause::Rejected
+                        };
+                        enter(&mut s, Phase::Rejected, cause, now);
                         s.retry_at = None;
                     }
                     ProbeOutcome::Status(204) => {
@@ -586,6 +640,51 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             (*online, *tab_hidden, *audience_hidden),
             env,
         ),
+        Input::Reauth { last_event_id } => {
+            if s.stream_open() {
+                cmds.push(Command::Close);
+                s.opening_since = None;
+                if last_event_id.is_some() {
+                    s.last_event_id.clone_from(last_event_id);
+                }
+                s.refresh_due = true;
+                s.reauth_since = Some(now);
+                // Not a failure: no attempt is counted; a renewal within the banner's debounce
+                // never shows.
+                enter(&mut s, Phase::Reconnecting, Cause::Reauth, now);
+                open(&mut s, &mut cmds, now);
+            }
+        }
+        Input::Refreshed(outcome) => {
+            if s.refreshing {
+                s.refreshing = false;
+                match outcome {
+                    RefreshOutcome::Done => {
+                        s.refresh_due = false;
+                        open(&mut s, &mut cmds, now);
+                    }
+                    RefreshOutcome::Denied => {
+                        // Definitive: no loop hammering the server with a dead credential.
+                        // `refresh_due` stays, so Retry now tries the renewal again.
+                        s.retry_at = None;
+                        enter(&mut s, Phase::Rejected, Cause::SignedOut, now);
+                    }
+                    RefreshOutcome::Failed => {
+                        schedule_retry(&mut s, Cause::Unreachable, env, policy)
+                    }
+                }
+            }
+        }
+        Input::Revoked => {
+            if s.stream_open() {
+                cmds.push(Command::Close);
+            }
+            s.opening_since = None;
+            s.probing = false;
+            s.refreshing = false;
+            s.retry_at = None;
+            enter(&mut s, Phase::Rejected, Cause::Revoked, now);
+        }
         Input::Close => {
             if s.stream_open() {
                 cmds.push(Command::Close);
@@ -777,6 +876,12 @@ fn enter(s: &mut State, phase: Phase, cause: Cause, now: f64) {
 
 fn open(s: &mut State, cmds: &mut Vec<Command>, now: f64) {
     s.retry_at = None;
+    if s.refresh_due {
+        // Renew the access first; `Refreshed` opens the stream.
+        s.refreshing = true;
+        cmds.push(Command::Refresh);
+        return;
+    }
     s.opening_since = Some(now);
     cmds.push(Command::Open {
         last_event_id: s.last_event_id.clone(),

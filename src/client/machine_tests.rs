@@ -714,6 +714,106 @@ fn close_by_the_page_ends_the_stream_and_every_retry() {
     assert_eq!(r.phase(), Phase::Closed);
 }
 
+fn reauth(id: &str) -> Input {
+    Input::Reauth {
+        last_event_id: Some(id.into()),
+    }
+}
+
+#[test]
+fn reauth_renews_then_resumes_after_the_last_event_without_counting_a_failure() {
+    let mut r = Run::connected();
+    r.at(100.0, reauth("s1-7"));
+    assert_eq!(r.cmds, vec![Command::Close, Command::Refresh]);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Reconnecting, Cause::Reauth));
+    assert_eq!(r.s.attempt, 0, "an expiry is not a failure");
+    r.at(150.0, Input::Refreshed(RefreshOutcome::Done));
+    assert_eq!(
+        r.cmds,
+        vec![open_cmd(Some("s1-7"))],
+        "resumes where the stream ended"
+    );
+    r.at(180.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+    // Quick enough: the banner never showed anything but connected.
+    let banner = banner_phase(Phase::Connected, &r.s, 180.0, &r.p);
+    assert_eq!(banner, Phase::Connected);
+}
+
+#[test]
+fn a_refused_renewal_signs_out_for_good_and_retry_now_renews_first() {
+    let mut r = Run::connected();
+    r.at(100.0, reauth("s1-7"))
+        .at(150.0, Input::Refreshed(RefreshOutcome::Denied));
+    assert_eq!((r.phase(), r.s.cause), (Phase::Rejected, Cause::SignedOut));
+    for t in [1_000.0, 60_000.0, 600_000.0] {
+        r.at(t, Input::Tick);
+        assert!(
+            r.cmds.is_empty(),
+            "no retry loop with a dead credential: {:?}",
+            r.cmds
+        );
+    }
+    r.at(600_100.0, Input::RetryNow);
+    assert_eq!(
+        r.cmds,
+        vec![Command::Refresh],
+        "the user's retry renews first"
+    );
+}
+
+#[test]
+fn a_failed_renewal_backs_off_and_renews_again() {
+    let mut r = Run::connected();
+    r.at(100.0, reauth("s1-7"))
+        .at(150.0, Input::Refreshed(RefreshOutcome::Failed));
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    let at = r.s.retry_at.expect("a backoff");
+    r.at(at + 1.0, Input::Tick);
+    assert_eq!(r.cmds, vec![Command::Refresh]);
+    r.at(at + 50.0, Input::Refreshed(RefreshOutcome::Done));
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-7"))]);
+}
+
+#[test]
+fn a_refusal_after_reauth_means_signed_out_not_forbidden() {
+    let mut r = Run::connected();
+    r.at(100.0, reauth("s1-7"))
+        .at(150.0, Input::Refreshed(RefreshOutcome::Done))
+        .at(
+            200.0,
+            Input::Error {
+                ready_state: ReadyState::Closed,
+            },
+        )
+        .at(250.0, Input::Probe(ProbeOutcome::Status(401)));
+    assert_eq!((r.phase(), r.s.cause), (Phase::Rejected, Cause::SignedOut));
+    // Without a reauth first, a 403 is a plain refusal.
+    let mut r = Run::connected();
+    r.at(
+        200.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    )
+    .at(250.0, Input::Probe(ProbeOutcome::Status(403)));
+    assert_eq!((r.phase(), r.s.cause), (Phase::Rejected, Cause::Rejected));
+}
+
+#[test]
+fn revoked_ends_the_stream_and_never_reconnects_by_itself() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Revoked);
+    assert_eq!(r.cmds, vec![Command::Close]);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Rejected, Cause::Revoked));
+    r.at(100_000.0, Input::Tick).at(100_001.0, Input::Online);
+    assert!(r.cmds.is_empty());
+    // A late reauth from the closed stream changes nothing.
+    r.at(100_002.0, reauth("s1-9"));
+    assert!(r.cmds.is_empty());
+    assert_eq!(r.s.cause, Cause::Revoked);
+}
+
 #[test]
 fn retry_now_does_nothing_while_connected_or_offline() {
     let mut r = Run::connected();

@@ -16,6 +16,18 @@ use crate::protocol::{Fleet, RESERVED_EVENT_NAMES};
 pub struct UseConnectionStatusOptions {
     /// URL of the SSE stream. Default `"/events"`.
     pub url: String,
+    /// Topics to subscribe to (`?topic=` each; a trailing `/*` subscribes to a prefix). The
+    /// server grants them from the request's credentials (the `sse_access` cookie); a topic
+    /// outside the grant is refused (`rejected`). Untargeted events (broadcasts) always arrive.
+    /// Tabs share a stream only with tabs that ask for the same topics. Default: none.
+    pub topics: Vec<String>,
+    /// Where to renew the stream's access when the server says `reauth` (its grant expired):
+    /// the hook `POST`s there with credentials (cookies), and reconnects after a 2xx, resuming
+    /// after the last event — nothing is missed, and a renewal within the banner's debounce
+    /// never shows. A 401/403 there means signed out (`rejected`, cause `signed_out`; no retry
+    /// loop). `None`: reconnect at once with whatever credentials the browser holds (a refusal
+    /// then also says `signed_out`). Default `None`.
+    pub refresh_url: Option<String>,
     /// Detection and retry tuning. Default [`Policy::default()`].
     pub policy: Policy,
     /// More application event names to listen for. `EventSource` only delivers a named event to
@@ -56,6 +68,8 @@ impl Default for UseConnectionStatusOptions {
     fn default() -> Self {
         UseConnectionStatusOptions {
             url: "/events".to_owned(),
+            topics: Vec::new(),
+            refresh_url: None,
             policy: Policy::default(),
             event_names: Vec::new(),
             with_credentials: false,
@@ -170,6 +184,25 @@ impl Sinks {
     }
 }
 
+impl UseConnectionStatusOptions {
+    /// The stream's URL with its topics: `url?topic=a&topic=b` (percent-encoded), or `url`.
+    #[cfg_attr(not(feature = "browser"), allow(dead_code))]
+    pub(crate) fn stream_url(&self) -> String {
+        let mut url = self.url.clone();
+        for (i, topic) in self.topics.iter().enumerate() {
+            let sep = if i == 0 && !self.url.contains('?') {
+                '?'
+            } else {
+                '&'
+            };
+            url.push(sep);
+            url.push_str("topic=");
+            url.extend(form_urlencoded::byte_serialize(topic.as_bytes()));
+        }
+        url
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -244,5 +277,20 @@ mod tests {
             };
             assert_eq!(sinks.all_names(&options), ["notice", "deploy", "update"]);
         });
+    }
+
+    #[test]
+    fn topics_go_into_the_stream_url_encoded() {
+        let o = |url: &str, topics: &[&str]| UseConnectionStatusOptions {
+            url: url.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(o("/events", &[]).stream_url(), "/events");
+        assert_eq!(
+            o("/events", &["users/42", "docs/*"]).stream_url(),
+            "/events?topic=users%2F42&topic=docs%2F*"
+        );
+        assert_eq!(o("/e?x=1", &["a"]).stream_url(), "/e?x=1&topic=a");
     }
 }

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 
 use super::event_log::EventLog;
 use super::timeline::StateTimeline;
+use crate::app::access::{initial_access, PageAccess, PUBLIC_TOPIC};
+use crate::app::actions::post_json;
 use crate::app::language::switch_language;
 use crate::app::texts::Texts;
 use crate::client::format::duration;
@@ -121,6 +123,103 @@ fn on_language_change(ev: leptos::ev::Event) {
     }
 }
 
+/// Whom the page streams as, the granted topics, and (with `--demo-users`) the demo's sign-in and
+/// publish form.
+#[component]
+fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
+    let t = Texts::of(lang);
+    let PageAccess {
+        subject,
+        topics,
+        demo_users,
+    } = access;
+    let signed_in = subject.is_some();
+    let demo = (!demo_users.is_empty()).then(|| {
+        let mut targets = vec![PUBLIC_TOPIC.to_owned()];
+        targets.extend(demo_users.iter().map(|u| format!("users/{u}")));
+        let topic = RwSignal::new(PUBLIC_TOPIC.to_owned());
+        let text = RwSignal::new(String::new());
+        let send = move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let body = serde_json::json!({ "topic": topic.get_untracked(), "text": text.get_untracked() });
+            post_json("/demo/publish", body.to_string(), false);
+        };
+        view! {
+            <div class="demo" data-testid="demo">
+                <p>
+                    {t.sign_in_as} " "
+                    {demo_users
+                        .into_iter()
+                        .map(|user| {
+                            let body = serde_json::json!({ "user": user }).to_string();
+                            view! {
+                                <button
+                                    type="button"
+                                    data-testid=format!("sign-in-{user}")
+                                    on:click=move |_| post_json("/demo/sign-in", body.clone(), true)
+                                >
+                                    {user.clone()}
+                                </button>
+                                " "
+                            }
+                        })
+                        .collect::<Vec<_>>()}
+                    {signed_in.then(|| view! {
+                        <button
+                            type="button"
+                            data-testid="sign-out"
+                            on:click=move |_| post_json("/demo/sign-out", "{}".into(), true)
+                        >
+                            {t.sign_out}
+                        </button>
+                    })}
+                </p>
+                <form class="demo__publish" data-testid="demo-publish" on:submit=send hidden=!signed_in>
+                    <label>
+                        {t.publish_to} " "
+                        <select
+                            data-testid="demo-topic"
+                            on:change=move |ev| topic.set(event_target_value(&ev))
+                        >
+                            {targets
+                                .into_iter()
+                                .map(|target| view! { <option value=target.clone()>{target.clone()}</option> })
+                                .collect::<Vec<_>>()}
+                        </select>
+                    </label>
+                    " "
+                    <label>
+                        {t.message} " "
+                        <input
+                            data-testid="demo-text"
+                            on:input=move |ev| text.set(event_target_value(&ev))
+                        />
+                    </label>
+                    " "
+                    <button type="submit" data-testid="demo-send">{t.send}</button>
+                </form>
+            </div>
+        }
+    });
+    view! {
+        <article class="card">
+            <h2>{t.access}</h2>
+            <p class="big">
+                <strong data-testid="subject">{subject.clone().unwrap_or_default()}</strong>
+                <span class="muted">{subject.is_none().then_some(t.anonymous)}</span>
+            </p>
+            <p class="muted">{t.topics_label}</p>
+            <ul class="topics" data-testid="topics">
+                {topics
+                    .into_iter()
+                    .map(|topic| view! { <li data-topic=topic.clone()><code>{topic.clone()}</code></li> })
+                    .collect::<Vec<_>>()}
+            </ul>
+            {demo}
+        </article>
+    }
+}
+
 /// The dashboard. The machine's state is published only when it changes (not on every tick), and
 /// each view reads just its own field of it.
 #[component]
@@ -130,7 +229,15 @@ pub fn Dashboard(
 ) -> impl IntoView {
     // The options only steer the browser's driver, so the server render (which has no query
     // here) and the hydrated page still match.
-    let status = use_connection_status_with_options(options_from_query(page_query_param));
+    // Who this page streams as: the server read it from the access cookie (see `access.rs`).
+    let access = initial_access();
+    let mut options = options_from_query(page_query_param);
+    options.topics = access.topics.clone();
+    if !access.demo_users.is_empty() {
+        // The demo renews the access token there when the stream says `reauth`.
+        options.refresh_url = Some("/demo/refresh".into());
+    }
+    let status = use_connection_status_with_options(options);
     let state = status.state;
     let now = status.now;
 
@@ -274,6 +381,8 @@ pub fn Dashboard(
                         {t.retries_by_itself}
                     </p>
                 </article>
+
+                <AccessCard access lang=l/>
 
                 <article class="card">
                     <h2>{t.live_clients}</h2>

@@ -91,6 +91,14 @@ pub(crate) static TEXTS: Texts = Texts {
     resync_unknown: "the server did not know our last event",
     replayed,
     server_restarted: "Server restarted: this page now talks to a new server process.",
+    access: "Access",
+    anonymous: "anonymous (broadcasts only)",
+    topics_label: "Topics",
+    sign_in_as: "Sign in as",
+    sign_out: "Sign out",
+    publish_to: "Publish to",
+    message: "Message",
+    send: "Send",
 };
 
 #[cfg(test)]

@@ -67,6 +67,16 @@ pub(crate) struct Texts {
     /// "Reconnected, N missed events replayed."
     pub replayed: fn(u64) -> String,
     pub server_restarted: &'static str,
+    /// The access card: heading, "anonymous", the granted topics' label, sign-in/out buttons,
+    /// the publish form.
+    pub access: &'static str,
+    pub anonymous: &'static str,
+    pub topics_label: &'static str,
+    pub sign_in_as: &'static str,
+    pub sign_out: &'static str,
+    pub publish_to: &'static str,
+    pub message: &'static str,
+    pub send: &'static str,
 }
 
 impl Texts {

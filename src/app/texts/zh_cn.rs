@@ -81,6 +81,14 @@ pub(crate) static TEXTS: Texts = Texts {
     resync_unknown: "服务器不认识我们的最后一个事件",
     replayed,
     server_restarted: "服务器已重启：本页面现在连接的是新的服务器进程。",
+    access: "访问权限",
+    anonymous: "匿名（仅接收广播）",
+    topics_label: "主题",
+    sign_in_as: "登录为",
+    sign_out: "退出登录",
+    publish_to: "发布到",
+    message: "消息",
+    send: "发送",
 };
 
 #[cfg(test)]

@@ -33,5 +33,8 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         server_restarting: "Server restarting",
         handover: "Taking over the stream from another tab",
         closed_by_page: "Closed by this page",
+        reauth: "Renewing access",
+        signed_out: "You are signed out",
+        revoked: "Your access was revoked",
     },
 };

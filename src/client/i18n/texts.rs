@@ -88,6 +88,9 @@ pub struct CauseTexts {
     pub server_restarting: &'static str,
     pub handover: &'static str,
     pub closed_by_page: &'static str,
+    pub reauth: &'static str,
+    pub signed_out: &'static str,
+    pub revoked: &'static str,
 }
 
 impl CauseTexts {
@@ -107,6 +110,9 @@ impl CauseTexts {
             Cause::ServerRestarting => self.server_restarting,
             Cause::Handover => self.handover,
             Cause::ClosedByPage => self.closed_by_page,
+            Cause::Reauth => self.reauth,
+            Cause::SignedOut => self.signed_out,
+            Cause::Revoked => self.revoked,
         }
     }
 }

@@ -33,5 +33,8 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         server_restarting: "服务器正在重启",
         handover: "正在从另一个标签页接管数据流",
         closed_by_page: "此页面已关闭连接",
+        reauth: "正在续期访问权限",
+        signed_out: "您已退出登录",
+        revoked: "您的访问权限已被撤销",
     },
 };

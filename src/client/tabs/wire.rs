@@ -67,9 +67,12 @@ impl Snapshot {
     pub fn to_state(&self, now: f64) -> Option<State> {
         let abs = |t: i64| now + t as f64;
         let abs_opt = |t: Option<i64>| t.map(abs);
+        let cause = Cause::from_code(&self.cause)?;
+        // A leader that was renewing access hands the renewal over with its state.
+        let renewing = cause == Cause::Reauth;
         Some(State {
             phase: Phase::from_code(&self.phase)?,
-            cause: Cause::from_code(&self.cause)?,
+            cause,
             since: abs(self.since),
             connected_at: abs_opt(self.connected_at),
             left_connected_at: abs_opt(self.left_connected_at),
@@ -94,6 +97,9 @@ impl Snapshot {
             reconnects: self.reconnects,
             resync: self.resync.clone(),
             restarting_since: abs_opt(self.restarting_since),
+            refresh_due: renewing,
+            refreshing: false,
+            reauth_since: renewing.then(|| abs(self.since)),
         })
     }
 }
