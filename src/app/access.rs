@@ -15,6 +15,15 @@ pub(crate) struct PageAccess {
     pub(crate) demo_users: Vec<String>,
 }
 
+/// What the server render needs to read a request's grant: the signer and the demo's users.
+/// The app's router provides it to each render (with `--demo-users`).
+#[cfg(feature = "app-server")]
+#[derive(Clone, Debug)]
+pub(crate) struct AccessContext {
+    pub(crate) tokens: crate::server::JwtAuthorizer,
+    pub(crate) demo_users: Vec<String>,
+}
+
 /// The access this render starts with (see the module's documentation).
 pub(crate) fn initial_access() -> PageAccess {
     side::initial()
@@ -49,7 +58,7 @@ mod side {
     /// outside a request or without the demo.
     pub(super) fn initial() -> PageAccess {
         #[cfg(feature = "app-server")]
-        if let Some(demo) = leptos::prelude::use_context::<crate::app::demo::Demo>() {
+        if let Some(demo) = leptos::prelude::use_context::<super::AccessContext>() {
             let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
             let grant = parts
                 .as_ref()
@@ -60,7 +69,7 @@ mod side {
                 topics: grant
                     .map(|g| g.topics.iter().map(|t| t.to_string()).collect())
                     .unwrap_or_default(),
-                demo_users: demo.users.clone(),
+                demo_users: demo.demo_users.clone(),
             };
         }
         PageAccess::default()

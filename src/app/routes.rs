@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use leptos::config::LeptosOptions;
 
+use crate::app::access::AccessContext;
 use crate::app::demo::Demo;
 use crate::app::documents::{not_found_shell, shell};
 use crate::server::error::ApiError;
@@ -49,14 +50,17 @@ pub(crate) fn site_router_with(
     // Leptos renders spawn tasks; run them on tokio (a second call is a harmless no-op).
     let _ = any_spawner::Executor::init_tokio();
     let shell_options = options.clone();
-    let context_demo = demo.clone();
+    let context = demo.as_ref().map(|d| AccessContext {
+        tokens: d.tokens.clone(),
+        demo_users: d.users.clone(),
+    });
     let site = Router::new()
         .route(
             "/",
             get(leptos_axum::render_app_to_stream_with_context(
                 move || {
-                    if let Some(demo) = context_demo.clone() {
-                        leptos::prelude::provide_context(demo);
+                    if let Some(context) = context.clone() {
+                        leptos::prelude::provide_context(context);
                     }
                 },
                 move || shell(shell_options.clone()),
