@@ -2,18 +2,23 @@
 //! stream assigns the id); one follower per instance runs a blocking `XREAD` from the last id
 //! it handed on and feeds the local hub (never one Redis read per client); a stream whose resume
 //! point is not in the local cache reads what it missed with `XRANGE`. A lease per instance
-//! (renewed every second, with a TTL) gives the fleet's live-client count.
+//! (renewed every second, with a TTL) gives the fleet's live-client count. With Sentinel, every
+//! (re)connection asks the Sentinels for the current primary, so after a failover the publisher
+//! and the follower find the new one by themselves (the follower resumes from its last id); with
+//! `min_replicas` > 0 a publish is acknowledged only once `WAIT` confirms it on that many replicas.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
+use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::store_error::StoreError;
+use crate::server::config::{parse_host_port, HubConfig};
 use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
 use crate::server::stream::metrics::Metrics;
 
@@ -25,6 +30,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a failed connect, commands fail at once for this long instead of queueing on it.
 const CONNECT_COOLDOWN: Duration = Duration::from_millis(200);
+/// Longest wait for the Sentinels to name a primary (and for it to confirm its role).
+const DISCOVER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for `WAIT` to see a publish's event on the replicas it needs.
+const WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Entries per `XREAD`/`XRANGE` page.
 const PAGE: usize = 1000;
 /// How often an instance renews its fleet lease.
@@ -53,9 +62,21 @@ redis.call('PEXPIRE', KEYS[2], ttl * 10)
 return {total, #counts}
 ";
 
+/// Where the log's Redis is.
+enum Target {
+    /// One address (`redis_url`).
+    Direct(Client),
+    /// Whichever primary the Sentinels name at the moment of connecting.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    /// A setting that cannot work (refused by validation; never reached in a validated hub).
+    Invalid,
+}
+
 /// The shared log of a fleet.
 pub struct RedisLog {
-    client: Option<Client>,
+    target: Target,
+    /// Replicas that must confirm an event before `append` returns its id.
+    min_replicas: u32,
     key: String,
     lease_key: String,
     counts_key: String,
@@ -65,6 +86,9 @@ pub struct RedisLog {
     /// The connection for everything but the follower's blocking read (multiplexed: one
     /// socket for all publishes, reads of missed events and the lease).
     writer: Mutex<Option<MultiplexedConnection>>,
+    /// The publishes' own connection when they `WAIT` (a blocked `WAIT` would hold up every
+    /// other command on a shared connection).
+    publisher: Mutex<Option<MultiplexedConnection>>,
     connecting: tokio::sync::Mutex<Option<Instant>>,
     reader_ok: AtomicBool,
     writer_ok: AtomicBool,
@@ -79,17 +103,12 @@ fn store_error(err: &RedisError) -> StoreError {
 }
 
 impl RedisLog {
-    /// A log on the stream `key` at `url` (no connection yet: the follower makes the first).
-    pub fn new(url: &str, key: &str, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
-        let client = match Client::open(url) {
-            Ok(client) => Some(client),
-            Err(err) => {
-                tracing::error!(%err, "invalid --redis-url; the event log stays unreachable");
-                None
-            }
-        };
+    /// The log `config` names (no connection yet: the follower makes the first).
+    pub fn new(config: &HubConfig, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
+        let key = &config.redis_stream;
         RedisLog {
-            client,
+            target: target(config),
+            min_replicas: config.min_replicas(),
             key: key.to_owned(),
             lease_key: format!("{key}:fleet:leases"),
             counts_key: format!("{key}:fleet:clients"),
@@ -97,6 +116,7 @@ impl RedisLog {
             hub,
             metrics,
             writer: Mutex::new(None),
+            publisher: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(None),
             reader_ok: AtomicBool::new(false),
             writer_ok: AtomicBool::new(true),
@@ -141,34 +161,57 @@ impl RedisLog {
     }
 
     async fn connect(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
-        let Some(client) = &self.client else {
-            return Err(RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "invalid --redis-url",
-            )));
+        let client = match &self.target {
+            Target::Direct(client) => client.clone(),
+            Target::Sentinel(sentinel) => {
+                let mut sentinel = sentinel.lock().await;
+                tokio::time::timeout(DISCOVER_TIMEOUT, sentinel.async_get_client())
+                    .await
+                    .map_err(|_| {
+                        RedisError::from((
+                            redis::ErrorKind::Io,
+                            "no primary named by the Sentinels in time",
+                        ))
+                    })??
+            }
+            Target::Invalid => {
+                return Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "invalid Redis settings",
+                )))
+            }
         };
         client
             .get_multiplexed_async_connection_with_config(&Self::config(response))
             .await
     }
 
-    /// The shared connection, connecting if there is none (one attempt at a time; right after a
-    /// failed attempt, fail at once).
+    /// The shared connection, connecting if there is none.
     async fn writer(&self) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(conn) = self.lock_writer().clone() {
+        self.connection(&self.writer, RESPONSE_TIMEOUT).await
+    }
+
+    /// The connection in `slot`, connecting if there is none (one attempt at a time; right
+    /// after a failed attempt, fail at once).
+    async fn connection(
+        &self,
+        slot: &Mutex<Option<MultiplexedConnection>>,
+        response: Duration,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = lock(slot).clone() {
             return Ok(conn);
         }
         let mut last_failure = self.connecting.lock().await;
-        if let Some(conn) = self.lock_writer().clone() {
+        if let Some(conn) = lock(slot).clone() {
             return Ok(conn);
         }
         if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
             return Err(StoreError("Redis connection failed moments ago".into()));
         }
-        match self.connect(RESPONSE_TIMEOUT).await {
+        match self.connect(response).await {
             Ok(conn) => {
                 *last_failure = None;
-                *self.lock_writer() = Some(conn.clone());
+                *lock(slot) = Some(conn.clone());
                 Ok(conn)
             }
             Err(err) => {
@@ -179,28 +222,33 @@ impl RedisLog {
         }
     }
 
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A command on the shared connection failed: count it, and drop a broken connection.
     fn writer_failed(&self, err: &RedisError) -> StoreError {
+        self.failed_on(&self.writer, err)
+    }
+
+    /// A command on the connection in `slot` failed: count it, and drop the connection when it
+    /// is broken or no longer on the primary (`READONLY`: a failover demoted it).
+    fn failed_on(
+        &self,
+        slot: &Mutex<Option<MultiplexedConnection>>,
+        err: &RedisError,
+    ) -> StoreError {
         if err.is_io_error()
             || err.is_timeout()
             || err.is_connection_dropped()
             || err.is_unrecoverable_error()
+            || err.code() == Some("READONLY")
         {
-            *self.lock_writer() = None;
+            *lock(slot) = None;
         }
         self.note(false, false);
         store_error(err)
     }
 
-    /// `XADD`: the event's stream id once Redis stored it.
-    pub async fn append(&self, name: &str, data: &str) -> Result<String, StoreError> {
-        let mut conn = self.writer().await?;
-        let added: Result<String, RedisError> = redis::cmd("XADD")
-            .arg(&self.key)
+    fn xadd(&self, name: &str, data: &str) -> redis::Cmd {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(&self.key)
             .arg("MAXLEN")
             .arg("~")
             .arg(self.capacity)
@@ -208,15 +256,63 @@ impl RedisLog {
             .arg("event")
             .arg(name)
             .arg("data")
-            .arg(data)
-            .query_async(&mut conn)
-            .await;
+            .arg(data);
+        cmd
+    }
+
+    /// `XADD` (then, with `min_replicas`, `WAIT`): the event's stream id once Redis stored it
+    /// (on that many replicas too).
+    pub async fn append(&self, name: &str, data: &str) -> Result<String, StoreError> {
+        if self.min_replicas > 0 {
+            return self.append_durable(name, data).await;
+        }
+        let mut conn = self.writer().await?;
+        let added: Result<String, RedisError> = self.xadd(name, data).query_async(&mut conn).await;
         match added {
             Ok(id) => {
                 self.note(false, true);
                 Ok(id)
             }
             Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    /// `XADD` + `WAIT min_replicas`, pipelined on the publishes' own connection. Too few
+    /// replicas in time is an error (the event is stored on the primary and may still be
+    /// delivered: a caller that retries makes the publish at-least-once).
+    async fn append_durable(&self, name: &str, data: &str) -> Result<String, StoreError> {
+        let mut conn = self
+            .connection(&self.publisher, RESPONSE_TIMEOUT + WAIT_TIMEOUT)
+            .await?;
+        let done: Result<(String, u32), RedisError> = redis::pipe()
+            .add_command(self.xadd(name, data))
+            .cmd("WAIT")
+            .arg(self.min_replicas)
+            .arg(WAIT_TIMEOUT.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        match done {
+            Ok((id, replicas)) if replicas >= self.min_replicas => {
+                self.note(false, true);
+                Ok(id)
+            }
+            Ok((id, replicas)) => {
+                self.metrics
+                    .store_errors
+                    .with_label_values(&["replicate"])
+                    .inc();
+                tracing::warn!(
+                    %id,
+                    replicas,
+                    needed = self.min_replicas,
+                    "event not confirmed by enough replicas in time: publish refused"
+                );
+                Err(StoreError(format!(
+                    "the event reached {replicas} of the {} replicas it needs",
+                    self.min_replicas
+                )))
+            }
+            Err(err) => Err(self.failed_on(&self.publisher, &err)),
         }
     }
 
@@ -433,7 +529,23 @@ impl RedisLog {
                 () = stop.cancelled() => return Ok(()),
                 reply = read => reply?,
             };
-            let Some(reply) = reply else { continue };
+            let Some(reply) = reply else {
+                if matches!(self.target, Target::Sentinel(_)) {
+                    // A primary that a failover demoted still answers reads: ask it what it is.
+                    let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+                    let master = role
+                        .first()
+                        .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
+                        .is_some_and(|r| r == "master");
+                    if !master {
+                        return Err(RedisError::from((
+                            redis::ErrorKind::Io,
+                            "the follower's Redis is no longer the primary",
+                        )));
+                    }
+                }
+                continue;
+            };
             for key in reply.keys {
                 for entry in &key.ids {
                     let Some((pos, name, data)) = entry_parts(entry) else {
@@ -499,6 +611,38 @@ impl RedisLog {
             if let Err(err) = gone {
                 tracing::debug!(%err, "fleet lease not handed back (it expires by itself)");
             }
+        }
+    }
+}
+
+fn lock(
+    slot: &Mutex<Option<MultiplexedConnection>>,
+) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Redis that `config` names: one URL, or a primary found through Sentinel.
+fn target(config: &HubConfig) -> Target {
+    if let Some(url) = &config.redis_url {
+        return match Client::open(url.as_str()) {
+            Ok(client) => Target::Direct(client),
+            Err(err) => {
+                tracing::error!(%err, "invalid Redis URL; the event log stays unreachable");
+                Target::Invalid
+            }
+        };
+    }
+    let sentinels: Vec<(String, u16)> = config
+        .redis_sentinel
+        .iter()
+        .filter_map(|a| parse_host_port(a))
+        .collect();
+    let master = config.redis_master.clone().unwrap_or_default();
+    match SentinelClient::build(sentinels, master, None, SentinelServerType::Master) {
+        Ok(client) => Target::Sentinel(tokio::sync::Mutex::new(client)),
+        Err(err) => {
+            tracing::error!(%err, "invalid Sentinel settings; the event log stays unreachable");
+            Target::Invalid
         }
     }
 }
