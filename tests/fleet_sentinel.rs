@@ -332,6 +332,30 @@ async fn failover(min_replicas: u32) -> Report {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let rejoined_after = restarted.elapsed();
+    // ... and catches up: it has the newest acknowledged event.
+    let newest = acked
+        .values()
+        .max_by_key(|id| stream_id(id))
+        .expect("acknowledged events")
+        .clone();
+    loop {
+        let mut conn = ha.conn(old).await;
+        let found: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("sse-status:events")
+            .arg(&newest)
+            .arg(&newest)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if !found.ids.is_empty() {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "the old primary did not catch up as a replica"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     stop(a).await;
     stop(b).await;
