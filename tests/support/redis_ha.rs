@@ -287,6 +287,33 @@ impl RedisHa {
             .expect("CONFIG SET masterauth");
     }
 
+    /// `CLIENT PAUSE <ms> WRITE` on node `i`: it takes no writes for that long (replication
+    /// and reads go on), the first step of a safe planned failover.
+    pub async fn pause_writes(&self, i: usize, ms: u64) {
+        let mut conn = self.conn(i).await;
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(ms)
+            .arg("WRITE")
+            .query_async(&mut conn)
+            .await
+            .expect("CLIENT PAUSE WRITE");
+    }
+
+    /// A planned failover (`SENTINEL FAILOVER`): a replica is promoted while the old primary
+    /// still runs, and is then turned into a replica.
+    pub async fn sentinel_failover(&self) {
+        let mut conn = connect_within(self.sentinels[0].port, Duration::from_secs(5))
+            .await
+            .expect("sentinel answers");
+        let _: () = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(MASTER)
+            .query_async(&mut conn)
+            .await
+            .expect("SENTINEL FAILOVER");
+    }
+
     /// A command connection to node `i`.
     pub async fn conn(&self, i: usize) -> redis::aio::MultiplexedConnection {
         connect_within(self.nodes[i].port, Duration::from_secs(5))
