@@ -9,6 +9,8 @@ mod redis;
 #[cfg(not(feature = "redis"))]
 #[path = "no_redis.rs"]
 mod redis;
+#[cfg(feature = "redis")]
+mod sentinel;
 mod store_error;
 
 use std::sync::Arc;

@@ -2,9 +2,10 @@
 //! stream assigns the id); one follower per instance runs a blocking `XREAD` from the last id
 //! it handed on and feeds the local hub (never one Redis read per client); a stream whose resume
 //! point is not in the local cache reads what it missed with `XRANGE`. A lease per instance
-//! (renewed every second, with a TTL) gives the fleet's live-client count. With Sentinel, every
-//! (re)connection asks the Sentinels for the current primary, so after a failover the publisher
-//! and the follower find the new one by themselves (the follower resumes from its last id); with
+//! (renewed every second, with a TTL) gives the fleet's live-client count. With Sentinel
+//! (`sentinel.rs`), every connection goes to the primary the Sentinels name, and is left as soon
+//! as they name another, so after a failover the publisher and the follower move to the new one
+//! by themselves (the follower resumes from its last id); with
 //! `min_replicas` > 0 a publish is acknowledged only once `WAIT` confirms it on that many replicas.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::sentinel::Sentinels;
 use super::store_error::StoreError;
 use crate::server::config::{parse_host_port, HubConfig};
 use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
@@ -30,8 +31,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a failed connect, commands fail at once for this long instead of queueing on it.
 const CONNECT_COOLDOWN: Duration = Duration::from_millis(200);
-/// Longest wait for the Sentinels to name a primary (and for it to confirm its role).
-const DISCOVER_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for `WAIT` to see a publish's event on the replicas it needs.
 const WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Entries per `XREAD`/`XRANGE` page.
@@ -66,8 +65,8 @@ return {total, #counts}
 enum Target {
     /// One address (`redis_url`).
     Direct(Client),
-    /// Whichever primary the Sentinels name at the moment of connecting.
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    /// Whichever primary the Sentinels name (with the newest config epoch).
+    Sentinel(Arc<Sentinels>),
     /// A setting that cannot work (refused by validation; never reached in a validated hub).
     Invalid,
 }
@@ -85,15 +84,19 @@ pub struct RedisLog {
     metrics: Metrics,
     /// The connection for everything but the follower's blocking read (multiplexed: one
     /// socket for all publishes, reads of missed events and the lease).
-    writer: Mutex<Option<MultiplexedConnection>>,
+    writer: Slot,
     /// The publishes' own connection when they `WAIT` (a blocked `WAIT` would hold up every
     /// other command on a shared connection).
-    publisher: Mutex<Option<MultiplexedConnection>>,
+    publisher: Slot,
     connecting: tokio::sync::Mutex<Option<Instant>>,
     reader_ok: AtomicBool,
     writer_ok: AtomicBool,
     lease: redis::Script,
 }
+
+/// A kept connection and the Sentinel generation of the primary it goes to (0 without
+/// Sentinel): a connection of an older generation is to a primary that is no longer one.
+type Slot = Mutex<Option<(MultiplexedConnection, u64)>>;
 
 /// The outcome of reading what a client missed: the events, or why that cannot be honoured.
 pub type Missed = Result<Vec<Arc<Frame>>, ResyncReason>;
@@ -160,19 +163,26 @@ impl RedisLog {
             .set_response_timeout(Some(response))
     }
 
-    async fn connect(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
-        let client = match &self.target {
-            Target::Direct(client) => client.clone(),
-            Target::Sentinel(sentinel) => {
-                let mut sentinel = sentinel.lock().await;
-                tokio::time::timeout(DISCOVER_TIMEOUT, sentinel.async_get_client())
-                    .await
-                    .map_err(|_| {
-                        RedisError::from((
-                            redis::ErrorKind::Io,
-                            "no primary named by the Sentinels in time",
-                        ))
-                    })??
+    /// The Sentinel generation now (0 without Sentinel).
+    fn generation(&self) -> u64 {
+        match &self.target {
+            Target::Sentinel(sentinels) => sentinels.generation(),
+            _ => 0,
+        }
+    }
+
+    /// A new connection to the primary, with the generation it belongs to. With Sentinel: to
+    /// the node the Sentinels name, once it confirms it is a primary (`ROLE`).
+    async fn connect(
+        &self,
+        response: Duration,
+    ) -> Result<(MultiplexedConnection, u64), RedisError> {
+        let (client, generation) = match &self.target {
+            Target::Direct(client) => (client.clone(), 0),
+            Target::Sentinel(sentinels) => {
+                let (host, port) = sentinels.discover().await?;
+                let generation = sentinels.generation();
+                (Client::open((host.as_str(), port))?, generation)
             }
             Target::Invalid => {
                 return Err(RedisError::from((
@@ -181,38 +191,62 @@ impl RedisLog {
                 )))
             }
         };
-        client
+        let mut conn = client
             .get_multiplexed_async_connection_with_config(&Self::config(response))
-            .await
+            .await?;
+        if generation > 0 {
+            let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+            let master = role
+                .first()
+                .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
+                .is_some_and(|r| r == "master");
+            if !master {
+                return Err(RedisError::from((
+                    redis::ErrorKind::Io,
+                    "the node the Sentinels name is not a primary (yet)",
+                )));
+            }
+        }
+        Ok((conn, generation))
     }
 
     /// The shared connection, connecting if there is none.
     async fn writer(&self) -> Result<MultiplexedConnection, StoreError> {
-        self.connection(&self.writer, RESPONSE_TIMEOUT).await
+        Ok(self.connection(&self.writer, RESPONSE_TIMEOUT).await?.0)
     }
 
-    /// The connection in `slot`, connecting if there is none (one attempt at a time; right
-    /// after a failed attempt, fail at once).
+    /// The connection in `slot` (and its generation), connecting if there is none or it goes
+    /// to a former primary (one attempt at a time; right after a failed attempt, fail at once).
     async fn connection(
         &self,
-        slot: &Mutex<Option<MultiplexedConnection>>,
+        slot: &Slot,
         response: Duration,
-    ) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(conn) = lock(slot).clone() {
-            return Ok(conn);
+    ) -> Result<(MultiplexedConnection, u64), StoreError> {
+        let current = |slot: &Slot| {
+            let mut kept = lock(slot);
+            match kept.as_ref() {
+                Some((_, generation)) if *generation != self.generation() => {
+                    *kept = None;
+                    None
+                }
+                other => other.cloned(),
+            }
+        };
+        if let Some(kept) = current(slot) {
+            return Ok(kept);
         }
         let mut last_failure = self.connecting.lock().await;
-        if let Some(conn) = lock(slot).clone() {
-            return Ok(conn);
+        if let Some(kept) = current(slot) {
+            return Ok(kept);
         }
         if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
             return Err(StoreError("Redis connection failed moments ago".into()));
         }
         match self.connect(response).await {
-            Ok(conn) => {
+            Ok(kept) => {
                 *last_failure = None;
-                *lock(slot) = Some(conn.clone());
-                Ok(conn)
+                *lock(slot) = Some(kept.clone());
+                Ok(kept)
             }
             Err(err) => {
                 *last_failure = Some(Instant::now());
@@ -229,11 +263,7 @@ impl RedisLog {
 
     /// A command on the connection in `slot` failed: count it, and drop the connection when it
     /// is broken or no longer on the primary (`READONLY`: a failover demoted it).
-    fn failed_on(
-        &self,
-        slot: &Mutex<Option<MultiplexedConnection>>,
-        err: &RedisError,
-    ) -> StoreError {
+    fn failed_on(&self, slot: &Slot, err: &RedisError) -> StoreError {
         if err.is_io_error()
             || err.is_timeout()
             || err.is_connection_dropped()
@@ -281,7 +311,7 @@ impl RedisLog {
     /// replicas in time is an error (the event is stored on the primary and may still be
     /// delivered: a caller that retries makes the publish at-least-once).
     async fn append_durable(&self, name: &str, data: &str) -> Result<String, StoreError> {
-        let mut conn = self
+        let (mut conn, generation) = self
             .connection(&self.publisher, RESPONSE_TIMEOUT + WAIT_TIMEOUT)
             .await?;
         let done: Result<(String, u32), RedisError> = redis::pipe()
@@ -292,6 +322,15 @@ impl RedisLog {
             .query_async(&mut conn)
             .await;
         match done {
+            Ok((id, _)) if generation != self.generation() => {
+                // The Sentinels named another primary while this one stored the event: its
+                // replicas' confirmation may be undone when they follow the new one.
+                tracing::warn!(%id, "the primary moved while an event was stored: publish refused");
+                *lock(&self.publisher) = None;
+                Err(StoreError(
+                    "the Redis primary moved while the event was stored".into(),
+                ))
+            }
             Ok((id, replicas)) if replicas >= self.min_replicas => {
                 self.note(false, true);
                 Ok(id)
@@ -466,6 +505,9 @@ impl RedisLog {
     /// to the hub in stream order. After any hiccup it reconnects and resumes from the last id
     /// it handed on, so nothing is skipped and nothing repeated.
     pub async fn follow(self: Arc<Self>, stop: CancellationToken) {
+        if let Target::Sentinel(sentinels) = &self.target {
+            tokio::spawn(Arc::clone(sentinels).watch(stop.clone()));
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
             let err = tokio::select! {
@@ -491,7 +533,7 @@ impl RedisLog {
     }
 
     async fn follow_once(&self, stop: &CancellationToken) -> Result<(), RedisError> {
-        let mut conn = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
+        let (mut conn, generation) = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
         if self.hub.head() == Pos::ZERO {
             // First contact: keep the stream's tail locally, so clients that reconnect right
             // after this instance (re)started resume without asking Redis.
@@ -525,27 +567,30 @@ impl RedisLog {
                 .arg(&self.key)
                 .arg(&after);
             let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
+            let moved = async {
+                match &self.target {
+                    Target::Sentinel(sentinels) => {
+                        let moved = sentinels.moved();
+                        if sentinels.generation() == generation {
+                            moved.await;
+                        }
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             let reply = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
+                // A former primary may still take writes that the new one never gets: read
+                // nothing more from it.
+                () = moved => {
+                    return Err(RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the Sentinels named another primary",
+                    )))
+                }
                 reply = read => reply?,
             };
-            let Some(reply) = reply else {
-                if matches!(self.target, Target::Sentinel(_)) {
-                    // A primary that a failover demoted still answers reads: ask it what it is.
-                    let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
-                    let master = role
-                        .first()
-                        .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
-                        .is_some_and(|r| r == "master");
-                    if !master {
-                        return Err(RedisError::from((
-                            redis::ErrorKind::Io,
-                            "the follower's Redis is no longer the primary",
-                        )));
-                    }
-                }
-                continue;
-            };
+            let Some(reply) = reply else { continue };
             for key in reply.keys {
                 for entry in &key.ids {
                     let Some((pos, name, data)) = entry_parts(entry) else {
@@ -615,9 +660,7 @@ impl RedisLog {
     }
 }
 
-fn lock(
-    slot: &Mutex<Option<MultiplexedConnection>>,
-) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<(MultiplexedConnection, u64)>> {
     slot.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -638,8 +681,8 @@ fn target(config: &HubConfig) -> Target {
         .filter_map(|a| parse_host_port(a))
         .collect();
     let master = config.redis_master.clone().unwrap_or_default();
-    match SentinelClient::build(sentinels, master, None, SentinelServerType::Master) {
-        Ok(client) => Target::Sentinel(tokio::sync::Mutex::new(client)),
+    match Sentinels::new(&sentinels, &master) {
+        Ok(sentinels) => Target::Sentinel(Arc::new(sentinels)),
         Err(err) => {
             tracing::error!(%err, "invalid Sentinel settings; the event log stays unreachable");
             Target::Invalid
