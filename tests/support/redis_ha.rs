@@ -275,16 +275,27 @@ impl RedisHa {
             .expect("CLIENT KILL TYPE master");
     }
 
-    /// Let replica `i` connect to its primary again.
+    /// Let replica `i` connect to its primary again (a few tries on fresh connections: this
+    /// runs right after the primary was killed, on a busy machine).
     pub async fn mend_replication(&self, i: usize) {
-        let mut conn = self.conn(i).await;
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("masterauth")
-            .arg("")
-            .query_async(&mut conn)
-            .await
-            .expect("CONFIG SET masterauth");
+        let mut last = None;
+        for _ in 0..10 {
+            if let Some(mut conn) = connect_within(self.nodes[i].port, Duration::from_secs(2)).await
+            {
+                let done: Result<(), _> = redis::cmd("CONFIG")
+                    .arg("SET")
+                    .arg("masterauth")
+                    .arg("")
+                    .query_async(&mut conn)
+                    .await;
+                match done {
+                    Ok(()) => return,
+                    Err(err) => last = Some(err.to_string()),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("CONFIG SET masterauth on replica {i}: {last:?}");
     }
 
     /// `CLIENT PAUSE <ms> WRITE` on node `i`: it takes no writes for that long (replication

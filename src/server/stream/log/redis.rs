@@ -180,8 +180,7 @@ impl RedisLog {
         let (client, generation) = match &self.target {
             Target::Direct(client) => (client.clone(), 0),
             Target::Sentinel(sentinels) => {
-                let (host, port) = sentinels.discover().await?;
-                let generation = sentinels.generation();
+                let ((host, port), generation) = sentinels.discover().await?;
                 (Client::open((host.as_str(), port))?, generation)
             }
             Target::Invalid => {

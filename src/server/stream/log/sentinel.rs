@@ -109,8 +109,9 @@ impl Sentinels {
     }
 
     /// Ask every Sentinel; the primary named with the newest config epoch (ties: the first
-    /// Sentinel in the list). Records it, and bumps the generation when it moved.
-    pub async fn discover(&self) -> Result<Addr, RedisError> {
+    /// Sentinel in the list), and its generation. Records it, and bumps the generation when it
+    /// moved.
+    pub async fn discover(&self) -> Result<(Addr, u64), RedisError> {
         let answers = futures::future::join_all((0..self.clients.len()).map(|i| self.ask(i))).await;
         let mut best: Option<(u64, Addr)> = None;
         let mut last_err = None;
@@ -139,7 +140,8 @@ impl Sentinels {
             self.generation.fetch_add(1, Ordering::SeqCst);
             self.moved.notify_waiters();
         }
-        Ok(addr)
+        // Read under the lock: the generation that goes with this address.
+        Ok((addr, self.generation()))
     }
 
     /// Ask again every [`WATCH_EVERY`] until `stop`.
