@@ -50,11 +50,13 @@ if [ "$(wasm-opt --version 2>/dev/null | grep -o 'version [0-9]*' | awk '{print 
 fi
 
 # Debian packages: the browser for Playwright (it must not download one here), and the real
-# Redis and nginx that the fleet tests start themselves (never as system services).
+# Redis (server and Sentinel) and nginx that the fleet tests start themselves (never as system
+# services).
 apt_pkgs=()
 [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 [ -x /usr/bin/chromedriver ] || apt_pkgs+=(chromium-driver)
 [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
+[ -x /usr/bin/redis-sentinel ] || apt_pkgs+=(redis-sentinel)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   say "installing Debian packages: ${apt_pkgs[*]}"

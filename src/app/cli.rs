@@ -113,6 +113,22 @@ pub(crate) struct Args {
     #[arg(long, env = "SSE_REDIS_STREAM", default_value = "sse-status:events")]
     pub(crate) redis_stream: String,
 
+    /// Redis with failover: the Sentinels, `host:port,host:port,...` (with `--redis-master`,
+    /// instead of `--redis-url`). Every instance asks them for the current primary, and again
+    /// after losing it.
+    #[arg(long, env = "SSE_REDIS_SENTINEL", value_delimiter = ',')]
+    pub(crate) redis_sentinel: Vec<String>,
+
+    /// The name Sentinel monitors the primary by (`sentinel monitor <name> ...`).
+    #[arg(long, env = "SSE_REDIS_MASTER")]
+    pub(crate) redis_master: Option<String>,
+
+    /// A publish gets its 202 only once `WAIT` confirms the event on this many replicas
+    /// (bounded time; else 503 `store_unavailable`). Default: 0 with `--redis-url`, 1 with
+    /// `--redis-sentinel`.
+    #[arg(long, env = "SSE_REDIS_MIN_REPLICAS")]
+    pub(crate) redis_min_replicas: Option<u32>,
+
     /// Let several processes listen on the same address (`SO_REUSEPORT`; the kernel spreads
     /// new connections over them), so one machine can hold more streams than one process may.
     #[arg(long, env = "SSE_REUSE_PORT", default_value_t = false)]
@@ -139,6 +155,9 @@ impl Args {
             shutdown_timeout_ms: self.shutdown_timeout_ms,
             redis_url: self.redis_url.clone(),
             redis_stream: self.redis_stream.clone(),
+            redis_sentinel: self.redis_sentinel.clone(),
+            redis_master: self.redis_master.clone(),
+            redis_min_replicas: self.redis_min_replicas,
         };
         config.validate().map_err(|err| flag_error(&err))?;
         Ok(config)
@@ -251,6 +270,37 @@ mod tests {
         assert!(err.contains("not a Redis URL"), "{err}");
         let args = Args::try_parse_from(["sse-status", "--reuse-port"]).unwrap();
         assert!(args.reuse_port);
+    }
+
+    #[test]
+    fn sentinel_flags() {
+        let c = hub(&[
+            "--redis-sentinel",
+            "127.0.0.1:26379,127.0.0.1:26380",
+            "--redis-master",
+            "mymaster",
+            "--redis-min-replicas",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(c.redis_sentinel, ["127.0.0.1:26379", "127.0.0.1:26380"]);
+        assert_eq!(c.redis_master.as_deref(), Some("mymaster"));
+        assert_eq!(c.redis_min_replicas, Some(2));
+        let err = hub(&["--redis-sentinel", "127.0.0.1:26379"]).unwrap_err();
+        assert!(
+            err.starts_with("--redis-master (SSE_REDIS_MASTER): "),
+            "{err}"
+        );
+        let err = hub(&["--redis-sentinel", "x", "--redis-master", "m"]).unwrap_err();
+        assert!(
+            err.starts_with("--redis-sentinel (SSE_REDIS_SENTINEL): "),
+            "{err}"
+        );
+        let err = hub(&["--redis-min-replicas", "99"]).unwrap_err();
+        assert!(
+            err.starts_with("--redis-min-replicas (SSE_REDIS_MIN_REPLICAS): "),
+            "{err}"
+        );
     }
 
     #[test]

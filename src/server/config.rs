@@ -69,6 +69,17 @@ pub struct HubConfig {
     /// Key of the Redis stream; every instance of a fleet uses the same. Default
     /// `sse-status:events`; 1–256 characters.
     pub redis_stream: String,
+    /// Redis with failover (feature `redis`): the Sentinels' addresses, `host:port` each. Set
+    /// with [`redis_master`](Self::redis_master) instead of `redis_url`: every instance asks the
+    /// Sentinels for the current primary, and again after losing it. Default empty.
+    pub redis_sentinel: Vec<String>,
+    /// The name Sentinel knows the primary by (`sentinel monitor <name> …`); required with
+    /// `redis_sentinel`, 1–256 characters.
+    pub redis_master: Option<String>,
+    /// A publish is acknowledged only once `WAIT` confirms its event on this many replicas
+    /// (within a bounded time; otherwise the publish fails with the store unavailable). `None`:
+    /// 0 on a single Redis (`redis_url`), 1 with Sentinel. 0–16.
+    pub redis_min_replicas: Option<u32>,
 }
 
 /// A setting of [`HubConfig`] that cannot work. Names the field; an app that reads settings
@@ -96,6 +107,12 @@ pub enum ConfigError {
     /// A Redis URL was given, but this build has no Redis support.
     #[error("redis_url is set, but sse-status was built without its `redis` feature")]
     RedisNotBuilt,
+    /// A Sentinel address is not `host:port`, or Sentinel is set together with `redis_url`.
+    #[error("redis_sentinel is not usable: {0}")]
+    BadRedisSentinel(String),
+    /// `redis_master` is missing (Sentinel set), empty, too long, or set without Sentinel.
+    #[error("redis_master is not usable: {0}")]
+    BadRedisMaster(&'static str),
     /// The Redis stream key is empty or too long.
     #[error("redis_stream must be 1–256 characters")]
     BadRedisStream,
@@ -109,6 +126,8 @@ impl ConfigError {
             ConfigError::BadPublishToken(_) => "publish_token",
             ConfigError::BadRedisUrl(_) | ConfigError::RedisNotBuilt => "redis_url",
             ConfigError::BadRedisStream => "redis_stream",
+            ConfigError::BadRedisSentinel(_) => "redis_sentinel",
+            ConfigError::BadRedisMaster(_) => "redis_master",
         }
     }
 }
@@ -136,6 +155,9 @@ impl Default for HubConfig {
             shutdown_timeout_ms: 10_000,
             redis_url: None,
             redis_stream: "sse-status:events".to_owned(),
+            redis_sentinel: Vec::new(),
+            redis_master: None,
+            redis_min_replicas: None,
         }
     }
 }
@@ -166,6 +188,9 @@ impl fmt::Debug for HubConfig {
                 &self.redis_url.as_deref().map(redact_url_password),
             )
             .field("redis_stream", &self.redis_stream)
+            .field("redis_sentinel", &self.redis_sentinel)
+            .field("redis_master", &self.redis_master)
+            .field("redis_min_replicas", &self.redis_min_replicas)
             .finish()
     }
 }
@@ -242,7 +267,63 @@ impl HubConfig {
         if self.redis_stream.is_empty() || self.redis_stream.len() > 256 {
             return Err(ConfigError::BadRedisStream);
         }
+        self.check_sentinel()?;
+        if let Some(n) = self.redis_min_replicas {
+            range("redis_min_replicas", u64::from(n), 0, 16)?;
+        }
         Ok(())
+    }
+
+    fn check_sentinel(&self) -> Result<(), ConfigError> {
+        if self.redis_sentinel.is_empty() {
+            return match self.redis_master {
+                Some(_) => Err(ConfigError::BadRedisMaster(
+                    "it only means something with redis_sentinel",
+                )),
+                None => Ok(()),
+            };
+        }
+        if !cfg!(feature = "redis") {
+            return Err(ConfigError::BadRedisSentinel(
+                "sse-status was built without its `redis` feature".into(),
+            ));
+        }
+        if self.redis_url.is_some() {
+            return Err(ConfigError::BadRedisSentinel(
+                "set either redis_url (one Redis) or redis_sentinel (Sentinel finds the primary), not both".into(),
+            ));
+        }
+        if self.redis_sentinel.len() > 64 {
+            return Err(ConfigError::BadRedisSentinel("at most 64 addresses".into()));
+        }
+        for addr in &self.redis_sentinel {
+            if parse_host_port(addr).is_none() {
+                return Err(ConfigError::BadRedisSentinel(format!(
+                    "{addr:?} is not host:port, e.g. 10.0.0.5:26379"
+                )));
+            }
+        }
+        match &self.redis_master {
+            None => Err(ConfigError::BadRedisMaster(
+                "Sentinel needs the master's name (sentinel monitor <name> ...)",
+            )),
+            Some(name) if name.is_empty() || name.len() > 256 => {
+                Err(ConfigError::BadRedisMaster("it must be 1–256 characters"))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether the event log is Redis (one, or found through Sentinel).
+    pub(crate) fn uses_redis(&self) -> bool {
+        self.redis_url.is_some() || !self.redis_sentinel.is_empty()
+    }
+
+    /// How many replicas must confirm an event before it is acknowledged.
+    #[cfg(feature = "redis")]
+    pub(crate) fn min_replicas(&self) -> u32 {
+        self.redis_min_replicas
+            .unwrap_or(u32::from(!self.redis_sentinel.is_empty()))
     }
 
     /// The heartbeat interval.
@@ -295,6 +376,19 @@ fn check_token(raw: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `host:port` (a `[v6]:port` too) with a non-zero port.
+pub(crate) fn parse_host_port(addr: &str) -> Option<(String, u16)> {
+    let (host, port) = addr.trim().rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok()?;
+    let valid = !host.is_empty()
+        && port != 0
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));
+    valid.then(|| (host.to_owned(), port))
 }
 
 #[cfg(feature = "redis")]
@@ -430,5 +524,57 @@ mod tests {
             ..HubConfig::default()
         };
         assert_eq!(c.validate(), Err(ConfigError::RedisNotBuilt));
+    }
+
+    #[cfg(feature = "redis")]
+    #[test]
+    fn sentinel_settings_are_checked_and_named() {
+        let ok = HubConfig {
+            redis_sentinel: vec!["127.0.0.1:26379".into(), "[::1]:26380".into()],
+            redis_master: Some("mymaster".into()),
+            ..HubConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        assert!(ok.uses_redis());
+        assert_eq!(
+            ok.min_replicas(),
+            1,
+            "with Sentinel a publish waits for a replica"
+        );
+        assert_eq!(HubConfig::default().min_replicas(), 0);
+        type Set = fn(&mut HubConfig);
+        let cases: [(Set, &str); 7] = [
+            (|c| c.redis_master = None, "redis_master"),
+            (|c| c.redis_master = Some(String::new()), "redis_master"),
+            (
+                |c| c.redis_sentinel = vec!["nohost".into()],
+                "redis_sentinel",
+            ),
+            (|c| c.redis_sentinel = vec!["h:0".into()], "redis_sentinel"),
+            (
+                |c| c.redis_sentinel = vec!["a b:1".into()],
+                "redis_sentinel",
+            ),
+            (
+                |c| c.redis_url = Some("redis://127.0.0.1/0".into()),
+                "redis_sentinel",
+            ),
+            (|c| c.redis_min_replicas = Some(17), "redis_min_replicas"),
+        ];
+        for (set, setting) in cases {
+            let mut c = ok.clone();
+            set(&mut c);
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.setting(), setting, "{err}");
+            assert!(err.to_string().contains(setting), "{err}");
+        }
+        let lone_master = HubConfig {
+            redis_master: Some("mymaster".into()),
+            ..HubConfig::default()
+        };
+        assert_eq!(
+            lone_master.validate().unwrap_err().setting(),
+            "redis_master"
+        );
     }
 }

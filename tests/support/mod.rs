@@ -5,6 +5,8 @@
 #[cfg(feature = "redis")]
 pub mod nginx;
 #[cfg(feature = "redis")]
+pub mod redis_ha;
+#[cfg(feature = "redis")]
 pub mod redis_server;
 
 use std::net::SocketAddr;

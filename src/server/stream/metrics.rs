@@ -252,8 +252,8 @@ pub struct Metrics {
     pub fleet_instances: IntGauge,
     /// `sse_store_up`: 1 while the event log answers, 0 while Redis is unreachable.
     pub store_up: IntGauge,
-    /// `sse_store_errors_total{op}`: failed Redis operations, `read` (the follower) or `write`
-    /// (publish, replay reads, lease).
+    /// `sse_store_errors_total{op}`: failed Redis operations, `read` (the follower), `write`
+    /// (publish, replay reads, lease) or `replicate` (a publish's `WAIT` saw too few replicas).
     pub store_errors: IntCounterVec,
     /// `sse_events_followed_total`: events this instance read from the shared log.
     pub events_followed: IntCounter,
@@ -395,7 +395,7 @@ impl Metrics {
         for reason in REQUEST_REFUSALS {
             self.requests_refused.with_label_values(&[reason]);
         }
-        for op in ["read", "write"] {
+        for op in ["read", "replicate", "write"] {
             self.store_errors.with_label_values(&[op]);
         }
         self.store_up.set(1);
@@ -649,6 +649,7 @@ sse_sockets_refused_total 0
 # HELP sse_store_errors_total Failed event log (Redis) operations
 # TYPE sse_store_errors_total counter
 sse_store_errors_total{op=\"read\"} 0
+sse_store_errors_total{op=\"replicate\"} 0
 sse_store_errors_total{op=\"write\"} 0
 # HELP sse_store_up 1 while the event log answers, 0 while it is unreachable
 # TYPE sse_store_up gauge

@@ -9,6 +9,8 @@ mod redis;
 #[cfg(not(feature = "redis"))]
 #[path = "no_redis.rs"]
 mod redis;
+#[cfg(feature = "redis")]
+mod sentinel;
 mod store_error;
 
 use std::sync::Arc;
@@ -124,26 +126,25 @@ impl EventLog {
         max_streams: usize,
         #[cfg_attr(not(feature = "redis"), allow(unused_variables))] metrics: &Metrics,
     ) -> EventLog {
-        let ids = if config.redis_url.is_some() {
+        let ids = if config.uses_redis() {
             IdStyle::Stream
         } else {
             IdStyle::Process
         };
         let capacity = usize::try_from(config.replay_capacity).unwrap_or(usize::MAX);
         let hub = Hub::with_ids(max_streams, capacity, config.send_queue as usize, ids);
-        let backend = match &config.redis_url {
-            None => Backend::Embedded,
+        let backend = match config.uses_redis() {
+            false => Backend::Embedded,
             #[cfg(feature = "redis")]
-            Some(url) => Backend::Redis(Arc::new(RedisLog::new(
-                url,
-                &config.redis_stream,
+            true => Backend::Redis(Arc::new(RedisLog::new(
+                config,
                 capacity,
                 Arc::clone(&hub),
                 metrics.clone(),
             ))),
-            // `HubConfig::validate` refuses a Redis URL in a build without Redis.
+            // `HubConfig::validate` refuses Redis settings in a build without Redis.
             #[cfg(not(feature = "redis"))]
-            Some(_) => Backend::Embedded,
+            true => Backend::Embedded,
         };
         EventLog { hub, backend }
     }

@@ -5,7 +5,11 @@
 //! (renewed every second, with a TTL) gives the fleet's live-client count, and with it each
 //! instance publishes its per-topic subscriber counts (a hash per instance) for presence
 //! queries. Topics travel with their event in the one stream (a `topics` field); revocations go
-//! to every instance over a pub/sub channel (`<key>:control`).
+//! to every instance over a pub/sub channel (`<key>:control`). With Sentinel (`sentinel.rs`),
+//! every connection goes to the primary the Sentinels name, and is left as soon as they name
+//! another, so after a failover the publisher, the follower and the control listener move to the
+//! new one by themselves (the follower resumes from its last id); with `min_replicas` > 0 a
+//! publish is acknowledged only once `WAIT` confirms it on that many replicas.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +21,9 @@ use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::sentinel::Sentinels;
 use super::store_error::StoreError;
+use crate::server::config::{parse_host_port, HubConfig};
 use crate::server::stream::fanout::{presence_patterns, Frame, Hub, Pos, ResyncReason, Topics};
 use crate::server::stream::metrics::Metrics;
 
@@ -29,6 +35,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a failed connect, commands fail at once for this long instead of queueing on it.
 const CONNECT_COOLDOWN: Duration = Duration::from_millis(200);
+/// Longest wait for `WAIT` to see a publish's event on the replicas it needs.
+const WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Entries per `XREAD`/`XRANGE` page.
 const PAGE: usize = 1000;
 /// How often an instance renews its fleet lease.
@@ -83,9 +91,21 @@ struct Control {
     revoke: String,
 }
 
+/// Where the log's Redis is.
+enum Target {
+    /// One address (`redis_url`).
+    Direct(Client),
+    /// Whichever primary the Sentinels name (with the newest config epoch).
+    Sentinel(Arc<Sentinels>),
+    /// A setting that cannot work (refused by validation; never reached in a validated hub).
+    Invalid,
+}
+
 /// The shared log of a fleet.
 pub struct RedisLog {
-    client: Option<Client>,
+    target: Target,
+    /// Replicas that must confirm an event before `append` returns its id.
+    min_replicas: u32,
     key: String,
     lease_key: String,
     counts_key: String,
@@ -96,13 +116,20 @@ pub struct RedisLog {
     metrics: Metrics,
     /// The connection for everything but the follower's blocking read (multiplexed: one
     /// socket for all publishes, reads of missed events and the lease).
-    writer: Mutex<Option<MultiplexedConnection>>,
+    writer: Slot,
+    /// The publishes' own connection when they `WAIT` (a blocked `WAIT` would hold up every
+    /// other command on a shared connection).
+    publisher: Slot,
     connecting: tokio::sync::Mutex<Option<Instant>>,
     reader_ok: AtomicBool,
     writer_ok: AtomicBool,
     lease: redis::Script,
     presence: redis::Script,
 }
+
+/// A kept connection and the Sentinel generation of the primary it goes to (0 without
+/// Sentinel): a connection of an older generation is to a primary that is no longer one.
+type Slot = Mutex<Option<(MultiplexedConnection, u64)>>;
 
 /// The outcome of reading what a client missed: the events, or why that cannot be honoured.
 pub type Missed = Result<Vec<Arc<Frame>>, ResyncReason>;
@@ -112,17 +139,12 @@ fn store_error(err: &RedisError) -> StoreError {
 }
 
 impl RedisLog {
-    /// A log on the stream `key` at `url` (no connection yet: the follower makes the first).
-    pub fn new(url: &str, key: &str, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
-        let client = match Client::open(url) {
-            Ok(client) => Some(client),
-            Err(err) => {
-                tracing::error!(%err, "invalid --redis-url; the event log stays unreachable");
-                None
-            }
-        };
+    /// The log `config` names (no connection yet: the follower makes the first).
+    pub fn new(config: &HubConfig, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
+        let key = &config.redis_stream;
         RedisLog {
-            client,
+            target: target(config),
+            min_replicas: config.min_replicas(),
             key: key.to_owned(),
             lease_key: format!("{key}:fleet:leases"),
             counts_key: format!("{key}:fleet:clients"),
@@ -132,6 +154,7 @@ impl RedisLog {
             hub,
             metrics,
             writer: Mutex::new(None),
+            publisher: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(None),
             reader_ok: AtomicBool::new(false),
             writer_ok: AtomicBool::new(true),
@@ -176,36 +199,89 @@ impl RedisLog {
             .set_response_timeout(Some(response))
     }
 
-    async fn connect(&self, response: Duration) -> Result<MultiplexedConnection, RedisError> {
-        let Some(client) = &self.client else {
-            return Err(RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "invalid --redis-url",
-            )));
-        };
-        client
-            .get_multiplexed_async_connection_with_config(&Self::config(response))
-            .await
+    /// The Sentinel generation now (0 without Sentinel).
+    fn generation(&self) -> u64 {
+        match &self.target {
+            Target::Sentinel(sentinels) => sentinels.generation(),
+            _ => 0,
+        }
     }
 
-    /// The shared connection, connecting if there is none (one attempt at a time; right after a
-    /// failed attempt, fail at once).
+    /// A new connection to the primary, with the generation it belongs to. With Sentinel: to
+    /// the node the Sentinels name, once it confirms it is a primary (`ROLE`).
+    async fn connect(
+        &self,
+        response: Duration,
+    ) -> Result<(MultiplexedConnection, u64), RedisError> {
+        let (client, generation) = match &self.target {
+            Target::Direct(client) => (client.clone(), 0),
+            Target::Sentinel(sentinels) => {
+                let ((host, port), generation) = sentinels.discover().await?;
+                (Client::open((host.as_str(), port))?, generation)
+            }
+            Target::Invalid => {
+                return Err(RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "invalid Redis settings",
+                )))
+            }
+        };
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&Self::config(response))
+            .await?;
+        if generation > 0 {
+            let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
+            let master = role
+                .first()
+                .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
+                .is_some_and(|r| r == "master");
+            if !master {
+                return Err(RedisError::from((
+                    redis::ErrorKind::Io,
+                    "the node the Sentinels name is not a primary (yet)",
+                )));
+            }
+        }
+        Ok((conn, generation))
+    }
+
+    /// The shared connection, connecting if there is none.
     async fn writer(&self) -> Result<MultiplexedConnection, StoreError> {
-        if let Some(conn) = self.lock_writer().clone() {
-            return Ok(conn);
+        Ok(self.connection(&self.writer, RESPONSE_TIMEOUT).await?.0)
+    }
+
+    /// The connection in `slot` (and its generation), connecting if there is none or it goes
+    /// to a former primary (one attempt at a time; right after a failed attempt, fail at once).
+    async fn connection(
+        &self,
+        slot: &Slot,
+        response: Duration,
+    ) -> Result<(MultiplexedConnection, u64), StoreError> {
+        let current = |slot: &Slot| {
+            let mut kept = lock(slot);
+            match kept.as_ref() {
+                Some((_, generation)) if *generation != self.generation() => {
+                    *kept = None;
+                    None
+                }
+                other => other.cloned(),
+            }
+        };
+        if let Some(kept) = current(slot) {
+            return Ok(kept);
         }
         let mut last_failure = self.connecting.lock().await;
-        if let Some(conn) = self.lock_writer().clone() {
-            return Ok(conn);
+        if let Some(kept) = current(slot) {
+            return Ok(kept);
         }
         if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
             return Err(StoreError("Redis connection failed moments ago".into()));
         }
-        match self.connect(RESPONSE_TIMEOUT).await {
-            Ok(conn) => {
+        match self.connect(response).await {
+            Ok(kept) => {
                 *last_failure = None;
-                *self.lock_writer() = Some(conn.clone());
-                Ok(conn)
+                *lock(slot) = Some(kept.clone());
+                Ok(kept)
             }
             Err(err) => {
                 *last_failure = Some(Instant::now());
@@ -215,32 +291,29 @@ impl RedisLog {
         }
     }
 
-    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A command on the shared connection failed: count it, and drop a broken connection.
     fn writer_failed(&self, err: &RedisError) -> StoreError {
+        self.failed_on(&self.writer, err)
+    }
+
+    /// A command on the connection in `slot` failed: count it, and drop the connection when it
+    /// is broken or no longer on the primary (`READONLY`: a failover demoted it).
+    fn failed_on(&self, slot: &Slot, err: &RedisError) -> StoreError {
         if err.is_io_error()
             || err.is_timeout()
             || err.is_connection_dropped()
             || err.is_unrecoverable_error()
+            || err.code() == Some("READONLY")
         {
-            *self.lock_writer() = None;
+            *lock(slot) = None;
         }
         self.note(false, false);
         store_error(err)
     }
 
-    /// `XADD`: the event's stream id once Redis stored it. Validated `topics` (empty: a
-    /// broadcast) go in a `topics` field, space-separated (no topic contains a space).
-    pub async fn append(
-        &self,
-        name: &str,
-        data: &str,
-        topics: &[String],
-    ) -> Result<String, StoreError> {
-        let mut conn = self.writer().await?;
+    /// `XADD` of one event; validated `topics` (empty: a broadcast) go in a `topics` field,
+    /// space-separated (no topic contains a space).
+    fn xadd(&self, name: &str, data: &str, topics: &[String]) -> redis::Cmd {
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.key)
             .arg("MAXLEN")
@@ -254,13 +327,82 @@ impl RedisLog {
         if !topics.is_empty() {
             cmd.arg("topics").arg(topics.join(" "));
         }
-        let added: Result<String, RedisError> = cmd.query_async(&mut conn).await;
+        cmd
+    }
+
+    /// `XADD` (then, with `min_replicas`, `WAIT`): the event's stream id once Redis stored it
+    /// (on that many replicas too).
+    pub async fn append(
+        &self,
+        name: &str,
+        data: &str,
+        topics: &[String],
+    ) -> Result<String, StoreError> {
+        if self.min_replicas > 0 {
+            return self.append_durable(name, data, topics).await;
+        }
+        let mut conn = self.writer().await?;
+        let added: Result<String, RedisError> =
+            self.xadd(name, data, topics).query_async(&mut conn).await;
         match added {
             Ok(id) => {
                 self.note(false, true);
                 Ok(id)
             }
             Err(err) => Err(self.writer_failed(&err)),
+        }
+    }
+
+    /// `XADD` + `WAIT min_replicas`, pipelined on the publishes' own connection. Too few
+    /// replicas in time is an error (the event is stored on the primary and may still be
+    /// delivered: a caller that retries makes the publish at-least-once).
+    async fn append_durable(
+        &self,
+        name: &str,
+        data: &str,
+        topics: &[String],
+    ) -> Result<String, StoreError> {
+        let (mut conn, generation) = self
+            .connection(&self.publisher, RESPONSE_TIMEOUT + WAIT_TIMEOUT)
+            .await?;
+        let done: Result<(String, u32), RedisError> = redis::pipe()
+            .add_command(self.xadd(name, data, topics))
+            .cmd("WAIT")
+            .arg(self.min_replicas)
+            .arg(WAIT_TIMEOUT.as_millis() as u64)
+            .query_async(&mut conn)
+            .await;
+        match done {
+            Ok((id, _)) if generation != self.generation() => {
+                // The Sentinels named another primary while this one stored the event: its
+                // replicas' confirmation may be undone when they follow the new one.
+                tracing::warn!(%id, "the primary moved while an event was stored: publish refused");
+                *lock(&self.publisher) = None;
+                Err(StoreError(
+                    "the Redis primary moved while the event was stored".into(),
+                ))
+            }
+            Ok((id, replicas)) if replicas >= self.min_replicas => {
+                self.note(false, true);
+                Ok(id)
+            }
+            Ok((id, replicas)) => {
+                self.metrics
+                    .store_errors
+                    .with_label_values(&["replicate"])
+                    .inc();
+                tracing::warn!(
+                    %id,
+                    replicas,
+                    needed = self.min_replicas,
+                    "event not confirmed by enough replicas in time: publish refused"
+                );
+                Err(StoreError(format!(
+                    "the event reached {replicas} of the {} replicas it needs",
+                    self.min_replicas
+                )))
+            }
+            Err(err) => Err(self.failed_on(&self.publisher, &err)),
         }
     }
 
@@ -330,17 +472,40 @@ impl RedisLog {
         }
     }
 
-    async fn control_once(&self) -> Result<(), RedisError> {
-        let Some(client) = &self.client else {
-            return Err(RedisError::from((
+    /// A client for the primary now (with Sentinel: the one the Sentinels name), and the
+    /// Sentinel generation it belongs to.
+    async fn primary_client(&self) -> Result<(Client, u64), RedisError> {
+        match &self.target {
+            Target::Direct(client) => Ok((client.clone(), 0)),
+            Target::Sentinel(sentinels) => {
+                let ((host, port), generation) = sentinels.discover().await?;
+                Ok((Client::open((host.as_str(), port))?, generation))
+            }
+            Target::Invalid => Err(RedisError::from((
                 redis::ErrorKind::InvalidClientConfig,
-                "invalid --redis-url",
-            )));
-        };
+                "invalid Redis settings",
+            ))),
+        }
+    }
+
+    /// Listen on the control channel until the connection fails or (with Sentinel) the primary
+    /// moves; the caller then listens again, on the new primary.
+    async fn control_once(&self) -> Result<(), RedisError> {
+        let (client, generation) = self.primary_client().await?;
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&self.control_channel).await?;
         let mut messages = pubsub.on_message();
-        while let Some(msg) = messages.next().await {
+        loop {
+            let msg = tokio::select! {
+                msg = messages.next() => msg,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if generation != self.generation() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            };
+            let Some(msg) = msg else { break };
             let Ok(payload) = msg.get_payload::<String>() else {
                 continue;
             };
@@ -531,6 +696,9 @@ impl RedisLog {
     /// to the hub in stream order. After any hiccup it reconnects and resumes from the last id
     /// it handed on, so nothing is skipped and nothing repeated.
     pub async fn follow(self: Arc<Self>, stop: CancellationToken) {
+        if let Target::Sentinel(sentinels) = &self.target {
+            tokio::spawn(Arc::clone(sentinels).watch(stop.clone()));
+        }
         let mut backoff = Duration::from_millis(100);
         loop {
             let err = tokio::select! {
@@ -556,7 +724,7 @@ impl RedisLog {
     }
 
     async fn follow_once(&self, stop: &CancellationToken) -> Result<(), RedisError> {
-        let mut conn = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
+        let (mut conn, generation) = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
         if self.hub.head() == Pos::ZERO {
             // First contact: keep the stream's tail locally, so clients that reconnect right
             // after this instance (re)started resume without asking Redis.
@@ -590,8 +758,27 @@ impl RedisLog {
                 .arg(&self.key)
                 .arg(&after);
             let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
+            let moved = async {
+                match &self.target {
+                    Target::Sentinel(sentinels) => {
+                        let moved = sentinels.moved();
+                        if sentinels.generation() == generation {
+                            moved.await;
+                        }
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             let reply = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
+                // A former primary may still take writes that the new one never gets: read
+                // nothing more from it.
+                () = moved => {
+                    return Err(RedisError::from((
+                        redis::ErrorKind::Io,
+                        "the Sentinels named another primary",
+                    )))
+                }
                 reply = read => reply?,
             };
             let Some(reply) = reply else { continue };
@@ -673,6 +860,36 @@ impl RedisLog {
             if let Err(err) = gone {
                 tracing::debug!(%err, "fleet lease not handed back (it expires by itself)");
             }
+        }
+    }
+}
+
+fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<(MultiplexedConnection, u64)>> {
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Redis that `config` names: one URL, or a primary found through Sentinel.
+fn target(config: &HubConfig) -> Target {
+    if let Some(url) = &config.redis_url {
+        return match Client::open(url.as_str()) {
+            Ok(client) => Target::Direct(client),
+            Err(err) => {
+                tracing::error!(%err, "invalid Redis URL; the event log stays unreachable");
+                Target::Invalid
+            }
+        };
+    }
+    let sentinels: Vec<(String, u16)> = config
+        .redis_sentinel
+        .iter()
+        .filter_map(|a| parse_host_port(a))
+        .collect();
+    let master = config.redis_master.clone().unwrap_or_default();
+    match Sentinels::new(&sentinels, &master) {
+        Ok(sentinels) => Target::Sentinel(Arc::new(sentinels)),
+        Err(err) => {
+            tracing::error!(%err, "invalid Sentinel settings; the event log stays unreachable");
+            Target::Invalid
         }
     }
 }
