@@ -208,7 +208,7 @@ fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
                 <strong data-testid="subject">{subject.clone().unwrap_or_default()}</strong>
                 <span class="muted">{subject.is_none().then_some(t.anonymous)}</span>
             </p>
-            <p class="muted">{t.topics_label}</p>
+            <p class="muted" hidden=topics.is_empty()>{t.topics_label}</p>
             <ul class="topics" data-testid="topics">
                 {topics
                     .into_iter()
