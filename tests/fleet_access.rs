@@ -58,36 +58,6 @@ async fn stream(
     events
 }
 
-async fn publish_to(
-    c: &reqwest::Client,
-    server: &TestServer,
-    topics: &[&str],
-    data: &str,
-) -> String {
-    let resp = c
-        .post(server.url("/api/publish"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "event": "update", "data": data, "topics": topics }))
-        .send()
-        .await
-        .expect("publish request");
-    assert_eq!(resp.status(), 202);
-    let body: serde_json::Value = resp.json().await.expect("JSON answer");
-    body["id"].as_str().expect("an id").to_owned()
-}
-
-/// Application events' data up to the broadcast `end`.
-async fn until_end(events: &mut (impl Stream<Item = Event> + Unpin)) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        let e = next_app(events).await;
-        if e.event == "end" {
-            return seen;
-        }
-        seen.push(e.data);
-    }
-}
-
 /// The next application event that is not a leftover `end`.
 async fn next_news(events: &mut (impl Stream<Item = Event> + Unpin)) -> Event {
     loop {
@@ -111,10 +81,17 @@ async fn topics_replay_presence_and_revocation_hold_across_the_fleet() {
     let mut bob_b = stream(&c, &b, "?topic=users/bob", &bob, None).await;
 
     // Live: published on A, delivered on B only to the streams it is for.
-    let first = publish_to(&c, &a, &["users/alice"], "a1").await;
-    publish_to(&c, &a, &["users/bob"], "b1").await;
+    let first = publish_to(&c, &a, &["users/alice"], "update", json!("a1")).await;
+    publish_to(&c, &a, &["users/bob"], "update", json!("b1")).await;
     for i in 0..5 {
-        publish_to(&c, &b, &["users/alice"], &format!("a{}", i + 2)).await;
+        publish_to(
+            &c,
+            &b,
+            &["users/alice"],
+            "update",
+            json!(&format!("a{}", i + 2)),
+        )
+        .await;
     }
     publish(&c, &a, "end", json!(null)).await;
     let alice_sees: Vec<String> = (1..=6).map(|i| format!("\"a{i}\"")).collect();
@@ -173,6 +150,6 @@ async fn topics_replay_presence_and_revocation_hold_across_the_fleet() {
     })
     .await;
     assert_eq!(a.hub.open_streams(), 0);
-    publish_to(&c, &a, &["users/bob"], "b2").await;
+    publish_to(&c, &a, &["users/bob"], "update", json!("b2")).await;
     assert_eq!(next_news(&mut bob_b).await.data, "\"b2\"");
 }

@@ -58,43 +58,11 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// Publish through the API to `topics` (must be accepted); the event's id.
-async fn publish_to(
-    c: &reqwest::Client,
-    server: &TestServer,
-    topics: &[&str],
-    event: &str,
-    data: serde_json::Value,
-) -> String {
-    let resp = c
-        .post(server.url("/api/publish"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "event": event, "data": data, "topics": topics }))
-        .send()
-        .await
-        .expect("publish request");
-    assert_eq!(resp.status(), 202);
-    let body: serde_json::Value = resp.json().await.expect("JSON answer");
-    body["id"].as_str().expect("an id").to_owned()
-}
-
 async fn connected(events: &mut (impl Stream<Item = Event> + Unpin)) -> (Event, Connected) {
     let e = next_event(events, Duration::from_secs(5)).await;
     assert_eq!(e.event, "connected");
     let hello = serde_json::from_str(&e.data).expect("connected data");
     (e, hello)
-}
-
-/// The application events' data up to (not including) the broadcast `end`.
-async fn until_end(events: &mut (impl Stream<Item = Event> + Unpin)) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        let e = next_app(events).await;
-        if e.event == "end" {
-            return seen;
-        }
-        seen.push(e.data);
-    }
 }
 
 #[tokio::test]

@@ -201,16 +201,43 @@ pub async fn publish(
     event: &str,
     data: serde_json::Value,
 ) -> String {
+    publish_to(c, server, &[], event, data).await
+}
+
+/// Publish through the API to `topics` (none: a broadcast; must be accepted); the event's id.
+pub async fn publish_to(
+    c: &reqwest::Client,
+    server: &TestServer,
+    topics: &[&str],
+    event: &str,
+    data: serde_json::Value,
+) -> String {
+    let mut body = serde_json::json!({ "event": event, "data": data });
+    if !topics.is_empty() {
+        body["topics"] = serde_json::json!(topics);
+    }
     let resp = c
         .post(server.url("/api/publish"))
         .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "event": event, "data": data }))
+        .json(&body)
         .send()
         .await
         .expect("publish request");
     assert_eq!(resp.status(), 202);
     let body: serde_json::Value = resp.json().await.expect("JSON answer");
     body["id"].as_str().expect("an id").to_owned()
+}
+
+/// The application events' data up to (not including) the broadcast `end`.
+pub async fn until_end(events: &mut (impl futures::Stream<Item = Event> + Unpin)) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_app(events).await;
+        if e.event == "end" {
+            return seen;
+        }
+        seen.push(e.data);
+    }
 }
 
 /// The next application event (skipping pings).
