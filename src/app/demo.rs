@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::app::access::PUBLIC_TOPIC;
+use crate::server::auth::cookie;
 use crate::server::error::ApiError;
 use crate::server::{JwtAuthorizer, LiveHub, ACCESS_COOKIE};
 
@@ -34,19 +35,6 @@ pub(crate) struct Demo {
 /// The topics a demo user is granted.
 pub(crate) fn topics_of(user: &str) -> Vec<String> {
     vec![format!("users/{user}"), PUBLIC_TOPIC.to_owned()]
-}
-
-/// The value of cookie `name` in a request's `Cookie` headers.
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim())
-        .filter(|v| !v.is_empty())
 }
 
 fn set_cookie(name: &str, value: &str, max_age: Duration) -> (header::HeaderName, HeaderValue) {

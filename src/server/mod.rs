@@ -12,7 +12,7 @@
 //!   the direct `/events` writer.
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 mod config;
 pub(crate) mod error;
 mod live;

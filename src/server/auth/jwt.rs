@@ -132,13 +132,19 @@ pub fn access_token(headers: &HeaderMap) -> Option<&str> {
     {
         return Some(token);
     }
+    cookie(headers, ACCESS_COOKIE)
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers (quotes around it dropped);
+/// `None` when absent or empty.
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == ACCESS_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim().trim_matches('"'))
         .filter(|v| !v.is_empty())
 }

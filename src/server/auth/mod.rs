@@ -8,4 +8,7 @@ mod jwt;
 
 pub(crate) use hook::AuthPolicy;
 pub use hook::{AuthFuture, Authorizer, Denied, Grant, NoAuthorizer, RequestParts};
+// The app reads its demo session cookie with the same parser.
+#[cfg(feature = "app-server")]
+pub(crate) use jwt::cookie;
 pub use jwt::{access_token, bearer_token, AccessClaims, JwtAuthorizer, ACCESS_COOKIE};
