@@ -122,18 +122,7 @@ pub(crate) struct Registry {
 pub fn use_connection_status_with_options(
     options: UseConnectionStatusOptions,
 ) -> UseConnectionStatusReturn {
-    let sinks = Sinks {
-        state: RwSignal::new(State::initial()),
-        banner: RwSignal::new(Phase::Connecting),
-        now: RwSignal::new(0.0),
-        timeline: RwSignal::new(Timeline::new(options.timeline_capacity)),
-        events: RwSignal::new(VecDeque::new()),
-        running: RwSignal::new(false),
-        fleet: RwSignal::new(None),
-        sharing: RwSignal::new(TabSharing::default()),
-        names: StoredValue::new(Vec::new()),
-        handlers: StoredValue::new(Vec::new()),
-    };
+    let sinks = Sinks::new(options.timeline_capacity);
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
     let options = StoredValue::new(options);

@@ -122,6 +122,22 @@ pub(crate) type Handler = (u64, String, Callback<ReceivedEvent>);
 // Only the browser driver writes; the server never runs it.
 #[cfg_attr(not(feature = "browser"), allow(dead_code))]
 impl Sinks {
+    /// Every signal at its initial value: what the server renders (`connecting`, solo).
+    pub(crate) fn new(timeline_capacity: usize) -> Sinks {
+        Sinks {
+            state: RwSignal::new(State::initial()),
+            banner: RwSignal::new(Phase::Connecting),
+            now: RwSignal::new(0.0),
+            timeline: RwSignal::new(Timeline::new(timeline_capacity)),
+            events: RwSignal::new(VecDeque::new()),
+            running: RwSignal::new(false),
+            fleet: RwSignal::new(None),
+            sharing: RwSignal::new(TabSharing::default()),
+            names: StoredValue::new(Vec::new()),
+            handlers: StoredValue::new(Vec::new()),
+        }
+    }
+
     /// Publish a new machine state observed at `now`. Only what changed is set, so a view
     /// re-renders only when its own value does: the tick's bookkeeping (`last_tick`) is not
     /// published, and the timeline changes only when the phase or cause does. Returns when the
@@ -210,18 +226,7 @@ mod tests {
     use super::*;
 
     fn sinks() -> Sinks {
-        Sinks {
-            state: RwSignal::new(State::initial()),
-            banner: RwSignal::new(Phase::Connecting),
-            now: RwSignal::new(0.0),
-            timeline: RwSignal::new(Timeline::new(4)),
-            events: RwSignal::new(VecDeque::new()),
-            running: RwSignal::new(false),
-            fleet: RwSignal::new(None),
-            sharing: RwSignal::new(TabSharing::default()),
-            names: StoredValue::new(Vec::new()),
-            handlers: StoredValue::new(Vec::new()),
-        }
+        Sinks::new(4)
     }
 
     fn event(name: &str, data: &str) -> ReceivedEvent {
