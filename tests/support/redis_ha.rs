@@ -59,23 +59,8 @@ pub struct Node {
 impl Node {
     fn start(&mut self, replica_of: Option<u16>) {
         assert!(self.child.is_none(), "already running");
-        let mut args: Vec<String> = [
-            "--port",
-            &self.port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            self.dir.to_str().expect("utf-8 temp dir"),
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--repl-ping-replica-period",
-            "1",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+        let mut args = super::redis_server::server_args(self.port, &self.dir);
+        args.extend(["--repl-ping-replica-period".into(), "1".into()]);
         if let Some(primary) = replica_of {
             args.extend([
                 "--replicaof".into(),

@@ -52,18 +52,7 @@ impl RedisServer {
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                self.dir.to_str().expect("utf-8 temp dir"),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-            ])
+            .args(server_args(self.port, &self.dir))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -129,4 +118,25 @@ fn rand_suffix() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     h.finish()
+}
+
+/// How every test Redis starts: its own port on loopback, its own directory, no RDB snapshots,
+/// the AOF on (the durability tests restart it).
+pub fn server_args(port: u16, dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.to_str().expect("utf-8 temp dir");
+    [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
