@@ -1,11 +1,14 @@
 //! Private streams in a real browser against a real server (`--auth-secret`, `--demo-users`):
 //! a reader sees only their own topics, an access token that expires mid-stream is renewed
 //! without the banner ever leaving `connected` and without losing an event, a renewal that is
-//! refused says `signed_out`, and a revoked subject's tabs all say `revoked`.
+//! refused says `signed_out`, and a revoked subject's tabs all say `revoked`. A reader never
+//! sees another's events after a cut link resumes with `Last-Event-ID`, nor after a leader tab
+//! hand-over; tabs that ask for different topic sets share one stream per set.
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, measured, sleep, test } from './fixtures';
 import { Dashboard } from './fixtures/dashboard';
 import type { ServerProcess } from './fixtures/server';
+import { metric, Tabs } from './fixtures/tabs';
 
 const SECRET = 'e2e-auth-secret-0123456789abcdef';
 
@@ -151,4 +154,187 @@ test('revocation: every tab of the subject says revoked within 1 s, and the serv
   // They stay revoked: no reconnect on their own.
   await sleep(2_000);
   for (const tab of tabs) expect(await tab.bannerState()).toBe('rejected');
+});
+
+/** One published `demo` event: its id, text, and the topics it went to (none: a broadcast). */
+interface Sent {
+  id: string;
+  text: string;
+  topics: string[];
+}
+
+/** Publishes one `demo` event per entry of `targets` (each a topic list), `everyMs` apart. */
+async function publishBurst(
+  server: ServerProcess,
+  targets: string[][],
+  tag: string,
+  everyMs = 0,
+  onEach?: (i: number) => Promise<void> | void,
+): Promise<Sent[]> {
+  const sent: Sent[] = [];
+  for (const [i, topics] of targets.entries()) {
+    const started = Date.now();
+    const text = `${tag}-${i}-${topics.join('+') || 'broadcast'}`;
+    sent.push({ id: await publishTo(server, topics, { text }), text, topics });
+    await onEach?.(i);
+    await sleep(Math.max(0, everyMs - (Date.now() - started)));
+  }
+  return sent;
+}
+
+/** The ids of the events in `sent` a stream subscribed to `topics` gets, in publish order. */
+function reaching(sent: Sent[], topics: string[]): string[] {
+  return sent.filter((s) => s.topics.length === 0 || s.topics.some((t) => topics.includes(t))).map((s) => s.id);
+}
+
+/** Ids of the page's `demo` events, oldest first. */
+function demoIds(tab: Dashboard): Promise<string[]> {
+  return Tabs.appEventIds(tab, 'demo');
+}
+
+const ALICE = ['users/alice', 'public'];
+const BOB = ['users/bob', 'public'];
+/** Access tokens that outlive the test: these tests are about other faults than expiry. */
+const LONG_TOKENS = {
+  env: { SSE_AUTH_SECRET: SECRET, SSE_DEMO_USERS: 'alice,bob', SSE_DEMO_TOKEN_TTL_MS: '600000' },
+};
+
+test.describe('through the fault proxy', () => {
+  test.use({ useProxy: true, serverOptions: LONG_TOKENS });
+
+  test('a cut link resumes with Last-Event-ID: each reader gets exactly their missed events, once, in order, never the other’s', async ({
+    page,
+    browser,
+    server,
+    faultProxy,
+    baseURL,
+  }) => {
+    const alice = await signIn(page, 'alice');
+    const bobContext = await browser.newContext({ baseURL });
+    const bob = await signIn(await bobContext.newPage(), 'bob');
+    const targets = [['users/alice'], ['users/bob'], ['public'], []];
+    const before = await publishBurst(server, targets, 'before');
+    await expect.poll(() => demoIds(alice)).toEqual(reaching(before, ALICE));
+    await expect.poll(() => demoIds(bob)).toEqual(reaching(before, BOB));
+
+    // Both links are reset, and every new connection too, until pass().
+    faultProxy.cut();
+    await alice.waitForMachine('reconnecting', 10_000);
+    await bob.waitForMachine('reconnecting', 10_000);
+    const missed = await publishBurst(
+      server,
+      [['users/bob'], ['users/alice'], ['users/bob'], ['public'], ['users/alice'], [], ['users/bob'], ['users/alice']],
+      'missed',
+    );
+    // Published while cut: neither page has a stream (nor got any of them).
+    expect(await alice.machineState()).not.toBe('connected');
+    expect(await bob.machineState()).not.toBe('connected');
+    expect(await demoIds(alice)).toEqual(reaching(before, ALICE));
+
+    faultProxy.pass();
+    await alice.waitForBanner('connected', 20_000);
+    await bob.waitForBanner('connected', 20_000);
+    const aliceMissed = reaching(missed, ALICE);
+    const bobMissed = reaching(missed, BOB);
+    await expect(page.getByTestId('replay-notice')).toHaveAttribute('data-replayed', String(aliceMissed.length));
+    await expect(bob.page.getByTestId('replay-notice')).toHaveAttribute('data-replayed', String(bobMissed.length));
+    await expect(page.getByTestId('resync-notice')).toBeHidden();
+    await expect.poll(() => demoIds(alice)).toEqual([...reaching(before, ALICE), ...aliceMissed]);
+    await expect.poll(() => demoIds(bob)).toEqual([...reaching(before, BOB), ...bobMissed]);
+    // What each person reads: never a word meant for the other.
+    expect((await demoTexts(page)).join('|')).not.toContain('users/bob');
+    expect((await demoTexts(bob.page)).join('|')).not.toContain('users/alice');
+
+    // And live again afterwards.
+    const after = await publishBurst(server, targets, 'after');
+    await expect.poll(() => demoIds(alice)).toEqual([...reaching(before, ALICE), ...aliceMissed, ...reaching(after, ALICE)]);
+    await expect.poll(() => demoIds(bob)).toEqual([...reaching(before, BOB), ...bobMissed, ...reaching(after, BOB)]);
+    await bobContext.close();
+  });
+});
+
+test.describe('tabs', () => {
+  test.use({ serverOptions: LONG_TOKENS });
+
+  test('the leader tab closes during a burst to alice, bob and public: every other alice tab lists each of her events once, in order, and none of bob’s', async ({
+    page,
+    context,
+    browser,
+    server,
+    baseURL,
+  }) => {
+    test.setTimeout(120_000);
+    const tabs = new Tabs(context);
+    tabs.all.push(await signIn(page, 'alice'));
+    await tabs.open(2);
+    await Promise.all(tabs.all.map((t) => t.waitForBanner('connected', 20_000)));
+    const bobContext = await browser.newContext({ baseURL });
+    const bob = await signIn(await bobContext.newPage(), 'bob');
+    const leader = await tabs.leader();
+    const followers = tabs.all.filter((t) => t !== leader);
+    expect(await metric(server, 'sse_connections_open'), 'one stream for alice’s 3 tabs, one for bob').toBe(2);
+
+    const targets = Array.from({ length: 24 }, (_, i) => [['users/alice'], ['users/bob'], ['public'], []][i % 4]);
+    let handover: Promise<[Dashboard, number]> | undefined;
+    const sent = await publishBurst(server, targets, 'burst', 100, async (i) => {
+      if (i === 6) {
+        handover = tabs.firstToLead(followers, 10_000, Date.now());
+        await leader.page.close();
+      }
+    });
+    const [next, took] = await handover!;
+    measured('leader tab closed mid-burst -> a follower leads', took);
+    await next.waitForMachine('connected', 10_000);
+    for (const [i, tab] of followers.entries()) {
+      await expect
+        .poll(() => demoIds(tab), { message: `alice tab ${i + 1} (${await tab.role()})`, timeout: 10_000 })
+        .toEqual(reaching(sent, ALICE));
+      expect((await demoTexts(tab.page)).join('|')).not.toContain('users/bob');
+    }
+    await expect.poll(() => demoIds(bob)).toEqual(reaching(sent, BOB));
+    await tabs.leader();
+    expect(await metric(server, 'sse_connections_open')).toBe(2);
+    await bobContext.close();
+  });
+
+  test('8 tabs over 2 topic sets (?topics=) hold 2 streams, and each tab sees exactly its topics', async ({ page, context, server }) => {
+    test.setTimeout(180_000);
+    await signIn(page, 'alice');
+    const A = ['users/alice'];
+    const B = ['public'];
+    const tabs = new Tabs(context);
+    const first = new Dashboard(page);
+    await first.goto(`?topics=${A.join(',')}`);
+    tabs.all.push(first);
+    const setA = [first, ...(await tabs.open(3, `?topics=${A.join(',')}`))];
+    const setB = await tabs.open(4, `?topics=${B.join(',')}`);
+    await Promise.all(tabs.all.map((t) => t.waitForBanner('connected', 30_000)));
+    for (const set of [setA, setB]) {
+      await expect
+        .poll(async () => (await Promise.all(set.map((t) => t.role()))).sort().join(','))
+        .toBe('follower,follower,follower,leader');
+      for (const t of set) await expect.poll(() => t.sharedCount()).toBe(4);
+    }
+    expect(await metric(server, 'sse_connections_open')).toBe(2);
+    // The server's view: one stream reaches each topic.
+    for (const topic of ['users/alice', 'public', 'users/bob']) {
+      const res = await fetch(`${server.url}/api/presence?topic=${topic}`, {
+        headers: { authorization: `Bearer ${server.publishToken}` },
+      });
+      expect(((await res.json()) as { subscribers: number }).subscribers, topic).toBe(topic === 'users/bob' ? 0 : 1);
+    }
+
+    const targets = Array.from({ length: 12 }, (_, i) => [['users/alice'], ['users/bob'], ['public'], []][i % 4]);
+    const sent = await publishBurst(server, targets, 'sets', 50);
+    for (const [set, topics, name] of [[setA, A, 'A'], [setB, B, 'B']] as const) {
+      for (const [i, tab] of set.entries()) {
+        await expect
+          .poll(() => demoIds(tab), { message: `set ${name} tab ${i + 1} (${await tab.role()})`, timeout: 10_000 })
+          .toEqual(reaching(sent, [...topics]));
+      }
+    }
+    // A few heartbeats later: still 2 streams.
+    await sleep(3_000);
+    expect(await metric(server, 'sse_connections_open')).toBe(2);
+  });
 });

@@ -24,7 +24,9 @@ use crate::protocol::Fleet;
 const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "chat", "demo"];
 
 /// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
-/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others).
+/// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others),
+/// `topics` (`topics=a,b`: this tab streams only those of its granted topics; the server checks
+/// them against the grant as always, so one outside it is refused. Default: the whole grant).
 fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
     let mut policy = Policy::default();
     if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
@@ -44,10 +46,21 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
         );
     }
     let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
+    // A topic never contains a comma (see the protocol's topic rules).
+    let topics = get("topics")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     UseConnectionStatusOptions {
         policy,
         event_names,
         share_across_tabs,
+        topics,
         ..UseConnectionStatusOptions::default()
     }
 }
@@ -232,7 +245,9 @@ pub fn Dashboard(
     // Who this page streams as: the server read it from the access cookie (see `access.rs`).
     let access = initial_access();
     let mut options = options_from_query(page_query_param);
-    options.topics = access.topics.clone();
+    if options.topics.is_empty() {
+        options.topics = access.topics.clone();
+    }
     if !access.demo_users.is_empty() {
         // The demo renews the access token there when the stream says `reauth`.
         options.refresh_url = Some("/demo/refresh".into());
@@ -431,6 +446,16 @@ mod tests {
         }
         let opts = options_from_query(|k| (k == "share").then(|| "1".into()));
         assert!(opts.share_across_tabs);
+    }
+
+    #[test]
+    fn topics_narrow_the_stream() {
+        let opts = options_from_query(|k| (k == "topics").then(|| "users/alice, ,public".into()));
+        assert_eq!(opts.topics, ["users/alice", "public"]);
+        assert!(
+            options_from_query(|_| None).topics.is_empty(),
+            "default: the grant decides"
+        );
     }
 
     #[test]
