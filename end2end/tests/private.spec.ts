@@ -4,10 +4,10 @@
 //! refused says `signed_out`, and a revoked subject's tabs all say `revoked`. A reader never
 //! sees another's events after a cut link resumes with `Last-Event-ID`, nor after a leader tab
 //! hand-over; tabs that ask for different topic sets share one stream per set.
-import type { BrowserContext, Page } from '@playwright/test';
+import type { BrowserContext } from '@playwright/test';
 import { expect, measured, sleep, test } from './fixtures';
+import { cycle, demoIds, demoTexts, publishBurst, publishTo, reaching, signIn } from './fixtures/access';
 import { Dashboard } from './fixtures/dashboard';
-import type { ServerProcess } from './fixtures/server';
 import { metric, Tabs } from './fixtures/tabs';
 
 const SECRET = 'e2e-auth-secret-0123456789abcdef';
@@ -23,37 +23,6 @@ test.use({
     },
   },
 });
-
-/** Publish `data` as a `demo` event to `topics` (none: a broadcast); its id. */
-async function publishTo(server: ServerProcess, topics: string[], data: unknown): Promise<string> {
-  const res = await fetch(`${server.url}/api/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${server.publishToken}` },
-    body: JSON.stringify(topics.length ? { event: 'demo', data, topics } : { event: 'demo', data }),
-  });
-  const body = (await res.json()) as { id?: string };
-  if (res.status !== 202 || !body.id) throw new Error(`publish: ${res.status} ${JSON.stringify(body)}`);
-  return body.id;
-}
-
-/** Open the dashboard in `page` and sign in as `user` with the demo's button (the page reloads). */
-async function signIn(page: Page, user: string): Promise<Dashboard> {
-  const dash = new Dashboard(page);
-  await dash.goto();
-  await page.getByTestId(`sign-in-${user}`).click();
-  await expect(page.getByTestId('subject')).toHaveText(user, { timeout: 10_000 });
-  await dash.goto();
-  await dash.waitConnected();
-  return dash;
-}
-
-/** The data texts of the page's `demo` events. */
-async function demoTexts(page: Page): Promise<string[]> {
-  return page
-    .getByTestId('event-log')
-    .locator('li[data-event-name="demo"]')
-    .evaluateAll((items) => items.map((li) => li.textContent ?? ''));
-}
 
 test('a reader sees their own topic, public and broadcasts, never another reader’s', async ({ page, browser, server, baseURL }) => {
   const alice = await signIn(page, 'alice');
@@ -156,42 +125,6 @@ test('revocation: every tab of the subject says revoked within 1 s, and the serv
   for (const tab of tabs) expect(await tab.bannerState()).toBe('rejected');
 });
 
-/** One published `demo` event: its id, text, and the topics it went to (none: a broadcast). */
-interface Sent {
-  id: string;
-  text: string;
-  topics: string[];
-}
-
-/** Publishes one `demo` event per entry of `targets` (each a topic list), `everyMs` apart. */
-async function publishBurst(
-  server: ServerProcess,
-  targets: string[][],
-  tag: string,
-  everyMs = 0,
-  onEach?: (i: number) => Promise<void> | void,
-): Promise<Sent[]> {
-  const sent: Sent[] = [];
-  for (const [i, topics] of targets.entries()) {
-    const started = Date.now();
-    const text = `${tag}-${i}-${topics.join('+') || 'broadcast'}`;
-    sent.push({ id: await publishTo(server, topics, { text }), text, topics });
-    await onEach?.(i);
-    await sleep(Math.max(0, everyMs - (Date.now() - started)));
-  }
-  return sent;
-}
-
-/** The ids of the events in `sent` a stream subscribed to `topics` gets, in publish order. */
-function reaching(sent: Sent[], topics: string[]): string[] {
-  return sent.filter((s) => s.topics.length === 0 || s.topics.some((t) => topics.includes(t))).map((s) => s.id);
-}
-
-/** Ids of the page's `demo` events, oldest first. */
-function demoIds(tab: Dashboard): Promise<string[]> {
-  return Tabs.appEventIds(tab, 'demo');
-}
-
 const ALICE = ['users/alice', 'public'];
 const BOB = ['users/bob', 'public'];
 /** Access tokens that outlive the test: these tests are about other faults than expiry. */
@@ -274,7 +207,7 @@ test.describe('tabs', () => {
     const followers = tabs.all.filter((t) => t !== leader);
     expect(await metric(server, 'sse_connections_open'), 'one stream for alice’s 3 tabs, one for bob').toBe(2);
 
-    const targets = Array.from({ length: 24 }, (_, i) => [['users/alice'], ['users/bob'], ['public'], []][i % 4]);
+    const targets = cycle([['users/alice'], ['users/bob'], ['public'], []], 24);
     let handover: Promise<[Dashboard, number]> | undefined;
     const sent = await publishBurst(server, targets, 'burst', 100, async (i) => {
       if (i === 6) {
@@ -324,13 +257,13 @@ test.describe('tabs', () => {
       expect(((await res.json()) as { subscribers: number }).subscribers, topic).toBe(topic === 'users/bob' ? 0 : 1);
     }
 
-    const targets = Array.from({ length: 12 }, (_, i) => [['users/alice'], ['users/bob'], ['public'], []][i % 4]);
+    const targets = cycle([['users/alice'], ['users/bob'], ['public'], []], 12);
     const sent = await publishBurst(server, targets, 'sets', 50);
     for (const [set, topics, name] of [[setA, A, 'A'], [setB, B, 'B']] as const) {
       for (const [i, tab] of set.entries()) {
         await expect
           .poll(() => demoIds(tab), { message: `set ${name} tab ${i + 1} (${await tab.role()})`, timeout: 10_000 })
-          .toEqual(reaching(sent, [...topics]));
+          .toEqual(reaching(sent, topics));
       }
     }
     // A few heartbeats later: still 2 streams.
