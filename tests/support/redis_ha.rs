@@ -207,20 +207,25 @@ impl RedisHa {
             .collect()
     }
 
-    /// The port of the primary the Sentinels name now.
+    /// The port of the primary the Sentinels name now; `None` if no Sentinel names one within
+    /// 10 s (each is asked with a 2 s bound, again and again: the tests run on a busy machine).
     pub async fn primary_port(&self) -> Option<u16> {
-        for s in &self.sentinels {
-            let Some(mut conn) = connect(s.port).await else {
-                continue;
-            };
-            let addr: Result<Option<(String, u16)>, _> = redis::cmd("SENTINEL")
-                .arg("GET-MASTER-ADDR-BY-NAME")
-                .arg(MASTER)
-                .query_async(&mut conn)
-                .await;
-            if let Ok(Some((_, port))) = addr {
-                return Some(port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            for s in &self.sentinels {
+                let Some(mut conn) = connect_within(s.port, Duration::from_secs(2)).await else {
+                    continue;
+                };
+                let addr: Result<Option<(String, u16)>, _> = redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(MASTER)
+                    .query_async(&mut conn)
+                    .await;
+                if let Ok(Some((_, port))) = addr {
+                    return Some(port);
+                }
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         None
     }
