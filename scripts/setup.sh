@@ -15,6 +15,9 @@ source scripts/env.sh
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` version in Cargo.lock
 CARGO_LEPTOS_VERSION=0.3.10
 BINARYEN_VERSION=132           # Debian's binaryen 108 breaks the .wasm: use npm's
+# Older ESRs (140, still in bookworm's main pocket) lack WebDriver BiDi's network emulation, which
+# the Firefox suite's offline test needs (puppeteer's setOfflineMode); bookworm-security has 153.
+FIREFOX_ESR_MIN=153
 
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
@@ -49,12 +52,23 @@ if [ "$(wasm-opt --version 2>/dev/null | grep -o 'version [0-9]*' | awk '{print 
   npm install --prefix .tools --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
 fi
 
-# Debian packages: the browser for Playwright (it must not download one here), and the real
-# Redis (server and Sentinel) and nginx that the fleet tests start themselves (never as system
-# services).
+# Debian packages: the browsers (Chromium for Playwright, which must not download one here;
+# Firefox ESR and WebKitGTK's WebDriver + MiniBrowser for the cross-engine suite, with Xvfb for
+# MiniBrowser's X display), and the real Redis (server and Sentinel) and nginx that the fleet
+# tests start themselves (never as system services).
 apt_pkgs=()
+apt_update_first=""
 [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 [ -x /usr/bin/chromedriver ] || apt_pkgs+=(chromium-driver)
+firefox_major=$(/usr/bin/firefox-esr --version 2>/dev/null | grep -o '[0-9][0-9]*' | head -1 || true)
+if [ "${firefox_major:-0}" -lt "$FIREFOX_ESR_MIN" ]; then
+  apt_pkgs+=(firefox-esr)
+  # The security pocket moves fast: a stale package list would install an older ESR.
+  apt_update_first=1
+fi
+[ -x /usr/bin/WebKitWebDriver ] || apt_pkgs+=(webkit2gtk-driver)
+[ -x /usr/bin/Xvfb ] && [ -x /usr/bin/xvfb-run ] || apt_pkgs+=(xvfb)
+[ -x /usr/bin/xauth ] || apt_pkgs+=(xauth)
 [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
 [ -x /usr/bin/redis-sentinel ] || apt_pkgs+=(redis-sentinel)
 [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx)
@@ -73,6 +87,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
     # Removed however this script ends (a failed install included).
     trap '$SUDO rm -f "$policy"' EXIT
   fi
+  [ -z "$apt_update_first" ] || $SUDO apt-get update
   $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}" \
     || { $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${apt_pkgs[@]}"; }
   if [ -n "$ours" ]; then
@@ -81,10 +96,18 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   fi
 fi
 
+# The end-to-end test dependencies (Playwright, puppeteer-core for Firefox): `npm ci` whenever
+# end2end/node_modules was not installed from this exact package-lock.json (a stamp with the
+# lock's checksum, not file times: a checkout, copy or revert can leave an older time on a changed
+# lock). Neither package may download a browser here; puppeteer-core never does, and the
+# variables make sure.
 if [ -f end2end/package-lock.json ]; then
-  if [ ! -d end2end/node_modules ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  lock_sum=$(sha256sum end2end/package-lock.json | cut -d' ' -f1)
+  stamp=end2end/node_modules/.sse-status-lock.sha256
+  if [ ! -d end2end/node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
     say "installing end-to-end test dependencies (npm ci)"
-    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    echo "$lock_sum" > "$stamp"
   fi
 fi
 say "ready"

@@ -4,7 +4,7 @@
 //! every page then fails to hydrate. Say so once instead of timing out in every test.
 import fs from 'node:fs';
 import path from 'node:path';
-import { freePort, REPO_ROOT, SERVER_BIN, ServerProcess } from './fixtures/server';
+import { freePort, REPO_ROOT, SERVER_BIN, SERVER_SITE, ServerProcess } from './fixtures/server';
 
 export default async function globalSetup(): Promise<void> {
   const rebuild = 'build it with `cargo leptos build` from the repo root';
@@ -14,10 +14,10 @@ export default async function globalSetup(): Promise<void> {
   try {
     const html = await (await fetch(server.url + '/')).text();
     const assets = [...new Set(html.match(/\/pkg\/[\w.-]+/g) ?? [])];
-    const missing = assets.filter((a) => !fs.existsSync(path.join(REPO_ROOT, 'target', 'site', a)));
+    const missing = assets.filter((a) => !fs.existsSync(path.join(path.resolve(REPO_ROOT, SERVER_SITE), a)));
     if (assets.length === 0 || missing.length > 0)
       throw new Error(
-        `the page asks for ${assets.join(', ') || 'no /pkg/ files'}; missing under target/site: ` +
+        `the page asks for ${assets.join(', ') || 'no /pkg/ files'}; missing under ${SERVER_SITE}: ` +
           `${missing.join(', ') || '(none found at all)'}. The binary and the site do not belong ` +
           `together (a plain cargo build/test of the bin replaces cargo-leptos's): ${rebuild}.`,
       );

@@ -1,0 +1,265 @@
+// The core of the fault suite, written once against the `Driver` interface and run in Chromium
+// (Playwright), Firefox (puppeteer-core, WebDriver BiDi) and WebKit (W3C WebDriver): real
+// browser, real sse-status process, real TCP faults through the fault proxy. Engine quirks get a
+// test where the engine can show them.
+import { publish, metric } from '../tests/fixtures/tabs';
+import { EngineDashboard } from './dashboard';
+import type { ConsoleEntry, Driver } from './driver';
+import { expect, measured, sleep, test } from './fixtures';
+
+const HEARTBEAT_MS = 1000; // the server fixture's default
+/** 2 × heartbeat + 1 s, the watchdog's deadline; plus a margin for 2 shared, loaded cores. */
+const STALE_BUDGET_MS = 2 * HEARTBEAT_MS + 1000 + 1500;
+const RECONNECTING_BUDGET_MS = 2000;
+
+function errorsOnly(entries: ConsoleEntry[]): ConsoleEntry[] {
+  return entries.filter((e) => e.type !== 'warning');
+}
+
+/** Opens `n` more tabs of the browser with the dashboard; returns their page objects. */
+async function openTabs(driver: Driver, baseURL: string, n: number): Promise<EngineDashboard[]> {
+  const tabs: EngineDashboard[] = [];
+  for (let i = 0; i < n; i++) {
+    const tab = new EngineDashboard(await driver.newTab(), baseURL);
+    await tab.goto();
+    tabs.push(tab);
+  }
+  return tabs;
+}
+
+/** Waits until exactly one of `tabs` leads and the others follow; returns the leader. */
+async function singleLeader(tabs: EngineDashboard[], timeoutMs = 15_000): Promise<EngineDashboard> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const roles = await Promise.all(tabs.map((t) => t.role()));
+    if (roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower'))
+      return tabs[roles.indexOf('leader')];
+    if (Date.now() > deadline) throw new Error(`no single leader: roles ${roles.join(', ')}`);
+    await sleep(50);
+  }
+}
+
+test('load: connected, the stream opens at once (first body byte), no console errors or warnings', async ({ dash, driver }) => {
+  const started = Date.now();
+  await dash.goto();
+  const hydrated = Date.now() - started;
+  await dash.waitConnected();
+  measured('goto -> hydrated', hydrated);
+  measured('goto -> banner connected (time-to-connected)', Date.now() - started);
+
+  // WebKit/Safari fire `open` only when the first body byte arrives, not on the response head:
+  // the server must write the `connected` event at once or the page sits in `connecting`.
+  const raw = await dash.tab.eval(
+    () =>
+      new Promise<{ open: number; connected: number; readyState: number }>((resolve, reject) => {
+        const t0 = performance.now();
+        let open = -1;
+        const es = new EventSource('/events');
+        es.onopen = () => (open = performance.now() - t0);
+        es.addEventListener('connected', () => {
+          const connected = performance.now() - t0;
+          es.close();
+          resolve({ open, connected, readyState: es.readyState });
+        });
+        setTimeout(() => {
+          es.close();
+          reject(new Error(`no connected event within 5 s (open after ${open} ms)`));
+        }, 5000);
+      }),
+  );
+  measured('raw EventSource: new -> open', raw.open, 1000);
+  measured('raw EventSource: new -> first event (connected)', raw.connected, 1000);
+  expect(raw.open).toBeGreaterThanOrEqual(0);
+  expect(raw.open).toBeLessThanOrEqual(1000);
+  expect(raw.connected).toBeLessThanOrEqual(1000);
+
+  // A few heartbeats of steady state: still connected, nothing on the console.
+  await sleep(3 * HEARTBEAT_MS);
+  expect(await dash.bannerState()).toBe('connected');
+  expect(await driver.first.console()).toEqual([]);
+});
+
+test('half-open link (proxy freeze): stale within 2 × heartbeat + 1 s, connected after the thaw', async ({ dash, faultProxy, driver }) => {
+  await dash.goto();
+  await dash.waitConnected();
+  const frozenAt = Date.now();
+  faultProxy.freeze();
+  const detect = await dash.waitForBanner('stale', 15_000, frozenAt);
+  measured('freeze -> banner stale', detect, STALE_BUDGET_MS);
+  expect(detect).toBeLessThanOrEqual(STALE_BUDGET_MS);
+  expect((await dash.facts()).cause).toBe('heartbeat-missed');
+
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('thaw -> banner connected', await dash.waitForBanner('connected', 20_000, passAt));
+  expect(errorsOnly(await driver.first.console()).filter((e) => e.type === 'pageerror')).toEqual([]);
+});
+
+test('cut (RST): reconnecting within 2 s, connected again when the link returns', async ({ dash, faultProxy, driver }) => {
+  await dash.goto();
+  const before = await dash.waitConnected();
+  const cutAt = Date.now();
+  faultProxy.cut();
+  const detect = await dash.waitForBanner('reconnecting', 10_000, cutAt);
+  measured('cut -> banner reconnecting', detect, RECONNECTING_BUDGET_MS);
+  expect(detect).toBeLessThanOrEqual(RECONNECTING_BUDGET_MS);
+  expect((await dash.facts()).cause).toBe('unreachable');
+
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('link back -> banner connected', await dash.waitForBanner('connected', 30_000, passAt));
+  expect(await dash.waitConnected()).not.toBe(before);
+  expect((await driver.first.console()).filter((e) => e.type === 'pageerror')).toEqual([]);
+});
+
+test('server SIGKILL and restart: reconnecting, then connected to the new process', async ({ dash, server, driver }) => {
+  await dash.goto();
+  await dash.waitConnected();
+  const before = (await dash.facts()).serverId;
+  const killedAt = Date.now();
+  await server.kill();
+  const detect = await dash.waitForBanner('reconnecting', 10_000, killedAt);
+  measured('SIGKILL -> banner reconnecting', detect, RECONNECTING_BUDGET_MS);
+  expect(detect).toBeLessThanOrEqual(RECONNECTING_BUDGET_MS);
+
+  await server.start();
+  const upAt = Date.now();
+  measured('server up again -> banner connected', await dash.waitForBanner('connected', 30_000, upAt));
+  await dash.waitConnected();
+  expect((await dash.facts()).serverId).not.toBe(before);
+  expect((await driver.first.console()).filter((e) => e.type === 'pageerror')).toEqual([]);
+});
+
+test('offline (where the engine emulates it): banner offline, connected again when online', async ({ dash, driver }) => {
+  test.skip(!driver.setOffline, `${driver.engine}: no network emulation through this driver`);
+  await dash.goto();
+  const before = await dash.waitConnected();
+  const offAt = Date.now();
+  await driver.setOffline!(true);
+  const detect = await dash.waitForBanner('offline', 10_000, offAt);
+  measured('offline -> banner offline', detect, 1500);
+  expect(detect).toBeLessThanOrEqual(1500);
+  await sleep(1500);
+  expect(await dash.bannerState()).toBe('offline');
+
+  const onAt = Date.now();
+  await driver.setOffline!(false);
+  measured('online -> banner connected', await dash.waitForBanner('connected', 15_000, onAt));
+  expect(await dash.waitConnected()).not.toBe(before);
+});
+
+// Firefox's (and the spec's) EventSource closes for good on a 5xx: no native retry. The page's
+// own loop must not care: it keeps trying and connects once the upstream is back.
+test('503 on /events: the native EventSource closes for good, the page recovers on its own', async ({ dash, faultProxy }) => {
+  await dash.goto();
+  await dash.waitConnected();
+  faultProxy.status(503);
+  const native = await dash.tab.eval(
+    () =>
+      new Promise<{ readyStateAfterError: number; readyStateLater: number; errors: number }>((resolve) => {
+        const es = new EventSource('/events?probe=native');
+        let errors = 0;
+        let after = -1;
+        es.onerror = () => {
+          errors += 1;
+          if (after < 0) after = es.readyState;
+        };
+        // Longer than the server's `retry:` (1 s): a native retry would have happened by then.
+        setTimeout(() => {
+          const later = es.readyState;
+          es.close();
+          resolve({ readyStateAfterError: after, readyStateLater: later, errors });
+        }, 2500);
+      }),
+  );
+  expect(native, 'native EventSource after a 503: CLOSED (2), one error, no retry').toEqual({
+    readyStateAfterError: 2,
+    readyStateLater: 2,
+    errors: 1,
+  });
+  await dash.waitForBanner('reconnecting', 10_000);
+  await sleep(2000); // a few of our own attempts meet the 503
+  expect(await dash.bannerState()).toBe('reconnecting');
+  const passAt = Date.now();
+  faultProxy.pass();
+  measured('503 lifted -> banner connected', await dash.waitForBanner('connected', 40_000, passAt));
+});
+
+test('3 tabs: one stream for all (server and proxy count 1), one leader, two followers', async ({ dash, driver, server, faultProxy }) => {
+  await dash.goto();
+  const tabs = [dash, ...(await openTabs(driver, faultProxy.url, 2))];
+  for (const t of tabs) await t.waitForBanner('connected', 20_000);
+  await singleLeader(tabs);
+  for (const t of tabs) await expect.poll(async () => (await t.facts()).shared, { timeout: 10_000 }).toBe(3);
+  await expect.poll(() => metric(server, 'sse_connections_open'), { timeout: 10_000 }).toBe(1);
+  // Still one a few heartbeats later (nobody took over from a healthy leader).
+  await sleep(3 * HEARTBEAT_MS);
+  expect(await metric(server, 'sse_connections_open')).toBe(1);
+  expect(faultProxy.openEventStreams).toBe(1);
+  for (const t of tabs) expect(await t.bannerState()).toBe('connected');
+});
+
+test('leader tab closed mid-publish: every event once, in order, in every remaining tab', async ({ dash, driver, server, faultProxy }) => {
+  await dash.goto();
+  const tabs = [dash, ...(await openTabs(driver, faultProxy.url, 2))];
+  for (const t of tabs) await t.waitForBanner('connected', 20_000);
+  const leader = await singleLeader(tabs);
+  const rest = tabs.filter((t) => t !== leader);
+
+  const ids: string[] = [];
+  let closedAt = 0;
+  for (let i = 0; i < 20; i++) {
+    const t0 = Date.now();
+    ids.push(await publish(server, 'demo', { n: i }));
+    if (i === 5) {
+      closedAt = Date.now();
+      await leader.tab.close();
+    }
+    await sleep(Math.max(0, 100 - (Date.now() - t0)));
+  }
+  const next = await singleLeader(rest);
+  measured('leader closed -> one new leader (seen after the burst)', Date.now() - closedAt);
+  await next.waitForMachine('connected', 15_000);
+  for (const [i, t] of rest.entries())
+    await expect.poll(() => t.appEventIds('demo'), { message: `tab ${i + 1} (${await t.role()})`, timeout: 15_000 }).toEqual(ids);
+  for (const t of rest) expect(await t.bannerState()).toBe('connected');
+  await expect.poll(() => metric(server, 'sse_connections_open'), { timeout: 10_000 }).toBe(1);
+});
+
+test('zh-CN: server render and hydration in Chinese, no console errors or warnings', async ({ dash, driver }) => {
+  // The language cookie the switch sets (driver-neutral, unlike Accept-Language), set on a page
+  // without a stream: Firefox reports a stream cut by navigation as an error ("The connection to
+  // .../events was interrupted while the page was loading").
+  await dash.tab.goto(`${dash.baseURL}/healthz`);
+  await dash.tab.eval(() => {
+    document.cookie = 'lang=zh-CN; path=/; SameSite=Lax';
+  });
+  await dash.goto();
+  await dash.waitConnected();
+  const page = await dash.tab.eval(() => ({
+    lang: document.documentElement.lang,
+    tagline: document.querySelector('.tagline')?.textContent?.trim(),
+    live: document.querySelector('.banner__live')?.textContent?.trim(),
+    switch: (document.querySelector('[data-testid="language-switch"]') as HTMLSelectElement | null)?.value,
+  }));
+  expect(page).toEqual({ lang: 'zh-CN', tagline: '这个页面在线吗？如实、迅速地告诉你。', live: '在线', switch: 'zh-CN' });
+  expect(await driver.first.console()).toEqual([]);
+});
+
+// For the hidden-tab leadership work: what `bringToFront` does to `document.visibilityState`.
+// Firefox (tabs of one window) really hides the other tabs; the others are recorded as they are.
+test('tab visibility: bringToFront and document.visibilityState', async ({ dash, driver, faultProxy }) => {
+  await dash.goto();
+  const [second] = await openTabs(driver, faultProxy.url, 1);
+  await dash.tab.bringToFront();
+  const firstFront = [await dash.visibility(), await second.visibility()];
+  await second.tab.bringToFront();
+  const secondFront = [await dash.visibility(), await second.visibility()];
+  const line = `${driver.engine}: first in front ${firstFront.join('/')}, second in front ${secondFront.join('/')}`;
+  console.log(`  [visibility] ${line}`);
+  test.info().annotations.push({ type: 'visibility', description: line });
+  if (driver.engine === 'firefox') {
+    expect(firstFront).toEqual(['visible', 'hidden']);
+    expect(secondFront).toEqual(['hidden', 'visible']);
+  }
+});

@@ -1,0 +1,132 @@
+//! The dashboard page object for any engine: the contract's test ids read through `Tab.eval`.
+//! Waits poll from here every 25 ms (one short script per poll, which every driver can run,
+//! also WebDriver with several tabs) and return the measured time.
+import type { Tab } from './driver';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface PageFacts {
+  banner: string | null;
+  cause: string | null;
+  machine: string | null;
+  role: string | null;
+  shared: number;
+  connectionId: string;
+  serverId: string;
+  hydrated: boolean;
+}
+
+export class EngineDashboard {
+  constructor(
+    readonly tab: Tab,
+    readonly baseURL: string,
+  ) {}
+
+  /** Opens the dashboard (`query` like `?share=0`) and waits until it has hydrated. */
+  async goto(query = '', timeoutMs = 20_000): Promise<void> {
+    await this.tab.goto(`${this.baseURL}/${query}`);
+    await this.waitFor(() => document.querySelector('main[data-hydrated="true"]') !== null, undefined, timeoutMs, 'hydrated');
+  }
+
+  /** Everything the tests read about the page, in one script. */
+  facts(): Promise<PageFacts> {
+    return this.tab.eval(() => {
+      const q = (id: string) => document.querySelector(`[data-testid="${id}"]`);
+      return {
+        banner: q('connection-banner')?.getAttribute('data-state') ?? null,
+        cause: q('machine-state')?.getAttribute('data-cause') ?? null,
+        machine: q('machine-state')?.getAttribute('data-state') ?? null,
+        role: q('tab-role')?.getAttribute('data-role') ?? null,
+        shared: Number(q('shared-tabs')?.getAttribute('data-count')),
+        connectionId: (q('connection-id')?.textContent ?? '').trim(),
+        serverId: (q('server-id')?.textContent ?? '').trim(),
+        hydrated: document.querySelector('main[data-hydrated="true"]') !== null,
+      };
+    });
+  }
+
+  async bannerState(): Promise<string | null> {
+    return (await this.facts()).banner;
+  }
+
+  async role(): Promise<string | null> {
+    return (await this.facts()).role;
+  }
+
+  /**
+   * Polls `cond(arg)` in the page every 25 ms until it is true; returns the ms from `since`.
+   * `what` names the wait in the timeout error, with the page's last facts.
+   */
+  async waitFor<A>(cond: (arg: A) => boolean, arg: A, timeoutMs: number, what: string, since = Date.now()): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (await this.tab.eval(cond, arg)) return Date.now() - since;
+      if (Date.now() > deadline) {
+        const facts = await this.facts().catch((e) => String(e));
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; page: ${JSON.stringify(facts)}`);
+      }
+      await sleep(25);
+    }
+  }
+
+  /** Waits for the (debounced) banner state; returns the ms from `since`. */
+  waitForBanner(state: string, timeoutMs = 10_000, since = Date.now()): Promise<number> {
+    return this.waitFor(
+      (s) => document.querySelector('[data-testid="connection-banner"]')?.getAttribute('data-state') === s,
+      state,
+      timeoutMs,
+      `banner ${state}`,
+      since,
+    );
+  }
+
+  /** Waits for the undebounced machine state; returns the ms from `since`. */
+  waitForMachine(state: string, timeoutMs = 10_000, since = Date.now()): Promise<number> {
+    return this.waitFor(
+      (s) => document.querySelector('[data-testid="machine-state"]')?.getAttribute('data-state') === s,
+      state,
+      timeoutMs,
+      `machine ${state}`,
+      since,
+    );
+  }
+
+  /** Waits for `data-role` = `role`; returns the ms from `since`. */
+  waitForRole(role: string, timeoutMs = 10_000, since = Date.now()): Promise<number> {
+    return this.waitFor(
+      (r) => document.querySelector('[data-testid="tab-role"]')?.getAttribute('data-role') === r,
+      role,
+      timeoutMs,
+      `role ${role}`,
+      since,
+    );
+  }
+
+  /** Waits for `connected` with a connection id on the page; returns the id. */
+  async waitConnected(timeoutMs = 20_000): Promise<string> {
+    await this.waitForBanner('connected', timeoutMs);
+    await this.waitFor(
+      () => /\w/.test(document.querySelector('[data-testid="connection-id"]')?.textContent?.replace(/[—-]/g, '') ?? ''),
+      undefined,
+      timeoutMs,
+      'a connection id',
+    );
+    return (await this.facts()).connectionId;
+  }
+
+  /** Ids of the application events named `name` in the log, oldest first (the log shows newest first). */
+  appEventIds(name: string): Promise<string[]> {
+    return this.tab.eval(
+      (n) =>
+        Array.from(document.querySelectorAll('[data-testid="event-log"] li'))
+          .filter((li) => li.getAttribute('data-event-name') === n)
+          .map((li) => li.getAttribute('data-event-id') ?? '')
+          .reverse(),
+      name,
+    );
+  }
+
+  visibility(): Promise<string> {
+    return this.tab.eval(() => document.visibilityState);
+  }
+}

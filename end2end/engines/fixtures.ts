@@ -1,0 +1,77 @@
+//! The `test` of the cross-engine suite: per test a fresh sse-status process, the TCP fault proxy
+//! in front of it, and a fresh browser of the project's engine (`use: { engine }`) behind the
+//! `Driver` interface. Reuses the main suite's server and proxy fixtures (plain Node modules).
+import { test as base } from '@playwright/test';
+import { FaultProxy } from '../tests/fixtures/proxy';
+import { freePort, ServerProcess, type ServerOptions } from '../tests/fixtures/server';
+import { EngineDashboard } from './dashboard';
+import { launch, type Driver, type Engine } from './driver';
+
+export { expect } from '@playwright/test';
+
+interface Fixtures {
+  engine: Engine;
+  serverOptions: ServerOptions;
+  server: ServerProcess;
+  faultProxy: FaultProxy;
+  driver: Driver;
+  /** The dashboard in the browser's first tab, through the proxy (not opened yet). */
+  dash: EngineDashboard;
+}
+
+/** The browser versions seen by this worker, printed once at the end. */
+const versions = new Set<string>();
+
+export const test = base.extend<Fixtures>({
+  engine: ['chromium', { option: true }],
+  serverOptions: [{}, { option: true }],
+
+  server: async ({ serverOptions }, use, testInfo) => {
+    const server = new ServerProcess(await freePort(), serverOptions);
+    try {
+      await server.start();
+      await use(server);
+    } finally {
+      await server.stop();
+      if (testInfo.status !== testInfo.expectedStatus)
+        await testInfo.attach('server.log', { body: server.log, contentType: 'text/plain' });
+    }
+  },
+
+  faultProxy: async ({ server }, use, testInfo) => {
+    const proxy = await new FaultProxy(server.port).start();
+    await use(proxy);
+    await proxy.close();
+    testInfo.annotations.push({ type: 'proxy', description: `${proxy.connections} connections, ${proxy.eventsRequests} /events requests` });
+  },
+
+  driver: async ({ engine }, use, testInfo) => {
+    const started = Date.now();
+    const driver = await launch(engine);
+    testInfo.annotations.push({ type: 'browser', description: `${driver.version} (started in ${Date.now() - started} ms)` });
+    if (!versions.has(driver.version)) {
+      versions.add(driver.version);
+      console.log(`  [browser] ${engine}: ${driver.version}`);
+    }
+    try {
+      await use(driver);
+    } finally {
+      await driver.close();
+    }
+  },
+
+  dash: async ({ driver, faultProxy }, use) => {
+    await use(new EngineDashboard(driver.first, faultProxy.url));
+  },
+});
+
+/** Records a measurement in the output (`[measured] <engine>: ...`) and in the test's annotations. */
+export function measured(what: string, value: number, budget?: number): void {
+  const info = test.info();
+  const engine = (info.project.use as { engine?: string }).engine ?? '?';
+  const line = `${engine}: ${what}: ${Math.round(value)} ms${budget === undefined ? '' : ` (budget ${budget} ms)`}`;
+  console.log(`  [measured] ${line}`);
+  info.annotations.push({ type: 'measured', description: line });
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
