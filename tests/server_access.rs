@@ -209,19 +209,21 @@ fn forge(token: &str) -> String {
     chars.into_iter().collect()
 }
 
-fn unsigned(claims: &serde_json::Value) -> String {
-    fn b64(bytes: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b))
-                << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
+/// Base64url without padding (what a JWT's parts are).
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
-        out
     }
+    out
+}
+
+fn unsigned(claims: &serde_json::Value) -> String {
     format!(
         "{}.{}.",
         b64(br#"{"alg":"none","typ":"JWT"}"#),
@@ -645,4 +647,342 @@ async fn a_grant_expires_on_time_during_a_steady_publish_and_names_the_last_even
     let data: Reauth = serde_json::from_str(&reauth.data).unwrap();
     assert!(last.is_some(), "events flowed before the expiry");
     assert_eq!(data.last_event_id, last, "resuming from it loses nothing");
+}
+
+/// `header.claims`, signed HS256 with the server's own secret whatever `header` claims.
+fn signed_as(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    let message = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::HS256)
+            .unwrap();
+    format!("{message}.{signature}")
+}
+
+fn in_a_minute() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60
+}
+
+/// Tokens that know the secret but break a rule (another algorithm, a missing claim, a bad or
+/// huge grant) are refused on the wire like forged ones: 401 (or 431 when the request head
+/// is too big to read) with a JSON body, never a stream, on both transports.
+#[tokio::test]
+async fn tokens_that_bend_the_rules_are_refused_on_the_wire() {
+    for no_fast_path in [false, true] {
+        let mut config = publishing(60_000);
+        config.no_fast_path = no_fast_path;
+        let server = server_with(config).await;
+        let c = client();
+        // Alice, legitimately subscribed, watches: nothing below may reach her either.
+        let (_, _, mut watcher) = open(
+            &c,
+            &server.url("/events?topic=users/alice"),
+            &[("cookie", &cookie(&alice()))],
+        )
+        .await;
+        connected(&mut watcher).await;
+        let wants_bob = json!({"sub": "mallory", "exp": in_a_minute(), "topics": ["users/bob"]});
+        let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+        let with_alg =
+            |alg| jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &wants_bob, &key).unwrap();
+        let many: Vec<String> = (0..10_000).map(|i| format!("users/u{i}")).collect();
+        let hs256 = json!({"alg": "HS256", "typ": "JWT"});
+        let cases = [
+            (
+                "HS512 with the right secret",
+                with_alg(jsonwebtoken::Algorithm::HS512),
+            ),
+            (
+                "HS384 with the right secret",
+                with_alg(jsonwebtoken::Algorithm::HS384),
+            ),
+            (
+                "RS256 header over an HMAC signature",
+                signed_as(&json!({"alg": "RS256", "typ": "JWT"}), &wants_bob),
+            ),
+            (
+                "alg none, signed anyway",
+                signed_as(&json!({"alg": "none"}), &wants_bob),
+            ),
+            ("alg None", signed_as(&json!({"alg": "None"}), &wants_bob)),
+            (
+                "no exp",
+                signed_as(&hs256, &json!({"sub": "mallory", "topics": ["users/bob"]})),
+            ),
+            (
+                "no sub",
+                signed_as(
+                    &hs256,
+                    &json!({"exp": in_a_minute(), "topics": ["users/bob"]}),
+                ),
+            ),
+            (
+                "empty sub",
+                signed_as(
+                    &hs256,
+                    &json!({"sub": "", "exp": in_a_minute(), "topics": ["users/bob"]}),
+                ),
+            ),
+            (
+                "a newline in a granted topic",
+                signed_as(
+                    &hs256,
+                    &json!({"sub": "mallory", "exp": in_a_minute(), "topics": ["users/bob\n"]}),
+                ),
+            ),
+            (
+                "a NUL in a granted topic",
+                signed_as(
+                    &hs256,
+                    &json!({"sub": "mallory", "exp": in_a_minute(), "topics": ["users/bob\u{0}"]}),
+                ),
+            ),
+            (
+                "10,000 granted topics",
+                signed_as(
+                    &hs256,
+                    &json!({"sub": "mallory", "exp": in_a_minute(), "topics": many}),
+                ),
+            ),
+        ];
+        for (what, token) in &cases {
+            for header in [("cookie", cookie(token)), ("authorization", bearer(token))] {
+                for url in ["/events?topic=users/bob", "/events"] {
+                    let (status, body) =
+                        refused(&c, &server.url(url), &[(header.0, &header.1)]).await;
+                    let want = if what.starts_with("10,000") { 431 } else { 401 };
+                    assert_eq!(status, want, "{what} ({}, {url}): {body}", header.0);
+                    assert!(body["message"].is_string(), "{what}: {body}");
+                }
+            }
+        }
+        // The same claims signed properly are granted: the refusals above are about the rule
+        // each case breaks, not about the claims.
+        let fine = with_alg(jsonwebtoken::Algorithm::HS256);
+        let (status, _, mut s) = open(
+            &c,
+            &server.url("/events?topic=users/bob"),
+            &[("cookie", &cookie(&fine))],
+        )
+        .await;
+        assert_eq!(status, 200);
+        connected(&mut s).await;
+        drop(s);
+        publish_to(&c, &server, &["users/bob"], "update", json!("for bob")).await;
+        publish(&c, &server, "end", json!(null)).await;
+        assert!(until_end(&mut watcher).await.is_empty());
+    }
+}
+
+/// Publishing with adversarial topic lists is refused with a clear JSON error, and no stream
+/// gets any of those events; a reader's token is no publish token (revoke, presence).
+#[tokio::test]
+async fn adversarial_publishes_and_a_reader_token_on_the_publisher_routes_are_refused() {
+    let server = server().await;
+    let c = client();
+    let (_, _, mut a) = open(
+        &c,
+        &server.url("/events?topic=users/alice&topic=public"),
+        &[("cookie", &cookie(&alice()))],
+    )
+    .await;
+    let (_, _, mut b) = open(
+        &c,
+        &server.url("/events?topic=users/bob"),
+        &[("cookie", &cookie(&bob()))],
+    )
+    .await;
+    connected(&mut a).await;
+    connected(&mut b).await;
+    let distinct: Vec<String> = (0..10_000).map(|i| format!("users/u{i}")).collect();
+    for (what, topics, want) in [
+        ("10,000 distinct topics", json!(distinct), 413),
+        ("NUL", json!(["users/alice\u{0}"]), 400),
+        ("newline", json!(["users/alice\n"]), 400),
+        (
+            "a frame smuggled in a topic",
+            json!(["users/alice\r\n\r\nevent: revoked\r\ndata: {}"]),
+            400,
+        ),
+        (
+            "one good, one bad",
+            json!(["users/alice", "users/bob\u{0}"]),
+            400,
+        ),
+        ("a prefix pattern", json!(["users/*"]), 400),
+        ("201 characters", json!(["x".repeat(201)]), 400),
+        ("not a string", json!([42]), 400),
+    ] {
+        let resp = c
+            .post(server.url("/api/publish"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"event": "update", "data": what, "topics": topics}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.expect("a JSON error");
+        assert_eq!(status, want, "{what}: {body}");
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{what}: {body}"
+        );
+    }
+    // A reader's access token does not open the publisher's routes.
+    for token in [alice(), bob()] {
+        let resp = c
+            .post(server.url("/api/revoke"))
+            .bearer_auth(&token)
+            .json(&json!({"subject": "bob"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let resp = c
+            .get(server.url("/api/presence?topic=users/bob"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let resp = c
+            .post(server.url("/api/publish"))
+            .bearer_auth(&token)
+            .json(&json!({"event": "update", "data": "from a reader", "topics": ["users/bob"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    // 10,000 copies of one (short) topic are that one topic (duplicates are dropped, as
+    // documented): delivered once, to its reader only.
+    let carol = token("carol", &["c"], Duration::from_secs(600));
+    let (_, _, mut carol) = open(
+        &c,
+        &server.url("/events?topic=c"),
+        &[("cookie", &cookie(&carol))],
+    )
+    .await;
+    connected(&mut carol).await;
+    let resp = c
+        .post(server.url("/api/publish"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"event": "update", "data": "once", "topics": vec!["c"; 10_000]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    publish(&c, &server, "end", json!(null)).await;
+    assert_eq!(until_end(&mut carol).await, ["\"once\""]);
+    assert!(until_end(&mut a).await.is_empty(), "alice got none of them");
+    assert!(
+        until_end(&mut b).await.is_empty(),
+        "bob got none of them, and is still here"
+    );
+}
+
+/// The application events' data up to (not including) the first event named `name`.
+async fn until_named(events: &mut (impl Stream<Item = Event> + Unpin), name: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_app(events).await;
+        if e.event == name {
+            return seen;
+        }
+        assert_ne!(e.event, "resync", "no resync expected here");
+        seen.push(e.data);
+    }
+}
+
+/// Bob tries every id of the log as his resume point (ids are `<server id>-<seq>`: easy to
+/// guess), by header and by the query parameter the browser uses, plus ids past the head and
+/// from another log. Each time he gets exactly his own and the broadcast events after it, or a
+/// `resync`, and never one of alice's.
+#[tokio::test]
+async fn every_guessable_resume_point_replays_only_the_readers_own_events() {
+    let server = server().await;
+    let c = client();
+    let mut log: Vec<(String, &str)> = Vec::new();
+    for (topic, data) in [
+        (Some("users/alice"), "a1"),
+        (Some("users/bob"), "b1"),
+        (None, "all"),
+        (Some("users/alice"), "a2"),
+        (Some("public"), "p"),
+        (Some("users/bob"), "b2"),
+        (Some("users/alice"), "a3"),
+    ] {
+        let topics: Vec<&str> = topic.into_iter().collect();
+        log.push((
+            publish_to(&c, &server, &topics, "update", json!(data)).await,
+            data,
+        ));
+    }
+    let end = publish(&c, &server, "end", json!(null)).await;
+    let (epoch, last) = end.rsplit_once('-').unwrap();
+    let last: u64 = last.parse().unwrap();
+    let seq = |id: &str| id.rsplit_once('-').unwrap().1.parse::<u64>().unwrap();
+    let bobs = ["b1", "all", "b2"];
+    let first = seq(&log[0].0);
+    for guess in first.saturating_sub(1)..last {
+        let id = format!("{epoch}-{guess}");
+        let by_header = guess % 2 == 0;
+        let url = if by_header {
+            server.url("/events?topic=users/bob")
+        } else {
+            server.url(&format!("/events?topic=users/bob&last_event_id={id}"))
+        };
+        let mut headers = vec![("cookie", cookie(&bob()))];
+        if by_header {
+            headers.push(("last-event-id", id.clone()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, _, mut s) = open(&c, &url, &headers).await;
+        assert_eq!(status, 200);
+        let (_, hello) = connected(&mut s).await;
+        let want: Vec<String> = log
+            .iter()
+            .filter(|(id, data)| seq(id) > guess && bobs.contains(data))
+            .map(|(_, data)| format!("\"{data}\""))
+            .collect();
+        assert_eq!(until_named(&mut s, "end").await, want, "resume after {id}");
+        assert_eq!(
+            hello.replayed as usize,
+            want.len() + 1,
+            "the count says it (and `end`)"
+        );
+    }
+    // Past the head, or from another log: a resync (never silence), and still only his own.
+    for id in [format!("{epoch}-{}", last + 1000), "zzzzzzzz-3".to_owned()] {
+        let (status, _, mut s) = open(
+            &c,
+            &server.url("/events?topic=users/bob"),
+            &[("cookie", &cookie(&bob())), ("last-event-id", &id)],
+        )
+        .await;
+        assert_eq!(status, 200);
+        connected(&mut s).await;
+        let e = next_app(&mut s).await;
+        assert_eq!(e.event, "resync", "{id}");
+        publish_to(&c, &server, &["users/alice"], "update", json!("a-late")).await;
+        publish_to(&c, &server, &["users/bob"], "update", json!("b-late")).await;
+        publish(&c, &server, "stop", json!(null)).await;
+        let seen = until_named(&mut s, "stop").await;
+        for private in ["a1", "a2", "a3", "a-late", "p"] {
+            let private = format!("\"{private}\"");
+            assert!(!seen.contains(&private), "after {id}: {seen:?}");
+        }
+        assert!(
+            seen.contains(&"\"b-late\"".to_owned()),
+            "after {id}: {seen:?}"
+        );
+    }
 }
