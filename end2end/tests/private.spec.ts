@@ -4,6 +4,7 @@
 //! refused says `signed_out`, and a revoked subject's tabs all say `revoked`. A reader never
 //! sees another's events after a cut link resumes with `Last-Event-ID`, nor after a leader tab
 //! hand-over; tabs that ask for different topic sets share one stream per set.
+import { createHmac } from 'node:crypto';
 import type { BrowserContext } from '@playwright/test';
 import { expect, measured, sleep, test } from './fixtures';
 import { cycle, demoIds, demoTexts, publishBurst, publishTo, reaching, signIn } from './fixtures/access';
@@ -270,4 +271,70 @@ test.describe('tabs', () => {
     await sleep(3_000);
     expect(await metric(server, 'sse_connections_open')).toBe(2);
   });
+});
+
+/** A JWT with `header` and `claims`, signed HS256 with `secret` (`null`: no signature, as `alg: none`). */
+function jwt(header: object, claims: object, secret: string | null): string {
+  const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const message = `${b64(header)}.${b64(claims)}`;
+  return `${message}.${secret === null ? '' : createHmac('sha256', secret).update(message).digest('base64url')}`;
+}
+
+test('forged, expired, wrong-secret, alg none and missing tokens: the page says rejected and shows not a single event', async ({ browser, server, baseURL }) => {
+  test.setTimeout(120_000);
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub: 'alice', exp: now + 600, topics: ['users/alice', 'public'] };
+  const good = jwt({ alg: 'HS256', typ: 'JWT' }, claims, SECRET);
+  const forged = good.slice(0, -6) + (good.slice(-6, -5) === 'A' ? 'B' : 'A') + good.slice(-5);
+  const cases: [string, string | null, string][] = [
+    ['forged', forged, ''],
+    ['expired', jwt({ alg: 'HS256', typ: 'JWT' }, { ...claims, exp: now - 60 }, SECRET), ''],
+    ['wrong secret', jwt({ alg: 'HS256', typ: 'JWT' }, claims, 'not-the-secret-at-all-0123456789'), ''],
+    ['alg none', jwt({ alg: 'none', typ: 'JWT' }, claims, null), ''],
+    // No token at all, asking for a topic (the dashboard's ?topics= narrows to it).
+    ['missing, asking for users/alice', null, '?topics=users/alice'],
+  ];
+  const pages: [string, Dashboard][] = [];
+  const contexts: BrowserContext[] = [];
+  for (const [what, token, query] of cases) {
+    const context = await browser.newContext({ baseURL });
+    contexts.push(context);
+    if (token) await context.addCookies([{ name: 'sse_access', value: token, url: baseURL! }]);
+    const dash = new Dashboard(await context.newPage());
+    await dash.goto(query);
+    await dash.waitForBanner('rejected', 15_000);
+    await expect(dash.page.getByTestId('subject'), what).toHaveText('');
+    pages.push([what, dash]);
+  }
+  // A control: the properly signed token streams.
+  const control = await browser.newContext({ baseURL });
+  contexts.push(control);
+  await control.addCookies([{ name: 'sse_access', value: good, url: baseURL! }]);
+  const ok = new Dashboard(await control.newPage());
+  await ok.goto();
+  await ok.waitConnected();
+  await expect(ok.page.getByTestId('subject')).toHaveText('alice');
+
+  const sent = await publishBurst(server, [['users/alice'], ['public'], []], 'probe');
+  await expect.poll(() => demoIds(ok)).toEqual(reaching(sent, ALICE));
+  for (const [what, dash] of pages) {
+    expect(await dash.bannerState(), what).toBe('rejected');
+    // A refusal the page names (not a reconnect loop, not an anonymous stream).
+    await expect(dash.banner, what).toHaveAttribute('data-cause', /^(rejected|signed_out)$/);
+    expect(await demoIds(dash), what).toEqual([]);
+    expect(await dash.eventItems.count(), `${what}: not even a connected event`).toBe(0);
+  }
+  expect(await metric(server, 'sse_connections_open'), 'only the control holds a stream').toBe(1);
+  // And they stay so without hammering the server: no more refused stream requests.
+  const denied = async () =>
+    (await (await fetch(`${server.url}/metrics`)).text())
+      .split('\n')
+      .filter((l) => l.startsWith('sse_streams_denied_total{'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  const deniedBefore = await denied();
+  expect(deniedBefore, 'the server refused each of them').toBeGreaterThanOrEqual(cases.length);
+  await sleep(3_000);
+  expect(await denied(), 'no retry loop').toBe(deniedBefore);
+  for (const [what, dash] of pages) expect(await dash.bannerState(), what).toBe('rejected');
+  for (const c of contexts) await c.close();
 });
