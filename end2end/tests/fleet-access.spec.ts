@@ -106,3 +106,44 @@ test('alice and bob through nginx on two instances: each sees only their topic, 
   expect((await streams(fleet)).reduce((a, b) => a + b)).toBe(1);
   for (const c of contexts) await c.close();
 });
+
+test('SIGKILL of the instance serving alice while alice’s and bob’s events are published: she resumes on the other instance with exactly her missed events, none of bob’s', async ({
+  page,
+  browser,
+  fleet,
+  baseURL,
+}) => {
+  test.setTimeout(120_000);
+  const alice = await signIn(page, 'alice');
+  const bobContext = await browser.newContext({ baseURL });
+  const bob = await signIn(await bobContext.newPage(), 'bob');
+  const via = (i: number): Publisher => ({ url: fleet.instances[i % 2].url, publishToken: fleet.token });
+  const before = await publishBurst(via, [['users/alice'], ['users/bob'], ['public'], []], 'before');
+  await expect.poll(() => demoIds(alice)).toEqual(reaching(before, ALICE));
+  await expect.poll(() => demoIds(bob)).toEqual(reaching(before, BOB));
+
+  const killedId = await alice.text(alice.serverId);
+  const serving = await fleet.byServerId(killedId);
+  const survivor = fleet.instances.find((s) => s !== serving)!;
+  await serving.kill();
+  // Published on the survivor while alice has no stream (the fleet's retry floor is 2 s).
+  const missed = await publishBurst(
+    { url: survivor.url, publishToken: fleet.token },
+    cycle([['users/bob'], ['users/alice'], ['users/bob'], ['public'], ['users/alice'], []], 8),
+    'missed',
+  );
+  expect(await alice.machineState(), 'still without a stream when the burst ends').not.toBe('connected');
+  await alice.waitForMachine('connected', 20_000);
+  await expect(alice.serverId, 'served by the other instance now').not.toHaveText(killedId);
+  expect(await alice.bannerState()).toBe('connected');
+  const aliceMissed = reaching(missed, ALICE);
+  await expect(page.getByTestId('replay-notice')).toHaveAttribute('data-replayed', String(aliceMissed.length));
+  await expect(page.getByTestId('resync-notice')).toBeHidden();
+  await expect.poll(() => demoIds(alice)).toEqual([...reaching(before, ALICE), ...aliceMissed]);
+  expect((await demoTexts(page)).join('|')).not.toContain('users/bob');
+  // Bob, wherever he was served, has exactly his.
+  await bob.waitForBanner('connected', 20_000);
+  await expect.poll(() => demoIds(bob)).toEqual([...reaching(before, BOB), ...reaching(missed, BOB)]);
+  expect((await demoTexts(bob.page)).join('|')).not.toContain('users/alice');
+  await bobContext.close();
+});

@@ -166,8 +166,8 @@ test.describe('through the fault proxy', () => {
     expect(await demoIds(alice)).toEqual(reaching(before, ALICE));
 
     faultProxy.pass();
-    await alice.waitForBanner('connected', 20_000);
-    await bob.waitForBanner('connected', 20_000);
+    await alice.waitForMachine('connected', 20_000);
+    await bob.waitForMachine('connected', 20_000);
     const aliceMissed = reaching(missed, ALICE);
     const bobMissed = reaching(missed, BOB);
     await expect(page.getByTestId('replay-notice')).toHaveAttribute('data-replayed', String(aliceMissed.length));
