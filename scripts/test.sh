@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing (idempotent), then runs every check and test:
-# format, clippy (server and browser builds), unit + server tests, and Playwright end-to-end
-# tests in Debian's Chromium against real faults.
+# format, clippy (server and browser builds), unit + server tests, Playwright end-to-end
+# tests in Debian's Chromium against real faults, and the core of the fault suite in Firefox ESR
+# and WebKitGTK (end2end/engines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -55,5 +56,23 @@ examples/csr/build.sh
 
 step "end-to-end tests (Playwright + Chromium; the app, examples/embed and examples/csr)"
 cargo leptos end-to-end --project sse-status
+
+# The same core scenarios (end2end/engines/core.spec.ts, written once against a small Driver
+# interface) in every engine, against the binary and site the step above built. Sequential:
+# 2 cores, and the tests measure time. Chromium runs them too (the shared layer stays honest).
+step "core fault suite in Chromium (the same scenarios through the Playwright adapter)"
+engine_started=$(date +%s)
+(cd end2end && npx playwright test -c playwright.engines.config.ts --project chromium)
+printf 'chromium core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
+
+step "core fault suite in Firefox ESR (puppeteer-core over WebDriver BiDi)"
+engine_started=$(date +%s)
+(cd end2end && npx playwright test -c playwright.engines.config.ts --project firefox)
+printf 'firefox core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
+
+step "core fault suite in WebKitGTK (WebKitWebDriver + MiniBrowser, under Xvfb)"
+engine_started=$(date +%s)
+(cd end2end && xvfb-run -a npx playwright test -c playwright.engines.config.ts --project webkit)
+printf 'webkit core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

@@ -2,6 +2,8 @@
 // (Playwright), Firefox (puppeteer-core, WebDriver BiDi) and WebKit (W3C WebDriver): real
 // browser, real sse-status process, real TCP faults through the fault proxy. Engine quirks get a
 // test where the engine can show them.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { publish, metric } from '../tests/fixtures/tabs';
 import { EngineDashboard } from './dashboard';
 import type { ConsoleEntry, Driver } from './driver';
@@ -77,6 +79,18 @@ test('load: connected, the stream opens at once (first body byte), no console er
   await sleep(3 * HEARTBEAT_MS);
   expect(await dash.bannerState()).toBe('connected');
   expect(await driver.first.console()).toEqual([]);
+
+  // The recorder sees what page code logs and throws (so the empty list above means something).
+  // A page script (an inline <script>): WebKit hides the details of errors thrown by scripts
+  // the driver injects ("Script error."), not of the page's own.
+  await dash.tab.eval(() => {
+    const script = document.createElement('script');
+    script.textContent = "console.error('e2e-probe-logged'); setTimeout(() => { throw new Error('e2e-probe-thrown'); });";
+    document.head.append(script);
+  });
+  await expect
+    .poll(async () => (await driver.first.console()).map((e) => `${e.type}:${/e2e-probe-\w+/.exec(e.text)?.[0]}`))
+    .toEqual(['error:e2e-probe-logged', 'pageerror:e2e-probe-thrown']);
 });
 
 test('half-open link (proxy freeze): stale within 2 × heartbeat + 1 s, connected after the thaw', async ({ dash, faultProxy, driver }) => {
@@ -148,6 +162,58 @@ test('offline (where the engine emulates it): banner offline, connected again wh
   expect(await dash.waitConnected()).not.toBe(before);
 });
 
+// Safari's delayed `onopen`: when does `open` fire, on the response head or with the first body
+// byte? A tiny stream server (CORS, another port) sends its head at once and its first byte only
+// after 1.5 s. Recorded per engine; where `open` waits for the body, a server that sent only
+// headers (or a comment after a delay) would leave the page `connecting` — which is why
+// sse-status writes the `connected` event at once (the load test measures that).
+test('engine quirk: EventSource `open` on the response head or on the first body byte', async ({ dash, driver }) => {
+  const BODY_DELAY_MS = 1500;
+  const slow = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'access-control-allow-origin': '*' });
+    res.flushHeaders();
+    const timer = setTimeout(() => res.write('event: hello\ndata: 1\n\n'), BODY_DELAY_MS);
+    req.on('close', () => clearTimeout(timer));
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  try {
+    const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`;
+    await dash.goto();
+    const t = await dash.tab.eval(
+      (u) =>
+        new Promise<{ open: number; message: number }>((resolve, reject) => {
+          const t0 = performance.now();
+          let open = -1;
+          const es = new EventSource(u);
+          es.onopen = () => (open = performance.now() - t0);
+          es.addEventListener('hello', () => {
+            const message = performance.now() - t0;
+            es.close();
+            resolve({ open, message });
+          });
+          setTimeout(() => {
+            es.close();
+            reject(new Error(`no event within 6 s (open after ${open} ms)`));
+          }, 6000);
+        }),
+      url,
+    );
+    measured('head at once, body after 1.5 s: new -> open', t.open);
+    measured('head at once, body after 1.5 s: new -> first event', t.message);
+    const onBody = t.open >= BODY_DELAY_MS - 100;
+    const line = `${driver.engine}: open fires on the ${onBody ? 'first body byte' : 'response head'}`;
+    console.log(`  [quirk] ${line}`);
+    test.info().annotations.push({ type: 'quirk', description: line });
+    expect(t.open).toBeGreaterThanOrEqual(0);
+    expect(t.message).toBeGreaterThanOrEqual(BODY_DELAY_MS - 100);
+    // As measured here (Chromium 14x, Firefox ESR 153, WebKitGTK 2.50): fails the day it changes.
+    expect(onBody, line).toBe(driver.engine === 'firefox');
+  } finally {
+    slow.closeAllConnections();
+    await new Promise((r) => slow.close(r));
+  }
+});
+
 // Firefox's (and the spec's) EventSource closes for good on a 5xx: no native retry. The page's
 // own loop must not care: it keeps trying and connects once the upstream is back.
 test('503 on /events: the native EventSource closes for good, the page recovers on its own', async ({ dash, faultProxy }) => {
@@ -206,6 +272,8 @@ test('leader tab closed mid-publish: every event once, in order, in every remain
   const leader = await singleLeader(tabs);
   const rest = tabs.filter((t) => t !== leader);
 
+  for (const t of rest) await t.recordRoles();
+
   const ids: string[] = [];
   let closedAt = 0;
   for (let i = 0; i < 20; i++) {
@@ -218,7 +286,12 @@ test('leader tab closed mid-publish: every event once, in order, in every remain
     await sleep(Math.max(0, 100 - (Date.now() - t0)));
   }
   const next = await singleLeader(rest);
-  measured('leader closed -> one new leader (seen after the burst)', Date.now() - closedAt);
+  const ledAt = (await next.roleChanges()).find((c) => c.role === 'leader')?.at;
+  expect(ledAt, 'the new leader recorded when it took over').toBeDefined();
+  // Bounded by the followers' watchdog over a silent leader (2 × heartbeat + 1 s, plus the margin);
+  // closing a tab normally hands over much faster (its lock is released at once).
+  measured('leader closed -> a follower leads (page clock)', ledAt! - closedAt, STALE_BUDGET_MS);
+  expect(ledAt! - closedAt).toBeLessThanOrEqual(STALE_BUDGET_MS);
   await next.waitForMachine('connected', 15_000);
   for (const [i, t] of rest.entries())
     await expect.poll(() => t.appEventIds('demo'), { message: `tab ${i + 1} (${await t.role()})`, timeout: 15_000 }).toEqual(ids);
@@ -226,24 +299,24 @@ test('leader tab closed mid-publish: every event once, in order, in every remain
   await expect.poll(() => metric(server, 'sse_connections_open'), { timeout: 10_000 }).toBe(1);
 });
 
-test('zh-CN: server render and hydration in Chinese, no console errors or warnings', async ({ dash, driver }) => {
-  // The language cookie the switch sets (driver-neutral, unlike Accept-Language), set on a page
-  // without a stream: Firefox reports a stream cut by navigation as an error ("The connection to
-  // .../events was interrupted while the page was loading").
+test('zh-CN: server render and hydration in Chinese, no console errors or warnings', async ({ dash, driver, faultProxy }) => {
+  // The language cookie the switch sets (driver-neutral, unlike Accept-Language), set in the first
+  // tab on a page without a stream (Firefox reports a stream cut by navigation as an error; the
+  // browser's favicon request to /healthz logs a 404); the page is checked in a new tab.
   await dash.tab.goto(`${dash.baseURL}/healthz`);
   await dash.tab.eval(() => {
     document.cookie = 'lang=zh-CN; path=/; SameSite=Lax';
   });
-  await dash.goto();
-  await dash.waitConnected();
-  const page = await dash.tab.eval(() => ({
+  const [zh] = await openTabs(driver, faultProxy.url, 1);
+  await zh.waitConnected();
+  const page = await zh.tab.eval(() => ({
     lang: document.documentElement.lang,
     tagline: document.querySelector('.tagline')?.textContent?.trim(),
     live: document.querySelector('.banner__live')?.textContent?.trim(),
     switch: (document.querySelector('[data-testid="language-switch"]') as HTMLSelectElement | null)?.value,
   }));
   expect(page).toEqual({ lang: 'zh-CN', tagline: '这个页面在线吗？如实、迅速地告诉你。', live: '在线', switch: 'zh-CN' });
-  expect(await driver.first.console()).toEqual([]);
+  expect(await zh.tab.console()).toEqual([]);
 });
 
 // For the hidden-tab leadership work: what `bringToFront` does to `document.visibilityState`.

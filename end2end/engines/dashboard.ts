@@ -126,6 +126,32 @@ export class EngineDashboard {
     );
   }
 
+  /**
+   * Starts recording this tab's role changes with the page's wall clock (`Date.now()`, the same
+   * clock as the test's): a driver's round trip (WebDriver switching windows under load: up to
+   * ~1.5 s) must not end up in a measured hand-over time.
+   */
+  recordRoles(): Promise<void> {
+    return this.tab.eval(() => {
+      const w = window as unknown as { __e2eRoles?: Array<{ role: string | null; at: number }> };
+      if (w.__e2eRoles) return;
+      const log: Array<{ role: string | null; at: number }> = [];
+      w.__e2eRoles = log;
+      const el = document.querySelector('[data-testid="tab-role"]');
+      if (!el) throw new Error('no tab-role element');
+      log.push({ role: el.getAttribute('data-role'), at: Date.now() });
+      new MutationObserver(() => {
+        const role = el.getAttribute('data-role');
+        if (log[log.length - 1].role !== role) log.push({ role, at: Date.now() });
+      }).observe(el, { attributes: true, attributeFilter: ['data-role'] });
+    });
+  }
+
+  /** The role changes recorded since `recordRoles()`, oldest first. */
+  roleChanges(): Promise<Array<{ role: string | null; at: number }>> {
+    return this.tab.eval(() => (window as unknown as { __e2eRoles?: Array<{ role: string | null; at: number }> }).__e2eRoles ?? []);
+  }
+
   visibility(): Promise<string> {
     return this.tab.eval(() => document.visibilityState);
   }

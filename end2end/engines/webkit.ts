@@ -24,7 +24,9 @@ function installRecorder(): void {
   if (w.__e2eConsole) return;
   const log: Array<{ type: string; text: string }> = [];
   w.__e2eConsole = log;
-  const text = (args: unknown[]) => args.map((a) => (a instanceof Error ? (a.stack ?? a.message) : String(a))).join(' ');
+  // JavaScriptCore's `stack` has no message line: keep both.
+  const describe = (a: unknown) => (a instanceof Error ? `${a}\n${a.stack ?? ''}` : String(a));
+  const text = (args: unknown[]) => args.map(describe).join(' ');
   const origError = console.error.bind(console);
   const origWarn = console.warn.bind(console);
   console.error = (...args: unknown[]) => {
@@ -35,8 +37,8 @@ function installRecorder(): void {
     log.push({ type: 'warning', text: text(args) });
     origWarn(...args);
   };
-  window.addEventListener('error', (e) => log.push({ type: 'pageerror', text: e.error?.stack ?? e.message }));
-  window.addEventListener('unhandledrejection', (e) => log.push({ type: 'pageerror', text: String(e.reason?.stack ?? e.reason) }));
+  window.addEventListener('error', (e) => log.push({ type: 'pageerror', text: e.error ? describe(e.error) : e.message }));
+  window.addEventListener('unhandledrejection', (e) => log.push({ type: 'pageerror', text: describe(e.reason) }));
 }
 
 class Session {
