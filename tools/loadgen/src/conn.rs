@@ -47,8 +47,8 @@ pub struct Shared {
     pub resyncs: AtomicU64,
     /// Sum of `replayed` in `connected` events after a reconnect.
     pub replayed: AtomicU64,
-    /// The request every connection sends.
-    pub request: Vec<u8>,
+    /// The request connections send: one, or one per topic (stream i sends `i % len`).
+    pub requests: Vec<Vec<u8>>,
     /// Requests sent (and answered) on each connection before the stream request.
     pub warmup: Vec<Vec<u8>>,
     /// Handshakes (TCP connect until `connected`) in flight at once.
@@ -90,6 +90,8 @@ pub struct Shared {
     pub expect: AtomicUsize,
     /// Woken when the current broadcast reached `expect` receipts.
     pub all_received: Notify,
+    /// The topic phase (`--topics`, `--topic-publishes`).
+    pub topic: TopicCounts,
     /// `heartbeat_ms` from the first `connected` event (0 = not seen).
     pub heartbeat_ms: AtomicU64,
     /// Why connections failed or dropped, and how often.
@@ -105,12 +107,8 @@ impl Shared {
         handshakes: usize,
         handshake_timeout: Duration,
         reuse: &[String],
+        requests: Vec<Vec<u8>>,
     ) -> Self {
-        let request = format!(
-            "GET /events HTTP/1.1\r\nHost: {target}\r\nAccept: text/event-stream\r\n\
-             Cache-Control: no-cache\r\nUser-Agent: sse-status-loadgen\r\n\r\n"
-        )
-        .into_bytes();
         let warmup = reuse
             .iter()
             .map(|path| {
@@ -130,7 +128,7 @@ impl Shared {
             connect_errors: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             replayed: AtomicU64::new(0),
-            request,
+            requests,
             warmup,
             handshakes: Semaphore::new(handshakes.max(1)),
             handshake_timeout,
@@ -155,7 +153,13 @@ impl Shared {
             all_received: Notify::new(),
             heartbeat_ms: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
+            topic: TopicCounts::default(),
         }
+    }
+
+    /// The request stream `idx` sends.
+    fn request_for(&self, idx: usize) -> &[u8] {
+        &self.requests[idx % self.requests.len().max(1)]
     }
 
     /// Streams open right now.
@@ -214,6 +218,99 @@ impl Shared {
             self.all_received.notify_one();
         }
     }
+
+    /// A topic-phase event (`bench-topic`, data `{"t", "i"}`) on stream `conn`.
+    fn on_topic(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
+        let now = unix_nanos();
+        let tc = &self.topic;
+        let (Some(t), Some(j), false) = (json_u64(data, "t"), json_u64(data, "i"), truncated)
+        else {
+            tc.bad.fetch_add(1, Relaxed);
+            return;
+        };
+        let Some(j) = usize::try_from(j)
+            .ok()
+            .filter(|&j| j < tc.received.len() && tc.topics > 0)
+        else {
+            tc.bad.fetch_add(1, Relaxed);
+            return;
+        };
+        // Publish j went to topic j % topics; this stream reads conn % topics only.
+        if j % tc.topics != conn % tc.topics {
+            tc.misdelivered.fetch_add(1, Relaxed);
+            return;
+        }
+        let Some(slot) = tc.latency_us.get(j * tc.slots + conn / tc.topics) else {
+            tc.bad.fetch_add(1, Relaxed);
+            return;
+        };
+        let us = (now.saturating_sub(t) / 1_000).min(u64::from(UNSET - 1)) as u32;
+        if slot.compare_exchange(UNSET, us, Relaxed, Relaxed).is_err() {
+            tc.duplicates.fetch_add(1, Relaxed);
+            return;
+        }
+        if last.is_some_and(|l| j as u64 <= l) {
+            tc.out_of_order.fetch_add(1, Relaxed);
+        }
+        *last = Some(j as u64);
+        tc.delivered.fetch_add(1, Relaxed);
+        let got = tc.received[j].fetch_add(1, Relaxed) as usize + 1;
+        if got >= self.expect.load(Relaxed) {
+            self.all_received.notify_one();
+        }
+    }
+}
+
+/// Counters of the topic phase: `publishes` events, publish j to topic `j % topics`.
+#[derive(Default)]
+pub struct TopicCounts {
+    /// `--topics` (0: streams read broadcasts only).
+    pub topics: usize,
+    /// Most subscribers of one topic (`ceil(connections / topics)`): the latency table's row.
+    slots: usize,
+    /// Per topic publish: how many of its subscribers got it.
+    pub received: Vec<AtomicU32>,
+    /// Per publish × subscriber rank (`conn / topics`): publish→receipt in µs.
+    latency_us: Vec<AtomicU32>,
+    /// Topic events received (each counted once).
+    pub delivered: AtomicU64,
+    /// Received twice by one stream.
+    pub duplicates: AtomicU64,
+    /// Came after a later one on the same stream.
+    pub out_of_order: AtomicU64,
+    /// Unreadable or out of range.
+    pub bad: AtomicU64,
+    /// Reached a stream that did not subscribe to its topic (a privacy failure).
+    pub misdelivered: AtomicU64,
+}
+
+impl TopicCounts {
+    /// Counters for `publishes` topic events over `connections` streams on `topics` topics.
+    pub fn new(topics: usize, connections: usize, publishes: usize) -> Self {
+        let slots = if topics == 0 {
+            0
+        } else {
+            connections.div_ceil(topics)
+        };
+        TopicCounts {
+            topics,
+            slots,
+            received: (0..publishes).map(|_| AtomicU32::new(0)).collect(),
+            latency_us: (0..publishes * slots)
+                .map(|_| AtomicU32::new(UNSET))
+                .collect(),
+            ..TopicCounts::default()
+        }
+    }
+
+    /// Every recorded latency, in µs, unsorted.
+    pub fn latencies(&self) -> Vec<u32> {
+        self.latency_us
+            .iter()
+            .map(|l| l.load(Relaxed))
+            .filter(|&l| l != UNSET)
+            .collect()
+    }
 }
 
 /// Unix time in nanoseconds.
@@ -223,12 +320,19 @@ pub fn unix_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// The newest `bench` and topic event a connection got (for the order check).
+#[derive(Default)]
+struct Last {
+    bench: Option<u64>,
+    topic: Option<u64>,
+}
+
 /// One connection's parse state.
 struct Conn {
     idx: usize,
     parser: Parser,
     held: bool,
-    last_bench: Option<u64>,
+    last: Last,
     /// Set when the stream went wrong (bad status, parse error, end of body).
     fail: Option<String>,
     /// The stream said `connected` (this attempt).
@@ -243,7 +347,7 @@ impl Conn {
         let (idx, held, last, fail, open, last_id, hint) = (
             self.idx,
             &mut self.held,
-            &mut self.last_bench,
+            &mut self.last,
             &mut self.fail,
             &mut self.open,
             &mut self.last_id,
@@ -258,7 +362,10 @@ impl Conn {
             Item::Event(e) => on_event(e, shared, idx, held, last, open, hint),
             Item::Head { status: 200 } => {}
             Item::Head { status } => *fail = Some(format!("HTTP {status}")),
-            Item::End => *fail = Some("the server ended the response".into()),
+            // An error status's (short) body ends too: keep the status as the reason.
+            Item::End => {
+                fail.get_or_insert_with(|| "the server ended the response".into());
+            }
         });
         if let Err(e) = result {
             self.fail
@@ -273,7 +380,7 @@ fn on_event(
     shared: &Shared,
     idx: usize,
     held: &mut bool,
-    last: &mut Option<u64>,
+    last: &mut Last,
     open: &mut bool,
     hint: &mut Option<u64>,
 ) {
@@ -281,7 +388,8 @@ fn on_event(
         b"ping" => {
             shared.pings.fetch_add(1, Relaxed);
         }
-        b"bench" => shared.on_bench(idx, e.data, e.truncated, last),
+        b"bench" => shared.on_bench(idx, e.data, e.truncated, &mut last.bench),
+        b"bench-topic" => shared.on_topic(idx, e.data, e.truncated, &mut last.topic),
         b"sustain" => {
             shared.sustained.fetch_add(1, Relaxed);
         }
@@ -375,7 +483,7 @@ pub async fn hold(idx: usize, source: Option<Ipv4Addr>, shared: &Shared) {
         idx,
         parser: Parser::new(),
         held: false,
-        last_bench: None,
+        last: Last::default(),
         fail: None,
         open: false,
         last_id: Vec::new(),
@@ -460,12 +568,13 @@ async fn open_stream(
         for request in &shared.warmup {
             crate::http::exchange(&mut stream, request).await?;
         }
+        let plain = shared.request_for(idx);
         if conn.last_id.is_empty() {
-            stream.write_all(&shared.request).await
+            stream.write_all(plain).await
         } else {
             // The request with its resume point (the request ends with a blank line).
-            let head = &shared.request[..shared.request.len() - 2];
-            let mut request = Vec::with_capacity(shared.request.len() + 64);
+            let head = &plain[..plain.len() - 2];
+            let mut request = Vec::with_capacity(plain.len() + 64);
             request.extend_from_slice(head);
             request.extend_from_slice(b"Last-Event-ID: ");
             request.extend_from_slice(&conn.last_id);

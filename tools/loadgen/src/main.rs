@@ -1,7 +1,9 @@
 //! Benchmark tool only (ssr feature): `loadgen` holds N SSE streams to a running sse-status
 //! server, publishes broadcasts one at a time, and reports server memory and CPU per connection
-//! and per event, publish→receipt latency and its own cost. Exit status 0 only if every stream
-//! connected and every client received every broadcast exactly once.
+//! and per event, publish→receipt latency and its own cost. With `--topics` the streams read
+//! private topics (signed access tokens with `--access-secret`) and a topic phase publishes to
+//! one topic at a time. Exit status 0 only if every stream connected and every client received
+//! every broadcast (and every event of its topic, and no other) exactly once.
 
 mod conn;
 mod http;
@@ -10,6 +12,7 @@ mod publish;
 mod report;
 mod run;
 mod sse;
+mod topics;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
@@ -71,6 +74,28 @@ pub struct Args {
     /// Interval between the storm's publishes, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub storm_interval_ms: u64,
+
+    /// Topics: stream i subscribes to `bench/<i % N>` (`/events?topic=bench/<k>`), with that
+    /// topic's access token when --access-secret is given. 0: no topics (broadcasts only).
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    pub topics: usize,
+
+    /// The secret the server checks access tokens with (its `--auth-secret`): one token per
+    /// topic is signed (JWT HS256; `sub` `bench-<k>`, `topics` `["bench/<k>"]`, `exp` an hour
+    /// past --timeout-secs) and sent as the `sse_access` cookie.
+    #[arg(long, env = "LOADGEN_ACCESS_SECRET", hide_env_values = true)]
+    pub access_secret: Option<String>,
+
+    /// After the broadcasts: publish this many events one at a time, event j to the one topic
+    /// `bench/<j % --topics>`; the next goes out once every subscriber of that topic got it (or
+    /// --broadcast-timeout-ms passed). Reports server CPU per delivered event and per publish.
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    pub topic_publishes: usize,
+
+    /// Then publish this many events one at a time to a topic no stream reads (`bench/nobody`):
+    /// the server's fixed cost of one publish (request, log, encoding), without deliveries.
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=100_000))]
+    pub empty_publishes: usize,
 
     /// Bearer token for `POST /api/publish` (needed when --broadcasts > 0).
     #[arg(long, env = "LOADGEN_PUBLISH_TOKEN", hide_env_values = true)]
@@ -210,6 +235,23 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
     if !(args.storm_secs >= 0.0 && args.storm_secs <= 3600.0) {
         bail!("--storm-secs must be within 0..=3600");
     }
+    if args.topic_publishes > 0 {
+        if args.topics == 0 {
+            bail!("--topic-publishes needs --topics");
+        }
+        if args.observe || args.storm_secs > 0.0 {
+            bail!("--topic-publishes cannot be combined with --observe or --storm-secs");
+        }
+        if args.publish_token.is_none() {
+            bail!("--topic-publishes needs --publish-token");
+        }
+    }
+    if args.empty_publishes > 0 && (args.topic_publishes == 0 || args.topics == 0) {
+        bail!("--empty-publishes runs in the topic phase: give --topics and --topic-publishes");
+    }
+    if args.access_secret.is_some() && args.topics == 0 {
+        bail!("--access-secret signs tokens for --topics: give --topics too");
+    }
     if args.broadcasts > 0 && args.publish_token.is_none() && !args.observe {
         bail!("--broadcasts {} needs --publish-token", args.broadcasts);
     }
@@ -257,6 +299,9 @@ fn real_main(args: &Args) -> anyhow::Result<bool> {
         return Ok(true);
     }
     let addr = check(args)?;
+    // Tokens outlive the run by an hour: no stream's grant expires during it.
+    let ttl = std::time::Duration::from_secs(args.timeout_secs.saturating_add(3600));
+    let requests = topics::stream_requests(addr, args.topics, args.access_secret.as_deref(), ttl)?;
     let runtime = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -267,7 +312,7 @@ fn real_main(args: &Args) -> anyhow::Result<bool> {
             .enable_all()
             .build()?
     };
-    let report = runtime.block_on(run::run(args, addr, args.threads));
+    let report = runtime.block_on(run::run(args, addr, args.threads, requests));
     // Closing ~20,000 sockets takes a moment; the report is complete already.
     runtime.shutdown_background();
 

@@ -60,6 +60,54 @@ pub struct Storm {
     pub publish_retries: u64,
 }
 
+/// What the topic phase measured (`--topic-publishes`): events published one at a time, each
+/// to one topic, against the same held streams as the broadcasts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TopicPhase {
+    /// `--topic-publishes`.
+    pub publishes: usize,
+    /// Publishes answered 202.
+    pub accepted: u64,
+    /// Publish requests that did not get 202.
+    pub publish_errors: u64,
+    /// The first publish error.
+    pub publish_error: Option<String>,
+    /// Subscribers of one topic (connections / topics, rounded up).
+    pub subscribers_per_topic: usize,
+    /// Wall time of the phase, s.
+    pub secs: f64,
+    /// Receipts (each stream × publish once), and how many were expected.
+    pub deliveries: u64,
+    pub deliveries_expected: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub unreadable: u64,
+    /// Topic events that reached a stream not subscribed to their topic.
+    pub misdelivered: u64,
+    /// Pings received during the phase (also delivered events).
+    pub pings: u64,
+    /// Server CPU during the phase / events delivered in it (topic events + pings), µs.
+    pub server_us_per_event: Option<f64>,
+    /// Server CPU during the phase / accepted publishes, µs.
+    pub server_us_per_publish: Option<f64>,
+    /// Userland share of that CPU time, %.
+    pub server_user_pct: Option<f64>,
+    /// Publish→receipt latency.
+    pub latency_us: Option<Latency>,
+    /// Our CPU during the phase / events received in it, µs.
+    pub tool_us_per_event: Option<f64>,
+    /// `--empty-publishes`: publishes to a topic no stream reads, accepted.
+    #[serde(default)]
+    pub empty_accepted: u64,
+    /// Server CPU per such publish (the fixed cost of a publish, no deliveries), µs.
+    #[serde(default)]
+    pub empty_server_us_per_publish: Option<f64>,
+    /// Receipts of those (must be 0).
+    #[serde(default)]
+    pub empty_received: u64,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Free text from `--label`.
@@ -73,6 +121,15 @@ pub struct Report {
     pub reuse: Vec<String>,
     /// `--connections`.
     pub connections: usize,
+    /// `--topics` (0: the streams read broadcasts only).
+    #[serde(default)]
+    pub topics: usize,
+    /// The streams carried signed access tokens (`--access-secret`).
+    #[serde(default)]
+    pub access_tokens: bool,
+    /// The topic phase, when `--topic-publishes` ran one.
+    #[serde(default)]
+    pub topic_phase: Option<TopicPhase>,
     /// Streams that said `connected`.
     pub held: usize,
     /// Connections that never got there.
@@ -154,6 +211,9 @@ pub struct Report {
     pub sustain_drain_secs: Option<f64>,
     /// Server CPU during the broadcast phase / events delivered in it (broadcasts + pings), µs.
     pub server_us_per_event: Option<f64>,
+    /// Server CPU during the broadcast phase / accepted broadcasts, µs.
+    #[serde(default)]
+    pub server_us_per_broadcast: Option<f64>,
     /// Share of the server's CPU time in the broadcast phase spent in userland (the rest is
     /// the kernel: socket writes and, on loopback, the receiving side's TCP work), % (from
     /// `/proc/<pid>/stat` clock ticks).
@@ -289,6 +349,67 @@ pub fn summary(r: &Report) -> String {
             opt(r.tool_sys_us_per_event, 2, " µs"),
         );
     }
+    if let Some(t) = &r.topic_phase {
+        let _ = writeln!(
+            s,
+            "topic publishes: {} × one of {} topics ({} subscribers each) → {} of {} delivered in {} \
+             (missing {}, duplicate {}, out of order {}, unreadable {}, to a non-subscriber {}, publish errors {})",
+            t.publishes,
+            r.topics,
+            t.subscribers_per_topic,
+            t.deliveries,
+            t.deliveries_expected,
+            opt(Some(t.secs), 2, " s"),
+            t.missing,
+            t.duplicates,
+            t.out_of_order,
+            t.unreadable,
+            t.misdelivered,
+            t.publish_errors,
+        );
+        if let Some(e) = &t.publish_error {
+            let _ = writeln!(s, "  first publish error: {e}");
+        }
+        if let Some(l) = t.latency_us {
+            let _ = writeln!(
+                s,
+                "topic latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
+                ms(l.min),
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                l.samples
+            );
+        }
+        let _ = writeln!(
+            s,
+            "server CPU per delivered event: {} topic vs {} broadcast (ratio {}; {} pings in the topic phase); \
+             per publish: {} topic vs {} broadcast",
+            opt(t.server_us_per_event, 2, " µs"),
+            opt(r.server_us_per_event, 2, " µs"),
+            opt(topic_ratio(r), 3, ""),
+            t.pings,
+            opt(t.server_us_per_publish, 1, " µs"),
+            opt(r.server_us_per_broadcast, 1, " µs"),
+        );
+        if t.empty_accepted > 0 {
+            let net = |per_publish: Option<f64>, deliveries: f64| {
+                let (fixed, total) = (t.empty_server_us_per_publish?, per_publish?);
+                (deliveries > 0.0).then(|| (total - fixed) / deliveries)
+            };
+            let per_broadcast =
+                (r.broadcasts > 0).then(|| r.deliveries as f64 / r.broadcasts as f64);
+            let _ = writeln!(
+                s,
+                "a publish nobody reads: {} of server CPU ({} publishes, {} receipts); net of it, per delivered event: {} topic vs {} broadcast",
+                opt(t.empty_server_us_per_publish, 1, " µs"),
+                t.empty_accepted,
+                t.empty_received,
+                opt(net(t.server_us_per_publish, t.subscribers_per_topic as f64), 2, " µs"),
+                opt(net(r.server_us_per_broadcast, per_broadcast.unwrap_or(0.0)), 2, " µs"),
+            );
+        }
+    }
     if r.sustain_published + r.sustain_errors > 0 {
         let _ = writeln!(
             s,
@@ -318,6 +439,13 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(s, "result: FAIL — {}", r.problems.join("; "));
     }
     s
+}
+
+/// Server CPU per delivered event, topic phase / broadcast phase.
+pub fn topic_ratio(r: &Report) -> Option<f64> {
+    let t = r.topic_phase.as_ref()?.server_us_per_event?;
+    let b = r.server_us_per_event?;
+    (b > 0.0).then(|| t / b)
 }
 
 /// One markdown table, a row per run.

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::time::sleep;
 
-use crate::conn::{self, unix_nanos, Shared, BENCH_EVENT, SUSTAIN_EVENT};
+use crate::conn::{self, unix_nanos, Shared, TopicCounts, BENCH_EVENT, SUSTAIN_EVENT};
 use crate::procfs::{self, cpu_between, Sample};
 use crate::publish::Publisher;
-use crate::report::{Latency, Report};
+use crate::report::{Latency, Report, TopicPhase};
+use crate::topics::{self, TOPIC_EVENT};
 use crate::Args;
 
 /// Counts of received events at one moment, with our own CPU time.
@@ -23,12 +24,13 @@ struct Mark {
     tool_cpu: procfs::OwnCpu,
     pings: u64,
     bench: u64,
+    topic: u64,
     other: u64,
 }
 
 impl Mark {
     fn events(&self) -> u64 {
-        self.pings + self.bench + self.other
+        self.pings + self.bench + self.topic + self.other
     }
 }
 
@@ -64,6 +66,7 @@ impl Runner<'_> {
             tool_cpu: procfs::own_cpu(),
             pings: self.shared.pings.load(Relaxed),
             bench: self.shared.bench.load(Relaxed),
+            topic: self.shared.topic.delivered.load(Relaxed),
             other: self.shared.other.load(Relaxed),
         }
     }
@@ -166,6 +169,7 @@ impl Runner<'_> {
         tracing::info!(m, "broadcasting");
         let mut publisher = Publisher::new(self.shared.target, token);
         let a = self.mark();
+        let errors_before = self.report.publish_errors;
         for i in 0..m {
             if Instant::now() >= self.deadline {
                 self.report.timed_out = true;
@@ -210,8 +214,11 @@ impl Runner<'_> {
         r.broadcast_secs = Some((b.at - a.at).as_secs_f64());
         r.broadcast_phase_pings = b.pings - a.pings;
         let delivered = (b.bench - a.bench) + r.broadcast_phase_pings;
+        let accepted = (m as u64).saturating_sub(r.publish_errors - errors_before);
         if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
-            r.server_us_per_event = per_event_us(cpu_between(sa, sb).as_secs_f64(), delivered);
+            let cpu = cpu_between(sa, sb).as_secs_f64();
+            r.server_us_per_event = per_event_us(cpu, delivered);
+            r.server_us_per_broadcast = per_event_us(cpu, accepted);
             let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
             let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
             r.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
@@ -221,6 +228,153 @@ impl Runner<'_> {
         r.tool_us_per_event = per_event_us((tb.total() - ta.total()).as_secs_f64(), received);
         r.tool_user_us_per_event = per_event_us((tb.user - ta.user).as_secs_f64(), received);
         r.tool_sys_us_per_event = per_event_us((tb.system - ta.system).as_secs_f64(), received);
+    }
+
+    /// `--topic-publishes`: events published one at a time, publish j to the one topic
+    /// `bench/<j % topics>`; the next goes out once every subscriber of that topic got it.
+    async fn topic_publishes(&mut self) {
+        let k = self.args.topic_publishes;
+        if k == 0 || self.report.timed_out {
+            return;
+        }
+        let (n, topics) = (self.args.connections, self.args.topics);
+        let mut phase = TopicPhase {
+            publishes: k,
+            subscribers_per_topic: n.div_ceil(topics),
+            ..TopicPhase::default()
+        };
+        if self.shared.alive() < n {
+            // Each publish would wait for streams that are not there.
+            self.problem("topic phase skipped: not every stream is open".into());
+            self.report.topic_phase = Some(phase);
+            return;
+        }
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--topic-publishes needs --publish-token".into());
+            return;
+        };
+        tracing::info!(k, topics, "publishing to one topic at a time");
+        let mut publisher = Publisher::new(self.shared.target, token);
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        let tc = &self.shared.topic;
+        let before = (tc.delivered.load(Relaxed), tc.duplicates.load(Relaxed));
+        let a = self.mark();
+        for j in 0..k {
+            if Instant::now() >= self.deadline {
+                self.report.timed_out = true;
+                break;
+            }
+            let expect = topics::subscribers(j, n, topics);
+            self.shared.expect.store(expect, Relaxed);
+            let body = serde_json::json!({
+                "event": TOPIC_EVENT,
+                "data": { "t": unix_nanos(), "i": j },
+                "topics": [topics::topic_of(j, topics)],
+            })
+            .to_string();
+            let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
+            let error = match answer {
+                Ok(Ok(a)) if a.status == 202 => None,
+                Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
+                Ok(Err(e)) => Some(format!("request failed: {e}")),
+                Err(_) => Some("no answer in time".to_owned()),
+            };
+            if let Some(e) = error {
+                phase.publish_errors += 1;
+                phase.publish_error.get_or_insert(e);
+                continue;
+            }
+            phase.accepted += 1;
+            phase.deliveries_expected += expect as u64;
+            let until = (Instant::now() + limit).min(self.deadline);
+            while (self.shared.topic.received[j].load(Relaxed) as usize) < expect {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = tokio::time::timeout(left, self.shared.all_received.notified()).await;
+            }
+            if self.args.broadcast_gap_ms > 0 {
+                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
+                    .await;
+            }
+        }
+        let b = self.mark();
+        let tc = &self.shared.topic;
+        phase.secs = (b.at - a.at).as_secs_f64();
+        phase.pings = b.pings - a.pings;
+        phase.deliveries = tc.delivered.load(Relaxed) - before.0;
+        phase.missing = phase.deliveries_expected.saturating_sub(phase.deliveries);
+        phase.latency_us = Latency::of(tc.latencies());
+        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+            let cpu = cpu_between(sa, sb).as_secs_f64();
+            phase.server_us_per_event = per_event_us(cpu, phase.deliveries + phase.pings);
+            phase.server_us_per_publish = per_event_us(cpu, phase.accepted);
+            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
+            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
+            phase.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
+        }
+        phase.tool_us_per_event = per_event_us(
+            (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
+            b.events() - a.events(),
+        );
+        self.empty_publishes(&mut publisher, &mut phase).await;
+        // Counted after the empty publishes too: whatever they (wrongly) delivered shows here.
+        let tc = &self.shared.topic;
+        phase.duplicates = tc.duplicates.load(Relaxed) - before.1;
+        phase.out_of_order = tc.out_of_order.load(Relaxed);
+        phase.unreadable = tc.bad.load(Relaxed);
+        phase.misdelivered = tc.misdelivered.load(Relaxed);
+        self.report.topic_phase = Some(phase);
+    }
+
+    /// `--empty-publishes`: the same publishes to a topic no stream reads, one at a time with
+    /// the same gap: what a publish costs the server before any delivery.
+    async fn empty_publishes(&mut self, publisher: &mut Publisher, phase: &mut TopicPhase) {
+        let e = self.args.empty_publishes;
+        if e == 0 || self.report.timed_out {
+            return;
+        }
+        tracing::info!(e, "publishing to a topic nobody reads");
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        let a = self.mark();
+        for j in 0..e {
+            if Instant::now() >= self.deadline {
+                self.report.timed_out = true;
+                break;
+            }
+            let body = serde_json::json!({
+                "event": TOPIC_EVENT,
+                "data": { "t": unix_nanos(), "i": j },
+                "topics": ["bench/nobody"],
+            })
+            .to_string();
+            match tokio::time::timeout(limit, publisher.publish(&body)).await {
+                Ok(Ok(a)) if a.status == 202 => phase.empty_accepted += 1,
+                Ok(Ok(a)) => {
+                    phase.publish_errors += 1;
+                    phase.publish_error.get_or_insert(format!(
+                        "HTTP {}: {}",
+                        a.status,
+                        a.body.trim()
+                    ));
+                }
+                _ => phase.publish_errors += 1,
+            }
+            if self.args.broadcast_gap_ms > 0 {
+                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
+                    .await;
+            }
+        }
+        // Anything that (wrongly) arrived would show up as a topic receipt or a misdelivery.
+        self.pause(Duration::from_millis(200)).await;
+        let b = self.mark();
+        phase.empty_received = b.topic - a.topic;
+        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+            // The 200 ms settle above is idle time: no pings (they are counted), nothing else.
+            phase.empty_server_us_per_publish =
+                per_event_us(cpu_between(sa, sb).as_secs_f64(), phase.empty_accepted);
+        }
     }
 
     /// `--observe`: another loadgen publishes; wait for each broadcast in turn (the first may
@@ -488,6 +642,32 @@ impl Runner<'_> {
                 self.args.timeout_secs
             ));
         }
+        if let Some(t) = &r.topic_phase {
+            if t.missing > 0 {
+                problems.push(format!("{} topic receipts missing", t.missing));
+            }
+            if t.misdelivered > 0 {
+                problems.push(format!(
+                    "{} topic events reached a stream not subscribed to their topic",
+                    t.misdelivered
+                ));
+            }
+            if t.duplicates + t.out_of_order + t.unreadable > 0 {
+                problems.push(format!(
+                    "{} duplicate, {} out-of-order, {} unreadable topic events",
+                    t.duplicates, t.out_of_order, t.unreadable
+                ));
+            }
+            if t.publish_errors > 0 {
+                problems.push(format!("{} topic publishes failed", t.publish_errors));
+            }
+            if t.empty_received > 0 {
+                problems.push(format!(
+                    "{} receipts of events published to a topic nobody reads",
+                    t.empty_received
+                ));
+            }
+        }
         problems.append(&mut r.problems);
         r.problems = problems;
         r.ok = r.problems.is_empty();
@@ -499,7 +679,13 @@ fn per_event_us(cpu_secs: f64, events: u64) -> Option<f64> {
 }
 
 /// Run every phase against `target` and report.
-pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
+/// `requests`: what each stream sends (one, or one per topic: see [`topics::stream_requests`]).
+pub async fn run(
+    args: &Args,
+    target: SocketAddr,
+    threads: usize,
+    requests: Vec<Vec<u8>>,
+) -> Report {
     let mut shared = Shared::new(
         target,
         args.connections,
@@ -507,7 +693,9 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         args.handshakes,
         Duration::from_millis(args.handshake_timeout_ms),
         &args.reuse,
+        requests,
     );
+    shared.topic = TopicCounts::new(args.topics, args.connections, args.topic_publishes);
     let stream_targets: Vec<SocketAddr> = args
         .stream_urls
         .iter()
@@ -525,6 +713,8 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
             label: args.label.clone(),
             reuse: args.reuse.clone(),
             connections: args.connections,
+            topics: args.topics,
+            access_tokens: args.access_secret.is_some(),
             broadcasts: args.broadcasts,
             clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
             tool_threads: threads,
@@ -565,6 +755,7 @@ pub async fn run(args: &Args, target: SocketAddr, threads: usize) -> Report {
         runner.storm().await;
     } else {
         runner.broadcasts().await;
+        runner.topic_publishes().await;
     }
     runner.sustain().await;
     runner.finish(&start);
