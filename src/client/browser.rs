@@ -119,10 +119,26 @@ impl Driver {
                 tabs_step(rc, TabsInput::Visibility { hidden });
             } else {
                 dispatch(rc, Input::Visibility { hidden });
+                if !hidden {
+                    recheck(rc);
+                }
             }
         });
         listen(&inner, &window, "pagehide", |rc, _| {
             tabs_step(rc, TabsInput::Leave);
+        });
+        listen(&inner, &window, "pageshow", |rc, e| {
+            // Only a page restored from the back/forward cache: its stream may be dead.
+            let persisted = js_sys::Reflect::get(e, &"persisted".into()).is_ok_and(|p| p.is_truthy());
+            if !persisted {
+                return;
+            }
+            if sharing(rc) {
+                let hidden = document_hidden();
+                tabs_step(rc, TabsInput::Return { hidden });
+            } else {
+                recheck(rc);
+            }
         });
 
         sinks.running.set(true);
@@ -223,6 +239,16 @@ fn role(inner: &Rc<RefCell<Inner>>) -> TabRole {
         .share
         .as_ref()
         .map_or(TabRole::Solo, |s| s.tabs.role)
+}
+
+/// Tell the machine to check its stream now, with what the browser says of it.
+fn recheck(inner: &Rc<RefCell<Inner>>) {
+    let stream_closed = inner
+        .borrow()
+        .source
+        .as_ref()
+        .is_none_or(|s| s.es.ready_state() == EventSource::CLOSED);
+    dispatch(inner, Input::Recheck { stream_closed });
 }
 
 fn on_tick(inner: &Rc<RefCell<Inner>>) {
@@ -684,12 +710,15 @@ mod share {
     use crate::client::machine::State;
     use crate::client::share_io::{self, LockManager};
     use crate::client::signals::{ReceivedEvent, UseConnectionStatusOptions};
-    use crate::client::tabs::{Msg, Snapshot, TabRole, TabSharing, Tabs, TabsCommand, TabsInput};
+    use crate::client::tabs::{
+        Election, Msg, Snapshot, TabRole, TabSharing, Tabs, TabsCommand, TabsInput,
+    };
 
     /// The sharing side of a tab: the pure [`Tabs`] and the browser objects it commands.
     pub(super) struct Share {
         pub(super) tabs: Tabs,
-        pub(super) locks: LockManager,
+        /// `navigator.locks`, where it exists (else the tabs elect over the channel alone).
+        pub(super) locks: Option<LockManager>,
         pub(super) channel: web_sys::BroadcastChannel,
         /// Name of the lock and of the channel: one per stream (and set of event names) and origin.
         pub(super) name: String,
@@ -710,11 +739,19 @@ mod share {
             if !options.share_across_tabs {
                 return None;
             }
-            let locks = share_io::supported()?;
+            if !share_io::has_channel() {
+                return None;
+            }
+            let locks = share_io::locks();
+            let election = if locks.is_some() {
+                Election::Locks
+            } else {
+                Election::Channel
+            };
             let name = share_name(options);
             let channel = share_io::channel(&name)?;
             Some(Share {
-                tabs: Tabs::new(tab_id(), js_sys::Math::random()),
+                tabs: Tabs::new(tab_id(), js_sys::Math::random(), election),
                 locks,
                 channel,
                 name,
@@ -726,7 +763,8 @@ mod share {
             })
         }
 
-        /// Let go of the lock (or the place in its queue), say goodbye, close the channel.
+        /// Let go of the lock (or the place in its queue), say goodbye (a leader electing over
+        /// the channel names its heir), close the channel.
         pub(super) fn close(self) {
             if let Some(pending) = self.pending {
                 pending.abort();
@@ -734,7 +772,13 @@ mod share {
             if let Some(release) = self.release {
                 let _ = release.call0(&JsValue::UNDEFINED);
             }
-            post(&self.channel, &Msg::Leave { from: self.tabs.me });
+            if !self.tabs.left {
+                let leave = Msg::Leave {
+                    heir: self.tabs.heir(),
+                    from: self.tabs.me,
+                };
+                post(&self.channel, &leave);
+            }
             self.channel.close();
         }
     }
@@ -858,10 +902,22 @@ mod share {
             TabsCommand::PostState => post_state(inner, now),
             TabsCommand::RequestLock => request_lock(inner, false),
             TabsCommand::StealLock => request_lock(inner, true),
+            TabsCommand::CancelLock => {
+                if let Some(share) = inner.borrow_mut().share.as_mut() {
+                    // A grant still on its way is for an abandoned request: let go at once.
+                    share.lock_gen += 1;
+                    if let Some(pending) = share.pending.take() {
+                        pending.abort();
+                    }
+                }
+            }
+            TabsCommand::Recheck => super::recheck(inner),
             TabsCommand::Lead { state, input } => {
                 {
                     let mut me = inner.borrow_mut();
-                    me.state = *state;
+                    if let Some(state) = state {
+                        me.state = *state;
+                    }
                     if let Some(share) = me.share.as_mut() {
                         share.posted = None;
                     }
@@ -920,6 +976,9 @@ mod share {
             let Some(share) = me.share.as_mut() else {
                 return;
             };
+            let Some(locks) = share.locks.clone() else {
+                return;
+            };
             if let Some(pending) = share.pending.take() {
                 pending.abort();
             }
@@ -928,7 +987,7 @@ mod share {
             let controller = (!steal).then(share_io::abort_controller).flatten();
             share.pending.clone_from(&controller);
             (
-                share.locks.clone(),
+                locks,
                 share.name.clone(),
                 share.lock_gen,
                 controller,

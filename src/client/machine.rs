@@ -309,6 +309,14 @@ pub enum Input {
         /// Every sharing tab is hidden.
         audience_hidden: bool,
     },
+    /// The tab came back into view (`visibilitychange` to visible, or `pageshow` from the
+    /// back/forward cache): check the stream now rather than when the watchdog would. A hidden or
+    /// cached page's stream may have died without an `error` (Safari does that), and its timers
+    /// were throttled or stopped.
+    Recheck {
+        /// The browser says the `EventSource` is closed (`readyState` CLOSED) or there is none.
+        stream_closed: bool,
+    },
     /// The user pressed "Retry now".
     RetryNow,
     /// The page closed the connection (the hook's `close()`): no stream, no retries, until the
@@ -629,6 +637,19 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             audience(&mut s, &mut cmds, *hidden, now);
         }
         Input::TabVisibility { hidden } => tab_visibility(&mut s, *hidden, env),
+        Input::Recheck { stream_closed } => {
+            // Connected yet silent for more than a heartbeat (plus the watchdog's slack), or
+            // closed under us: the watchdog would say so later; say it now.
+            let quiet = match (s.hello.as_ref(), s.last_event_at) {
+                (Some(h), Some(at)) => now - at >= h.heartbeat_ms as f64 + policy.watchdog_slack_ms,
+                _ => false,
+            };
+            if s.phase == Phase::Connected && (*stream_closed || quiet) {
+                cmds.push(Command::Close);
+                enter(&mut s, Phase::Stale, Cause::HeartbeatMissed, now);
+                open(&mut s, &mut cmds, now);
+            }
+        }
         Input::Audience { hidden } => audience(&mut s, &mut cmds, *hidden, now),
         Input::Adopt {
             online,

@@ -30,6 +30,12 @@ pub struct Policy {
     pub share_beacon_ms: f64,
     /// Tabs sharing one stream: a tab not heard from this long no longer counts. Default 5 000.
     pub share_peer_timeout_ms: f64,
+    /// Tabs sharing one stream without Web Locks: a new tab that hears no leader this long leads.
+    /// (A live leader answers a newcomer at once.) Default 250.
+    pub share_join_wait_ms: f64,
+    /// Tabs sharing one stream: a visible tab takes the stream over from a hidden leader once
+    /// both have been so this long (the hysteresis against quick tab switching). Default 500.
+    pub share_visible_ms: f64,
 }
 
 impl Default for Policy {
@@ -47,6 +53,8 @@ impl Default for Policy {
             restart_grace_ms: 30_000.0,
             share_beacon_ms: 1_000.0,
             share_peer_timeout_ms: 5_000.0,
+            share_join_wait_ms: 250.0,
+            share_visible_ms: 500.0,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Browser only (hydrate): the two browser APIs tabs share a stream with — a Web Lock (who
-//! leads) and a `BroadcastChannel` (what the leader says). Thin bindings, no decisions: those are
+//! leads, where the page has one) and a `BroadcastChannel` (what the leader says; without Web
+//! Locks, also who leads). Thin bindings, no decisions: those are
 //! in `tabs.rs`. `navigator.locks` is bound by hand (web-sys keeps it behind
 //! `--cfg=web_sys_unstable_apis`, a global flag for one method).
 
@@ -24,15 +25,20 @@ extern "C" {
     ) -> js_sys::Promise;
 }
 
-/// `navigator.locks` and `BroadcastChannel`, if this browser has both.
-pub fn supported() -> Option<LockManager> {
+/// This browser has `BroadcastChannel` (every engine since 2022, insecure origins included).
+pub fn has_channel() -> bool {
+    web_sys::window().is_some_and(|w| {
+        js_sys::Reflect::get(&w, &"BroadcastChannel".into()).is_ok_and(|c| c.is_function())
+    })
+}
+
+/// `navigator.locks`, if this page has it (secure contexts only: not on a plain-HTTP host name).
+pub fn locks() -> Option<LockManager> {
     let window = web_sys::window()?;
-    let has_channel =
-        js_sys::Reflect::get(&window, &"BroadcastChannel".into()).is_ok_and(|c| c.is_function());
     let locks = js_sys::Reflect::get(&window.navigator(), &"locks".into()).ok()?;
     let has_request =
         js_sys::Reflect::get(&locks, &"request".into()).is_ok_and(|r| r.is_function());
-    (has_channel && has_request).then(|| locks.unchecked_into())
+    has_request.then(|| locks.unchecked_into())
 }
 
 /// One request for the exclusive lock `name`. `on_granted` runs when the lock is ours and

@@ -1,8 +1,34 @@
-//! Shared, pure: the tabs of one browser sharing one stream. One tab (the leader, chosen by a
-//! Web Lock) holds the `EventSource` and passes on every event and its machine's state over a
-//! `BroadcastChannel`; the others (followers) show what it says, watch that it keeps talking,
-//! and take the lock over when it falls silent. Inputs (lock grants, channel messages, ticks,
-//! visibility) go in with the time; commands for the browser glue come out. No I/O, no clock.
+//! Shared, pure: the tabs of one browser sharing one stream. One tab (the leader) holds the
+//! `EventSource` and passes on every event and its machine's state over a `BroadcastChannel`;
+//! the others (followers) show what it says, watch that it keeps talking, and take the stream
+//! over when it falls silent, leaves, or hides while they are in view. Inputs (lock grants,
+//! channel messages, ticks, visibility) go in with the time; commands for the browser glue come
+//! out. No I/O, no clock.
+//!
+//! # Who leads
+//! - **With Web Locks** ([`Election::Locks`], secure origins): the browser grants one exclusive
+//!   lock to one tab and queues the others; a follower steals it from a silent leader.
+//! - **Without** ([`Election::Channel`]: plain-HTTP host names are not secure contexts and have
+//!   no `navigator.locks`; old browsers): a lease over the channel alone. The leader's state
+//!   message, at least every `share_beacon_ms`, is its lease. A new tab that hears no leader
+//!   within `share_join_wait_ms` leads (a live leader answers a `Join` at once). A follower
+//!   takes over when the lease lapses (the same deadline as with locks; visible tabs first,
+//!   hidden ones a beacon later), or at once when the leader leaves and names it heir. Each
+//!   take-over raises the term; any leader hearing a leader of a later term, or of the same term
+//!   and a better rank (visible before hidden, then the higher tab id: a total order), steps
+//!   down on that message, and a leader hearing a worse one answers at once — so two running
+//!   leaders hold streams for at most one beacon, normally for the time of one message.
+//! - **Either way**: a visible follower takes over from a leader that has been hidden for
+//!   `share_visible_ms` (and it visible as long: quick tab switching moves nothing), the best
+//!   ranked visible follower first; `pagehide` gives the stream up at once; a new leader reopens
+//!   with the last event id the tabs saw (`Last-Event-ID`), so a hand-over loses nothing, and
+//!   every tab drops event ids it has logged already.
+//!
+//! Why a `BroadcastChannel` and not a `SharedWorker` holding the stream: Chrome on Android has
+//! no `SharedWorker`, Safari had none from 6 to 15; a worker needs a script of its own served
+//! beside the app (an embedder's build makes one wasm bundle, not two); it cannot see which tabs
+//! are in view (the pause rule) and lives on while every tab is hidden. The channel exists in
+//! every engine, on insecure origins too, and keeps one design with and without Web Locks.
 
 use std::collections::VecDeque;
 
@@ -23,6 +49,15 @@ const DEFAULT_HEARTBEAT_MS: f64 = 5_000.0;
 /// How many application event ids a tab remembers to drop duplicates.
 const SEEN_IDS: usize = 512;
 
+/// How the tabs agree on their leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// A Web Lock (`navigator.locks`): the browser grants it to one tab at a time.
+    Locks,
+    /// The `BroadcastChannel` alone: a lease renewed by the leader's messages.
+    Channel,
+}
+
 /// What this tab does with the stream (the contract's `data-role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TabRole {
@@ -30,7 +65,7 @@ pub enum TabRole {
     Leader,
     /// Gets the stream from the leader tab.
     Follower,
-    /// Holds its own stream: sharing is off or the browser lacks Web Locks or BroadcastChannel.
+    /// Holds its own stream: sharing is off or the browser lacks `BroadcastChannel`.
     Solo,
 }
 
@@ -105,8 +140,13 @@ pub enum TabsInput {
     },
     /// The user pressed Retry now in this tab.
     RetryNow,
-    /// `pagehide`: the tab goes away.
+    /// `pagehide`: the tab goes away (for good, or into the back/forward cache).
     Leave,
+    /// `pageshow` from the back/forward cache: the tab is back and joins again.
+    Return {
+        /// `document.hidden`.
+        hidden: bool,
+    },
     /// The leader's own stream delivered an event.
     StreamEvent(LoggedEvent),
 }
@@ -122,17 +162,23 @@ pub enum TabsCommand {
     RequestLock,
     /// Take the lock from a silent leader (`steal: true`).
     StealLock,
-    /// This tab leads now: make `state` the machine's state, then feed it `input`.
+    /// Give up this tab's place in the lock's queue (it is going away).
+    CancelLock,
+    /// This tab leads now: make `state` the machine's state (`None`: keep the machine's own, the
+    /// freshest this tab knows), then feed it `input`.
     Lead {
-        /// The last state the previous leader announced (or the initial state).
-        state: Box<State>,
+        /// The last state the previous leader announced, if this tab heard one.
+        state: Option<Box<State>>,
         /// An [`Input::Adopt`].
         input: Input,
     },
-    /// Another tab leads now: close this tab's stream; show what the leader says from now on.
+    /// Another tab leads now: close this tab's stream (and let go of the lock if it still holds
+    /// it); show what the leader says from now on.
     StepDown,
     /// Feed the machine (leader only).
     Machine(Input),
+    /// Feed the machine an [`Input::Recheck`] with what the browser says of the stream.
+    Recheck,
     /// Show this state (follower only): the leader's, on this tab's clock.
     Show(Box<State>),
     /// Put an event in this tab's log.
@@ -150,23 +196,39 @@ pub struct Peer {
     pub seen_at: f64,
 }
 
+/// `a` leads before `b`: visible before hidden, then the higher tab id (ids are unique, so two
+/// tabs never tie).
+fn outranks(a: (bool, &str), b: (bool, &str)) -> bool {
+    (!a.0, a.1) > (!b.0, b.1)
+}
+
 /// One tab's view of the sharing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tabs {
     /// This tab's random id.
     pub me: String,
+    /// How the leader is chosen here.
+    pub election: Election,
     /// Leader or follower (never solo: a solo tab has no `Tabs`).
     pub role: TabRole,
     /// The highest leadership term seen (this tab's own while it leads).
     pub term: u64,
+    /// The tab this one follows (the last to announce its state), `None` until one did.
+    pub leader: Option<String>,
     /// When the leader was last heard from (followers), or when this tab started to wait.
     pub leader_heard_at: f64,
+    /// Since when the leader says its tab is hidden (on this tab's clock).
+    pub leader_hidden_since: Option<f64>,
     /// Uniform in `[0, 1)`, fixed per tab: its place in the take-over order.
     pub patience: f64,
     /// `navigator.onLine` of this tab.
     pub online: bool,
     /// `document.hidden` of this tab.
     pub hidden: bool,
+    /// Since when this tab is visible (`None` while hidden).
+    pub visible_since: Option<f64>,
+    /// Gone (`pagehide`) until `pageshow` brings it back: it takes part in nothing.
+    pub left: bool,
     /// What the leader last told its machine: every sharing tab is hidden.
     pub audience_hidden: bool,
     /// The other tabs heard from recently.
@@ -183,16 +245,21 @@ pub struct Tabs {
 }
 
 impl Tabs {
-    /// A tab about to join, with its random id and patience.
-    pub fn new(me: String, patience: f64) -> Tabs {
+    /// A tab about to join, with its random id, patience and way of electing.
+    pub fn new(me: String, patience: f64, election: Election) -> Tabs {
         Tabs {
             me,
+            election,
             role: TabRole::Follower,
             term: 0,
+            leader: None,
             leader_heard_at: 0.0,
+            leader_hidden_since: None,
             patience,
             online: true,
             hidden: false,
+            visible_since: None,
+            left: false,
             audience_hidden: false,
             peers: Vec::new(),
             leader_count: None,
@@ -217,14 +284,53 @@ impl Tabs {
         self.hidden && self.peers.iter().all(|p| p.hidden)
     }
 
-    /// When a follower gives up on a silent leader.
+    /// When a follower gives up on a silent leader. A hidden tab waits a beacon longer, so a
+    /// visible one takes over first.
     pub fn steal_at(&self, policy: &Policy) -> f64 {
         let hb = self
             .mirror
             .as_ref()
             .and_then(|s| s.hello.as_ref())
             .map_or(DEFAULT_HEARTBEAT_MS, |h| h.heartbeat_ms as f64);
-        self.leader_heard_at + policy.leader_deadline_ms(hb, self.patience)
+        let hidden = if self.hidden {
+            policy.share_beacon_ms
+        } else {
+            0.0
+        };
+        self.leader_heard_at + policy.leader_deadline_ms(hb, self.patience) + hidden
+    }
+
+    /// The tab a leaving leader names to take over at once: the best ranked it knows.
+    pub fn heir(&self) -> Option<String> {
+        if self.role != TabRole::Leader || self.election != Election::Channel {
+            return None;
+        }
+        self.peers
+            .iter()
+            .fold(None::<&Peer>, |best, p| match best {
+                Some(b) if !outranks((p.hidden, &p.id), (b.hidden, &b.id)) => Some(b),
+                _ => Some(p),
+            })
+            .map(|p| p.id.clone())
+    }
+
+    /// No other follower this tab knows of (visible ones only, if `visible_only`) outranks it.
+    fn first_in_line(&self, visible_only: bool) -> bool {
+        !self.peers.iter().any(|p| {
+            self.leader.as_deref() != Some(p.id.as_str())
+                && (!visible_only || !p.hidden)
+                && outranks((p.hidden, &p.id), (self.hidden, &self.me))
+        })
+    }
+
+    /// A visible follower takes over from a hidden leader once both have been so for the
+    /// hysteresis, if no visible follower outranks it.
+    fn visible_take_over_due(&self, now: f64, policy: &Policy) -> bool {
+        let (Some(hidden_at), Some(visible_at)) = (self.leader_hidden_since, self.visible_since)
+        else {
+            return false;
+        };
+        now - hidden_at.max(visible_at) >= policy.share_visible_ms && self.first_in_line(true)
     }
 
     /// First sighting of an application event id: `true` (and remembered); a repeat: `false`.
@@ -277,6 +383,15 @@ impl Tabs {
         }
     }
 
+    fn set_hidden(&mut self, hidden: bool, now: f64) {
+        self.hidden = hidden;
+        self.visible_since = if hidden {
+            None
+        } else {
+            Some(self.visible_since.unwrap_or(now))
+        };
+    }
+
     /// Leader: tell the machine when "every tab hidden" changed.
     fn audience(&mut self, cmds: &mut Vec<TabsCommand>) {
         if self.role == TabRole::Leader {
@@ -296,78 +411,102 @@ impl Tabs {
         })
     }
 
+    /// Say hello and wait for the leader (queued for the lock, or listening for the lease).
+    fn join(&mut self, now: f64, cmds: &mut Vec<TabsCommand>) {
+        self.role = TabRole::Follower;
+        self.leader = None;
+        self.leader_hidden_since = None;
+        self.leader_heard_at = now;
+        self.last_post_at = Some(now);
+        cmds.push(TabsCommand::Post(Msg::Join {
+            from: self.me.clone(),
+            hidden: self.hidden,
+        }));
+        if self.election == Election::Locks {
+            cmds.push(TabsCommand::RequestLock);
+        }
+    }
+
+    /// Become the leader: the next term, the last state heard, the stream reopened from there.
+    fn lead(&mut self, now: f64, cmds: &mut Vec<TabsCommand>) {
+        if self.role == TabRole::Leader {
+            return;
+        }
+        self.role = TabRole::Leader;
+        self.term += 1;
+        self.leader = None;
+        self.leader_hidden_since = None;
+        self.leader_count = None;
+        self.audience_hidden = self.all_hidden();
+        self.last_post_at = Some(now);
+        cmds.push(TabsCommand::Lead {
+            state: self.mirror.take().map(Box::new),
+            input: Input::Adopt {
+                online: self.online,
+                tab_hidden: self.hidden,
+                audience_hidden: self.audience_hidden,
+            },
+        });
+        cmds.push(TabsCommand::PostState);
+    }
+
+    /// Take the stream over from the leader: steal its lock, or (channel) lead at once.
+    fn take_over(&mut self, now: f64, cmds: &mut Vec<TabsCommand>) {
+        match self.election {
+            Election::Locks => {
+                // Re-arm: if the steal itself hangs, try again a deadline later.
+                self.leader_heard_at = now;
+                cmds.push(TabsCommand::StealLock);
+            }
+            Election::Channel => self.lead(now, cmds),
+        }
+    }
+
+    /// Stop leading: another tab does (or this one goes away).
+    fn step_down(&mut self, now: f64, cmds: &mut Vec<TabsCommand>) {
+        if self.role != TabRole::Leader {
+            return;
+        }
+        self.role = TabRole::Follower;
+        self.leader_heard_at = now;
+        cmds.push(TabsCommand::StepDown);
+        if self.election == Election::Locks && !self.left {
+            cmds.push(TabsCommand::RequestLock);
+        }
+    }
+
     /// One step. (In place rather than `state -> state'`: the id memory is not worth a clone
     /// per message; it is still pure — same inputs, same outputs.)
     pub fn step(&mut self, input: TabsInput, now: f64, policy: &Policy) -> Vec<TabsCommand> {
         let mut cmds = Vec::new();
+        if self.left && !matches!(input, TabsInput::Return { .. } | TabsInput::LockGranted) {
+            return cmds;
+        }
         match input {
             TabsInput::Start { online, hidden } => {
                 self.online = online;
                 self.offline_since = (!online).then_some(now);
-                self.hidden = hidden;
-                self.role = TabRole::Follower;
-                self.leader_heard_at = now;
-                self.last_post_at = Some(now);
-                cmds.push(TabsCommand::Post(Msg::Join {
-                    from: self.me.clone(),
-                    hidden,
-                }));
-                cmds.push(TabsCommand::RequestLock);
+                self.set_hidden(hidden, now);
+                self.join(now, &mut cmds);
+            }
+            TabsInput::Return { hidden } => {
+                if self.left {
+                    self.left = false;
+                    self.set_hidden(hidden, now);
+                    self.join(now, &mut cmds);
+                }
             }
             TabsInput::LockGranted => {
-                if self.role != TabRole::Leader {
-                    self.role = TabRole::Leader;
-                    self.term += 1;
-                    self.leader_count = None;
-                    self.audience_hidden = self.all_hidden();
-                    self.last_post_at = Some(now);
-                    let state = self.mirror.take().unwrap_or_else(State::initial);
-                    cmds.push(TabsCommand::Lead {
-                        state: Box::new(state),
-                        input: Input::Adopt {
-                            online: self.online,
-                            tab_hidden: self.hidden,
-                            audience_hidden: self.audience_hidden,
-                        },
-                    });
-                    cmds.push(TabsCommand::PostState);
-                }
-            }
-            TabsInput::LockLost => {
-                if self.role == TabRole::Leader {
-                    self.role = TabRole::Follower;
-                    self.leader_heard_at = now;
+                if self.left {
+                    // Granted on the way out: let go at once.
                     cmds.push(TabsCommand::StepDown);
-                    cmds.push(TabsCommand::RequestLock);
+                } else if self.election == Election::Locks {
+                    self.lead(now, &mut cmds);
                 }
             }
+            TabsInput::LockLost => self.step_down(now, &mut cmds),
             TabsInput::Message(msg) => self.message(*msg, now, policy, &mut cmds),
-            TabsInput::Tick => {
-                let timeout = policy.share_peer_timeout_ms;
-                self.peers.retain(|p| now - p.seen_at < timeout);
-                let due = self
-                    .last_post_at
-                    .is_none_or(|t| now - t >= policy.share_beacon_ms);
-                match self.role {
-                    TabRole::Leader => {
-                        self.audience(&mut cmds);
-                        if due {
-                            self.last_post_at = Some(now);
-                            cmds.push(TabsCommand::PostState);
-                        }
-                    }
-                    _ => {
-                        if due {
-                            cmds.push(self.presence(now));
-                        }
-                        if now >= self.steal_at(policy) {
-                            // Re-arm: if the steal itself hangs, try again a deadline later.
-                            self.leader_heard_at = now;
-                            cmds.push(TabsCommand::StealLock);
-                        }
-                    }
-                }
-            }
+            TabsInput::Tick => self.tick(now, policy, &mut cmds),
             TabsInput::Online(online) => {
                 self.online = online;
                 self.offline_since = if online {
@@ -385,7 +524,7 @@ impl Tabs {
                 }
             }
             TabsInput::Visibility { hidden } => {
-                self.hidden = hidden;
+                self.set_hidden(hidden, now);
                 match self.role {
                     TabRole::Leader => {
                         cmds.push(TabsCommand::Machine(Input::TabVisibility { hidden }));
@@ -393,8 +532,21 @@ impl Tabs {
                         // Followers learn at once that the leader's tab changed.
                         self.last_post_at = Some(now);
                         cmds.push(TabsCommand::PostState);
+                        if !hidden {
+                            cmds.push(TabsCommand::Recheck);
+                        }
                     }
-                    _ => cmds.push(self.presence(now)),
+                    _ => {
+                        cmds.push(self.presence(now));
+                        // Back in view: is the leader still there? (Not a watchdog later.)
+                        let waiting = self.election == Election::Channel && self.leader.is_none();
+                        if !hidden
+                            && !waiting
+                            && now - self.leader_heard_at >= 2.0 * policy.share_beacon_ms
+                        {
+                            self.take_over(now, &mut cmds);
+                        }
+                    }
                 }
             }
             TabsInput::RetryNow => match self.role {
@@ -406,13 +558,23 @@ impl Tabs {
                     // A leader that missed two beacons may be hung: do not wait for the deadline.
                     if now - self.leader_heard_at >= 2.0 * policy.share_beacon_ms {
                         self.leader_heard_at = now;
-                        cmds.push(TabsCommand::StealLock);
+                        self.take_over(now, &mut cmds);
                     }
                 }
             },
-            TabsInput::Leave => cmds.push(TabsCommand::Post(Msg::Leave {
-                from: self.me.clone(),
-            })),
+            TabsInput::Leave => {
+                cmds.push(TabsCommand::Post(Msg::Leave {
+                    from: self.me.clone(),
+                    heir: self.heir(),
+                }));
+                self.left = true;
+                self.step_down(now, &mut cmds);
+                if self.election == Election::Locks {
+                    cmds.push(TabsCommand::CancelLock);
+                }
+                self.peers.clear();
+                self.leader_count = None;
+            }
             TabsInput::StreamEvent(event) => {
                 if self.role == TabRole::Leader && self.admit(&event.name, event.id.as_deref()) {
                     cmds.push(TabsCommand::Post(Msg::Event {
@@ -430,18 +592,58 @@ impl Tabs {
         cmds
     }
 
+    fn tick(&mut self, now: f64, policy: &Policy, cmds: &mut Vec<TabsCommand>) {
+        let timeout = policy.share_peer_timeout_ms;
+        self.peers.retain(|p| now - p.seen_at < timeout);
+        let due = self
+            .last_post_at
+            .is_none_or(|t| now - t >= policy.share_beacon_ms);
+        if self.role == TabRole::Leader {
+            self.audience(cmds);
+            if due {
+                self.last_post_at = Some(now);
+                cmds.push(TabsCommand::PostState);
+            }
+            return;
+        }
+        if due {
+            cmds.push(self.presence(now));
+        }
+        if self.election == Election::Channel && self.leader.is_none() {
+            // Nobody answered this tab's hello: there is no leader.
+            if now - self.leader_heard_at >= policy.share_join_wait_ms {
+                self.lead(now, cmds);
+            }
+        } else if now >= self.steal_at(policy) {
+            self.take_over(now, cmds);
+        } else if self.visible_take_over_due(now, policy) {
+            // Re-arm: with locks, the grant comes later; try again a hysteresis later if not.
+            self.leader_hidden_since = Some(now);
+            self.take_over(now, cmds);
+        }
+    }
+
     fn message(&mut self, msg: Msg, now: f64, policy: &Policy, cmds: &mut Vec<TabsCommand>) {
         if msg.from() == self.me {
             return;
         }
-        // A leader hearing a later term was deposed (the lock was stolen while it could not run):
-        // stop at once rather than wait for the lock's rejection, then follow.
-        if let Msg::State { term, .. } | Msg::Event { term, .. } = &msg {
-            if self.role == TabRole::Leader && *term > self.term {
-                self.role = TabRole::Follower;
-                cmds.push(TabsCommand::StepDown);
-                cmds.push(TabsCommand::RequestLock);
+        // A leader hearing a leader of a later term was deposed (its lock stolen, or its lease
+        // taken over while it could not run); over the channel alone, a rival of the same term
+        // that outranks it wins too. Stop at once, then follow.
+        let better = match &msg {
+            Msg::State {
+                term, hidden, from, ..
+            } => {
+                *term > self.term
+                    || (self.election == Election::Channel
+                        && *term == self.term
+                        && outranks((*hidden, from), (self.hidden, &self.me)))
             }
+            Msg::Event { term, .. } => *term > self.term,
+            _ => false,
+        };
+        if better {
+            self.step_down(now, cmds);
         }
         match msg {
             Msg::Join { from, hidden } => {
@@ -457,9 +659,24 @@ impl Tabs {
                 self.touch(&from, Some(hidden), now);
                 self.audience(cmds);
             }
-            Msg::Leave { from } => {
+            Msg::Leave { from, heir } => {
                 self.peers.retain(|p| p.id != from);
                 self.audience(cmds);
+                if self.role == TabRole::Follower
+                    && self.election == Election::Channel
+                    && self.leader.as_deref() == Some(from.as_str())
+                {
+                    // The leader gave the stream up: its heir (or, unnamed, the best ranked
+                    // follower) takes over now; the others give it a lease from now.
+                    self.leader_heard_at = now;
+                    let mine = match heir {
+                        Some(heir) => heir == self.me,
+                        None => self.first_in_line(false),
+                    };
+                    if mine {
+                        self.lead(now, cmds);
+                    }
+                }
             }
             Msg::RetryNow { from } => {
                 self.touch(&from, None, now);
@@ -475,15 +692,31 @@ impl Tabs {
                 state,
             } => {
                 self.touch(&from, Some(hidden), now);
+                if self.role == TabRole::Leader {
+                    // A deposed leader speaking late or a losing rival: over the channel, answer
+                    // at once so it steps down now rather than at this tab's next beacon. (With
+                    // locks, losing the lock settles it.)
+                    if self.election == Election::Channel {
+                        self.last_post_at = Some(now);
+                        cmds.push(TabsCommand::PostState);
+                    }
+                    return;
+                }
                 if term < self.term {
                     return; // a deposed leader speaking late
                 }
-                self.term = term;
-                if self.role == TabRole::Leader {
-                    return; // a rival of the same term: losing the lock (LockLost) settles it
-                }
                 let Some(state) = state.to_state(now) else {
                     return;
+                };
+                self.term = term;
+                if self.leader.as_deref() != Some(from.as_str()) {
+                    self.leader = Some(from);
+                    self.leader_hidden_since = None;
+                }
+                self.leader_hidden_since = if hidden {
+                    self.leader_hidden_since.or(Some(now))
+                } else {
+                    None
                 };
                 self.leader_heard_at = now;
                 self.leader_count = Some(tabs);
@@ -511,6 +744,12 @@ impl Tabs {
                 }
                 self.leader_heard_at = now;
                 if self.admit(&name, id.as_deref()) {
+                    // The resume point a take-over reopens from: the last event this tab saw.
+                    if let (Some(mirror), Some(id), false) =
+                        (self.mirror.as_mut(), id.as_ref(), name == EVENT_CONNECTED)
+                    {
+                        mirror.last_event_id = Some(id.clone());
+                    }
                     cmds.push(TabsCommand::Log(LoggedEvent {
                         name,
                         id,

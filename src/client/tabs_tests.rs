@@ -57,7 +57,7 @@ fn event_msg(from: &str, term: u64, id: Option<&str>) -> Msg {
 
 /// A started tab (a follower waiting for the lock).
 fn started(me: &str, patience: f64) -> Tabs {
-    let mut t = Tabs::new(me.into(), patience);
+    let mut t = Tabs::new(me.into(), patience, Election::Locks);
     t.step(
         TabsInput::Start {
             online: true,
@@ -98,7 +98,7 @@ fn logged_ids(cmds: &[TabsCommand]) -> Vec<Option<String>> {
 
 #[test]
 fn start_announces_the_tab_and_queues_for_the_lock() {
-    let mut t = Tabs::new("A".into(), 0.5);
+    let mut t = Tabs::new("A".into(), 0.5, Election::Locks);
     let cmds = t.step(
         TabsInput::Start {
             online: true,
@@ -129,7 +129,7 @@ fn elect_the_lock_holder_leads_and_adopts_what_the_old_leader_said() {
     assert_eq!(t.term, 1);
     match &cmds[..] {
         [TabsCommand::Lead { state, input }, TabsCommand::PostState] => {
-            assert_eq!(**state, State::initial());
+            assert_eq!(*state, None, "the machine keeps its own state (and resume point)");
             assert_eq!(
                 *input,
                 Input::Adopt {
@@ -146,7 +146,9 @@ fn elect_the_lock_holder_leads_and_adopts_what_the_old_leader_said() {
     let cmds = f.step(TabsInput::LockGranted, 200.0, &policy());
     assert_eq!(f.term, 2);
     match &cmds[0] {
-        TabsCommand::Lead { state, .. } => {
+        TabsCommand::Lead {
+            state: Some(state), ..
+        } => {
             assert_eq!(state.phase, Phase::Connected);
             assert_eq!(state.last_event_id.as_deref(), Some("s1-3"));
         }
@@ -209,7 +211,14 @@ fn every_message_round_trips_and_event_data_may_hold_anything() {
             from: "a1".into(),
             hidden: false,
         },
-        Msg::Leave { from: "a1".into() },
+        Msg::Leave {
+            from: "a1".into(),
+            heir: None,
+        },
+        Msg::Leave {
+            from: "a1".into(),
+            heir: Some("b2".into()),
+        },
         Msg::RetryNow { from: "a1".into() },
         Msg::Event {
             from: "a1".into(),
@@ -420,7 +429,10 @@ fn all_hidden_pause_only_when_every_sharing_tab_is_hidden() {
         vec![TabsCommand::Machine(Input::Audience { hidden: false })]
     );
     // B leaves while A is hidden: every remaining tab is hidden.
-    let cmds = t.step(msg(Msg::Leave { from: "B".into() }), 60.0, &p);
+    let cmds = t.step(msg(Msg::Leave {
+            from: "B".into(),
+            heir: None,
+        }), 60.0, &p);
     assert_eq!(
         cmds,
         vec![TabsCommand::Machine(Input::Audience { hidden: true })]
@@ -462,7 +474,10 @@ fn count_of_sharing_tabs_joins_leaves_and_silent_tabs() {
         &p,
     );
     assert_eq!(t.count(), 3);
-    t.step(msg(Msg::Leave { from: "B".into() }), 400.0, &p);
+    t.step(msg(Msg::Leave {
+            from: "B".into(),
+            heir: None,
+        }), 400.0, &p);
     assert_eq!(t.count(), 2);
     // C goes silent (closed without a word, or frozen): it stops counting after the timeout.
     t.step(TabsInput::Tick, 300.0 + p.share_peer_timeout_ms - 1.0, &p);

@@ -128,6 +128,9 @@ pub enum Msg {
     Leave {
         /// Sender.
         from: String,
+        /// A leader electing over the channel alone names the tab that takes the stream over
+        /// at once (the best one it knows: visible first).
+        heir: Option<String>,
     },
     /// The leader's machine state: on every change and at least every beacon interval.
     State {
@@ -166,7 +169,7 @@ pub enum Msg {
 
 /// Version of the message format. It is part of the lock and channel name, so tabs running
 /// different versions of the app (old tabs after a deploy) never share and never misread.
-pub const WIRE_VERSION: u32 = 1;
+pub const WIRE_VERSION: u32 = 2;
 
 /// Field separator of the text form: a control character that valid JSON never holds raw; the
 /// one field that may hold anything (an event's data) comes last and is not split.
@@ -324,7 +327,7 @@ impl Msg {
         match self {
             Msg::Join { from, hidden } => w.field("join").field(from).flag(*hidden),
             Msg::Presence { from, hidden } => w.field("presence").field(from).flag(*hidden),
-            Msg::Leave { from } => w.field("leave").field(from),
+            Msg::Leave { from, heir } => w.field("leave").field(from).opt(heir.as_deref()),
             Msg::RetryNow { from } => w.field("retry-now").field(from),
             Msg::State {
                 from,
@@ -376,7 +379,10 @@ impl Msg {
                 from: r.string()?,
                 hidden: r.flag()?,
             },
-            "leave" => Msg::Leave { from: r.string()? },
+            "leave" => Msg::Leave {
+                from: r.string()?,
+                heir: r.opt()?,
+            },
             "retry-now" => Msg::RetryNow { from: r.string()? },
             "state" => Msg::State {
                 from: r.string()?,
@@ -403,7 +409,7 @@ impl Msg {
         match self {
             Msg::Join { from, .. }
             | Msg::Presence { from, .. }
-            | Msg::Leave { from }
+            | Msg::Leave { from, .. }
             | Msg::State { from, .. }
             | Msg::Event { from, .. }
             | Msg::RetryNow { from } => from,
