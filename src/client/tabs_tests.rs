@@ -735,3 +735,493 @@ fn clock_jump_rule_follows_the_tabs_own_visibility() {
     assert!(cmds.is_empty(), "{cmds:?}");
     assert_eq!(hidden.phase, Phase::Connected);
 }
+
+// --- Electing over the channel alone (no Web Locks), visibility, pagehide ---
+
+/// A started tab that elects over the channel (no Web Locks).
+fn channel_started(me: &str, patience: f64, hidden: bool) -> Tabs {
+    let mut t = Tabs::new(me.into(), patience, Election::Channel);
+    t.step(
+        TabsInput::Start {
+            online: true,
+            hidden,
+        },
+        0.0,
+        &policy(),
+    );
+    t
+}
+
+/// A channel tab following leader "L" (term 1), last heard at t=100.
+fn channel_follower(me: &str, patience: f64) -> Tabs {
+    let mut t = channel_started(me, patience, false);
+    t.step(
+        msg(state_msg("L", 1, 2, &connected_state(0.0), 0.0)),
+        100.0,
+        &policy(),
+    );
+    t
+}
+
+/// A channel tab that led after nobody answered (term 1), at t=300.
+fn channel_leader(me: &str) -> Tabs {
+    let mut t = channel_started(me, 0.5, false);
+    t.step(TabsInput::Tick, 300.0, &policy());
+    assert_eq!(t.role, TabRole::Leader);
+    t
+}
+
+fn leads(cmds: &[TabsCommand]) -> bool {
+    cmds.iter().any(|c| matches!(c, TabsCommand::Lead { .. }))
+}
+
+fn hidden_state_msg(from: &str, term: u64, hidden: bool) -> Msg {
+    Msg::State {
+        from: from.into(),
+        term,
+        hidden,
+        tabs: 3,
+        state: Box::new(Snapshot::of(&connected_state(0.0), 0.0)),
+    }
+}
+
+#[test]
+fn channel_start_joins_without_a_lock_and_leads_when_nobody_answers() {
+    let p = policy();
+    let mut t = Tabs::new("A".into(), 0.5, Election::Channel);
+    let cmds = t.step(
+        TabsInput::Start {
+            online: true,
+            hidden: false,
+        },
+        0.0,
+        &p,
+    );
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Post(Msg::Join {
+            from: "A".into(),
+            hidden: false
+        })]
+    );
+    assert!(!leads(&t.step(TabsInput::Tick, p.share_join_wait_ms - 1.0, &p)));
+    let cmds = t.step(TabsInput::Tick, p.share_join_wait_ms, &p);
+    assert!(leads(&cmds), "{cmds:?}");
+    assert_eq!((t.role, t.term), (TabRole::Leader, 1));
+    assert!(cmds.contains(&TabsCommand::PostState));
+}
+
+#[test]
+fn channel_newcomer_follows_the_leader_that_answers_its_hello() {
+    let p = policy();
+    let mut t = channel_started("B", 0.5, false);
+    t.step(msg(state_msg("L", 4, 2, &connected_state(0.0), 0.0)), 30.0, &p);
+    assert_eq!(t.leader.as_deref(), Some("L"));
+    for at in [300.0, 1_000.0, 2_000.0] {
+        assert!(!leads(&t.step(TabsInput::Tick, at, &p)), "{at}");
+    }
+    assert_eq!((t.role, t.term), (TabRole::Follower, 4));
+    // The leader answers a hello with its state at once.
+    let mut l = channel_leader("A");
+    let cmds = l.step(
+        msg(Msg::Join {
+            from: "C".into(),
+            hidden: false,
+        }),
+        400.0,
+        &p,
+    );
+    assert_eq!(cmds, vec![TabsCommand::PostState]);
+}
+
+#[test]
+fn channel_lease_lapsed_a_follower_leads_with_the_next_term_and_the_last_state() {
+    // Heartbeat 1 s: deadline 3 s; patience 0 takes over at 3/4 of it after the last word (t=100).
+    let p = policy();
+    let mut t = channel_follower("B", 0.0);
+    assert!(!leads(&t.step(TabsInput::Tick, 2_349.0, &p)));
+    let cmds = t.step(TabsInput::Tick, 2_350.0, &p);
+    assert_eq!((t.role, t.term), (TabRole::Leader, 2));
+    match &cmds[..] {
+        [TabsCommand::Lead {
+            state: Some(state),
+            input: Input::Adopt { .. },
+        }, TabsCommand::PostState] => {
+            assert_eq!(state.last_event_id.as_deref(), Some("s1-3"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn channel_hidden_follower_waits_a_beacon_longer_than_a_visible_one() {
+    let p = policy();
+    let mut visible = channel_follower("B", 0.0);
+    let mut hidden = channel_follower("C", 0.0);
+    hidden.step(TabsInput::Visibility { hidden: true }, 150.0, &p);
+    assert_eq!(
+        hidden.steal_at(&p),
+        visible.steal_at(&p) + p.share_beacon_ms
+    );
+    assert!(leads(&visible.step(TabsInput::Tick, 2_350.0, &p)));
+    assert!(!leads(&hidden.step(TabsInput::Tick, 2_350.0, &p)));
+    assert!(leads(&hidden.step(TabsInput::Tick, 3_350.0, &p)));
+}
+
+#[test]
+fn channel_rivals_of_one_term_the_outranked_leader_steps_down_the_other_answers() {
+    let p = policy();
+    // Same term 1, both visible: the higher id wins.
+    let mut a = channel_leader("A");
+    let cmds = a.step(msg(hidden_state_msg("B", 1, false)), 400.0, &p);
+    assert_eq!(a.role, TabRole::Follower);
+    assert!(matches!(
+        &cmds[..],
+        [TabsCommand::StepDown, TabsCommand::Show(_), ..]
+    ));
+    assert_eq!(a.leader.as_deref(), Some("B"));
+    let mut b = channel_leader("B");
+    let cmds = b.step(msg(hidden_state_msg("A", 1, false)), 400.0, &p);
+    assert_eq!(b.role, TabRole::Leader);
+    assert_eq!(cmds, vec![TabsCommand::PostState], "answers at once");
+    // Visible before hidden, whatever the ids.
+    let mut z = channel_leader("Z");
+    z.step(TabsInput::Visibility { hidden: true }, 350.0, &p);
+    z.step(msg(hidden_state_msg("A", 1, false)), 400.0, &p);
+    assert_eq!(z.role, TabRole::Follower);
+    let mut a = channel_leader("A");
+    a.step(msg(hidden_state_msg("Z", 1, true)), 400.0, &p);
+    assert_eq!(a.role, TabRole::Leader);
+    // With Web Locks the lock decides, not the rank.
+    let mut l = leader("A");
+    l.step(msg(hidden_state_msg("B", 1, false)), 400.0, &p);
+    assert_eq!(l.role, TabRole::Leader);
+}
+
+#[test]
+fn channel_leader_hearing_a_stale_leader_answers_and_a_later_term_deposes_it() {
+    let p = policy();
+    let mut a = channel_leader("A");
+    a.step(msg(hidden_state_msg("N", 3, false)), 350.0, &p);
+    assert_eq!((a.role, a.term), (TabRole::Follower, 3));
+    // N leads term 3; a newcomer that heard nobody in time leads term 1: N answers at once.
+    let cmds = a.step(TabsInput::Tick, 360.0, &p);
+    assert!(!leads(&cmds));
+    let mut n = channel_follower("N", 0.5);
+    n.step(TabsInput::Tick, 2_900.0, &p); // takes over: term 2
+    assert_eq!((n.role, n.term), (TabRole::Leader, 2));
+    let cmds = n.step(msg(hidden_state_msg("Late", 1, false)), 3_000.0, &p);
+    assert_eq!(cmds, vec![TabsCommand::PostState]);
+    assert_eq!(n.role, TabRole::Leader);
+}
+
+#[test]
+fn leave_a_leader_names_its_heir_visible_first_then_the_higher_id() {
+    let p = policy();
+    let mut l = channel_leader("M");
+    for (id, hidden) in [("A", false), ("Z", true), ("C", false)] {
+        l.step(
+            msg(Msg::Presence {
+                from: id.into(),
+                hidden,
+            }),
+            400.0,
+            &p,
+        );
+    }
+    assert_eq!(l.heir().as_deref(), Some("C"));
+    let cmds = l.step(TabsInput::Leave, 500.0, &p);
+    assert_eq!(
+        cmds,
+        vec![
+            TabsCommand::Post(Msg::Leave {
+                from: "M".into(),
+                heir: Some("C".into())
+            }),
+            TabsCommand::StepDown,
+        ],
+        "pagehide gives the stream up at once"
+    );
+    // Followers and lock holders name none (with locks, the lock's queue decides).
+    let mut f = channel_follower("B", 0.5);
+    assert_eq!(f.heir(), None);
+    let mut k = leader("K");
+    k.step(
+        msg(Msg::Presence {
+            from: "A".into(),
+            hidden: false,
+        }),
+        20.0,
+        &p,
+    );
+    assert_eq!(
+        k.step(TabsInput::Leave, 30.0, &p),
+        vec![
+            TabsCommand::Post(Msg::Leave {
+                from: "K".into(),
+                heir: None
+            }),
+            TabsCommand::StepDown,
+            TabsCommand::CancelLock,
+        ]
+    );
+    assert_eq!(f.step(TabsInput::Leave, 40.0, &p).len(), 1);
+}
+
+#[test]
+fn leave_of_the_leader_its_heir_leads_at_once_the_others_give_it_a_lease() {
+    let p = policy();
+    let leave = |heir: Option<&str>| {
+        msg(Msg::Leave {
+            from: "L".into(),
+            heir: heir.map(Into::into),
+        })
+    };
+    let mut heir = channel_follower("B", 0.99);
+    let cmds = heir.step(leave(Some("B")), 500.0, &p);
+    assert!(leads(&cmds));
+    assert_eq!((heir.role, heir.term), (TabRole::Leader, 2));
+    let mut other = channel_follower("C", 0.0);
+    assert!(!leads(&other.step(leave(Some("B")), 500.0, &p)));
+    assert_eq!(other.leader_heard_at, 500.0, "the lease restarts for the heir");
+    // No heir named: the best ranked follower this tab knows takes over.
+    let mut best = channel_follower("Y", 0.5);
+    best.step(
+        msg(Msg::Presence {
+            from: "X".into(),
+            hidden: false,
+        }),
+        200.0,
+        &p,
+    );
+    assert!(leads(&best.step(leave(None), 500.0, &p)));
+    let mut x = channel_follower("X", 0.5);
+    x.step(
+        msg(Msg::Presence {
+            from: "Y".into(),
+            hidden: false,
+        }),
+        200.0,
+        &p,
+    );
+    assert!(!leads(&x.step(leave(None), 500.0, &p)));
+    // A follower leaving changes nothing but the count.
+    let mut f = channel_follower("B", 0.5);
+    let cmds = f.step(
+        msg(Msg::Leave {
+            from: "Q".into(),
+            heir: None,
+        }),
+        500.0,
+        &p,
+    );
+    assert!(cmds.is_empty());
+}
+
+#[test]
+fn pagehide_the_tab_takes_part_in_nothing_until_pageshow_brings_it_back() {
+    let p = policy();
+    let mut t = channel_follower("B", 0.0);
+    t.step(TabsInput::Leave, 200.0, &p);
+    assert!(t.left);
+    for input in [
+        TabsInput::Tick,
+        msg(hidden_state_msg("L", 1, false)),
+        msg(Msg::Leave {
+            from: "L".into(),
+            heir: Some("B".into()),
+        }),
+        TabsInput::Visibility { hidden: false },
+    ] {
+        assert!(t.step(input, 9_000.0, &p).is_empty());
+    }
+    // Back from the back/forward cache: a hello, then the usual wait for the leader.
+    let cmds = t.step(TabsInput::Return { hidden: false }, 10_000.0, &p);
+    assert_eq!(
+        cmds,
+        vec![TabsCommand::Post(Msg::Join {
+            from: "B".into(),
+            hidden: false
+        })]
+    );
+    assert!(!t.left);
+    assert!(leads(&t.step(
+        TabsInput::Tick,
+        10_000.0 + p.share_join_wait_ms,
+        &p
+    )));
+    // With locks: queued again; a grant racing the departure is let go at once.
+    let mut k = follower("K", 0.5);
+    k.step(TabsInput::Leave, 200.0, &p);
+    assert_eq!(
+        k.step(TabsInput::LockGranted, 210.0, &p),
+        vec![TabsCommand::StepDown]
+    );
+    assert_eq!(k.role, TabRole::Follower);
+    assert!(k
+        .step(TabsInput::Return { hidden: false }, 300.0, &p)
+        .contains(&TabsCommand::RequestLock));
+}
+
+#[test]
+fn hidden_leader_a_visible_follower_takes_over_after_the_hysteresis() {
+    let p = policy();
+    let h = p.share_visible_ms;
+    // Channel: leads at once (a later term, so the hidden leader steps down on its first word).
+    let mut t = channel_follower("B", 0.5);
+    t.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    assert!(!leads(&t.step(TabsInput::Tick, 1_000.0 + h - 1.0, &p)));
+    let cmds = t.step(TabsInput::Tick, 1_000.0 + h, &p);
+    assert!(leads(&cmds), "{cmds:?}");
+    assert_eq!(t.term, 2);
+    // Locks: steals the lock.
+    let mut k = follower("K", 0.5);
+    k.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    assert!(k
+        .step(TabsInput::Tick, 1_000.0 + h, &p)
+        .contains(&TabsCommand::StealLock));
+    // Not before the leader says it is visible again, nor while this tab is hidden.
+    let mut t = channel_follower("B", 0.5);
+    t.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    t.step(msg(hidden_state_msg("L", 1, false)), 1_200.0, &p);
+    assert!(!leads(&t.step(TabsInput::Tick, 1_000.0 + 2.0 * h, &p)));
+    let mut t = channel_follower("B", 0.5);
+    t.step(TabsInput::Visibility { hidden: true }, 500.0, &p);
+    t.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    assert!(!leads(&t.step(TabsInput::Tick, 1_000.0 + 2.0 * h, &p)));
+}
+
+#[test]
+fn hidden_leader_quick_switches_move_nothing_and_the_best_visible_follower_goes_first() {
+    let p = policy();
+    let h = p.share_visible_ms;
+    // This tab was hidden and shows for less than the hysteresis: it does not take over from a
+    // leader hidden for long.
+    let mut t = channel_follower("B", 0.5);
+    t.step(TabsInput::Visibility { hidden: true }, 200.0, &p);
+    // The hidden leader keeps talking (its state, every beacon).
+    let beacon = |t: &mut Tabs, at: f64| t.step(msg(hidden_state_msg("L", 1, true)), at, &p);
+    beacon(&mut t, 300.0);
+    beacon(&mut t, 4_900.0);
+    assert!(!leads(&t.step(TabsInput::Visibility { hidden: false }, 5_000.0, &p)));
+    assert!(!leads(&t.step(TabsInput::Tick, 5_000.0 + h - 1.0, &p)));
+    t.step(TabsInput::Visibility { hidden: true }, 5_000.0 + h - 1.0, &p);
+    beacon(&mut t, 5_600.0);
+    assert!(!leads(&t.step(TabsInput::Tick, 5_000.0 + 2.0 * h, &p)));
+    assert_eq!(t.role, TabRole::Follower);
+    // Shown for the hysteresis: now it does.
+    t.step(TabsInput::Visibility { hidden: false }, 6_000.0, &p);
+    assert!(!leads(&t.step(TabsInput::Tick, 6_000.0 + h - 1.0, &p)));
+    assert!(leads(&t.step(TabsInput::Tick, 6_000.0 + h, &p)));
+    // Two visible followers: the higher id takes over; the other does not.
+    let mut b = channel_follower("B", 0.5);
+    let mut c = channel_follower("C", 0.5);
+    for (t, other) in [(&mut b, "C"), (&mut c, "B")] {
+        t.step(
+            msg(Msg::Presence {
+                from: other.into(),
+                hidden: false,
+            }),
+            900.0,
+            &p,
+        );
+        t.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    }
+    assert!(!leads(&b.step(TabsInput::Tick, 1_000.0 + h, &p)));
+    assert!(leads(&c.step(TabsInput::Tick, 1_000.0 + h, &p)));
+}
+
+#[test]
+fn back_in_view_the_leader_rechecks_its_stream_a_follower_its_leader() {
+    let p = policy();
+    let mut l = channel_leader("A");
+    l.step(TabsInput::Visibility { hidden: true }, 400.0, &p);
+    let cmds = l.step(TabsInput::Visibility { hidden: false }, 60_000.0, &p);
+    assert!(cmds.contains(&TabsCommand::Recheck), "{cmds:?}");
+    assert!(!l
+        .step(TabsInput::Visibility { hidden: true }, 60_100.0, &p)
+        .contains(&TabsCommand::Recheck));
+    // A follower back in view takes over a leader silent for two beacons, not a talking one.
+    let mut f = channel_follower("B", 0.99);
+    f.step(TabsInput::Visibility { hidden: true }, 150.0, &p);
+    let cmds = f.step(
+        TabsInput::Visibility { hidden: false },
+        100.0 + 2.0 * p.share_beacon_ms,
+        &p,
+    );
+    assert!(leads(&cmds), "{cmds:?}");
+    let mut f = channel_follower("B", 0.99);
+    f.step(TabsInput::Visibility { hidden: true }, 150.0, &p);
+    let cmds = f.step(TabsInput::Visibility { hidden: false }, 1_000.0, &p);
+    assert!(!leads(&cmds));
+}
+
+#[test]
+fn take_over_resumes_from_the_last_event_the_tab_saw() {
+    let p = policy();
+    let mut t = channel_follower("B", 0.5);
+    t.step(msg(event_msg("L", 1, Some("s1-7"))), 200.0, &p);
+    t.step(msg(event_msg("L", 1, None)), 300.0, &p); // a ping: no id
+    let cmds = t.step(
+        msg(Msg::Leave {
+            from: "L".into(),
+            heir: Some("B".into()),
+        }),
+        400.0,
+        &p,
+    );
+    match &cmds[0] {
+        TabsCommand::Lead {
+            state: Some(state), ..
+        } => assert_eq!(state.last_event_id.as_deref(), Some("s1-7")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn recheck_table() {
+    let p = policy();
+    // Heartbeat 1 s, slack 1 s: connected and silent for 2 s is a dead stream (the watchdog would
+    // wait 3 s).
+    let mut s = connected_state(0.0);
+    s.last_event_at = Some(1_000.0);
+    let reopen = vec![
+        Command::Close,
+        Command::Open {
+            last_event_id: Some("s1-3".into()),
+        },
+    ];
+    // (state, now, stream closed) -> (phase, commands)
+    let cases: Vec<(State, f64, bool, Phase, Vec<Command>)> = vec![
+        (s.clone(), 2_999.0, false, Phase::Connected, vec![]),
+        (s.clone(), 3_000.0, false, Phase::Stale, reopen.clone()),
+        (s.clone(), 1_500.0, true, Phase::Stale, reopen.clone()),
+        (
+            State {
+                phase: Phase::Reconnecting,
+                retry_at: Some(9_000.0),
+                ..s.clone()
+            },
+            5_000.0,
+            true,
+            Phase::Reconnecting,
+            vec![],
+        ),
+        (
+            State {
+                phase: Phase::Paused,
+                ..s.clone()
+            },
+            50_000.0,
+            true,
+            Phase::Paused,
+            vec![],
+        ),
+    ];
+    for (state, now, stream_closed, phase, want) in cases {
+        let from = state.phase;
+        let (next, cmds) = step(&state, &Input::Recheck { stream_closed }, env(now), &p);
+        assert_eq!(next.phase, phase, "from {from:?} at {now}");
+        assert_eq!(cmds, want, "from {from:?} at {now}");
+    }
+}
