@@ -1,6 +1,7 @@
 // Tabs of one browser window share one stream: one leader tab holds the EventSource (chosen with
-// a Web Lock), the others follow over a BroadcastChannel. Real Chromium, one browser context (a
-// window's tabs: one connection pool, one Web Locks scope), real server processes.
+// a Web Lock, or over the channel alone where there is none), the others follow over a
+// BroadcastChannel. Real Chromium, one browser context (a window's tabs: one connection pool, one
+// Web Locks scope), real server processes.
 import { expect, measured, sleep, test } from './fixtures';
 import { Dashboard } from './fixtures/dashboard';
 import { metric, publish, Tabs } from './fixtures/tabs';
@@ -222,10 +223,28 @@ test('pause only when every sharing tab is hidden past the grace period; one vis
 });
 
 test.describe('without Web Locks', () => {
-  test('navigator.locks deleted: every tab is solo, has its own stream and works', async ({ context, server }) => {
+  // The plain-HTTP host name case has its own spec (tabs-insecure.spec.ts); here the API is
+  // removed on a secure origin, as in a browser that never had it.
+  test('navigator.locks deleted: the tabs elect over the BroadcastChannel and share one stream', async ({ context, server }) => {
     test.setTimeout(120_000);
     await context.addInitScript(() => {
       delete (Navigator.prototype as unknown as Record<string, unknown>).locks;
+    });
+    const tabs = new Tabs(context);
+    await tabs.open(3);
+    await allConnected(tabs.all);
+    await tabs.leader();
+    for (const t of tabs.all) await expect.poll(() => t.sharedCount()).toBe(3);
+    expect(await metric(server, 'sse_connections_open')).toBe(1);
+    const ids = await publishSeries(server, 3, 100);
+    await expectEveryIdOnce(tabs.all, ids);
+  });
+
+  test('navigator.locks and BroadcastChannel both deleted: every tab is solo, has its own stream and works', async ({ context, server }) => {
+    test.setTimeout(120_000);
+    await context.addInitScript(() => {
+      delete (Navigator.prototype as unknown as Record<string, unknown>).locks;
+      delete (window as unknown as Record<string, unknown>).BroadcastChannel;
     });
     const tabs = new Tabs(context);
     await tabs.open(3);
