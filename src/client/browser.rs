@@ -129,7 +129,8 @@ impl Driver {
         });
         listen(&inner, &window, "pageshow", |rc, e| {
             // Only a page restored from the back/forward cache: its stream may be dead.
-            let persisted = js_sys::Reflect::get(e, &"persisted".into()).is_ok_and(|p| p.is_truthy());
+            let persisted =
+                js_sys::Reflect::get(e, &"persisted".into()).is_ok_and(|p| p.is_truthy());
             if !persisted {
                 return;
             }
@@ -986,12 +987,7 @@ mod share {
             // The API refuses a signal together with `steal`.
             let controller = (!steal).then(share_io::abort_controller).flatten();
             share.pending.clone_from(&controller);
-            (
-                locks,
-                share.name.clone(),
-                share.lock_gen,
-                controller,
-            )
+            (locks, share.name.clone(), share.lock_gen, controller)
         };
         let current = move |rc: &Rc<RefCell<Inner>>| {
             rc.borrow()

@@ -129,7 +129,10 @@ fn elect_the_lock_holder_leads_and_adopts_what_the_old_leader_said() {
     assert_eq!(t.term, 1);
     match &cmds[..] {
         [TabsCommand::Lead { state, input }, TabsCommand::PostState] => {
-            assert_eq!(*state, None, "the machine keeps its own state (and resume point)");
+            assert_eq!(
+                *state, None,
+                "the machine keeps its own state (and resume point)"
+            );
             assert_eq!(
                 *input,
                 Input::Adopt {
@@ -429,10 +432,14 @@ fn all_hidden_pause_only_when_every_sharing_tab_is_hidden() {
         vec![TabsCommand::Machine(Input::Audience { hidden: false })]
     );
     // B leaves while A is hidden: every remaining tab is hidden.
-    let cmds = t.step(msg(Msg::Leave {
+    let cmds = t.step(
+        msg(Msg::Leave {
             from: "B".into(),
             heir: None,
-        }), 60.0, &p);
+        }),
+        60.0,
+        &p,
+    );
     assert_eq!(
         cmds,
         vec![TabsCommand::Machine(Input::Audience { hidden: true })]
@@ -474,10 +481,14 @@ fn count_of_sharing_tabs_joins_leaves_and_silent_tabs() {
         &p,
     );
     assert_eq!(t.count(), 3);
-    t.step(msg(Msg::Leave {
+    t.step(
+        msg(Msg::Leave {
             from: "B".into(),
             heir: None,
-        }), 400.0, &p);
+        }),
+        400.0,
+        &p,
+    );
     assert_eq!(t.count(), 2);
     // C goes silent (closed without a word, or frozen): it stops counting after the timeout.
     t.step(TabsInput::Tick, 300.0 + p.share_peer_timeout_ms - 1.0, &p);
@@ -804,7 +815,11 @@ fn channel_start_joins_without_a_lock_and_leads_when_nobody_answers() {
             hidden: false
         })]
     );
-    assert!(!leads(&t.step(TabsInput::Tick, p.share_join_wait_ms - 1.0, &p)));
+    assert!(!leads(&t.step(
+        TabsInput::Tick,
+        p.share_join_wait_ms - 1.0,
+        &p
+    )));
     let cmds = t.step(TabsInput::Tick, p.share_join_wait_ms, &p);
     assert!(leads(&cmds), "{cmds:?}");
     assert_eq!((t.role, t.term), (TabRole::Leader, 1));
@@ -815,7 +830,11 @@ fn channel_start_joins_without_a_lock_and_leads_when_nobody_answers() {
 fn channel_newcomer_follows_the_leader_that_answers_its_hello() {
     let p = policy();
     let mut t = channel_started("B", 0.5, false);
-    t.step(msg(state_msg("L", 4, 2, &connected_state(0.0), 0.0)), 30.0, &p);
+    t.step(
+        msg(state_msg("L", 4, 2, &connected_state(0.0), 0.0)),
+        30.0,
+        &p,
+    );
     assert_eq!(t.leader.as_deref(), Some("L"));
     for at in [300.0, 1_000.0, 2_000.0] {
         assert!(!leads(&t.step(TabsInput::Tick, at, &p)), "{at}");
@@ -983,7 +1002,10 @@ fn leave_of_the_leader_its_heir_leads_at_once_the_others_give_it_a_lease() {
     assert_eq!((heir.role, heir.term), (TabRole::Leader, 2));
     let mut other = channel_follower("C", 0.0);
     assert!(!leads(&other.step(leave(Some("B")), 500.0, &p)));
-    assert_eq!(other.leader_heard_at, 500.0, "the lease restarts for the heir");
+    assert_eq!(
+        other.leader_heard_at, 500.0,
+        "the lease restarts for the heir"
+    );
     // No heir named: the best ranked follower this tab knows takes over.
     let mut best = channel_follower("Y", 0.5);
     best.step(
@@ -1103,9 +1125,17 @@ fn hidden_leader_quick_switches_move_nothing_and_the_best_visible_follower_goes_
     let beacon = |t: &mut Tabs, at: f64| t.step(msg(hidden_state_msg("L", 1, true)), at, &p);
     beacon(&mut t, 300.0);
     beacon(&mut t, 4_900.0);
-    assert!(!leads(&t.step(TabsInput::Visibility { hidden: false }, 5_000.0, &p)));
+    assert!(!leads(&t.step(
+        TabsInput::Visibility { hidden: false },
+        5_000.0,
+        &p
+    )));
     assert!(!leads(&t.step(TabsInput::Tick, 5_000.0 + h - 1.0, &p)));
-    t.step(TabsInput::Visibility { hidden: true }, 5_000.0 + h - 1.0, &p);
+    t.step(
+        TabsInput::Visibility { hidden: true },
+        5_000.0 + h - 1.0,
+        &p,
+    );
     beacon(&mut t, 5_600.0);
     assert!(!leads(&t.step(TabsInput::Tick, 5_000.0 + 2.0 * h, &p)));
     assert_eq!(t.role, TabRole::Follower);
