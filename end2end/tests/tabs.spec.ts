@@ -222,6 +222,45 @@ test('pause only when every sharing tab is hidden past the grace period; one vis
   expect(await metric(server, 'sse_connections_open')).toBe(1);
 });
 
+// Playwright's Chromium pages are always visible; the page object tells the page otherwise
+// (document.hidden + visibilitychange), which is what the client acts on. Real hidden tabs: the
+// Firefox suite.
+test('the leader hides: the visible follower steals the lock within 1 s, nothing lost; a quick switch moves nothing', async ({
+  context,
+  server,
+}) => {
+  test.setTimeout(120_000);
+  const tabs = new Tabs(context);
+  await tabs.open(3);
+  await allConnected(tabs.all);
+  const leader = await tabs.leader();
+  const [a, b] = tabs.all.filter((t) => t !== leader);
+  await b.setVisibility(false);
+
+  await leader.setVisibility(false);
+  await sleep(200);
+  await leader.setVisibility(true);
+  await sleep(1200);
+  expect(await leader.role(), 'hidden for 200 ms: shorter than the hysteresis').toBe('leader');
+
+  let handover: Promise<number> | undefined;
+  const ids = await publishSeries(server, 20, 100, async (i) => {
+    if (i === 5) {
+      const hiddenAt = Date.now();
+      handover = a.waitForRole('leader', 10_000, hiddenAt);
+      await leader.setVisibility(false);
+    }
+  });
+  const took = await handover!;
+  measured('Web Locks: leader hidden -> the visible follower leads', took, 1000);
+  expect(took).toBeLessThanOrEqual(1000);
+  await a.waitForMachine('connected', 10_000);
+  await expectEveryIdOnce(tabs.all, ids);
+  await leader.waitForRole('follower', 5000);
+  expect(await b.role()).toBe('follower');
+  await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);
+});
+
 test.describe('without Web Locks', () => {
   // The plain-HTTP host name case has its own spec (tabs-insecure.spec.ts); here the API is
   // removed on a secure origin, as in a browser that never had it.

@@ -700,6 +700,7 @@ mod share {
 
     use std::cell::RefCell;
     use std::rc::Rc;
+    use std::time::Duration;
 
     use leptos::prelude::*;
     use wasm_bindgen::closure::Closure;
@@ -731,6 +732,8 @@ mod share {
         pub(super) release: Option<js_sys::Function>,
         /// The last state posted to the followers (leader), to post only changes.
         pub(super) posted: Option<State>,
+        /// A one-shot tick when the tabs piece is next due (`Tabs::next_due`): `(at, handle)`.
+        pub(super) wake: Option<(f64, TimeoutHandle)>,
         pub(super) _on_message: Option<Listener>,
     }
 
@@ -760,6 +763,7 @@ mod share {
                 pending: None,
                 release: None,
                 posted: None,
+                wake: None,
                 _on_message: None,
             })
         }
@@ -767,6 +771,9 @@ mod share {
         /// Let go of the lock (or the place in its queue), say goodbye (a leader electing over
         /// the channel names its heir), close the channel.
         pub(super) fn close(self) {
+            if let Some((_, wake)) = self.wake {
+                wake.clear();
+            }
             if let Some(pending) = self.pending {
                 pending.abort();
             }
@@ -877,6 +884,7 @@ mod share {
         for cmd in cmds {
             run_tabs(inner, cmd, now);
         }
+        wake_tabs(inner, now);
         let (sinks, sharing) = {
             let me = inner.borrow();
             let Some(share) = me.share.as_ref() else {
@@ -891,6 +899,44 @@ mod share {
         if sinks.sharing.get_untracked() != sharing {
             sinks.sharing.set(sharing);
         }
+    }
+
+    /// Arm the one-shot tick for when the tabs piece is next due, unless one is armed for no
+    /// later.
+    fn wake_tabs(inner: &Rc<RefCell<Inner>>, now: f64) {
+        let mut me = inner.borrow_mut();
+        let policy = me.options.policy.clone();
+        let Some(share) = me.share.as_mut() else {
+            return;
+        };
+        let Some(due) = share.tabs.next_due(&policy) else {
+            return;
+        };
+        if share
+            .wake
+            .as_ref()
+            .is_some_and(|(at, _)| *at <= due && *at >= now)
+        {
+            return;
+        }
+        if let Some((_, old)) = share.wake.take() {
+            old.clear();
+        }
+        let weak = Rc::downgrade(inner);
+        let delay = Duration::from_millis((due - now).max(0.0).ceil() as u64 + 1);
+        share.wake = set_timeout_with_handle(
+            move || {
+                with(&weak, |rc| {
+                    if let Some(share) = rc.borrow_mut().share.as_mut() {
+                        share.wake = None;
+                    }
+                    tabs_step(rc, TabsInput::Tick);
+                })
+            },
+            delay,
+        )
+        .ok()
+        .map(|handle| (due, handle));
     }
 
     fn run_tabs(inner: &Rc<RefCell<Inner>>, cmd: TabsCommand, now: f64) {

@@ -333,6 +333,23 @@ impl Tabs {
         now - hidden_at.max(visible_at) >= policy.share_visible_ms && self.first_in_line(true)
     }
 
+    /// The next moment a tick could make this tab lead by itself (the end of the join wait, or
+    /// of the hysteresis before taking over from a hidden leader), so the driver wakes then
+    /// rather than on its next regular tick. (The lease deadline needs no precision.)
+    pub fn next_due(&self, policy: &Policy) -> Option<f64> {
+        if self.left || self.role == TabRole::Leader {
+            return None;
+        }
+        if self.election == Election::Channel && self.leader.is_none() {
+            return Some(self.leader_heard_at + policy.share_join_wait_ms);
+        }
+        let (Some(hidden_at), Some(visible_at)) = (self.leader_hidden_since, self.visible_since)
+        else {
+            return None;
+        };
+        Some(hidden_at.max(visible_at) + policy.share_visible_ms)
+    }
+
     /// First sighting of an application event id: `true` (and remembered); a repeat: `false`.
     /// Events without an id (pings) and `connected` (its id is the resume point, not an event)
     /// always pass.

@@ -1255,3 +1255,22 @@ fn recheck_table() {
         assert_eq!(cmds, want, "from {from:?} at {now}");
     }
 }
+
+#[test]
+fn next_due_the_join_wait_and_the_hysteresis_end_nothing_for_a_leader() {
+    let p = policy();
+    let t = channel_started("B", 0.5, false);
+    assert_eq!(t.next_due(&p), Some(p.share_join_wait_ms));
+    let mut f = channel_follower("B", 0.5);
+    assert_eq!(f.next_due(&p), None, "a talking, visible leader");
+    f.step(msg(hidden_state_msg("L", 1, true)), 1_000.0, &p);
+    assert_eq!(f.next_due(&p), Some(1_000.0 + p.share_visible_ms));
+    f.step(TabsInput::Tick, 1_000.0 + p.share_visible_ms, &p);
+    assert_eq!(f.role, TabRole::Leader);
+    assert_eq!(f.next_due(&p), None);
+    assert_eq!(
+        follower("K", 0.5).next_due(&p),
+        None,
+        "with locks: the queue"
+    );
+}
