@@ -48,6 +48,36 @@ test('freeze (half-open link): stale within 2 heartbeats + 1 s (+1.5 s margin), 
   measured('thaw -> banner connected', await dashboard.waitForBanner('connected', 20_000, passAt));
 });
 
+test.describe('back in view', () => {
+  // A 3 s heartbeat: the watchdog waits 2 × 3 + 1 = 7 s; coming back into view checks at once
+  // (silent for more than 3 + 1 s: dead).
+  test.use({ serverOptions: { heartbeatMs: 3000 } });
+
+  test('a stream that died while the tab was hidden is reopened as the tab shows, not when the watchdog fires', async ({
+    dashboard,
+    faultProxy,
+  }) => {
+    await dashboard.goto('?share=0');
+    await dashboard.waitConnected();
+    // Freeze right after a heartbeat, so the watchdog is ~7 s away.
+    await expect.poll(() => dashboard.heartbeatAgeMs(), { intervals: [50], timeout: 10_000 }).toBeLessThan(400);
+    faultProxy.freeze();
+    const frozenAt = Date.now();
+    await dashboard.setVisibility(false);
+    await sleep(4500);
+    expect(await dashboard.machineState(), 'the watchdog has not fired yet').toBe('connected');
+    const shownAt = Date.now();
+    await dashboard.setVisibility(true);
+    const took = await dashboard.waitForMachine('stale', 5000, shownAt);
+    measured('shown after 4.5 s of a frozen link -> machine stale', took, 500);
+    measured('  (freeze -> stale; the watchdog alone: ~7 s)', Date.now() - frozenAt);
+    expect(took).toBeLessThanOrEqual(500);
+    expect(await dashboard.machineCause()).toBe('heartbeat-missed');
+    faultProxy.pass();
+    await dashboard.waitForMachine('connected', 20_000);
+  });
+});
+
 test.describe('offline', () => {
   test.use({ useProxy: false });
 

@@ -201,6 +201,43 @@ test('insecure origin, the leader hides: a visible follower leads within 1 s, no
   await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);
 });
 
+// Playwright's Chromium keeps no back/forward cache; the page gets the events a browser sends
+// when it puts the page into the cache and restores it (`persisted: true`).
+test('insecure origin, pagehide into the bfcache: the leader gives the stream up at once to its heir; pageshow brings it back as a follower', async ({
+  context,
+  server,
+}) => {
+  test.setTimeout(120_000);
+  const tabs = new Tabs(context);
+  await tabs.open(3);
+  await allConnected(tabs.all);
+  const leader = await tabs.leader();
+  const others = tabs.all.filter((t) => t !== leader);
+  const before = await publishSeries(server, 3, 100);
+
+  const hiddenAt = Date.now();
+  const handover = tabs.firstToLead(others, 10_000, hiddenAt);
+  await leader.page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })));
+  const [heir, took] = await handover;
+  measured('insecure origin: pagehide of the leader -> its heir leads', took, 500);
+  expect(took).toBeLessThanOrEqual(500);
+  await heir.waitForMachine('connected', 10_000);
+  await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);
+  const during = await publishSeries(server, 3, 100);
+  await expectEveryIdOnce(others, [...before, ...during]);
+
+  await leader.page.evaluate(() => window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true })));
+  await leader.waitForRole('follower', 5000);
+  for (const t of tabs.all) await expect.poll(() => t.sharedCount()).toBe(3);
+  const after = await publishSeries(server, 3, 100);
+  await expectEveryIdOnce(others, [...before, ...during, ...after]);
+  // The restored tab missed what was published while it was "in the cache" (as a cached page
+  // does), and gets everything from its return on.
+  await expect.poll(async () => (await Tabs.appEventIds(leader, 'demo')).slice(-3)).toEqual(after);
+  expect((await tabs.roles()).filter((r) => r === 'leader')).toHaveLength(1);
+  expect(await metric(server, 'sse_connections_open')).toBe(1);
+});
+
 test('insecure origin, ?share=0: every tab is solo with its own stream', async ({ context, server }) => {
   const tabs = new Tabs(context);
   await tabs.open(2, '?share=0');
