@@ -23,7 +23,7 @@ export class EngineDashboard {
   ) {}
 
   /** Opens the dashboard (`query` like `?share=0`) and waits until it has hydrated. */
-  async goto(query = '', timeoutMs = 20_000): Promise<void> {
+  async goto(query = '', timeoutMs = 30_000): Promise<void> {
     await this.tab.goto(`${this.baseURL}/${query}`);
     await this.waitFor(() => document.querySelector('main[data-hydrated="true"]') !== null, undefined, timeoutMs, 'hydrated');
   }
