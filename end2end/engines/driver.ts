@@ -11,9 +11,14 @@ import { launchWebKit } from './webkit';
 
 export type Engine = 'chromium' | 'firefox' | 'webkit';
 
-/** Something a page said on its console, or an uncaught error/rejection (`pageerror`). */
+/**
+ * Something a page said on its console, an uncaught error/rejection (`pageerror`), or a
+ * network failure the browser itself reports to the console (`network`: Firefox's "can’t
+ * establish a connection to the server at .../events" when a stream gets a 5xx, "The connection
+ * to ... was interrupted while the page was loading" when a navigation cuts one).
+ */
 export interface ConsoleEntry {
-  type: 'error' | 'warning' | 'pageerror';
+  type: 'error' | 'warning' | 'pageerror' | 'network';
   text: string;
 }
 

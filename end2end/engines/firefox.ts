@@ -6,6 +6,8 @@ import type { ConsoleEntry, Driver, Tab } from './driver';
 
 export const FIREFOX_BIN = process.env.FIREFOX_BIN ?? '/usr/bin/firefox-esr';
 
+const FIREFOX_NETWORK_MESSAGE = /^(Error: )?(Firefox can’t establish a connection to the server at |The connection to \S+ was interrupted while the page was loading)/;
+
 class FirefoxTab implements Tab {
   private readonly entries: ConsoleEntry[] = [];
 
@@ -14,7 +16,11 @@ class FirefoxTab implements Tab {
       const type = m.type();
       if (type === 'error' || type === 'warn') this.entries.push({ type: type === 'warn' ? 'warning' : 'error', text: m.text() });
     });
-    page.on('pageerror', (e) => this.entries.push({ type: 'pageerror', text: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+    page.on('pageerror', (e) => {
+      const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
+      // Over BiDi, Firefox's own network messages arrive as JavaScript errors: not the page's.
+      this.entries.push({ type: FIREFOX_NETWORK_MESSAGE.test(text) ? 'network' : 'pageerror', text });
+    });
   }
 
   get closed(): boolean {
