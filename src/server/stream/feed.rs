@@ -111,7 +111,7 @@ pub fn try_open(
         mailbox: opening.mailbox,
         pending: (None, None),
         hub: Arc::clone(&state.hub),
-        metrics: state.metrics.clone(),
+        metrics: Arc::clone(&state.metrics),
         retry_ms: state.config.retry_ms,
         reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
         finished: false,
@@ -187,7 +187,7 @@ pub struct Feed {
     /// Received and not yet sent: from the shared channel, from the mailbox.
     pending: (Option<Arc<Frame>>, Option<Arc<Frame>>),
     hub: Arc<Hub>,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     retry_ms: u64,
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),

@@ -24,8 +24,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// The event log (embedded, or Redis Streams shared by a fleet) that feeds the hub.
     pub log: Arc<EventLog>,
-    /// Prometheus metrics.
-    pub metrics: Metrics,
+    /// Prometheus metrics (shared: every stream holds a pointer, not a copy of every handle).
+    pub metrics: Arc<Metrics>,
     /// Socket and stream caps, derived from the open-file limit.
     pub budget: Budget,
     /// Open sockets against `budget.max_sockets`.
@@ -73,7 +73,7 @@ impl AppState {
             log: Arc::new(log),
             config: Arc::new(config),
             auth: Arc::new(auth),
-            metrics,
+            metrics: Arc::new(metrics),
             budget,
             sockets: SocketGate::new(budget.max_sockets),
             refusal_log: Arc::new(RefusalLog::default()),

@@ -177,11 +177,15 @@ async fn serve_connection(
                         // The held stream gets a task of its own with only what it needs (the
                         // socket, its feed, its place under the socket cap): this one ends and
                         // frees the router, the state and the request machinery. Held streams
-                        // are this server's scaling number.
-                        tracker.spawn(async move {
-                            let _permit = permit;
-                            fastpath::serve_stream(io, feed, unexpected).await;
-                        });
+                        // are this server's scaling number. The feed is boxed: an async fn's
+                        // state keeps its arguments and their moved-to locals apart, so an
+                        // inline feed would be paid for twice in every held task.
+                        tracker.spawn(fastpath::serve_stream(
+                            io,
+                            Box::new(feed),
+                            unexpected,
+                            permit,
+                        ));
                         return;
                     }
                     Err(err) => return answer_and_close(io, &err).await,
