@@ -8,6 +8,7 @@
 //! answer presence.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -167,16 +168,43 @@ pub struct Mailbox {
     pub rx: mpsc::Receiver<Arc<Frame>>,
 }
 
+/// Hashes the hub's own mailbox ids (sequential `u64`s, never chosen by a client) with one
+/// multiplication: the index is walked on every topic publish, and SipHash's DoS resistance buys
+/// nothing for keys the server hands out itself.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing: spreads sequential ids over the high bits hashbrown probes with.
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+type IdSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+
 struct Buffer {
     /// The newest event ([`Pos::ZERO`] = none yet).
     head: Pos,
     /// The position just before `events.front()`, when known (every event after it is here).
     base: Option<Pos>,
     events: VecDeque<Arc<Frame>>,
-    /// The topic index: subscribed pattern (`users/42`, `users/*`) → the mailboxes that read it.
-    index: HashMap<String, HashSet<u64>>,
-    /// Every open mailbox: its sender and the patterns it is indexed under.
-    mailboxes: HashMap<u64, (mpsc::Sender<Arc<Frame>>, Vec<String>)>,
+    /// The topic index: subscribed pattern (`users/42`, `users/*`) → the mailboxes that read
+    /// it, each with its sender (a publish reaches a subscriber with this one lookup).
+    index: HashMap<String, IdMap<mpsc::Sender<Arc<Frame>>>>,
+    /// Every open mailbox: the patterns it is indexed under (to take it out again).
+    mailboxes: IdMap<Vec<String>>,
     next_mailbox: u64,
 }
 
@@ -252,7 +280,7 @@ impl Hub {
                 base: embedded.then_some(Pos::ZERO),
                 events: VecDeque::with_capacity(replay_capacity.min(4096)),
                 index: HashMap::new(),
-                mailboxes: HashMap::new(),
+                mailboxes: IdMap::default(),
                 next_mailbox: 1,
             }),
             send_queue: send_queue.max(1),
@@ -450,21 +478,27 @@ impl Hub {
     /// topics (once each), through the index: work in proportion to those streams. A full
     /// mailbox is closed: that stream ends as too slow and resumes by `Last-Event-ID`.
     fn post(buf: &mut Buffer, frame: &Arc<Frame>, topics: &[Box<str>]) {
-        let mut seen: HashSet<u64> = HashSet::new();
+        let lists: Vec<_> = topics
+            .iter()
+            .flat_map(|topic| presence_patterns(topic))
+            .filter_map(|pattern| buf.index.get(&pattern))
+            .collect();
         let mut full = Vec::new();
-        for topic in topics {
-            for pattern in presence_patterns(topic) {
-                let Some(ids) = buf.index.get(&pattern) else {
-                    continue;
-                };
-                for id in ids {
-                    // Once per stream, however many of its patterns match.
-                    if !seen.insert(*id) {
-                        continue;
-                    }
-                    if let Some((tx, _)) = buf.mailboxes.get(id) {
-                        if tx.try_send(Arc::clone(frame)).is_err() {
-                            full.push(*id);
+        let mut send = |id: u64, tx: &mpsc::Sender<Arc<Frame>>| {
+            if tx.try_send(Arc::clone(frame)).is_err() {
+                full.push(id);
+            }
+        };
+        match lists.as_slice() {
+            // One subscribed pattern matches (the common case): each stream is in it once.
+            [only] => only.iter().for_each(|(id, tx)| send(*id, tx)),
+            _ => {
+                // Once per stream, however many of its patterns match.
+                let mut seen = IdSet::default();
+                for list in &lists {
+                    for (id, tx) in list.iter() {
+                        if seen.insert(*id) {
+                            send(*id, tx);
                         }
                     }
                 }
@@ -476,7 +510,7 @@ impl Hub {
     }
 
     fn remove_mailbox(buf: &mut Buffer, id: u64) {
-        if let Some((_, patterns)) = buf.mailboxes.remove(&id) {
+        if let Some(patterns) = buf.mailboxes.remove(&id) {
             for pattern in patterns {
                 if let Some(ids) = buf.index.get_mut(&pattern) {
                     ids.remove(&id);
@@ -509,9 +543,12 @@ impl Hub {
             buf.next_mailbox += 1;
             let (tx, rx) = mpsc::channel(self.send_queue);
             for pattern in patterns {
-                buf.index.entry(pattern.clone()).or_default().insert(id);
+                buf.index
+                    .entry(pattern.clone())
+                    .or_default()
+                    .insert(id, tx.clone());
             }
-            buf.mailboxes.insert(id, (tx, patterns.to_vec()));
+            buf.mailboxes.insert(id, patterns.to_vec());
             Mailbox { id, rx }
         });
         let oldest = buf.events.front().and_then(|f| f.app_pos());
@@ -842,6 +879,62 @@ mod tests {
         assert!(mb(&mut alice).is_none());
         assert!(mb(&mut admin).is_some());
         assert!(!hub.lock().index.contains_key("users/bob"));
+    }
+
+    #[test]
+    fn index_routes_only_what_the_stream_sees() {
+        // The feed does not re-check mailbox frames with `Access::sees`: a pattern the index
+        // files an event under must match the event's topic, and every pattern that matches
+        // must be one of them.
+        let patterns = ["a", "a/b", "a/b/c", "a/*", "a/b/*", "b/*", "ab/*", "a/bc"];
+        let topics = ["a", "a/b", "a/b/c", "a/bc", "ab/c", "b/a", "a/b/c/d"];
+        for topic in topics {
+            let routed = presence_patterns(topic);
+            for text in patterns {
+                let pattern = crate::protocol::TopicPattern::parse(text).expect(text);
+                assert_eq!(
+                    routed.iter().any(|r| r == text),
+                    pattern.matches(topic),
+                    "pattern {text} for topic {topic}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stream_under_two_matching_patterns_gets_a_multi_topic_event_once() {
+        let hub = Hub::new(10, 8, 8);
+        let mut s = hub.subscribe_to(None, &["users/*".into(), "users/bob".into()]);
+        let mut one = hub.subscribe_to(None, &["users/alice".into()]);
+        hub.publish(
+            "x".into(),
+            "1".into(),
+            topics(&["users/alice", "users/bob"]),
+        );
+        hub.publish(
+            "x".into(),
+            "2".into(),
+            topics(&["users/alice", "users/alice"]),
+        );
+        let mut got = |s: &mut Snapshot| {
+            let rx = &mut s.mailbox.as_mut().unwrap().rx;
+            std::iter::from_fn(|| rx.try_recv().ok().and_then(|f| f.app_seq())).collect::<Vec<_>>()
+        };
+        assert_eq!(got(&mut s), vec![1, 2]);
+        assert_eq!(got(&mut one), vec![1, 2]);
+    }
+
+    #[test]
+    fn the_id_hasher_spreads_sequential_ids() {
+        use std::hash::BuildHasher;
+        let build = BuildHasherDefault::<IdHasher>::default();
+        let top: HashSet<u64> = (1..=256u64).map(|id| build.hash_one(id) >> 57).collect();
+        assert!(top.len() > 64, "{} distinct top-7-bit values", top.len());
+        let mut map = IdMap::default();
+        for id in 0..1000u64 {
+            map.insert(id, id * 2);
+        }
+        assert!((0..1000u64).all(|id| map.get(&id) == Some(&(id * 2))));
     }
 
     #[test]

@@ -299,8 +299,9 @@ impl Feed {
             return None;
         }
         loop {
-            let frame = match self.next_live().await {
-                Live::Frame(frame) => frame,
+            let (frame, routed) = match self.next_live().await {
+                Live::Frame(frame) => (frame, false),
+                Live::Routed(frame) => (frame, true),
                 Live::Expired => return Some(self.expired()),
                 Live::Lagged(missed) => {
                     // Skipping would lose events silently: end the stream; the client resumes
@@ -321,7 +322,10 @@ impl Feed {
             };
             return match frame.kind {
                 FrameKind::App { pos } => {
-                    if pos <= self.floor || !self.access.sees(&frame) {
+                    // A frame from the mailbox was put there by the topic index under one of
+                    // this stream's own patterns: it sees it (`index_routes_only_what_the_stream_sees`
+                    // in `fanout`), so only the shared channel's frames are checked.
+                    if pos <= self.floor || !(routed || self.access.sees(&frame)) {
                         // Replayed already (the stream started behind the client), or not
                         // for this stream.
                         continue;
@@ -444,12 +448,12 @@ impl Feed {
                 }
             };
             let next = if topic_first {
-                self.pending.1.take()
+                self.pending.1.take().map(Live::Routed)
             } else {
-                self.pending.0.take()
+                self.pending.0.take().map(Live::Frame)
             };
-            if let Some(frame) = next {
-                return Live::Frame(frame);
+            if let Some(live) = next {
+                return live;
             }
         }
     }
@@ -457,7 +461,10 @@ impl Feed {
 
 /// What the live sources gave.
 enum Live {
+    /// From the shared channel.
     Frame(Arc<Frame>),
+    /// From the stream's mailbox, routed there by the topic index.
+    Routed(Arc<Frame>),
     /// The grant expired.
     Expired,
     /// The stream fell behind (how many frames it missed, when known).
