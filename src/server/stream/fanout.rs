@@ -916,7 +916,7 @@ mod tests {
             "2".into(),
             topics(&["users/alice", "users/alice"]),
         );
-        let mut got = |s: &mut Snapshot| {
+        let got = |s: &mut Snapshot| {
             let rx = &mut s.mailbox.as_mut().unwrap().rx;
             std::iter::from_fn(|| rx.try_recv().ok().and_then(|f| f.app_seq())).collect::<Vec<_>>()
         };
