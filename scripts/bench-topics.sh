@@ -11,13 +11,19 @@
 #   (b') EMPTY_PUBLISHES publishes to a topic nobody reads: the fixed server CPU of one publish
 #       (request, log, encoding) before any delivery, to split (a) and (b) into fixed + per
 #       delivered event;
+#   (b'') TOPIC_ROUNDS rounds, each publishing one event to EVERY topic (ROUND_CONCURRENCY
+#       requests in flight on kept-alive connections), the next round once every stream got its
+#       topic's event: one round delivers to all N streams, as one broadcast does, so server
+#       CPU per delivered event compares like with like (same deliveries per round, readers
+#       busy the same way); (b) instead shows per-publish work ∝ a topic's subscribers;
 #   (c) server memory per stream (VmRSS after connecting − before, / streams).
 # The heartbeat is long (HEARTBEAT_MS, default 300 s) so no ping lands in the measured phases
 # (loadgen counts any that do as delivered events in both).
 #
 #   scripts/bench-topics.sh
 #   SKIP_BUILD=1 BIN_DIR=/some/target/release scripts/bench-topics.sh   # prebuilt binaries
-#   N=19500 TOPICS=100 BROADCASTS=20 TOPIC_PUBLISHES=2000 EMPTY_PUBLISHES=500 GAP_MS=5 ...
+#   N=19500 TOPICS=100 BROADCASTS=20 TOPIC_PUBLISHES=2000 EMPTY_PUBLISHES=500 TOPIC_ROUNDS=20 \
+#     ROUND_CONCURRENCY=8 GAP_MS=5 ...
 #   PROFILE=1 ...   # also `perf stat` + `perf record` of the server in each phase (perturbs the
 #                   # figures of that run: use it for where the time goes, not for the row)
 #
@@ -35,10 +41,13 @@ TOPICS=${TOPICS:-100}
 BROADCASTS=${BROADCASTS:-20}
 TOPIC_PUBLISHES=${TOPIC_PUBLISHES:-2000}
 EMPTY_PUBLISHES=${EMPTY_PUBLISHES:-500}
+TOPIC_ROUNDS=${TOPIC_ROUNDS:-20}
+ROUND_CONCURRENCY=${ROUND_CONCURRENCY:-8}
 GAP_MS=${GAP_MS:-5}
 HEARTBEAT_MS=${HEARTBEAT_MS:-300000}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
-for v in "$N" "$TOPICS" "$BROADCASTS" "$TOPIC_PUBLISHES" "$EMPTY_PUBLISHES" "$GAP_MS" "$HEARTBEAT_MS" "$TIMEOUT_SECS"; do
+for v in "$N" "$TOPICS" "$BROADCASTS" "$TOPIC_PUBLISHES" "$EMPTY_PUBLISHES" "$TOPIC_ROUNDS" \
+  "$ROUND_CONCURRENCY" "$GAP_MS" "$HEARTBEAT_MS" "$TIMEOUT_SECS"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "not a number: $v" >&2; exit 2; }
 done
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
@@ -142,6 +151,7 @@ say "a topic stream without a token: HTTP $NO_TOKEN (want 401)"
   exec "$LOADGEN" --url "http://127.0.0.1:$PORT" --connections "$N" --server-pid "$SPID" \
     --topics "$TOPICS" --broadcasts "$BROADCASTS" --topic-publishes "$TOPIC_PUBLISHES" \
     --empty-publishes "$EMPTY_PUBLISHES" \
+    --topic-rounds "$TOPIC_ROUNDS" --round-concurrency "$ROUND_CONCURRENCY" \
     --broadcast-gap-ms "$GAP_MS" --idle-secs 0 --settle-ms 2000 --timeout-secs "$TIMEOUT_SECS" \
     --label "topics: $N streams over $TOPICS topics, authorizer on" --json
 ) >"$WORK/loadgen.json" 2>"$WORK/loadgen.log" &
@@ -149,9 +159,10 @@ LPID=$!
 
 # PROFILE=1: follow loadgen's phases in its log; perf on the server for each.
 profile_phases() {
-  local marks=("broadcasting" "publishing to one topic at a time" "publishing to a topic nobody reads")
-  local names=(broadcast topic empty) k i
-  for k in 0 1 2; do
+  local marks=("broadcasting" "publishing to one topic at a time" "publishing to a topic nobody reads"
+    "publishing rounds to every topic")
+  local names=(broadcast topic empty rounds) k i
+  for k in 0 1 2 3; do
     for i in $(seq 1 $(( TIMEOUT_SECS * 50 ))); do
       grep -q "${marks[$k]}" "$WORK/loadgen.log" 2>/dev/null && break
       kill -0 "$LPID" 2>/dev/null || { stop_perf; return 0; }
@@ -205,8 +216,8 @@ WARNS=$(grep -cE 'WARN|ERROR|panicked' "$WORK/server.log" || true)
 
 cat "$WORK/loadgen.json" >>"$RAW"
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-printf '{"part":"topics-script","commit":"%s","uncommitted_changes":%s,"nproc":%s,"kernel":"%s","cpu_model":"%s","streams":%s,"topics":%s,"heartbeat_ms":%s,"gap_ms":%s,"no_token_status":"%s","presence_bench_7":%s,"loadavg_before":"%s","busy_pct_before":%s,"loadavg_after":"%s","server_alive_at_end":%s,"server_open_streams_at_end":"%s","server_warn_lines":%s,"loadgen_rc":%s}\n' \
-  "$COMMIT" "$DIRTY" "$(nproc)" "$(uname -r)" "$CPU_MODEL" "$N" "$TOPICS" "$HEARTBEAT_MS" "$GAP_MS" \
+printf '{"part":"topics-script","commit":"%s","uncommitted_changes":%s,"nproc":%s,"kernel":"%s","cpu_model":"%s","streams":%s,"topics":%s,"topic_rounds":%s,"round_concurrency":%s,"heartbeat_ms":%s,"gap_ms":%s,"no_token_status":"%s","presence_bench_7":%s,"loadavg_before":"%s","busy_pct_before":%s,"loadavg_after":"%s","server_alive_at_end":%s,"server_open_streams_at_end":"%s","server_warn_lines":%s,"loadgen_rc":%s}\n' \
+  "$COMMIT" "$DIRTY" "$(nproc)" "$(uname -r)" "$CPU_MODEL" "$N" "$TOPICS" "$TOPIC_ROUNDS" "$ROUND_CONCURRENCY" "$HEARTBEAT_MS" "$GAP_MS" \
   "$NO_TOKEN" "${PRESENCE:-null}" "$LOAD_BEFORE" "$BUSY_BEFORE" "$LOAD_AFTER" "$SERVER_ALIVE" "$OPEN" \
   "$WARNS" "$rc" >>"$RAW"
 

@@ -92,6 +92,8 @@ pub struct Shared {
     pub all_received: Notify,
     /// The topic phase (`--topics`, `--topic-publishes`).
     pub topic: TopicCounts,
+    /// The topic-rounds phase (`--topic-rounds`: one event to every topic per round).
+    pub rounds: TopicCounts,
     /// `heartbeat_ms` from the first `connected` event (0 = not seen).
     pub heartbeat_ms: AtomicU64,
     /// Why connections failed or dropped, and how often.
@@ -154,6 +156,7 @@ impl Shared {
             heartbeat_ms: AtomicU64::new(0),
             failures: Mutex::new(BTreeMap::new()),
             topic: TopicCounts::default(),
+            rounds: TopicCounts::default(),
         }
     }
 
@@ -221,8 +224,26 @@ impl Shared {
 
     /// A topic-phase event (`bench-topic`, data `{"t", "i"}`) on stream `conn`.
     fn on_topic(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
+        self.on_topic_event(&self.topic, conn, data, truncated, last);
+    }
+
+    /// A topic-rounds event (`bench-round`, data `{"t", "i"}`, publish i to topic
+    /// `i % topics`) on stream `conn`.
+    fn on_round(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
+        self.on_topic_event(&self.rounds, conn, data, truncated, last);
+    }
+
+    /// The checks of both topic phases: publish j reaches only the streams of topic
+    /// `j % topics`, each once, in publish order.
+    fn on_topic_event(
+        &self,
+        tc: &TopicCounts,
+        conn: usize,
+        data: &[u8],
+        truncated: bool,
+        last: &mut Option<u64>,
+    ) {
         let now = unix_nanos();
-        let tc = &self.topic;
         let (Some(t), Some(j), false) = (json_u64(data, "t"), json_u64(data, "i"), truncated)
         else {
             tc.bad.fetch_add(1, Relaxed);
@@ -253,9 +274,15 @@ impl Shared {
             tc.out_of_order.fetch_add(1, Relaxed);
         }
         *last = Some(j as u64);
-        tc.delivered.fetch_add(1, Relaxed);
+        if let Some(at) = tc.last_at_ns.get(j) {
+            at.fetch_max(now, Relaxed);
+        }
+        let delivered = tc.delivered.fetch_add(1, Relaxed) + 1;
         let got = tc.received[j].fetch_add(1, Relaxed) as usize + 1;
-        if got >= self.expect.load(Relaxed) {
+        let wake_at = tc.wake_at.load(Relaxed);
+        if (wake_at > 0 && delivered >= wake_at)
+            || (wake_at == 0 && got >= self.expect.load(Relaxed))
+        {
             self.all_received.notify_one();
         }
     }
@@ -282,6 +309,11 @@ pub struct TopicCounts {
     pub bad: AtomicU64,
     /// Reached a stream that did not subscribe to its topic (a privacy failure).
     pub misdelivered: AtomicU64,
+    /// Per publish: Unix time (ns) of its latest receipt (the rounds' publish→last receipt).
+    pub last_at_ns: Vec<AtomicU64>,
+    /// When > 0: wake the waiter once `delivered` reaches this (a whole round); 0: once one
+    /// publish has `Shared::expect` receipts.
+    pub wake_at: AtomicU64,
 }
 
 impl TopicCounts {
@@ -299,6 +331,7 @@ impl TopicCounts {
             latency_us: (0..publishes * slots)
                 .map(|_| AtomicU32::new(UNSET))
                 .collect(),
+            last_at_ns: (0..publishes).map(|_| AtomicU64::new(0)).collect(),
             ..TopicCounts::default()
         }
     }
@@ -325,6 +358,7 @@ pub fn unix_nanos() -> u64 {
 struct Last {
     bench: Option<u64>,
     topic: Option<u64>,
+    round: Option<u64>,
 }
 
 /// One connection's parse state.
@@ -390,6 +424,7 @@ fn on_event(
         }
         b"bench" => shared.on_bench(idx, e.data, e.truncated, &mut last.bench),
         b"bench-topic" => shared.on_topic(idx, e.data, e.truncated, &mut last.topic),
+        b"bench-round" => shared.on_round(idx, e.data, e.truncated, &mut last.round),
         b"sustain" => {
             shared.sustained.fetch_add(1, Relaxed);
         }

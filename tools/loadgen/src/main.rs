@@ -2,7 +2,7 @@
 //! server, publishes broadcasts one at a time, and reports server memory and CPU per connection
 //! and per event, publish→receipt latency and its own cost. With `--topics` the streams read
 //! private topics (signed access tokens with `--access-secret`) and a topic phase publishes to
-//! one topic at a time. Exit status 0 only if every stream connected and every client received
+//! one topic at a time, and a topic-rounds phase to every topic at once per round. Exit status 0 only if every stream connected and every client received
 //! every broadcast (and every event of its topic, and no other) exactly once.
 
 mod conn;
@@ -96,6 +96,19 @@ pub struct Args {
     /// the server's fixed cost of one publish (request, log, encoding), without deliveries.
     #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=100_000))]
     pub empty_publishes: usize,
+
+    /// Then this many rounds, each publishing one event to EVERY topic (`bench/0` …
+    /// `bench/<--topics − 1>`), --round-concurrency requests in flight; the next round goes out
+    /// once every stream got its topic's event (or --broadcast-timeout-ms passed). One round
+    /// delivers to every stream once, like one broadcast: server CPU per delivered event
+    /// compares like with like (same deliveries per round, readers busy the same way).
+    #[arg(long, default_value_t = 0, value_parser = RangedU64ValueParser::<usize>::new().range(0..=1000))]
+    pub topic_rounds: usize,
+
+    /// Publish requests in flight at once in a topic round (each on its own kept-alive
+    /// connection).
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub round_concurrency: usize,
 
     /// Bearer token for `POST /api/publish` (needed when --broadcasts > 0).
     #[arg(long, env = "LOADGEN_PUBLISH_TOKEN", hide_env_values = true)]
@@ -244,6 +257,20 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
         }
         if args.publish_token.is_none() {
             bail!("--topic-publishes needs --publish-token");
+        }
+    }
+    if args.topic_rounds > 0 {
+        if args.topics == 0 {
+            bail!("--topic-rounds needs --topics");
+        }
+        if args.observe || args.storm_secs > 0.0 {
+            bail!("--topic-rounds cannot be combined with --observe or --storm-secs");
+        }
+        if args.publish_token.is_none() {
+            bail!("--topic-rounds needs --publish-token");
+        }
+        if args.topic_rounds.saturating_mul(args.topics) > 1_000_000 {
+            bail!("--topic-rounds × --topics must stay within 1,000,000 publishes");
         }
     }
     if args.empty_publishes > 0 && (args.topic_publishes == 0 || args.topics == 0) {

@@ -108,6 +108,55 @@ pub struct TopicPhase {
     pub empty_received: u64,
 }
 
+/// What the topic-rounds phase measured (`--topic-rounds`): each round publishes one event to
+/// every topic, `concurrency` requests in flight, and waits until every stream got its topic's
+/// event — as many deliveries per round as one broadcast, against the same held streams.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoundPhase {
+    /// `--topic-rounds`.
+    pub rounds: usize,
+    /// Publishes per round (`--topics`).
+    pub publishes_per_round: usize,
+    /// `--round-concurrency`: publish requests in flight at once (one kept-alive connection
+    /// each).
+    pub concurrency: usize,
+    /// Publishes answered 202.
+    pub accepted: u64,
+    /// Publish requests that did not get 202.
+    pub publish_errors: u64,
+    /// The first publish error.
+    pub publish_error: Option<String>,
+    /// Rounds in which every publish was accepted and every subscriber got its event in time.
+    pub complete_rounds: u64,
+    /// Wall time of the phase, s.
+    pub secs: f64,
+    /// Receipts (each stream × round once), and how many were expected.
+    pub deliveries: u64,
+    pub deliveries_expected: u64,
+    pub missing: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub unreadable: u64,
+    /// Events that reached a stream not subscribed to their topic.
+    pub misdelivered: u64,
+    /// Pings received during the phase (also delivered events).
+    pub pings: u64,
+    /// Server CPU during the phase / events delivered in it (topic events + pings), µs.
+    pub server_us_per_event: Option<f64>,
+    /// Server CPU during the phase / accepted publishes, µs.
+    pub server_us_per_publish: Option<f64>,
+    /// Server CPU during the phase / rounds, µs (compare with one broadcast).
+    pub server_us_per_round: Option<f64>,
+    /// Userland share of that CPU time, %.
+    pub server_user_pct: Option<f64>,
+    /// Publish→receipt latency of each delivery (from that event's own publish request).
+    pub latency_us: Option<Latency>,
+    /// Per complete round: from the round's first publish request to its last receipt.
+    pub round_latency_us: Option<Latency>,
+    /// Our CPU during the phase / events received in it, µs.
+    pub tool_us_per_event: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Report {
     /// Free text from `--label`.
@@ -130,6 +179,9 @@ pub struct Report {
     /// The topic phase, when `--topic-publishes` ran one.
     #[serde(default)]
     pub topic_phase: Option<TopicPhase>,
+    /// The topic-rounds phase (`--topic-rounds`).
+    #[serde(default)]
+    pub round_phase: Option<RoundPhase>,
     /// Streams that said `connected`.
     pub held: usize,
     /// Connections that never got there.
@@ -410,6 +462,63 @@ pub fn summary(r: &Report) -> String {
             );
         }
     }
+    if let Some(t) = &r.round_phase {
+        let _ = writeln!(
+            s,
+            "topic rounds: {} × one publish to each of {} topics ({} in flight) → {} of {} delivered in {} \
+             (missing {}, duplicate {}, out of order {}, unreadable {}, to a non-subscriber {}, publish errors {}; {} complete rounds)",
+            t.rounds,
+            t.publishes_per_round,
+            t.concurrency,
+            t.deliveries,
+            t.deliveries_expected,
+            opt(Some(t.secs), 2, " s"),
+            t.missing,
+            t.duplicates,
+            t.out_of_order,
+            t.unreadable,
+            t.misdelivered,
+            t.publish_errors,
+            t.complete_rounds,
+        );
+        if let Some(e) = &t.publish_error {
+            let _ = writeln!(s, "  first publish error: {e}");
+        }
+        if let Some(l) = t.round_latency_us {
+            let _ = writeln!(
+                s,
+                "round latency first publish→last receipt: min {} / p50 {} / max {} ms ({} rounds)",
+                ms(l.min),
+                ms(l.p50),
+                ms(l.max),
+                l.samples
+            );
+        }
+        if let Some(l) = t.latency_us {
+            let _ = writeln!(
+                s,
+                "round latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
+                ms(l.min),
+                ms(l.p50),
+                ms(l.p99),
+                ms(l.max),
+                l.samples
+            );
+        }
+        let _ = writeln!(
+            s,
+            "server CPU per delivered event: {} topic rounds vs {} broadcast (ratio {}; {} pings in the phase; {} of it userland); \
+             per round: {} vs per broadcast {}; per publish {}",
+            opt(t.server_us_per_event, 2, " µs"),
+            opt(r.server_us_per_event, 2, " µs"),
+            opt(round_ratio(r), 3, ""),
+            t.pings,
+            opt(t.server_user_pct, 0, " %"),
+            opt(t.server_us_per_round, 1, " µs"),
+            opt(r.server_us_per_broadcast, 1, " µs"),
+            opt(t.server_us_per_publish, 1, " µs"),
+        );
+    }
     if r.sustain_published + r.sustain_errors > 0 {
         let _ = writeln!(
             s,
@@ -444,6 +553,13 @@ pub fn summary(r: &Report) -> String {
 /// Server CPU per delivered event, topic phase / broadcast phase.
 pub fn topic_ratio(r: &Report) -> Option<f64> {
     let t = r.topic_phase.as_ref()?.server_us_per_event?;
+    let b = r.server_us_per_event?;
+    (b > 0.0).then(|| t / b)
+}
+
+/// Server CPU per delivered event, topic-rounds phase / broadcast phase.
+pub fn round_ratio(r: &Report) -> Option<f64> {
+    let t = r.round_phase.as_ref()?.server_us_per_event?;
     let b = r.server_us_per_event?;
     (b > 0.0).then(|| t / b)
 }

@@ -12,8 +12,8 @@ use tokio::time::sleep;
 use crate::conn::{self, unix_nanos, Shared, TopicCounts, BENCH_EVENT, SUSTAIN_EVENT};
 use crate::procfs::{self, cpu_between, Sample};
 use crate::publish::Publisher;
-use crate::report::{Latency, Report, TopicPhase};
-use crate::topics::{self, TOPIC_EVENT};
+use crate::report::{Latency, Report, RoundPhase, TopicPhase};
+use crate::topics::{self, ROUND_EVENT, TOPIC_EVENT};
 use crate::Args;
 
 /// Counts of received events at one moment, with our own CPU time.
@@ -25,12 +25,13 @@ struct Mark {
     pings: u64,
     bench: u64,
     topic: u64,
+    round: u64,
     other: u64,
 }
 
 impl Mark {
     fn events(&self) -> u64 {
-        self.pings + self.bench + self.topic + self.other
+        self.pings + self.bench + self.topic + self.round + self.other
     }
 }
 
@@ -67,6 +68,7 @@ impl Runner<'_> {
             pings: self.shared.pings.load(Relaxed),
             bench: self.shared.bench.load(Relaxed),
             topic: self.shared.topic.delivered.load(Relaxed),
+            round: self.shared.rounds.delivered.load(Relaxed),
             other: self.shared.other.load(Relaxed),
         }
     }
@@ -377,6 +379,180 @@ impl Runner<'_> {
         }
     }
 
+    /// `--topic-rounds`: each round publishes one event to every topic — publish
+    /// `j = round × topics + k` to `bench/<k>` — with `--round-concurrency` requests in flight
+    /// (kept-alive connections, each taking the topics `k ≡ c` mod concurrency in turn), then
+    /// waits until every stream got its topic's event: one round delivers to every stream once,
+    /// as one broadcast does.
+    async fn topic_rounds(&mut self) {
+        let rounds = self.args.topic_rounds;
+        if rounds == 0 || self.report.timed_out {
+            return;
+        }
+        let (n, topics) = (self.args.connections, self.args.topics);
+        let concurrency = self.args.round_concurrency.clamp(1, topics.max(1));
+        let mut phase = RoundPhase {
+            rounds,
+            publishes_per_round: topics,
+            concurrency,
+            ..RoundPhase::default()
+        };
+        if self.shared.alive() < n {
+            self.problem("topic rounds skipped: not every stream is open".into());
+            self.report.round_phase = Some(phase);
+            return;
+        }
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--topic-rounds needs --publish-token".into());
+            return;
+        };
+        tracing::info!(
+            rounds,
+            topics,
+            concurrency,
+            "publishing rounds to every topic"
+        );
+        let mut publishers: Vec<Publisher> = (0..concurrency)
+            .map(|_| Publisher::new(self.shared.target, token.clone()))
+            .collect();
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        let rc = &self.shared.rounds;
+        let before = (rc.delivered.load(Relaxed), rc.duplicates.load(Relaxed));
+        let mut round_latencies = Vec::with_capacity(rounds);
+        let a = self.mark();
+        for round in 0..rounds {
+            if Instant::now() >= self.deadline {
+                self.report.timed_out = true;
+                break;
+            }
+            // No wake-ups while this round's publishes go out (set to the round's target below).
+            self.shared.rounds.wake_at.store(u64::MAX, Relaxed);
+            let started = unix_nanos();
+            let until = (Instant::now() + limit).min(self.deadline);
+            let mut tasks = tokio::task::JoinSet::new();
+            for (c, mut publisher) in publishers.drain(..).enumerate() {
+                tasks.spawn(async move {
+                    // (accepted topics, errors, first error)
+                    let mut accepted = Vec::new();
+                    let (mut errors, mut first) = (0u64, None);
+                    for k in (c..topics).step_by(concurrency) {
+                        let j = round * topics + k;
+                        let body = serde_json::json!({
+                            "event": ROUND_EVENT,
+                            "data": { "t": unix_nanos(), "i": j },
+                            "topics": [topics::topic_of(k, topics)],
+                        })
+                        .to_string();
+                        let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
+                        let error = match answer {
+                            Ok(Ok(a)) if a.status == 202 => None,
+                            Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
+                            Ok(Err(e)) => Some(format!("request failed: {e}")),
+                            Err(_) => Some("no answer in time".to_owned()),
+                        };
+                        match error {
+                            None => accepted.push(k),
+                            Some(e) => {
+                                errors += 1;
+                                first.get_or_insert(e);
+                            }
+                        }
+                    }
+                    (publisher, accepted, errors, first)
+                });
+            }
+            let mut expected = 0u64;
+            let mut round_errors = 0u64;
+            while let Some(done) = tasks.join_next().await {
+                let Ok((publisher, accepted, errors, first)) = done else {
+                    round_errors += 1;
+                    continue;
+                };
+                publishers.push(publisher);
+                phase.accepted += accepted.len() as u64;
+                expected += accepted
+                    .iter()
+                    .map(|&k| topics::subscribers(k, n, topics) as u64)
+                    .sum::<u64>();
+                round_errors += errors;
+                if let Some(e) = first {
+                    phase.publish_error.get_or_insert(e);
+                }
+            }
+            phase.publish_errors += round_errors;
+            phase.deliveries_expected += expected;
+            // Every stream's event of this round, or the timeout.
+            let target = before.0 + phase.deliveries_expected;
+            let rc = &self.shared.rounds;
+            rc.wake_at.store(target, Relaxed);
+            while rc.delivered.load(Relaxed) < target {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let _ = tokio::time::timeout(
+                    left.min(Duration::from_millis(50)),
+                    self.shared.all_received.notified(),
+                )
+                .await;
+            }
+            let complete = round_errors == 0
+                && (round * topics..(round + 1) * topics).all(|j| {
+                    rc.received[j].load(Relaxed) as usize
+                        >= topics::subscribers(j % topics, n, topics)
+                });
+            if complete {
+                phase.complete_rounds += 1;
+                let last = (round * topics..(round + 1) * topics)
+                    .map(|j| rc.last_at_ns[j].load(Relaxed))
+                    .max()
+                    .unwrap_or(started);
+                let us = (last.saturating_sub(started) / 1_000).min(u64::from(u32::MAX)) as u32;
+                round_latencies.push(us);
+            }
+            if publishers.len() < concurrency {
+                // A task panicked: carry on with fresh connections.
+                publishers.resize_with(concurrency, || {
+                    Publisher::new(self.shared.target, token.clone())
+                });
+            }
+            if self.args.broadcast_gap_ms > 0 {
+                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
+                    .await;
+            }
+        }
+        let b = self.mark();
+        let rc = &self.shared.rounds;
+        rc.wake_at.store(0, Relaxed);
+        phase.secs = (b.at - a.at).as_secs_f64();
+        phase.pings = b.pings - a.pings;
+        phase.deliveries = rc.delivered.load(Relaxed) - before.0;
+        phase.missing = phase.deliveries_expected.saturating_sub(phase.deliveries);
+        phase.latency_us = Latency::of(rc.latencies());
+        phase.round_latency_us = Latency::of(round_latencies);
+        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+            let cpu = cpu_between(sa, sb).as_secs_f64();
+            phase.server_us_per_event = per_event_us(cpu, phase.deliveries + phase.pings);
+            phase.server_us_per_publish = per_event_us(cpu, phase.accepted);
+            phase.server_us_per_round = per_event_us(cpu, rounds as u64);
+            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
+            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
+            phase.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
+        }
+        phase.tool_us_per_event = per_event_us(
+            (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
+            b.events() - a.events(),
+        );
+        // Anything late or wrong shows up here.
+        self.pause(Duration::from_millis(200)).await;
+        let rc = &self.shared.rounds;
+        phase.duplicates = rc.duplicates.load(Relaxed) - before.1;
+        phase.out_of_order = rc.out_of_order.load(Relaxed);
+        phase.unreadable = rc.bad.load(Relaxed);
+        phase.misdelivered = rc.misdelivered.load(Relaxed);
+        self.report.round_phase = Some(phase);
+    }
+
     /// `--observe`: another loadgen publishes; wait for each broadcast in turn (the first may
     /// take as long as the other processes need to connect).
     async fn observe(&mut self) {
@@ -668,6 +844,26 @@ impl Runner<'_> {
                 ));
             }
         }
+        if let Some(t) = &r.round_phase {
+            if t.missing > 0 {
+                problems.push(format!("{} topic-round receipts missing", t.missing));
+            }
+            if t.misdelivered > 0 {
+                problems.push(format!(
+                    "{} topic-round events reached a stream not subscribed to their topic",
+                    t.misdelivered
+                ));
+            }
+            if t.duplicates + t.out_of_order + t.unreadable > 0 {
+                problems.push(format!(
+                    "{} duplicate, {} out-of-order, {} unreadable topic-round events",
+                    t.duplicates, t.out_of_order, t.unreadable
+                ));
+            }
+            if t.publish_errors > 0 {
+                problems.push(format!("{} topic-round publishes failed", t.publish_errors));
+            }
+        }
         problems.append(&mut r.problems);
         r.problems = problems;
         r.ok = r.problems.is_empty();
@@ -696,6 +892,11 @@ pub async fn run(
         requests,
     );
     shared.topic = TopicCounts::new(args.topics, args.connections, args.topic_publishes);
+    shared.rounds = TopicCounts::new(
+        args.topics,
+        args.connections,
+        args.topic_rounds * args.topics,
+    );
     let stream_targets: Vec<SocketAddr> = args
         .stream_urls
         .iter()
@@ -756,6 +957,7 @@ pub async fn run(
     } else {
         runner.broadcasts().await;
         runner.topic_publishes().await;
+        runner.topic_rounds().await;
     }
     runner.sustain().await;
     runner.finish(&start);

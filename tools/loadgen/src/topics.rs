@@ -13,6 +13,9 @@ use serde::Serialize;
 /// The event the topic phase publishes (one topic per event).
 pub const TOPIC_EVENT: &str = "bench-topic";
 
+/// The event the topic-rounds phase publishes (one to every topic per round).
+pub const ROUND_EVENT: &str = "bench-round";
+
 /// The topic of stream `i` (and of topic publish `i`) among `topics`.
 pub fn topic_of(i: usize, topics: usize) -> String {
     format!("bench/{}", i % topics.max(1))

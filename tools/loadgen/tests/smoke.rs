@@ -286,3 +286,78 @@ async fn loadgen_topic_streams_are_refused_with_a_wrong_secret() {
 
     drop(server);
 }
+
+/// `--topic-rounds`: each round publishes one event to every topic with several requests in
+/// flight; every stream gets exactly its topic's event once per round, in order, and nothing
+/// reaches a stream of another topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_topic_rounds_reach_every_stream_once_per_round() {
+    let server = start_server_with(Some(ACCESS_SECRET)).await;
+    let addr = server.addr;
+    let pid = std::process::id().to_string();
+
+    let run = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .env("RUST_LOG", "warn")
+        .env("LOADGEN_ACCESS_SECRET", ACCESS_SECRET)
+        .args(["--url", &format!("http://{addr}"), "--connections", "300"])
+        .args(["--server-pid", &pid, "--publish-token", TOKEN])
+        .args([
+            "--topics",
+            "10",
+            "--broadcasts",
+            "2",
+            "--topic-rounds",
+            "3",
+            "--round-concurrency",
+            "4",
+        ])
+        .args([
+            "--idle-secs",
+            "0",
+            "--settle-ms",
+            "100",
+            "--broadcast-gap-ms",
+            "0",
+        ])
+        .args(["--timeout-secs", "60", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("loadgen finished within 90 s")
+        .expect("loadgen ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "loadgen failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line on stdout ({e}): {stdout}"));
+    assert_eq!(report["held"], 300, "{report}");
+    assert_eq!(report["deliveries"], 600, "{report}");
+    let rounds = &report["round_phase"];
+    assert_eq!(rounds["rounds"], 3, "{report}");
+    assert_eq!(rounds["publishes_per_round"], 10, "{report}");
+    assert_eq!(rounds["concurrency"], 4, "{report}");
+    assert_eq!(rounds["accepted"], 30, "{report}");
+    assert_eq!(rounds["complete_rounds"], 3, "{report}");
+    assert_eq!(rounds["deliveries"], 900, "{report}");
+    assert_eq!(rounds["deliveries_expected"], 900, "{report}");
+    assert_eq!(rounds["missing"], 0, "{report}");
+    assert_eq!(rounds["misdelivered"], 0, "{report}");
+    assert_eq!(rounds["duplicates"], 0, "{report}");
+    assert_eq!(rounds["out_of_order"], 0, "{report}");
+    assert_eq!(rounds["round_latency_us"]["samples"], 3, "{report}");
+    assert!(rounds["server_us_per_event"].as_f64().is_some(), "{report}");
+    assert_eq!(report["ok"], true, "{report}");
+    assert!(
+        stderr.contains("topic rounds: 3 × one publish to each of 10 topics"),
+        "{stderr}"
+    );
+
+    drop(server);
+}
