@@ -252,7 +252,12 @@ async fn a_redis_outage_refuses_honestly_and_loses_nothing_accepted() {
     // Accepted ones in their order: the stream's order equals the publish order.
     let delivered_accepted: Vec<&String> = got.iter().filter(|id| wanted.contains(id)).collect();
     assert_eq!(delivered_accepted, accepted.iter().collect::<Vec<_>>());
+    // Ready again means publishing works again, at once, on either instance (B published
+    // nothing during the outage: its kept connection died with Redis).
     wait_ready(&a).await;
+    wait_ready(&b).await;
+    publish(&c, &b, "update", serde_json::json!("after")).await;
+    publish(&c, &a, "update", serde_json::json!("after")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

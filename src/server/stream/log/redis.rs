@@ -291,6 +291,12 @@ impl RedisLog {
         }
     }
 
+    /// Forget the kept write connections (the next publish connects).
+    fn drop_write_connections(&self) {
+        *lock(&self.writer) = None;
+        *lock(&self.publisher) = None;
+    }
+
     /// A command on the shared connection failed: count it, and drop a broken connection.
     fn writer_failed(&self, err: &RedisError) -> StoreError {
         self.failed_on(&self.writer, err)
@@ -711,6 +717,10 @@ impl RedisLog {
             if self.reader_ok.load(Ordering::SeqCst) {
                 tracing::warn!(%err, "event log follower lost Redis; reconnecting");
                 backoff = Duration::from_millis(100);
+                // The kept write connections most likely went down with it: drop them, so
+                // the first publish once Redis is back (and `/readyz` says so) connects anew
+                // instead of failing on a dead socket.
+                self.drop_write_connections();
             } else {
                 tracing::debug!(%err, "event log follower: Redis still unreachable");
             }
