@@ -4,10 +4,8 @@
 //! - Firefox: puppeteer-core over WebDriver BiDi (`firefox.ts`), Debian's /usr/bin/firefox-esr;
 //! - WebKit: plain W3C WebDriver over HTTP (`webkit.ts`) to Debian's /usr/bin/WebKitWebDriver,
 //!   which drives WebKitGTK's MiniBrowser (needs an X display: run under `xvfb-run -a`).
-
-import { launchChromium } from './chromium';
-import { launchFirefox } from './firefox';
-import { launchWebKit } from './webkit';
+//! Types only: `launch.ts` picks the adapter, so the adapters import this file and nothing
+//! imports back.
 
 export type Engine = 'chromium' | 'firefox' | 'webkit';
 
@@ -58,15 +56,4 @@ export interface Driver {
   setOffline?(offline: boolean): Promise<void>;
   /** Closes the browser and stops the processes the adapter started (by PID). */
   close(): Promise<void>;
-}
-
-export async function launch(engine: Engine): Promise<Driver> {
-  switch (engine) {
-    case 'chromium':
-      return launchChromium();
-    case 'firefox':
-      return launchFirefox();
-    case 'webkit':
-      return launchWebKit();
-  }
 }

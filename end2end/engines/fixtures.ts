@@ -5,7 +5,8 @@ import { test as base } from '@playwright/test';
 import { FaultProxy } from '../tests/fixtures/proxy';
 import { freePort, ServerProcess, type ServerOptions } from '../tests/fixtures/server';
 import { EngineDashboard } from './dashboard';
-import { launch, type Driver, type Engine } from './driver';
+import type { Driver, Engine } from './driver';
+import { launch } from './launch';
 
 export { expect } from '@playwright/test';
 
