@@ -248,57 +248,57 @@ impl RedisHa {
     /// password the primary refuses), as behind a broken network. Undone by
     /// [`mend_replication`](Self::mend_replication).
     pub async fn cut_replication(&self, i: usize) {
-        let mut conn = self.conn(i).await;
-        let _: () = redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("masterauth")
-            .arg("not-the-password")
-            .query_async(&mut conn)
-            .await
-            .expect("CONFIG SET masterauth");
-        let _: u64 = redis::cmd("CLIENT")
-            .arg("KILL")
-            .arg("TYPE")
-            .arg("master")
-            .query_async(&mut conn)
-            .await
-            .expect("CLIENT KILL TYPE master");
+        self.command_on(i, "CONFIG SET masterauth", || {
+            let mut cmd = redis::cmd("CONFIG");
+            cmd.arg("SET").arg("masterauth").arg("not-the-password");
+            cmd
+        })
+        .await;
+        self.command_on(i, "CLIENT KILL TYPE master", || {
+            let mut cmd = redis::cmd("CLIENT");
+            cmd.arg("KILL").arg("TYPE").arg("master");
+            cmd
+        })
+        .await;
     }
 
-    /// Let replica `i` connect to its primary again (a few tries on fresh connections: this
-    /// runs right after the primary was killed, on a busy machine).
-    pub async fn mend_replication(&self, i: usize) {
+    /// Run a command on node `i`, a few tries on fresh connections (2 s bound each): the
+    /// failover tests run it while 1,000 streams and a publish storm load the machine.
+    async fn command_on(&self, i: usize, what: &str, cmd: impl Fn() -> redis::Cmd) {
         let mut last = None;
         for _ in 0..10 {
             if let Some(mut conn) = connect_within(self.nodes[i].port, Duration::from_secs(2)).await
             {
-                let done: Result<(), _> = redis::cmd("CONFIG")
-                    .arg("SET")
-                    .arg("masterauth")
-                    .arg("")
-                    .query_async(&mut conn)
-                    .await;
-                match done {
-                    Ok(()) => return,
+                match cmd().query_async::<redis::Value>(&mut conn).await {
+                    Ok(_) => return,
                     Err(err) => last = Some(err.to_string()),
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("CONFIG SET masterauth on replica {i}: {last:?}");
+        panic!("{what} on node {i}: {last:?}");
+    }
+
+    /// Let replica `i` connect to its primary again (this runs right after the primary was
+    /// killed, on a busy machine).
+    pub async fn mend_replication(&self, i: usize) {
+        self.command_on(i, "CONFIG SET masterauth", || {
+            let mut cmd = redis::cmd("CONFIG");
+            cmd.arg("SET").arg("masterauth").arg("");
+            cmd
+        })
+        .await;
     }
 
     /// `CLIENT PAUSE <ms> WRITE` on node `i`: it takes no writes for that long (replication
     /// and reads go on), the first step of a safe planned failover.
     pub async fn pause_writes(&self, i: usize, ms: u64) {
-        let mut conn = self.conn(i).await;
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(ms)
-            .arg("WRITE")
-            .query_async(&mut conn)
-            .await
-            .expect("CLIENT PAUSE WRITE");
+        self.command_on(i, "CLIENT PAUSE WRITE", || {
+            let mut cmd = redis::cmd("CLIENT");
+            cmd.arg("PAUSE").arg(ms).arg("WRITE");
+            cmd
+        })
+        .await;
     }
 
     /// A planned failover (`SENTINEL FAILOVER`): a replica is promoted while the old primary
