@@ -1,41 +1,20 @@
 //! Chromium through Playwright, with the launch options of the main suite (playwright.config.ts).
 import { chromium, type BrowserContext, type Page } from '@playwright/test';
 import config from '../playwright.config';
-import type { ConsoleEntry, Driver, Tab } from './driver';
+import type { Driver } from './driver';
+import { PageTab } from './page-tab';
 
-class ChromiumTab implements Tab {
-  private readonly entries: ConsoleEntry[] = [];
-
-  constructor(readonly page: Page) {
+class ChromiumTab extends PageTab<Page> {
+  constructor(page: Page) {
+    super(page);
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warning') this.entries.push({ type: m.type() as 'error' | 'warning', text: m.text() });
     });
     page.on('pageerror', (e) => this.entries.push({ type: 'pageerror', text: e.stack ?? e.message }));
   }
 
-  get closed(): boolean {
-    return this.page.isClosed();
-  }
-
   async goto(url: string): Promise<void> {
     await this.page.goto(url);
-  }
-
-  eval<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R> {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return this.page.evaluate(fn as any, arg) as Promise<R>;
-  }
-
-  async bringToFront(): Promise<void> {
-    await this.page.bringToFront();
-  }
-
-  async close(): Promise<void> {
-    await this.page.close();
-  }
-
-  async console(): Promise<ConsoleEntry[]> {
-    return [...this.entries];
   }
 }
 

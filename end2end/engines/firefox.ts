@@ -2,16 +2,16 @@
 //! puppeteer-core never fetches one, and setup installs it with PUPPETEER_SKIP_DOWNLOAD anyway.
 //! Pages are tabs of one window: `bringToFront()` really makes the other tabs `hidden`.
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import type { ConsoleEntry, Driver, Tab } from './driver';
+import type { Driver } from './driver';
+import { PageTab } from './page-tab';
 
 export const FIREFOX_BIN = process.env.FIREFOX_BIN ?? '/usr/bin/firefox-esr';
 
 const FIREFOX_NETWORK_MESSAGE = /^(Error: )?(Firefox can’t establish a connection to the server at |The connection to \S+ was interrupted while the page was loading)/;
 
-class FirefoxTab implements Tab {
-  private readonly entries: ConsoleEntry[] = [];
-
-  constructor(readonly page: Page) {
+class FirefoxTab extends PageTab<Page> {
+  constructor(page: Page) {
+    super(page);
     page.on('console', (m) => {
       const type = m.type();
       if (type === 'error' || type === 'warn') this.entries.push({ type: type === 'warn' ? 'warning' : 'error', text: m.text() });
@@ -23,29 +23,8 @@ class FirefoxTab implements Tab {
     });
   }
 
-  get closed(): boolean {
-    return this.page.isClosed();
-  }
-
   async goto(url: string): Promise<void> {
     await this.page.goto(url, { waitUntil: 'load', timeout: 30_000 });
-  }
-
-  eval<R, A = undefined>(fn: (arg: A) => R | Promise<R>, arg?: A): Promise<R> {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    return this.page.evaluate(fn as any, arg) as Promise<R>;
-  }
-
-  async bringToFront(): Promise<void> {
-    await this.page.bringToFront();
-  }
-
-  async close(): Promise<void> {
-    await this.page.close();
-  }
-
-  async console(): Promise<ConsoleEntry[]> {
-    return [...this.entries];
   }
 }
 

@@ -2,8 +2,9 @@
 //! in front of it, and a fresh browser of the project's engine (`use: { engine }`) behind the
 //! `Driver` interface. Reuses the main suite's server and proxy fixtures (plain Node modules).
 import { test as base } from '@playwright/test';
-import { FaultProxy } from '../tests/fixtures/proxy';
-import { freePort, ServerProcess, type ServerOptions } from '../tests/fixtures/server';
+import { faultProxyFixture, serverFixture } from '../tests/fixtures/processes';
+import type { FaultProxy } from '../tests/fixtures/proxy';
+import type { ServerOptions, ServerProcess } from '../tests/fixtures/server';
 import { EngineDashboard } from './dashboard';
 import type { Driver, Engine } from './driver';
 import { launch } from './launch';
@@ -27,24 +28,8 @@ export const test = base.extend<Fixtures>({
   engine: ['chromium', { option: true }],
   serverOptions: [{}, { option: true }],
 
-  server: async ({ serverOptions }, use, testInfo) => {
-    const server = new ServerProcess(await freePort(), serverOptions);
-    try {
-      await server.start();
-      await use(server);
-    } finally {
-      await server.stop();
-      if (testInfo.status !== testInfo.expectedStatus)
-        await testInfo.attach('server.log', { body: server.log, contentType: 'text/plain' });
-    }
-  },
-
-  faultProxy: async ({ server }, use, testInfo) => {
-    const proxy = await new FaultProxy(server.port).start();
-    await use(proxy);
-    await proxy.close();
-    testInfo.annotations.push({ type: 'proxy', description: `${proxy.connections} connections, ${proxy.eventsRequests} /events requests` });
-  },
+  server: serverFixture,
+  faultProxy: faultProxyFixture,
 
   driver: async ({ engine }, use, testInfo) => {
     const started = Date.now();

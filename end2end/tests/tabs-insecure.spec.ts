@@ -3,8 +3,7 @@
 // tabs elect their leader over the BroadcastChannel alone. Real Chromium, one browser context,
 // real server processes.
 import { test as base, expect, measured, sleep } from './fixtures';
-import type { Dashboard } from './fixtures/dashboard';
-import { metric, publish, Tabs } from './fixtures/tabs';
+import { allConnected, expectEveryIdOnce, leaderBlocked, leaderClosedDuringBurst, leaderHides, metric, openLed, publishSeries, Tabs } from './fixtures/tabs';
 import config from '../playwright.config';
 
 const HOST = 'app.test';
@@ -22,32 +21,6 @@ test.use({
     args: [...(config.use?.launchOptions?.args ?? []), `--host-resolver-rules=MAP ${HOST} 127.0.0.1`],
   },
 });
-
-async function allConnected(tabs: Dashboard[], timeoutMs = 20_000): Promise<number[]> {
-  const since = Date.now();
-  return Promise.all(tabs.map((t) => t.waitForBanner('connected', timeoutMs, since)));
-}
-
-/** Publishes `n` `demo` events, one every `everyMs`; resolves with their ids in order. */
-async function publishSeries(server: Parameters<typeof publish>[0], n: number, everyMs: number, onEach?: (i: number) => Promise<void> | void): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const started = Date.now();
-    ids.push(await publish(server, 'demo', { n: i }));
-    await onEach?.(i);
-    await sleep(Math.max(0, everyMs - (Date.now() - started)));
-  }
-  return ids;
-}
-
-/** Every tab's log holds exactly `ids`, once each, in order. */
-async function expectEveryIdOnce(tabs: Dashboard[], ids: string[]): Promise<void> {
-  for (const [i, tab] of tabs.entries()) {
-    await expect
-      .poll(() => Tabs.appEventIds(tab, 'demo'), { message: `tab ${i + 1} (${await tab.role()}) event log`, timeout: 10_000 })
-      .toEqual(ids);
-  }
-}
 
 test('the origin is insecure: no Web Locks, BroadcastChannel present', async ({ page, baseURL }) => {
   expect(baseURL).toContain(`http://${HOST}:`);
@@ -93,32 +66,13 @@ test('insecure origin, leader closed during a publish burst: its heir leads at o
   server,
 }) => {
   test.setTimeout(180_000);
-  const tabs = new Tabs(context);
-  await tabs.open(8);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const followers = tabs.all.filter((t) => t !== leader);
-
-  let handover: Promise<[Dashboard, number]> | undefined;
-  const ids = await publishSeries(server, 30, 50, async (i) => {
-    if (i === 10) {
-      const closedAt = Date.now();
-      handover = tabs.firstToLead(followers, 10_000, closedAt);
-      await leader.page.close();
-    }
+  const { followers } = await leaderClosedDuringBurst(context, server, {
+    tabs: 8,
+    events: 30,
+    everyMs: 50,
+    closeAt: 10,
+    labels: { handover: 'insecure origin: leader tab closed -> a follower leads', connected: 'insecure origin hand-over: new leader connecting -> connected' },
   });
-  const [next, took] = await handover!;
-  measured('insecure origin: leader tab closed -> a follower leads', took, 1000);
-  expect(took).toBeLessThanOrEqual(1000);
-  await next.waitForMachine('connected', 10_000);
-  const connectedIn = await next.page.evaluate(() => {
-    const item = document.querySelector('[data-testid="state-timeline"] li[data-state="connecting"][data-cause="handover"]');
-    return Number(item?.getAttribute('data-duration-ms') ?? NaN);
-  });
-  measured('insecure origin hand-over: new leader connecting -> connected', connectedIn);
-  await expectEveryIdOnce(followers, ids);
-  await tabs.leader();
-  for (const t of followers) expect(await t.bannerState()).toBe('connected');
   await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);
   for (const t of followers) await expect.poll(() => t.sharedCount()).toBe(7);
 });
@@ -128,27 +82,11 @@ test('insecure origin, leader main thread blocked: a follower takes the lapsed l
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(3);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const followers = tabs.all.filter((t) => t !== leader);
-
-  const before = await publishSeries(server, 3, 100);
-  const blockedAt = Date.now();
-  const busy = leader.page.evaluate(() => {
-    const end = Date.now() + 6000;
-    while (Date.now() < end) {
-      /* hung main thread */
-    }
-  });
-  const handover = tabs.firstToLead(followers, 15_000, blockedAt);
-  const during = await publishSeries(server, 10, 100);
-  const [next, took] = await handover;
   // The lease: 2 × heartbeat (1 s) + 1 s, shortened by up to a quarter per tab.
-  measured('insecure origin: leader blocked -> a follower leads', took, 3500);
-  expect(took).toBeLessThanOrEqual(3500);
-  await next.waitForMachine('connected', 10_000);
+  const { tabs, leader, followers, before, during, busy } = await leaderBlocked(context, server, {
+    budget: 3500,
+    label: 'insecure origin: leader blocked -> a follower leads',
+  });
   await busy;
   const wokeAt = Date.now();
   await leader.waitForRole('follower', 10_000);
@@ -168,34 +106,9 @@ test('insecure origin, the leader hides: a visible follower leads within 1 s, no
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(3);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const [a, b] = tabs.all.filter((t) => t !== leader);
-  // Only `a` stays visible.
-  await b.setVisibility(false);
-
-  // A quick switch away and back (shorter than the hysteresis): leadership stays.
-  await leader.setVisibility(false);
-  await sleep(200);
-  await leader.setVisibility(true);
-  await sleep(1200);
-  expect(await leader.role()).toBe('leader');
-
-  let handover: Promise<number> | undefined;
-  const ids = await publishSeries(server, 20, 100, async (i) => {
-    if (i === 5) {
-      const hiddenAt = Date.now();
-      handover = a.waitForRole('leader', 10_000, hiddenAt);
-      await leader.setVisibility(false);
-    }
-  });
-  const took = await handover!;
-  measured('insecure origin: leader hidden -> the visible follower leads', took, 1000);
-  expect(took).toBeLessThanOrEqual(1000);
-  await a.waitForMachine('connected', 10_000);
-  await expectEveryIdOnce(tabs.all, ids);
+  // Only the leader and one follower stay visible; a quick switch away and back (shorter than
+  // the hysteresis) keeps the lead.
+  const { leader, b } = await leaderHides(context, server, 'insecure origin: leader hidden -> the visible follower leads');
   expect(await leader.role()).toBe('follower');
   expect(await b.role()).toBe('follower');
   await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);
@@ -208,11 +121,7 @@ test('insecure origin, pagehide into the bfcache: the leader gives the stream up
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(3);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const others = tabs.all.filter((t) => t !== leader);
+  const { tabs, leader, followers: others } = await openLed(context, 3);
   const before = await publishSeries(server, 3, 100);
 
   const hiddenAt = Date.now();

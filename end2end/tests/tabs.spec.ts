@@ -4,38 +4,13 @@
 // Web Locks scope), real server processes.
 import { expect, measured, sleep, test } from './fixtures';
 import { Dashboard } from './fixtures/dashboard';
-import { metric, publish, Tabs } from './fixtures/tabs';
+import { allConnected, expectEveryIdOnce, leaderBlocked, leaderClosedDuringBurst, leaderHides, metric, openLed, publishSeries, Tabs } from './fixtures/tabs';
 
 const HEARTBEAT_MS = 1000;
 /** The follower's watchdog over the leader: 2 × heartbeat + 1 s (the stream watchdog's deadline). */
 const LEADER_DEADLINE_MS = 2 * HEARTBEAT_MS + 1000;
 
 test.use({ useProxy: false });
-
-async function allConnected(tabs: Dashboard[], timeoutMs = 20_000): Promise<void> {
-  await Promise.all(tabs.map((t) => t.waitForBanner('connected', timeoutMs)));
-}
-
-/** Publishes `n` `demo` events, one every `everyMs`; resolves with their ids in order. */
-async function publishSeries(server: Parameters<typeof publish>[0], n: number, everyMs: number, onEach?: (i: number) => Promise<void> | void): Promise<string[]> {
-  const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const started = Date.now();
-    ids.push(await publish(server, 'demo', { n: i }));
-    await onEach?.(i);
-    await sleep(Math.max(0, everyMs - (Date.now() - started)));
-  }
-  return ids;
-}
-
-/** Every open tab's log holds exactly `ids`, once each, in order. */
-async function expectEveryIdOnce(tabs: Dashboard[], ids: string[]): Promise<void> {
-  for (const [i, tab] of tabs.entries()) {
-    await expect
-      .poll(() => Tabs.appEventIds(tab, 'demo'), { message: `tab ${i + 1} (${await tab.role()}) event log`, timeout: 10_000 })
-      .toEqual(ids);
-  }
-}
 
 test('10 tabs: all connected over one stream (sse_connections_open = 1), one leader, count 10', async ({ context, server }) => {
   test.setTimeout(180_000);
@@ -81,32 +56,13 @@ test('leader closed while 20 events are published: a follower leads within 1 s, 
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(4);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const followers = tabs.all.filter((t) => t !== leader);
-
-  let handover: Promise<[Dashboard, number]> | undefined;
-  const ids = await publishSeries(server, 20, 100, async (i) => {
-    if (i === 5) {
-      const closedAt = Date.now();
-      handover = tabs.firstToLead(followers, 10_000, closedAt);
-      await leader.page.close();
-    }
+  await leaderClosedDuringBurst(context, server, {
+    tabs: 4,
+    events: 20,
+    everyMs: 100,
+    closeAt: 5,
+    labels: { handover: 'leader tab closed -> a follower leads', connected: 'hand-over: new leader connecting -> connected (its timeline)' },
   });
-  const [next, took] = await handover!;
-  measured('leader tab closed -> a follower leads', took, 1000);
-  expect(took).toBeLessThanOrEqual(1000);
-  await next.waitForMachine('connected', 10_000);
-  const connectedIn = await next.page.evaluate(() => {
-    const item = document.querySelector('[data-testid="state-timeline"] li[data-state="connecting"][data-cause="handover"]');
-    return Number(item?.getAttribute('data-duration-ms') ?? NaN);
-  });
-  measured('hand-over: new leader connecting -> connected (its timeline)', connectedIn);
-  await expectEveryIdOnce(followers, ids);
-  await tabs.leader();
-  for (const t of followers) expect(await t.bannerState()).toBe('connected');
   expect(await metric(server, 'sse_connections_open')).toBe(1);
 });
 
@@ -118,28 +74,10 @@ test('leader main thread blocked (busy loop): a follower steals the lock within 
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(3);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const followers = tabs.all.filter((t) => t !== leader);
-
-  const before = await publishSeries(server, 3, 100);
-  const blockedAt = Date.now();
-  // Not awaited: the page is busy for 6 s and answers nothing meanwhile.
-  const busy = leader.page.evaluate(() => {
-    const end = Date.now() + 6000;
-    while (Date.now() < end) {
-      /* hung main thread */
-    }
+  const { leader, followers, before, during, busy } = await leaderBlocked(context, server, {
+    budget: LEADER_DEADLINE_MS + 500,
+    label: 'leader main thread blocked -> a follower leads',
   });
-  const handover = tabs.firstToLead(followers, 15_000, blockedAt);
-  const during = await publishSeries(server, 10, 100);
-  const [next, took] = await handover;
-  const budget = LEADER_DEADLINE_MS + 500;
-  measured('leader main thread blocked -> a follower leads', took, budget);
-  expect(took).toBeLessThanOrEqual(budget);
-  await next.waitForMachine('connected', 10_000);
   const after = await publishSeries(server, 3, 100);
   await busy;
   await expectEveryIdOnce(followers, [...before, ...during, ...after]);
@@ -177,11 +115,10 @@ test('SIGKILL of the server: every tab shows reconnecting within 2 s, then conne
 
 test('Retry now in a follower acts on the shared stream', async ({ context, server }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(2);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const follower = tabs.all.find((t) => t !== leader)!;
+  const {
+    leader,
+    followers: [follower],
+  } = await openLed(context, 2);
   await server.kill();
   await follower.waitForBanner('reconnecting', 10_000);
   await server.start();
@@ -197,11 +134,11 @@ test('Retry now in a follower acts on the shared stream', async ({ context, serv
 test('pause only when every sharing tab is hidden past the grace period; one visible tab resumes', async ({ context, server }) => {
   test.setTimeout(120_000);
   const GRACE_MS = 1500;
-  const tabs = new Tabs(context);
-  await tabs.open(2, `?hidden_grace_ms=${GRACE_MS}`);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const follower = tabs.all.find((t) => t !== leader)!;
+  const {
+    tabs,
+    leader,
+    followers: [follower],
+  } = await openLed(context, 2, `?hidden_grace_ms=${GRACE_MS}`);
 
   await leader.setVisibility(false);
   await sleep(GRACE_MS + 1500);
@@ -230,32 +167,7 @@ test('the leader hides: the visible follower steals the lock within 1 s, nothing
   server,
 }) => {
   test.setTimeout(120_000);
-  const tabs = new Tabs(context);
-  await tabs.open(3);
-  await allConnected(tabs.all);
-  const leader = await tabs.leader();
-  const [a, b] = tabs.all.filter((t) => t !== leader);
-  await b.setVisibility(false);
-
-  await leader.setVisibility(false);
-  await sleep(200);
-  await leader.setVisibility(true);
-  await sleep(1200);
-  expect(await leader.role(), 'hidden for 200 ms: shorter than the hysteresis').toBe('leader');
-
-  let handover: Promise<number> | undefined;
-  const ids = await publishSeries(server, 20, 100, async (i) => {
-    if (i === 5) {
-      const hiddenAt = Date.now();
-      handover = a.waitForRole('leader', 10_000, hiddenAt);
-      await leader.setVisibility(false);
-    }
-  });
-  const took = await handover!;
-  measured('Web Locks: leader hidden -> the visible follower leads', took, 1000);
-  expect(took).toBeLessThanOrEqual(1000);
-  await a.waitForMachine('connected', 10_000);
-  await expectEveryIdOnce(tabs.all, ids);
+  const { leader, b } = await leaderHides(context, server, 'Web Locks: leader hidden -> the visible follower leads');
   await leader.waitForRole('follower', 5000);
   expect(await b.role()).toBe('follower');
   await expect.poll(() => metric(server, 'sse_connections_open')).toBe(1);

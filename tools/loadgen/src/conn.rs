@@ -193,8 +193,7 @@ impl Shared {
 
     fn on_bench(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
         let now = unix_nanos();
-        let (Some(t), Some(i), false) = (json_u64(data, "t"), json_u64(data, "i"), truncated)
-        else {
+        let Some((t, i)) = stamp(data, truncated) else {
             self.bad_bench.fetch_add(1, Relaxed);
             return;
         };
@@ -206,8 +205,7 @@ impl Shared {
             self.bad_bench.fetch_add(1, Relaxed);
             return;
         };
-        let us = (now.saturating_sub(t) / 1_000).min(u64::from(UNSET - 1)) as u32;
-        if slot.compare_exchange(UNSET, us, Relaxed, Relaxed).is_err() {
+        if !record_latency(slot, now, t) {
             self.duplicates.fetch_add(1, Relaxed);
             return;
         }
@@ -244,8 +242,7 @@ impl Shared {
         last: &mut Option<u64>,
     ) {
         let now = unix_nanos();
-        let (Some(t), Some(j), false) = (json_u64(data, "t"), json_u64(data, "i"), truncated)
-        else {
+        let Some((t, j)) = stamp(data, truncated) else {
             tc.bad.fetch_add(1, Relaxed);
             return;
         };
@@ -265,8 +262,7 @@ impl Shared {
             tc.bad.fetch_add(1, Relaxed);
             return;
         };
-        let us = (now.saturating_sub(t) / 1_000).min(u64::from(UNSET - 1)) as u32;
-        if slot.compare_exchange(UNSET, us, Relaxed, Relaxed).is_err() {
+        if !record_latency(slot, now, t) {
             tc.duplicates.fetch_add(1, Relaxed);
             return;
         }
@@ -286,6 +282,22 @@ impl Shared {
             self.all_received.notify_one();
         }
     }
+}
+
+/// The data `{"t", "i"}` of a bench, topic or round event (publish time in Unix ns, index);
+/// `None` if unreadable or cut short.
+fn stamp(data: &[u8], truncated: bool) -> Option<(u64, u64)> {
+    if truncated {
+        return None;
+    }
+    Some((json_u64(data, "t")?, json_u64(data, "i")?))
+}
+
+/// Keeps a receipt's publish→receipt latency (µs) in its `slot`; false if the slot had one
+/// already (a duplicate).
+fn record_latency(slot: &AtomicU32, now: u64, t: u64) -> bool {
+    let us = (now.saturating_sub(t) / 1_000).min(u64::from(UNSET - 1)) as u32;
+    slot.compare_exchange(UNSET, us, Relaxed, Relaxed).is_ok()
 }
 
 /// Counters of the topic phase: `publishes` events, publish j to topic `j % topics`.

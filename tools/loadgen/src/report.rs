@@ -60,23 +60,19 @@ pub struct Storm {
     pub publish_retries: u64,
 }
 
-/// What the topic phase measured (`--topic-publishes`): events published one at a time, each
-/// to one topic, against the same held streams as the broadcasts.
+/// What both topic phases (`--topic-publishes`, `--topic-rounds`) measure, the same way; in the
+/// JSON report its fields stand directly in the phase's object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct TopicPhase {
-    /// `--topic-publishes`.
-    pub publishes: usize,
+pub struct TopicFigures {
     /// Publishes answered 202.
     pub accepted: u64,
     /// Publish requests that did not get 202.
     pub publish_errors: u64,
     /// The first publish error.
     pub publish_error: Option<String>,
-    /// Subscribers of one topic (connections / topics, rounded up).
-    pub subscribers_per_topic: usize,
     /// Wall time of the phase, s.
     pub secs: f64,
-    /// Receipts (each stream × publish once), and how many were expected.
+    /// Receipts (each subscribing stream × accepted publish once), and how many were expected.
     pub deliveries: u64,
     pub deliveries_expected: u64,
     pub missing: u64,
@@ -93,10 +89,42 @@ pub struct TopicPhase {
     pub server_us_per_publish: Option<f64>,
     /// Userland share of that CPU time, %.
     pub server_user_pct: Option<f64>,
-    /// Publish→receipt latency.
+    /// Publish→receipt latency of each delivery (from that event's own publish request).
     pub latency_us: Option<Latency>,
     /// Our CPU during the phase / events received in it, µs.
     pub tool_us_per_event: Option<f64>,
+}
+
+impl TopicFigures {
+    /// `… of … delivered in … s (missing …, duplicate …, out of order …, unreadable …, to a
+    /// non-subscriber …, publish errors …` (the caller closes the parenthesis).
+    fn delivered(&self) -> String {
+        format!(
+            "{} of {} delivered in {} (missing {}, duplicate {}, out of order {}, unreadable {}, \
+             to a non-subscriber {}, publish errors {}",
+            self.deliveries,
+            self.deliveries_expected,
+            opt(Some(self.secs), 2, " s"),
+            self.missing,
+            self.duplicates,
+            self.out_of_order,
+            self.unreadable,
+            self.misdelivered,
+            self.publish_errors,
+        )
+    }
+}
+
+/// What the topic phase measured (`--topic-publishes`): events published one at a time, each
+/// to one topic, against the same held streams as the broadcasts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TopicPhase {
+    /// `--topic-publishes`.
+    pub publishes: usize,
+    /// Subscribers of one topic (connections / topics, rounded up).
+    pub subscribers_per_topic: usize,
+    #[serde(flatten)]
+    pub figures: TopicFigures,
     /// `--empty-publishes`: publishes to a topic no stream reads, accepted.
     #[serde(default)]
     pub empty_accepted: u64,
@@ -120,41 +148,14 @@ pub struct RoundPhase {
     /// `--round-concurrency`: publish requests in flight at once (one kept-alive connection
     /// each).
     pub concurrency: usize,
-    /// Publishes answered 202.
-    pub accepted: u64,
-    /// Publish requests that did not get 202.
-    pub publish_errors: u64,
-    /// The first publish error.
-    pub publish_error: Option<String>,
     /// Rounds in which every publish was accepted and every subscriber got its event in time.
     pub complete_rounds: u64,
-    /// Wall time of the phase, s.
-    pub secs: f64,
-    /// Receipts (each stream × round once), and how many were expected.
-    pub deliveries: u64,
-    pub deliveries_expected: u64,
-    pub missing: u64,
-    pub duplicates: u64,
-    pub out_of_order: u64,
-    pub unreadable: u64,
-    /// Events that reached a stream not subscribed to their topic.
-    pub misdelivered: u64,
-    /// Pings received during the phase (also delivered events).
-    pub pings: u64,
-    /// Server CPU during the phase / events delivered in it (topic events + pings), µs.
-    pub server_us_per_event: Option<f64>,
-    /// Server CPU during the phase / accepted publishes, µs.
-    pub server_us_per_publish: Option<f64>,
+    #[serde(flatten)]
+    pub figures: TopicFigures,
     /// Server CPU during the phase / rounds, µs (compare with one broadcast).
     pub server_us_per_round: Option<f64>,
-    /// Userland share of that CPU time, %.
-    pub server_user_pct: Option<f64>,
-    /// Publish→receipt latency of each delivery (from that event's own publish request).
-    pub latency_us: Option<Latency>,
     /// Per complete round: from the round's first publish request to its last receipt.
     pub round_latency_us: Option<Latency>,
-    /// Our CPU during the phase / events received in it, µs.
-    pub tool_us_per_event: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -306,6 +307,28 @@ fn ms(us: u32) -> String {
     format!("{:.1}", f64::from(us) / 1000.0)
 }
 
+/// `<what> publish→receipt: min … / p50 … / p99 … / max … ms (… samples)`, where measured.
+fn latency_line(s: &mut String, what: &str, latency: Option<Latency>) {
+    if let Some(l) = latency {
+        let _ = writeln!(
+            s,
+            "{what} publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
+            ms(l.min),
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.max),
+            l.samples
+        );
+    }
+}
+
+/// `  first publish error: …`, where there was one.
+fn publish_error_line(s: &mut String, error: Option<&String>) {
+    if let Some(e) = error {
+        let _ = writeln!(s, "  first publish error: {e}");
+    }
+}
+
 /// A few lines for a person.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
@@ -371,20 +394,8 @@ pub fn summary(r: &Report) -> String {
             r.bad_events,
             r.publish_errors,
         );
-        if let Some(e) = &r.publish_error {
-            let _ = writeln!(s, "  first publish error: {e}");
-        }
-        if let Some(l) = r.latency_us {
-            let _ = writeln!(
-                s,
-                "latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
-                ms(l.min),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                l.samples
-            );
-        }
+        publish_error_line(&mut s, r.publish_error.as_ref());
+        latency_line(&mut s, "latency", r.latency_us);
         let _ = writeln!(
             s,
             "server CPU per delivered event: {} ({} broadcasts + {} pings; {} of it userland)",
@@ -402,46 +413,26 @@ pub fn summary(r: &Report) -> String {
         );
     }
     if let Some(t) = &r.topic_phase {
+        let f = &t.figures;
         let _ = writeln!(
             s,
-            "topic publishes: {} × one of {} topics ({} subscribers each) → {} of {} delivered in {} \
-             (missing {}, duplicate {}, out of order {}, unreadable {}, to a non-subscriber {}, publish errors {})",
+            "topic publishes: {} × one of {} topics ({} subscribers each) → {})",
             t.publishes,
             r.topics,
             t.subscribers_per_topic,
-            t.deliveries,
-            t.deliveries_expected,
-            opt(Some(t.secs), 2, " s"),
-            t.missing,
-            t.duplicates,
-            t.out_of_order,
-            t.unreadable,
-            t.misdelivered,
-            t.publish_errors,
+            f.delivered(),
         );
-        if let Some(e) = &t.publish_error {
-            let _ = writeln!(s, "  first publish error: {e}");
-        }
-        if let Some(l) = t.latency_us {
-            let _ = writeln!(
-                s,
-                "topic latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
-                ms(l.min),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                l.samples
-            );
-        }
+        publish_error_line(&mut s, f.publish_error.as_ref());
+        latency_line(&mut s, "topic latency", f.latency_us);
         let _ = writeln!(
             s,
             "server CPU per delivered event: {} topic vs {} broadcast (ratio {}; {} pings in the topic phase); \
              per publish: {} topic vs {} broadcast",
-            opt(t.server_us_per_event, 2, " µs"),
+            opt(f.server_us_per_event, 2, " µs"),
             opt(r.server_us_per_event, 2, " µs"),
             opt(topic_ratio(r), 3, ""),
-            t.pings,
-            opt(t.server_us_per_publish, 1, " µs"),
+            f.pings,
+            opt(f.server_us_per_publish, 1, " µs"),
             opt(r.server_us_per_broadcast, 1, " µs"),
         );
         if t.empty_accepted > 0 {
@@ -457,33 +448,23 @@ pub fn summary(r: &Report) -> String {
                 opt(t.empty_server_us_per_publish, 1, " µs"),
                 t.empty_accepted,
                 t.empty_received,
-                opt(net(t.server_us_per_publish, t.subscribers_per_topic as f64), 2, " µs"),
+                opt(net(f.server_us_per_publish, t.subscribers_per_topic as f64), 2, " µs"),
                 opt(net(r.server_us_per_broadcast, per_broadcast.unwrap_or(0.0)), 2, " µs"),
             );
         }
     }
     if let Some(t) = &r.round_phase {
+        let f = &t.figures;
         let _ = writeln!(
             s,
-            "topic rounds: {} × one publish to each of {} topics ({} in flight) → {} of {} delivered in {} \
-             (missing {}, duplicate {}, out of order {}, unreadable {}, to a non-subscriber {}, publish errors {}; {} complete rounds)",
+            "topic rounds: {} × one publish to each of {} topics ({} in flight) → {}; {} complete rounds)",
             t.rounds,
             t.publishes_per_round,
             t.concurrency,
-            t.deliveries,
-            t.deliveries_expected,
-            opt(Some(t.secs), 2, " s"),
-            t.missing,
-            t.duplicates,
-            t.out_of_order,
-            t.unreadable,
-            t.misdelivered,
-            t.publish_errors,
+            f.delivered(),
             t.complete_rounds,
         );
-        if let Some(e) = &t.publish_error {
-            let _ = writeln!(s, "  first publish error: {e}");
-        }
+        publish_error_line(&mut s, f.publish_error.as_ref());
         if let Some(l) = t.round_latency_us {
             let _ = writeln!(
                 s,
@@ -494,29 +475,19 @@ pub fn summary(r: &Report) -> String {
                 l.samples
             );
         }
-        if let Some(l) = t.latency_us {
-            let _ = writeln!(
-                s,
-                "round latency publish→receipt: min {} / p50 {} / p99 {} / max {} ms ({} samples)",
-                ms(l.min),
-                ms(l.p50),
-                ms(l.p99),
-                ms(l.max),
-                l.samples
-            );
-        }
+        latency_line(&mut s, "round latency", f.latency_us);
         let _ = writeln!(
             s,
             "server CPU per delivered event: {} topic rounds vs {} broadcast (ratio {}; {} pings in the phase; {} of it userland); \
              per round: {} vs per broadcast {}; per publish {}",
-            opt(t.server_us_per_event, 2, " µs"),
+            opt(f.server_us_per_event, 2, " µs"),
             opt(r.server_us_per_event, 2, " µs"),
             opt(round_ratio(r), 3, ""),
-            t.pings,
-            opt(t.server_user_pct, 0, " %"),
+            f.pings,
+            opt(f.server_user_pct, 0, " %"),
             opt(t.server_us_per_round, 1, " µs"),
             opt(r.server_us_per_broadcast, 1, " µs"),
-            opt(t.server_us_per_publish, 1, " µs"),
+            opt(f.server_us_per_publish, 1, " µs"),
         );
     }
     if r.sustain_published + r.sustain_errors > 0 {
@@ -552,14 +523,16 @@ pub fn summary(r: &Report) -> String {
 
 /// Server CPU per delivered event, topic phase / broadcast phase.
 pub fn topic_ratio(r: &Report) -> Option<f64> {
-    let t = r.topic_phase.as_ref()?.server_us_per_event?;
-    let b = r.server_us_per_event?;
-    (b > 0.0).then(|| t / b)
+    per_event_ratio(r, r.topic_phase.as_ref().map(|t| &t.figures))
 }
 
 /// Server CPU per delivered event, topic-rounds phase / broadcast phase.
 pub fn round_ratio(r: &Report) -> Option<f64> {
-    let t = r.round_phase.as_ref()?.server_us_per_event?;
+    per_event_ratio(r, r.round_phase.as_ref().map(|t| &t.figures))
+}
+
+fn per_event_ratio(r: &Report, phase: Option<&TopicFigures>) -> Option<f64> {
+    let t = phase?.server_us_per_event?;
     let b = r.server_us_per_event?;
     (b > 0.0).then(|| t / b)
 }

@@ -12,7 +12,7 @@ use tokio::time::sleep;
 use crate::conn::{self, unix_nanos, Shared, TopicCounts, BENCH_EVENT, SUSTAIN_EVENT};
 use crate::procfs::{self, cpu_between, Sample};
 use crate::publish::Publisher;
-use crate::report::{Latency, Report, RoundPhase, TopicPhase};
+use crate::report::{Latency, Report, RoundPhase, TopicFigures, TopicPhase};
 use crate::topics::{self, ROUND_EVENT, TOPIC_EVENT};
 use crate::Args;
 
@@ -76,6 +76,25 @@ impl Runner<'_> {
     fn problem(&mut self, p: String) {
         if !self.report.problems.contains(&p) {
             self.report.problems.push(p);
+        }
+    }
+
+    /// `--broadcast-gap-ms` between two publishes of a phase.
+    async fn gap(&mut self) {
+        if self.args.broadcast_gap_ms > 0 {
+            self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
+                .await;
+        }
+    }
+
+    /// Waits until `done()` (checked on every receipt wake-up, at least every `step`) or `until`.
+    async fn wait_until(&self, until: Instant, step: Duration, done: impl Fn() -> bool) {
+        while !done() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let _ = tokio::time::timeout(left.min(step), self.shared.all_received.notified()).await;
         }
     }
 
@@ -185,31 +204,18 @@ impl Runner<'_> {
             })
             .to_string();
             let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
-            let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
-            let error = match answer {
-                Ok(Ok(a)) if a.status == 202 => None,
-                Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
-                Ok(Err(e)) => Some(format!("request failed: {e}")),
-                Err(_) => Some("no answer in time".to_owned()),
-            };
-            if let Some(e) = error {
+            if let Err(e) = publish_within(&mut publisher, &body, limit).await {
                 self.report.publish_errors += 1;
                 self.report.publish_error.get_or_insert(e);
                 continue;
             }
             // Wait until every open stream has broadcast i, or its timeout.
             let until = (Instant::now() + limit).min(self.deadline);
-            while (self.shared.received[i].load(Relaxed) as usize) < expect {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = tokio::time::timeout(left, self.shared.all_received.notified()).await;
-            }
-            if self.args.broadcast_gap_ms > 0 {
-                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
-                    .await;
-            }
+            self.wait_until(until, Duration::MAX, || {
+                self.shared.received[i].load(Relaxed) as usize >= expect
+            })
+            .await;
+            self.gap().await;
         }
         let b = self.mark();
         let r = &mut self.report;
@@ -217,13 +223,10 @@ impl Runner<'_> {
         r.broadcast_phase_pings = b.pings - a.pings;
         let delivered = (b.bench - a.bench) + r.broadcast_phase_pings;
         let accepted = (m as u64).saturating_sub(r.publish_errors - errors_before);
-        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
-            let cpu = cpu_between(sa, sb).as_secs_f64();
+        if let Some((cpu, user_pct)) = server_cpu(&a, &b) {
             r.server_us_per_event = per_event_us(cpu, delivered);
             r.server_us_per_broadcast = per_event_us(cpu, accepted);
-            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
-            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
-            r.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
+            r.server_user_pct = user_pct;
         }
         let received = b.events() - a.events();
         let (ta, tb) = (a.tool_cpu, b.tool_cpu);
@@ -274,59 +277,26 @@ impl Runner<'_> {
                 "topics": [topics::topic_of(j, topics)],
             })
             .to_string();
-            let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
-            let error = match answer {
-                Ok(Ok(a)) if a.status == 202 => None,
-                Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
-                Ok(Err(e)) => Some(format!("request failed: {e}")),
-                Err(_) => Some("no answer in time".to_owned()),
-            };
-            if let Some(e) = error {
-                phase.publish_errors += 1;
-                phase.publish_error.get_or_insert(e);
+            let f = &mut phase.figures;
+            if let Err(e) = publish_within(&mut publisher, &body, limit).await {
+                f.publish_errors += 1;
+                f.publish_error.get_or_insert(e);
                 continue;
             }
-            phase.accepted += 1;
-            phase.deliveries_expected += expect as u64;
+            f.accepted += 1;
+            f.deliveries_expected += expect as u64;
             let until = (Instant::now() + limit).min(self.deadline);
-            while (self.shared.topic.received[j].load(Relaxed) as usize) < expect {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = tokio::time::timeout(left, self.shared.all_received.notified()).await;
-            }
-            if self.args.broadcast_gap_ms > 0 {
-                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
-                    .await;
-            }
+            self.wait_until(until, Duration::MAX, || {
+                self.shared.topic.received[j].load(Relaxed) as usize >= expect
+            })
+            .await;
+            self.gap().await;
         }
         let b = self.mark();
-        let tc = &self.shared.topic;
-        phase.secs = (b.at - a.at).as_secs_f64();
-        phase.pings = b.pings - a.pings;
-        phase.deliveries = tc.delivered.load(Relaxed) - before.0;
-        phase.missing = phase.deliveries_expected.saturating_sub(phase.deliveries);
-        phase.latency_us = Latency::of(tc.latencies());
-        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
-            let cpu = cpu_between(sa, sb).as_secs_f64();
-            phase.server_us_per_event = per_event_us(cpu, phase.deliveries + phase.pings);
-            phase.server_us_per_publish = per_event_us(cpu, phase.accepted);
-            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
-            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
-            phase.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
-        }
-        phase.tool_us_per_event = per_event_us(
-            (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
-            b.events() - a.events(),
-        );
+        measure(&mut phase.figures, &self.shared.topic, before.0, &a, &b);
         self.empty_publishes(&mut publisher, &mut phase).await;
         // Counted after the empty publishes too: whatever they (wrongly) delivered shows here.
-        let tc = &self.shared.topic;
-        phase.duplicates = tc.duplicates.load(Relaxed) - before.1;
-        phase.out_of_order = tc.out_of_order.load(Relaxed);
-        phase.unreadable = tc.bad.load(Relaxed);
-        phase.misdelivered = tc.misdelivered.load(Relaxed);
+        count_faults(&mut phase.figures, &self.shared.topic, before.1);
         self.report.topic_phase = Some(phase);
     }
 
@@ -354,28 +324,24 @@ impl Runner<'_> {
             match tokio::time::timeout(limit, publisher.publish(&body)).await {
                 Ok(Ok(a)) if a.status == 202 => phase.empty_accepted += 1,
                 Ok(Ok(a)) => {
-                    phase.publish_errors += 1;
-                    phase.publish_error.get_or_insert(format!(
+                    phase.figures.publish_errors += 1;
+                    phase.figures.publish_error.get_or_insert(format!(
                         "HTTP {}: {}",
                         a.status,
                         a.body.trim()
                     ));
                 }
-                _ => phase.publish_errors += 1,
+                _ => phase.figures.publish_errors += 1,
             }
-            if self.args.broadcast_gap_ms > 0 {
-                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
-                    .await;
-            }
+            self.gap().await;
         }
         // Anything that (wrongly) arrived would show up as a topic receipt or a misdelivery.
         self.pause(Duration::from_millis(200)).await;
         let b = self.mark();
         phase.empty_received = b.topic - a.topic;
-        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
+        if let Some((cpu, _)) = server_cpu(&a, &b) {
             // The 200 ms settle above is idle time: no pings (they are counted), nothing else.
-            phase.empty_server_us_per_publish =
-                per_event_us(cpu_between(sa, sb).as_secs_f64(), phase.empty_accepted);
+            phase.empty_server_us_per_publish = per_event_us(cpu, phase.empty_accepted);
         }
     }
 
@@ -443,16 +409,9 @@ impl Runner<'_> {
                             "topics": [topics::topic_of(k, topics)],
                         })
                         .to_string();
-                        let answer = tokio::time::timeout(limit, publisher.publish(&body)).await;
-                        let error = match answer {
-                            Ok(Ok(a)) if a.status == 202 => None,
-                            Ok(Ok(a)) => Some(format!("HTTP {}: {}", a.status, a.body.trim())),
-                            Ok(Err(e)) => Some(format!("request failed: {e}")),
-                            Err(_) => Some("no answer in time".to_owned()),
-                        };
-                        match error {
-                            None => accepted.push(k),
-                            Some(e) => {
+                        match publish_within(&mut publisher, &body, limit).await {
+                            Ok(()) => accepted.push(k),
+                            Err(e) => {
                                 errors += 1;
                                 first.get_or_insert(e);
                             }
@@ -469,33 +428,26 @@ impl Runner<'_> {
                     continue;
                 };
                 publishers.push(publisher);
-                phase.accepted += accepted.len() as u64;
+                phase.figures.accepted += accepted.len() as u64;
                 expected += accepted
                     .iter()
                     .map(|&k| topics::subscribers(k, n, topics) as u64)
                     .sum::<u64>();
                 round_errors += errors;
                 if let Some(e) = first {
-                    phase.publish_error.get_or_insert(e);
+                    phase.figures.publish_error.get_or_insert(e);
                 }
             }
-            phase.publish_errors += round_errors;
-            phase.deliveries_expected += expected;
+            phase.figures.publish_errors += round_errors;
+            phase.figures.deliveries_expected += expected;
             // Every stream's event of this round, or the timeout.
-            let target = before.0 + phase.deliveries_expected;
+            let target = before.0 + phase.figures.deliveries_expected;
             let rc = &self.shared.rounds;
             rc.wake_at.store(target, Relaxed);
-            while rc.delivered.load(Relaxed) < target {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let _ = tokio::time::timeout(
-                    left.min(Duration::from_millis(50)),
-                    self.shared.all_received.notified(),
-                )
-                .await;
-            }
+            self.wait_until(until, Duration::from_millis(50), || {
+                rc.delivered.load(Relaxed) >= target
+            })
+            .await;
             let complete = round_errors == 0
                 && (round * topics..(round + 1) * topics).all(|j| {
                     rc.received[j].load(Relaxed) as usize
@@ -516,40 +468,16 @@ impl Runner<'_> {
                     Publisher::new(self.shared.target, token.clone())
                 });
             }
-            if self.args.broadcast_gap_ms > 0 {
-                self.pause(Duration::from_millis(self.args.broadcast_gap_ms))
-                    .await;
-            }
+            self.gap().await;
         }
         let b = self.mark();
-        let rc = &self.shared.rounds;
-        rc.wake_at.store(0, Relaxed);
-        phase.secs = (b.at - a.at).as_secs_f64();
-        phase.pings = b.pings - a.pings;
-        phase.deliveries = rc.delivered.load(Relaxed) - before.0;
-        phase.missing = phase.deliveries_expected.saturating_sub(phase.deliveries);
-        phase.latency_us = Latency::of(rc.latencies());
+        self.shared.rounds.wake_at.store(0, Relaxed);
+        let cpu = measure(&mut phase.figures, &self.shared.rounds, before.0, &a, &b);
         phase.round_latency_us = Latency::of(round_latencies);
-        if let (Some(sa), Some(sb)) = (&a.server, &b.server) {
-            let cpu = cpu_between(sa, sb).as_secs_f64();
-            phase.server_us_per_event = per_event_us(cpu, phase.deliveries + phase.pings);
-            phase.server_us_per_publish = per_event_us(cpu, phase.accepted);
-            phase.server_us_per_round = per_event_us(cpu, rounds as u64);
-            let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
-            let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
-            phase.server_user_pct = (ticks > 0.0).then(|| 100.0 * user / ticks);
-        }
-        phase.tool_us_per_event = per_event_us(
-            (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
-            b.events() - a.events(),
-        );
+        phase.server_us_per_round = cpu.and_then(|cpu| per_event_us(cpu, rounds as u64));
         // Anything late or wrong shows up here.
         self.pause(Duration::from_millis(200)).await;
-        let rc = &self.shared.rounds;
-        phase.duplicates = rc.duplicates.load(Relaxed) - before.1;
-        phase.out_of_order = rc.out_of_order.load(Relaxed);
-        phase.unreadable = rc.bad.load(Relaxed);
-        phase.misdelivered = rc.misdelivered.load(Relaxed);
+        count_faults(&mut phase.figures, &self.shared.rounds, before.1);
         self.report.round_phase = Some(phase);
     }
 
@@ -819,24 +747,7 @@ impl Runner<'_> {
             ));
         }
         if let Some(t) = &r.topic_phase {
-            if t.missing > 0 {
-                problems.push(format!("{} topic receipts missing", t.missing));
-            }
-            if t.misdelivered > 0 {
-                problems.push(format!(
-                    "{} topic events reached a stream not subscribed to their topic",
-                    t.misdelivered
-                ));
-            }
-            if t.duplicates + t.out_of_order + t.unreadable > 0 {
-                problems.push(format!(
-                    "{} duplicate, {} out-of-order, {} unreadable topic events",
-                    t.duplicates, t.out_of_order, t.unreadable
-                ));
-            }
-            if t.publish_errors > 0 {
-                problems.push(format!("{} topic publishes failed", t.publish_errors));
-            }
+            phase_problems(&mut problems, "topic", &t.figures);
             if t.empty_received > 0 {
                 problems.push(format!(
                     "{} receipts of events published to a topic nobody reads",
@@ -845,24 +756,7 @@ impl Runner<'_> {
             }
         }
         if let Some(t) = &r.round_phase {
-            if t.missing > 0 {
-                problems.push(format!("{} topic-round receipts missing", t.missing));
-            }
-            if t.misdelivered > 0 {
-                problems.push(format!(
-                    "{} topic-round events reached a stream not subscribed to their topic",
-                    t.misdelivered
-                ));
-            }
-            if t.duplicates + t.out_of_order + t.unreadable > 0 {
-                problems.push(format!(
-                    "{} duplicate, {} out-of-order, {} unreadable topic-round events",
-                    t.duplicates, t.out_of_order, t.unreadable
-                ));
-            }
-            if t.publish_errors > 0 {
-                problems.push(format!("{} topic-round publishes failed", t.publish_errors));
-            }
+            phase_problems(&mut problems, "topic-round", &t.figures);
         }
         problems.append(&mut r.problems);
         r.problems = problems;
@@ -872,6 +766,89 @@ impl Runner<'_> {
 
 fn per_event_us(cpu_secs: f64, events: u64) -> Option<f64> {
     (events > 0).then(|| cpu_secs * 1e6 / events as f64)
+}
+
+/// One publish, answered 202 within `limit`; else what went wrong.
+async fn publish_within(
+    publisher: &mut Publisher,
+    body: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    match tokio::time::timeout(limit, publisher.publish(body)).await {
+        Ok(Ok(a)) if a.status == 202 => Ok(()),
+        Ok(Ok(a)) => Err(format!("HTTP {}: {}", a.status, a.body.trim())),
+        Ok(Err(e)) => Err(format!("request failed: {e}")),
+        Err(_) => Err("no answer in time".to_owned()),
+    }
+}
+
+/// The server's CPU between two marks, s, and its userland share, % (from clock ticks); `None`
+/// without samples at both.
+fn server_cpu(a: &Mark, b: &Mark) -> Option<(f64, Option<f64>)> {
+    let (sa, sb) = (a.server.as_ref()?, b.server.as_ref()?);
+    let ticks = sb.cpu_ticks.saturating_sub(sa.cpu_ticks).as_secs_f64();
+    let user = sb.user_ticks.saturating_sub(sa.user_ticks).as_secs_f64();
+    Some((
+        cpu_between(sa, sb).as_secs_f64(),
+        (ticks > 0.0).then(|| 100.0 * user / ticks),
+    ))
+}
+
+/// A topic phase's figures between marks `a` and `b` (`delivered_before`: the counters' receipts
+/// at `a`); returns the server's CPU seconds in it, where sampled.
+fn measure(
+    f: &mut TopicFigures,
+    counts: &TopicCounts,
+    delivered_before: u64,
+    a: &Mark,
+    b: &Mark,
+) -> Option<f64> {
+    f.secs = (b.at - a.at).as_secs_f64();
+    f.pings = b.pings - a.pings;
+    f.deliveries = counts.delivered.load(Relaxed) - delivered_before;
+    f.missing = f.deliveries_expected.saturating_sub(f.deliveries);
+    f.latency_us = Latency::of(counts.latencies());
+    let cpu = server_cpu(a, b);
+    if let Some((cpu, user_pct)) = cpu {
+        f.server_us_per_event = per_event_us(cpu, f.deliveries + f.pings);
+        f.server_us_per_publish = per_event_us(cpu, f.accepted);
+        f.server_user_pct = user_pct;
+    }
+    f.tool_us_per_event = per_event_us(
+        (b.tool_cpu.total() - a.tool_cpu.total()).as_secs_f64(),
+        b.events() - a.events(),
+    );
+    cpu.map(|(cpu, _)| cpu)
+}
+
+/// A topic phase's duplicates (since `duplicates_before`), late, unreadable and misdelivered events.
+fn count_faults(f: &mut TopicFigures, counts: &TopicCounts, duplicates_before: u64) {
+    f.duplicates = counts.duplicates.load(Relaxed) - duplicates_before;
+    f.out_of_order = counts.out_of_order.load(Relaxed);
+    f.unreadable = counts.bad.load(Relaxed);
+    f.misdelivered = counts.misdelivered.load(Relaxed);
+}
+
+/// Why a topic phase (`what`: `topic`, `topic-round`) is not a pass.
+fn phase_problems(problems: &mut Vec<String>, what: &str, f: &TopicFigures) {
+    if f.missing > 0 {
+        problems.push(format!("{} {what} receipts missing", f.missing));
+    }
+    if f.misdelivered > 0 {
+        problems.push(format!(
+            "{} {what} events reached a stream not subscribed to their topic",
+            f.misdelivered
+        ));
+    }
+    if f.duplicates + f.out_of_order + f.unreadable > 0 {
+        problems.push(format!(
+            "{} duplicate, {} out-of-order, {} unreadable {what} events",
+            f.duplicates, f.out_of_order, f.unreadable
+        ));
+    }
+    if f.publish_errors > 0 {
+        problems.push(format!("{} {what} publishes failed", f.publish_errors));
+    }
 }
 
 /// Run every phase against `target` and report.
