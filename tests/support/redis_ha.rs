@@ -79,9 +79,20 @@ impl Node {
         }
     }
 
+    /// SIGTERM, and SIGKILL if it has not exited 5 s later: a node that was paused
+    /// (`CLIENT PAUSE WRITE`) and then demoted once went on running after SIGTERM, and an
+    /// unbounded wait here (in a destructor, where no timeout can fire) hung the test run.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             signal(&child, libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            signal(&child, libc::SIGKILL);
             let _ = child.wait();
         }
     }
