@@ -433,6 +433,20 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
     }
 }
 
+impl Report {
+    /// Every acknowledged event is on the new primary and reached every stream.
+    fn assert_nothing_acknowledged_lost(&self) {
+        assert_eq!(
+            self.lost_in_redis, 0,
+            "an acknowledged event is not on the new primary"
+        );
+        assert_eq!(
+            self.missing_on_streams, 0,
+            "an acknowledged event did not reach every stream"
+        );
+    }
+}
+
 fn print(min_replicas: u32, fault: Fault, streams: usize, r: &Report) {
     eprintln!(
         "FAILOVER {fault:?} min_replicas={min_replicas}: streams={streams} acked(202)={} refused(503)={} \
@@ -457,14 +471,7 @@ fn with_one_replica_confirmed_no_acknowledged_event_is_lost_across_a_failover() 
         async {
             let r = failover(1, Fault::Kill, STREAMS).await;
             print(1, Fault::Kill, STREAMS, &r);
-            assert_eq!(
-                r.lost_in_redis, 0,
-                "an acknowledged event is not on the new primary"
-            );
-            assert_eq!(
-                r.missing_on_streams, 0,
-                "an acknowledged event did not reach every stream"
-            );
+            r.assert_nothing_acknowledged_lost();
             assert!(r.refused_503 > 0, "publishes during the failover get 503");
             assert_eq!(r.no_answer, 0, "every publish got an answer");
             assert!(
@@ -501,14 +508,7 @@ fn a_planned_failover_with_writes_paused_loses_nothing() {
         async {
             let r = failover(1, Fault::PlannedPaused, 200).await;
             print(1, Fault::PlannedPaused, 200, &r);
-            assert_eq!(
-                r.lost_in_redis, 0,
-                "an acknowledged event is not on the new primary"
-            );
-            assert_eq!(
-                r.missing_on_streams, 0,
-                "an acknowledged event did not reach every stream"
-            );
+            r.assert_nothing_acknowledged_lost();
             assert_eq!(r.no_answer, 0, "every publish got an answer");
             assert!(r.first_202_after_kill <= Duration::from_secs(10));
         },

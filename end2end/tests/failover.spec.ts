@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, test as base, sleep } from './fixtures';
-import { Fleet } from './fixtures/fleet';
+import { type Fleet, useFleet } from './fixtures/fleet';
 import { MASTER, RedisHa } from './fixtures/sentinel';
 
 const test = base.extend<{ ha: RedisHa; fleet: Fleet }>({
@@ -22,16 +22,8 @@ const test = base.extend<{ ha: RedisHa; fleet: Fleet }>({
     }
   },
   fleet: async ({ ha }, use, testInfo) => {
-    const fleet = new Fleet();
-    try {
-      // --redis-min-replicas defaults to 1 with Sentinel: a 202 only once a replica has it.
-      await fleet.start(2, { SSE_REDIS_SENTINEL: ha.sentinelAddrs, SSE_REDIS_MASTER: MASTER });
-      await use(fleet);
-    } finally {
-      await fleet.stop();
-      if (testInfo.status !== testInfo.expectedStatus)
-        await testInfo.attach('fleet.log', { body: fleet.logs, contentType: 'text/plain' });
-    }
+    // --redis-min-replicas defaults to 1 with Sentinel: a 202 only once a replica has it.
+    await useFleet(use, testInfo, { SSE_REDIS_SENTINEL: ha.sentinelAddrs, SSE_REDIS_MASTER: MASTER });
   },
   baseURL: async ({ fleet }, use) => {
     await use(fleet.url);

@@ -6,7 +6,7 @@ import type { BrowserContext } from '@playwright/test';
 import { expect, measured, sleep, test as base } from './fixtures';
 import { cycle, demoIds, demoTexts, publishBurst, reaching, signIn, type Publisher } from './fixtures/access';
 import type { Dashboard } from './fixtures/dashboard';
-import { Fleet } from './fixtures/fleet';
+import { type Fleet, useFleet } from './fixtures/fleet';
 import { metric } from './fixtures/tabs';
 
 const SECRET = 'e2e-fleet-auth-secret-0123456789abcdef';
@@ -15,16 +15,8 @@ const BOB = ['users/bob', 'public'];
 
 const test = base.extend<{ fleet: Fleet }>({
   fleet: async ({}, use, testInfo) => {
-    const fleet = new Fleet();
-    try {
-      // Both instances check (and the demo signs) with one secret; tokens outlive the test.
-      await fleet.start(2, { SSE_AUTH_SECRET: SECRET, SSE_DEMO_USERS: 'alice,bob', SSE_DEMO_TOKEN_TTL_MS: '600000' });
-      await use(fleet);
-    } finally {
-      await fleet.stop();
-      if (testInfo.status !== testInfo.expectedStatus)
-        await testInfo.attach('fleet.log', { body: fleet.logs, contentType: 'text/plain' });
-    }
+    // Both instances check (and the demo signs) with one secret; tokens outlive the test.
+    await useFleet(use, testInfo, { SSE_AUTH_SECRET: SECRET, SSE_DEMO_USERS: 'alice,bob', SSE_DEMO_TOKEN_TTL_MS: '600000' });
   },
   baseURL: async ({ fleet }, use) => {
     await use(fleet.url);

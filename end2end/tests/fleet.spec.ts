@@ -3,19 +3,11 @@
 // away — and the page neither lies nor loses an event.
 import path from 'node:path';
 import { expect, test as base, sleep } from './fixtures';
-import { Fleet } from './fixtures/fleet';
+import { type Fleet, useFleet } from './fixtures/fleet';
 
 const test = base.extend<{ fleet: Fleet }>({
   fleet: async ({}, use, testInfo) => {
-    const fleet = new Fleet();
-    try {
-      await fleet.start();
-      await use(fleet);
-    } finally {
-      await fleet.stop();
-      if (testInfo.status !== testInfo.expectedStatus)
-        await testInfo.attach('fleet.log', { body: fleet.logs, contentType: 'text/plain' });
-    }
+    await useFleet(use, testInfo);
   },
   baseURL: async ({ fleet }, use) => {
     await use(fleet.url);
