@@ -266,3 +266,120 @@ async fn a_chunked_request_then_a_pipelined_one_both_get_answers() {
     );
     assert!(got.ends_with("hello"), "{got}");
 }
+
+/// A stream mounted under `/live`, a root `/events` of the app's own, and two layers around
+/// everything: one adds a request id to every answer, one refuses requests that ask for it.
+async fn start_mounted() -> Server {
+    use axum::middleware::{from_fn, Next};
+    let listener = bind("127.0.0.1:0".parse().unwrap(), false).expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let hub = LiveHub::builder(HubConfig::default())
+        .mounted_at("/live")
+        .build()
+        .expect("a valid config");
+    assert_eq!(hub.stream_path(), "/live/events");
+    let app = Router::new()
+        .nest("/live", hub.stream_router())
+        .route("/events", get(|| async { "the app's own /events" }))
+        .layer(from_fn(|req: Request, next: Next| async move {
+            if req.uri().query() == Some("deny") {
+                return (StatusCode::UNAUTHORIZED, "denied by a layer").into_response();
+            }
+            next.run(req).await
+        }))
+        .layer(axum::middleware::map_response(
+            |mut res: Response| async move {
+                res.headers_mut()
+                    .insert("x-request-id", header::HeaderValue::from_static("r-1"));
+                res
+            },
+        ));
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, hub.clone(), app, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        hub,
+        _stop: stop,
+    }
+}
+
+#[tokio::test]
+async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_apps_layers() {
+    let server = start_mounted().await;
+    // The mounted stream: written directly (no chunked framing, the connection is the body),
+    // with the layer's header on its head.
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(b"GET /live/events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut stream, Duration::from_millis(800)).await;
+    let lower = got.to_ascii_lowercase();
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(lower.contains("content-type: text/event-stream"), "{got}");
+    assert!(lower.contains("x-request-id: r-1"), "the layer ran: {got}");
+    assert!(lower.contains("connection: close"), "{got}");
+    assert!(
+        !lower.contains("transfer-encoding"),
+        "the direct writer, not hyper: {got}"
+    );
+    assert!(got.contains("event: connected"), "{got}");
+    assert!(!closed);
+    assert_eq!(server.hub.open_streams(), 1);
+
+    // The root `/events` is the app's: its own answer, on a connection that stays usable.
+    let mut sock = connect(&server).await;
+    sock.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.ends_with("the app's own /events"), "{got}");
+    assert!(
+        got.to_ascii_lowercase().contains("x-request-id: r-1"),
+        "{got}"
+    );
+    assert!(!closed);
+
+    // A layer's refusal on the stream path is what the client gets, and no stream opens.
+    sock.write_all(b"GET /live/events?deny HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 401"), "{got}");
+    assert!(got.ends_with("denied by a layer"), "{got}");
+    assert!(
+        got.to_ascii_lowercase().contains("x-request-id: r-1"),
+        "{got}"
+    );
+    assert_eq!(
+        server.hub.open_streams(),
+        1,
+        "only the first stream is open"
+    );
+
+    // A hub error (a topic nobody is granted) comes back as its JSON body with a length.
+    sock.write_all(b"GET /live/events?topic=users/42 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.starts_with("HTTP/1.1 403"), "{got}");
+    assert!(got.contains("content-length:"), "{got}");
+    assert!(got.contains(r#""error":"forbidden_topic""#), "{got}");
+    assert!(!closed, "a framed error keeps the connection");
+    drop(stream);
+}
+
+#[test]
+fn a_mount_prefix_that_is_not_a_path_is_refused_by_name() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let err = LiveHub::builder(HubConfig::default())
+            .mounted_at("live?x")
+            .build()
+            .expect_err("not a path");
+        assert_eq!(err.setting(), "mounted_at");
+    });
+}

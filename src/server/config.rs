@@ -116,6 +116,10 @@ pub enum ConfigError {
     /// The Redis stream key is empty or too long.
     #[error("redis_stream must be 1–256 characters")]
     BadRedisStream,
+    /// The prefix given to [`LiveHubBuilder::mounted_at`](crate::server::LiveHubBuilder::mounted_at)
+    /// is not a path prefix.
+    #[error("mounted_at is not a path prefix such as \"/live\": {0}")]
+    BadMount(&'static str),
 }
 
 impl ConfigError {
@@ -128,6 +132,7 @@ impl ConfigError {
             ConfigError::BadRedisStream => "redis_stream",
             ConfigError::BadRedisSentinel(_) => "redis_sentinel",
             ConfigError::BadRedisMaster(_) => "redis_master",
+            ConfigError::BadMount(_) => "mounted_at",
         }
     }
 }

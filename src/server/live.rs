@@ -114,12 +114,15 @@ impl LiveHub {
         LiveHubBuilder {
             config,
             auth: AuthPolicy::default(),
+            mount: String::new(),
         }
     }
 
-    fn start(config: HubConfig, auth: AuthPolicy) -> Result<LiveHub, ConfigError> {
+    fn start(config: HubConfig, auth: AuthPolicy, mount: &str) -> Result<LiveHub, ConfigError> {
         config.validate()?;
-        let state = AppState::new(config, auth);
+        let stream_path = stream_path(mount)?;
+        let mut state = AppState::new(config, auth);
+        state.stream_path = stream_path.into();
         tokio::spawn(
             state
                 .hub
@@ -270,6 +273,12 @@ impl LiveHub {
         &self.state.config
     }
 
+    /// Where the stream is served: `/events`, or under the prefix given to
+    /// [`LiveHubBuilder::mounted_at`] (e.g. `/live/events`).
+    pub fn stream_path(&self) -> &str {
+        &self.state.stream_path
+    }
+
     /// The shared internals, for this crate's serving loop and app.
     pub(crate) fn state(&self) -> &AppState {
         &self.state
@@ -281,6 +290,7 @@ impl LiveHub {
 pub struct LiveHubBuilder {
     config: HubConfig,
     auth: AuthPolicy,
+    mount: String,
 }
 
 impl std::fmt::Debug for LiveHubBuilder {
@@ -288,6 +298,7 @@ impl std::fmt::Debug for LiveHubBuilder {
         f.debug_struct("LiveHubBuilder")
             .field("config", &self.config)
             .field("auth", &self.auth)
+            .field("mount", &self.mount)
             .finish()
     }
 }
@@ -307,11 +318,66 @@ impl LiveHubBuilder {
         self
     }
 
+    /// Where your router nests [`LiveHub::stream_router`] (or [`LiveHub::router`]), e.g.
+    /// `"/live"` for `.nest("/live", hub.stream_router())`; default: the root. Only
+    /// [`serve`](crate::server::serve) needs it: it answers `GET` on exactly that stream path
+    /// without hyper's per-connection buffers. Requests there still go through your router and
+    /// its layers; a wrong prefix costs memory per stream, never correctness.
+    pub fn mounted_at(mut self, prefix: impl Into<String>) -> Self {
+        self.mount = prefix.into();
+        self
+    }
+
     /// Check the settings and start the hub (see [`LiveHub::new`]).
     ///
     /// # Panics
     /// Outside a Tokio runtime (it spawns tasks).
     pub fn build(self) -> Result<LiveHub, ConfigError> {
-        LiveHub::start(self.config, self.auth)
+        LiveHub::start(self.config, self.auth, &self.mount)
+    }
+}
+
+/// The stream's path under `prefix` (`""` or `"/"`: the root).
+fn stream_path(prefix: &str) -> Result<String, ConfigError> {
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+    if prefix.is_empty() {
+        return Ok("/events".into());
+    }
+    if !prefix.starts_with('/') {
+        return Err(ConfigError::BadMount("it must start with /"));
+    }
+    if prefix.len() > 1024 {
+        return Err(ConfigError::BadMount("it is longer than 1,024 bytes"));
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@%".contains(&b);
+    if !prefix.bytes().all(allowed) || prefix.contains("//") {
+        return Err(ConfigError::BadMount(
+            "only path characters, no empty segment, query or fragment",
+        ));
+    }
+    Ok(format!("{prefix}/events"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_path_follows_the_mount_prefix() {
+        for (prefix, path) in [
+            ("", "/events"),
+            ("/", "/events"),
+            ("/live", "/live/events"),
+            ("/live/", "/live/events"),
+            ("/a/b", "/a/b/events"),
+        ] {
+            assert_eq!(stream_path(prefix).unwrap(), path, "{prefix:?}");
+        }
+        for bad in ["live", "/live?x=1", "/li ve", "/a//b", "/a#b"] {
+            assert!(
+                matches!(stream_path(bad), Err(ConfigError::BadMount(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

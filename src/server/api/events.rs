@@ -1,10 +1,11 @@
-//! Server only: `GET /events` through axum — what an app gets when it mounts
-//! [`LiveHub::router`](crate::server::live::LiveHub::router) in its own axum server (and what our own server
-//! uses with `--no-fast-path`, for A/B benchmarks). Our connection loop (`conn.rs`) normally
-//! sends `/events` to the direct writer in `fastpath.rs`; both parse the request with the same
-//! function and send exactly what [`feed`](crate::server::stream::feed) produces.
+//! Server only: the `GET /events` handler — on every path a stream can take. Under any axum
+//! server its body is the feed; under our own connection loop (`conn.rs`) the request carries a
+//! [`DirectSlot`] and the handler leaves the opened feed there instead, so the loop writes it
+//! straight to the socket (`fastpath.rs`) after the app's router and layers have answered.
+//! Either way the request passes the same checks and the same access policy.
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,8 +16,28 @@ use axum::response::{IntoResponse, Response};
 use futures::stream;
 
 use crate::server::error::ApiError;
+use crate::server::stream::feed::Feed;
 use crate::server::stream::state::AppState;
 use crate::server::stream::{access, feed};
+
+/// Put in a request's extensions by our connection loop: a stream handler that opens a feed
+/// leaves it here (and answers with the stream's head and an empty body) so the loop can write
+/// the feed to the socket itself.
+#[derive(Clone, Default)]
+pub(crate) struct DirectSlot(Arc<Mutex<Option<Box<Feed>>>>);
+
+impl DirectSlot {
+    /// The feed a handler left, if any.
+    pub(crate) fn take(&self) -> Option<Box<Feed>> {
+        self.0.lock().ok()?.take()
+    }
+
+    fn put(&self, feed: Box<Feed>) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(feed);
+        }
+    }
+}
 
 /// The client's address for logs: axum's standard `ConnectInfo<SocketAddr>` (our serving loop
 /// provides it, as does `into_make_service_with_connect_info::<SocketAddr>()`), or unknown
@@ -62,6 +83,10 @@ pub async fn stream(State(state): State<AppState>, request: Request) -> Result<R
         return Ok((stream_headers(), Body::empty()).into_response());
     }
     let feed = feed::open(&state, peer, resume, access)?;
+    if let Some(slot) = parts.extensions.get::<DirectSlot>() {
+        slot.put(Box::new(feed));
+        return Ok((stream_headers(), Body::empty()).into_response());
+    }
     let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
         let bytes = feed.next().await?;
         Some((Ok::<_, Infallible>(bytes), feed))

@@ -35,6 +35,9 @@ pub struct AppState {
     /// Cancelled when the server stops (after the drain): the accept loop, the heartbeat and
     /// axum's graceful shutdown follow it.
     pub shutdown: CancellationToken,
+    /// Where the embedder's router serves the stream (`/events`, or e.g. `/live/events`): the
+    /// only path [`serve`](crate::server::serve) answers without hyper.
+    pub stream_path: Arc<str>,
     draining: Arc<AtomicBool>,
 }
 
@@ -78,6 +81,7 @@ impl AppState {
             sockets: SocketGate::new(budget.max_sockets),
             refusal_log: Arc::new(RefusalLog::default()),
             shutdown: CancellationToken::new(),
+            stream_path: Arc::from("/events"),
             draining: Arc::new(AtomicBool::new(false)),
         }
     }

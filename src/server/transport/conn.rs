@@ -1,10 +1,13 @@
 //! Server only: every TCP connection's life. The accept loop admits sockets under the socket cap
 //! (beyond it: a canned 503, no task, no buffers). Each connection then runs our own small
 //! HTTP/1.1 keep-alive loop: it reads every request head itself — the idle timeout until its
-//! first byte, the header timeout for the rest, a size limit — sends `GET /events` to the direct
-//! stream writer (`fastpath.rs`), and hands any other request to hyper as a one-request
-//! connection, taking the socket back afterwards. So every request on every connection is under
-//! the same timeouts, and a stream on a reused keep-alive connection is as lean as on a new one.
+//! first byte, the header timeout for the rest, a size limit. A `GET` or `HEAD` of the hub's
+//! stream path (where the embedder mounted it) goes to the app's router without hyper; if the
+//! hub's handler opened a stream, the loop writes it straight to the socket (`fastpath.rs`),
+//! otherwise it writes the router's answer. Any other request goes to hyper as a one-request
+//! connection, and the socket comes back afterwards. So every request on every connection is
+//! under the same timeouts and the same router and layers, and a stream on a reused keep-alive
+//! connection is as lean as on a new one.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,12 +26,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use crate::server::api::events::DirectSlot;
+use crate::server::auth::RequestParts;
 use crate::server::error::ApiError;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
-use crate::server::stream::{access, feed};
 use crate::server::transport::fastpath;
-use crate::server::transport::head::{self, BodyLen, EventsRequest, Head, Parsed};
+use crate::server::transport::head::{self, BodyLen, Head, Parsed};
 use crate::server::transport::listener::{OneRequest, StallIo};
 
 /// Suggested wait in the canned answer at the socket cap.
@@ -149,30 +153,35 @@ async fn serve_connection(
                 return refuse(io, peer, &err, reason, &state).await
             }
         };
-        match head.events {
+        match head.stream {
             Some(request) if !state.config.no_fast_path => {
                 let _ = buf.split_to(head.len);
-                if !buf.is_empty() {
-                    let err = ApiError::BadRequest {
-                        reason: "nothing may follow an event stream request".into(),
-                    };
-                    return refuse(io, peer, &err, "unexpected_input", &state).await;
-                }
-                drop(buf);
-                // The hub's access policy runs here as on the router path; the request's parts
-                // are dropped before the stream is held.
-                let opened = match request {
-                    Ok(EventsRequest { resume, mut parts }) => {
-                        parts.extensions.insert(ConnectInfo(peer));
-                        match Box::pin(access::admit(&state, &parts)).await {
-                            Ok(access) => feed::open(&state, peer, resume, access),
-                            Err(err) => Err(err),
-                        }
-                    }
-                    Err(err) => Err(err),
+                let parts = match request {
+                    Ok(parts) => parts,
+                    Err(err) => return answer_and_close(io, &err).await,
                 };
-                match opened {
-                    Ok(feed) => {
+                // The app's router answers (its layers, the hub's checks and access policy, or
+                // whatever the embedder routes there); a stream it opens comes back in the slot.
+                let slot = DirectSlot::default();
+                let answer = Box::pin(route_stream_request(&app, *parts, peer, slot.clone())).await;
+                match (answer.status(), slot.take()) {
+                    (axum::http::StatusCode::OK, Some(feed)) if !head.is_head => {
+                        if !buf.is_empty() {
+                            // A stream holds the connection: a request pipelined behind it
+                            // would never be answered.
+                            drop(feed);
+                            let err = ApiError::BadRequest {
+                                reason: "nothing may follow an event stream request".into(),
+                            };
+                            return refuse(io, peer, &err, "unexpected_input", &state).await;
+                        }
+                        drop(buf);
+                        let stream_head = stream_head(&answer, head.http10);
+                        drop(answer);
+                        if io.write_all(&stream_head).await.is_err() {
+                            return;
+                        }
+                        drop(stream_head);
                         let unexpected = state.metrics.unexpected_input.clone();
                         // The held stream gets a task of its own with only what it needs (the
                         // socket, its feed, its place under the socket cap): this one ends and
@@ -180,15 +189,22 @@ async fn serve_connection(
                         // are this server's scaling number. The feed is boxed: an async fn's
                         // state keeps its arguments and their moved-to locals apart, so an
                         // inline feed would be paid for twice in every held task.
-                        tracker.spawn(fastpath::serve_stream(
-                            io,
-                            Box::new(feed),
-                            unexpected,
-                            permit,
-                        ));
+                        tracker.spawn(fastpath::serve_stream(io, feed, unexpected, permit));
                         return;
                     }
-                    Err(err) => return answer_and_close(io, &err).await,
+                    // Anything else (an error, a HEAD, a layer's own answer, another route):
+                    // written as it is. A feed opened meanwhile closes with the slot.
+                    _ => {
+                        let framing = (head.http10, head.is_head);
+                        let keep = head.keep_alive && response_allows_reuse(&answer, framing);
+                        match Box::pin(write_response(&mut io, answer, framing, keep)).await {
+                            Ok(true) if !state.shutdown.is_cancelled() => continue,
+                            _ => {
+                                let _ = io.shutdown().await;
+                                return;
+                            }
+                        }
+                    }
                 }
             }
             _ => match Box::pin(one_request(io, &mut buf, &head, peer, &state, &app)).await {
@@ -218,7 +234,7 @@ async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> He
     }
     let deadline = tokio::time::Instant::now() + config.header_timeout();
     loop {
-        match head::parse(buf) {
+        match head::parse(buf, &state.stream_path) {
             Parsed::Complete(head) => return HeadOutcome::Ready(head),
             Parsed::Refused(err) => {
                 let reason = match err {
@@ -245,6 +261,128 @@ async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> He
             }
         }
     }
+}
+
+/// A request for the stream path, through the app's router (no hyper: the head is parsed, the
+/// body is empty). The router's answer is always a response (axum's routers are infallible).
+async fn route_stream_request(
+    app: &Router,
+    parts: RequestParts,
+    peer: SocketAddr,
+    slot: DirectSlot,
+) -> axum::response::Response {
+    let mut request = Request::from_parts(parts, axum::body::Body::empty());
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request.extensions_mut().insert(slot);
+    match app.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// Header fields this loop decides itself when it writes a response.
+fn framing_header(name: &axum::http::HeaderName) -> bool {
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+    name == CONNECTION
+        || name == TRANSFER_ENCODING
+        || name == CONTENT_LENGTH
+        || name == "keep-alive"
+}
+
+/// The status line (in the request's HTTP version, as hyper answers) and the header fields
+/// `skip` lets through.
+fn push_status_and_headers(
+    out: &mut Vec<u8>,
+    http10: bool,
+    res: &axum::response::Response,
+    skip: impl Fn(&axum::http::HeaderName) -> bool,
+) {
+    let status = res.status();
+    out.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in res.headers() {
+        if skip(name) {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The head of a directly written stream: the router's status and headers (with the layers'
+/// additions), minus framing and content coding (the body is the feed's plain frames, until
+/// the connection closes).
+fn stream_head(res: &axum::response::Response, http10: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    push_status_and_headers(&mut out, http10, res, |name| {
+        framing_header(name) || name == axum::http::header::CONTENT_ENCODING
+    });
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out
+}
+
+/// Write a router's response to a request for the stream path (an error, a HEAD, another
+/// route's answer). `keep`: the connection may carry another request if the body's end is known.
+/// Returns whether it may.
+async fn write_response(
+    io: &mut StallIo,
+    res: axum::response::Response,
+    (http10, is_head): (bool, bool),
+    keep: bool,
+) -> std::io::Result<bool> {
+    use axum::body::HttpBody;
+    use axum::http::StatusCode;
+    let status = res.status();
+    let bodyless = is_head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let declared = res
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .cloned();
+    let exact = res.body().size_hint().exact();
+    let mut out = Vec::with_capacity(512);
+    push_status_and_headers(&mut out, http10, &res, framing_header);
+    // A HEAD keeps the length its GET would have; a body says its own.
+    let length = if is_head {
+        declared.map(|v| v.as_bytes().to_vec())
+    } else if bodyless {
+        None
+    } else {
+        exact.map(|n| n.to_string().into_bytes())
+    };
+    if let Some(length) = &length {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(length);
+        out.extend_from_slice(b"\r\n");
+    }
+    let keep = keep && (bodyless || exact.is_some());
+    out.extend_from_slice(match (keep, http10) {
+        (true, true) => b"connection: keep-alive\r\n\r\n".as_slice(),
+        (true, false) => b"\r\n".as_slice(),
+        (false, _) => b"connection: close\r\n\r\n".as_slice(),
+    });
+    io.write_all(&out).await?;
+    if !bodyless {
+        let mut body = res.into_body().into_data_stream();
+        while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+            match chunk {
+                Ok(bytes) => io.write_all(&bytes).await?,
+                Err(err) => {
+                    tracing::debug!(%err, "response body failed; closing");
+                    return Ok(false);
+                }
+            }
+        }
+    }
+    io.flush().await?;
+    Ok(keep)
 }
 
 /// Answer a slow or bad request, count it, and close.

@@ -1,8 +1,8 @@
 //! Server only: reading one HTTP/1.1 request head off a connection and deciding what it is —
-//! an event stream we serve directly, or a request for hyper with a known body length — before
-//! any HTTP stack sees it. Pure parsing here (table-tested); the timeouts live in `conn.rs`.
+//! a request for the hub's stream path (answered by the router without hyper, so a stream can
+//! be written directly), or a request for hyper with a known body length — before any HTTP
+//! stack sees it. Pure parsing here (table-tested); the timeouts live in `conn.rs`.
 
-use crate::protocol::{resume_point, Resume};
 use crate::server::auth::RequestParts;
 use crate::server::error::ApiError;
 
@@ -25,9 +25,9 @@ pub enum BodyLen {
 pub struct Head {
     /// Its length in bytes (the body starts right after).
     pub len: usize,
-    /// `Some` for `GET /events`: the resume point and the request's parts (for the hub's
-    /// authorizer), or why the request is refused.
-    pub events: Option<Result<EventsRequest, ApiError>>,
+    /// `Some` for a `GET` or `HEAD` of the hub's stream path (not an upgrade): the request's
+    /// parts for the router, or why the request is refused.
+    pub stream: Option<Result<Box<RequestParts>, ApiError>>,
     /// The body's framing.
     pub body: BodyLen,
     /// Whether the connection may carry another request after this one (as the client asks).
@@ -40,23 +40,24 @@ pub struct Head {
     pub is_head: bool,
 }
 
-/// A `GET /events` request as the direct writer needs it.
-#[derive(Debug)]
-pub struct EventsRequest {
-    /// Where the client resumes.
-    pub resume: Resume,
-    /// Method, target and headers, as the hub's authorizer sees them on every path (boxed: a
-    /// connection's future stays small while it waits).
-    pub parts: Box<RequestParts>,
-}
-
 /// The request parts of a stream request head, as axum would give them.
-fn request_parts(target: &str, headers: &[httparse::Header<'_>]) -> Result<RequestParts, ApiError> {
+fn request_parts(
+    method: axum::http::Method,
+    http10: bool,
+    target: &str,
+    headers: &[httparse::Header<'_>],
+) -> Result<RequestParts, ApiError> {
     let bad = |what: &str| ApiError::BadRequest {
         reason: format!("the request's {what} cannot be read"),
     };
+    let version = if http10 {
+        axum::http::Version::HTTP_10
+    } else {
+        axum::http::Version::HTTP_11
+    };
     let mut request = axum::http::Request::builder()
-        .method(axum::http::Method::GET)
+        .method(method)
+        .version(version)
         .uri(target);
     for h in headers {
         let name = axum::http::HeaderName::from_bytes(h.name.as_bytes())
@@ -104,8 +105,9 @@ fn bad(reason: impl Into<String>) -> Parsed {
     })
 }
 
-/// Parse the start of `buf` as a request head.
-pub fn parse(buf: &[u8]) -> Parsed {
+/// Parse the start of `buf` as a request head; `stream_path` is where the hub's stream route is
+/// mounted (e.g. `/events`).
+pub fn parse(buf: &[u8], stream_path: &str) -> Parsed {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(buf) {
@@ -178,26 +180,29 @@ pub fn parse(buf: &[u8]) -> Parsed {
         has_token(headers, "connection", "keep-alive")
     };
 
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let events = (method == "GET" && path == "/events").then(|| {
-        if body != BodyLen::Fixed(0) {
-            return Err(ApiError::BadRequest {
-                reason: "an event stream request has no body".into(),
-            });
-        }
-        let resume = resume_point(header_values(headers, "last-event-id"), query)?;
-        Ok(EventsRequest {
-            resume,
-            parts: Box::new(request_parts(target, headers)?),
-        })
-    });
-
     let upgrade = header_values(headers, "upgrade").next().is_some()
         && has_token(headers, "connection", "upgrade");
 
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    let stream_method = match method {
+        "GET" => Some(axum::http::Method::GET),
+        "HEAD" => Some(axum::http::Method::HEAD),
+        _ => None,
+    };
+    let stream = match stream_method {
+        Some(m) if path == stream_path && !upgrade => Some(if body != BodyLen::Fixed(0) {
+            Err(ApiError::BadRequest {
+                reason: "an event stream request has no body".into(),
+            })
+        } else {
+            request_parts(m, version == 0, target, headers).map(Box::new)
+        }),
+        _ => None,
+    };
+
     Parsed::Complete(Head {
         len,
-        events,
+        stream,
         body,
         keep_alive,
         http10: version == 0,
@@ -211,57 +216,74 @@ mod tests {
     use super::*;
 
     fn head(raw: &str) -> Head {
-        match parse(raw.as_bytes()) {
+        match parse(raw.as_bytes(), "/events") {
             Parsed::Complete(head) => head,
             other => panic!("{raw:?}: {other:?}"),
         }
     }
 
     fn refused(raw: &[u8]) -> ApiError {
-        match parse(raw) {
+        match parse(raw, "/events") {
             Parsed::Refused(err) => err,
             other => panic!("{:?}: {other:?}", String::from_utf8_lossy(raw)),
         }
     }
 
     #[test]
-    fn streams_are_recognised_with_their_resume_point() {
+    fn requests_for_the_stream_path_are_recognised_with_their_parts() {
         let h = head("GET /events?last_event_id=ab-3 HTTP/1.1\r\nLast-Event-ID: cd-4\r\n\r\n");
-        assert!(
-            matches!(h.events, Some(Ok(EventsRequest { resume: Resume::Id(ref id), .. })) if id.to_string() == "cd-4")
-        );
+        let Some(Ok(parts)) = h.stream else {
+            panic!("a stream request")
+        };
+        assert_eq!(parts.method, axum::http::Method::GET);
+        assert_eq!(parts.uri.query(), Some("last_event_id=ab-3"));
+        assert_eq!(parts.headers["last-event-id"], "cd-4");
         assert!(h.keep_alive);
         let h = head("GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n");
         assert_eq!(h.len, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n".len());
-        assert!(matches!(
-            h.events,
-            Some(Ok(EventsRequest {
-                resume: Resume::Fresh,
-                ..
-            }))
-        ));
+        assert!(matches!(h.stream, Some(Ok(_))));
         let h = head(
             "GET /events?topic=users/42 HTTP/1.1\r\nCookie: sse_access=t\r\nAuthorization: Bearer b\r\n\r\n",
         );
-        let Some(Ok(EventsRequest { parts, .. })) = h.events else {
+        let Some(Ok(parts)) = h.stream else {
             panic!("a stream request")
         };
         assert_eq!(parts.uri.query(), Some("topic=users/42"));
         assert_eq!(parts.headers["cookie"], "sse_access=t");
         assert_eq!(parts.headers["authorization"], "Bearer b");
-        let h = head("GET /events?last_event_id=a-1&last_event_id=a-2 HTTP/1.1\r\n\r\n");
-        assert!(matches!(h.events, Some(Err(ApiError::BadRequest { .. }))));
+        let h = head("HEAD /events HTTP/1.0\r\n\r\n");
+        let Some(Ok(parts)) = h.stream else {
+            panic!("a HEAD of the stream path")
+        };
+        assert_eq!(parts.method, axum::http::Method::HEAD);
+        assert_eq!(parts.version, axum::http::Version::HTTP_10);
         let h = head("GET /events HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
-        assert!(matches!(h.events, Some(Err(ApiError::BadRequest { .. }))));
+        assert!(matches!(h.stream, Some(Err(ApiError::BadRequest { .. }))));
         for other in [
             "GET / HTTP/1.1\r\n\r\n",
             "POST /events HTTP/1.1\r\n\r\n",
             "GET /events/x HTTP/1.1\r\n\r\n",
             "GET /eventsx HTTP/1.1\r\n\r\n",
+            "GET /live/events HTTP/1.1\r\n\r\n",
+            "GET /events HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             "OPTIONS * HTTP/1.1\r\n\r\n",
         ] {
-            assert!(head(other).events.is_none(), "{other:?}");
+            assert!(head(other).stream.is_none(), "{other:?}");
         }
+    }
+
+    #[test]
+    fn the_stream_path_is_where_the_hub_is_mounted() {
+        let at = |raw: &str, path: &str| match parse(raw.as_bytes(), path) {
+            Parsed::Complete(head) => head.stream.is_some(),
+            other => panic!("{raw:?}: {other:?}"),
+        };
+        assert!(at(
+            "GET /live/events?topic=a HTTP/1.1\r\n\r\n",
+            "/live/events"
+        ));
+        assert!(!at("GET /events HTTP/1.1\r\n\r\n", "/live/events"));
+        assert!(!at("GET /live/events/ HTTP/1.1\r\n\r\n", "/live/events"));
     }
 
     #[test]
@@ -352,7 +374,7 @@ mod tests {
         ];
         for (raw, status) in cases {
             if status == 0 {
-                assert!(matches!(parse(&raw), Parsed::Complete(_)));
+                assert!(matches!(parse(&raw, "/events"), Parsed::Complete(_)));
                 continue;
             }
             let err = refused(&raw);
@@ -364,7 +386,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            parse(b"GET /events HTTP/1.1\r\nHost:"),
+            parse(b"GET /events HTTP/1.1\r\nHost:", "/events"),
             Parsed::Partial
         ));
     }

@@ -17,12 +17,15 @@ use crate::server::transport::conn;
 /// connection loop until `signal` completes, then shut down within the configured timeout.
 /// Returns when the server has stopped.
 ///
-/// What it adds over `axum::serve`: `GET /events` is written straight to the socket (no HTTP
-/// stack, no per-connection buffers: the lean path for many held streams), every request is
-/// under the header, idle and body timeouts of the hub's [`HubConfig`](crate::server::config::HubConfig), and open
-/// sockets are capped. Every other request goes to `app` (usually one that contains
-/// [`LiveHub::router`]). The direct path serves `/events` at the root only; an app that mounts
-/// the stream elsewhere (e.g. `/live/events`) gets it through `app`.
+/// What it adds over `axum::serve`: a stream is written straight to the socket (no HTTP stack,
+/// no per-connection buffers: the lean path for many held streams), every request is under the
+/// header, idle and body timeouts of the hub's [`HubConfig`](crate::server::config::HubConfig),
+/// and open sockets are capped. Every request goes through `app` and its layers (usually a
+/// router that contains [`LiveHub::router`]); a `GET` of the hub's
+/// [`stream_path`](LiveHub::stream_path) does so without hyper, and when the hub's handler
+/// opens a stream there, the stream is written directly. Nest the stream elsewhere with
+/// [`LiveHubBuilder::mounted_at`](crate::server::LiveHubBuilder::mounted_at). Upgrades (WebSocket
+/// routes) work as under `axum::serve`; handlers get axum's `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: TcpListener,
     hub: LiveHub,
