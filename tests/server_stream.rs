@@ -227,6 +227,52 @@ async fn dashboard_server_render_says_connecting() {
     assert!(html.contains(r#"role="status""#));
 }
 
+/// The dashboard's render for an anonymous reader is shared for one second, per language and
+/// query; a reader with any other cookie gets a render of their own. (Leptos writes a fresh
+/// script nonce into every render: equal pages mean one render.)
+#[cfg(feature = "app-server")]
+#[tokio::test]
+async fn anonymous_renders_are_shared_for_a_second_and_private_ones_never() {
+    let server = TestServer::start(config(5_000)).await;
+    let c = client();
+    let page = |headers: &'static [(&'static str, &'static str)], path: &'static str| {
+        let c = c.clone();
+        let url = server.url(path);
+        async move {
+            let mut req = c.get(url);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            assert!(res.headers().get("set-cookie").is_none());
+            res.text().await.unwrap()
+        }
+    };
+    let first = page(&[], "/").await;
+    assert!(first.contains(r#"data-state="connecting""#));
+    assert_eq!(page(&[], "/").await, first, "shared within the second");
+    // Each language and query is its own render, in its own language.
+    let zh = page(&[("accept-language", "zh-CN")], "/").await;
+    assert!(zh.contains(r#"lang="zh-CN""#), "{zh}");
+    assert!(first.contains(r#"lang="en""#));
+    assert_eq!(page(&[("accept-language", "zh-CN")], "/").await, zh);
+    assert_eq!(
+        page(&[("cookie", "lang=zh-CN")], "/")
+            .await
+            .contains(r#"lang="zh-CN""#),
+        true
+    );
+    assert_ne!(page(&[], "/?share=0").await, first);
+    // Any other cookie: never shared, never stored.
+    let private = page(&[("cookie", "sse_access=x")], "/").await;
+    assert_ne!(private, first);
+    assert_ne!(page(&[("cookie", "sse_access=x")], "/").await, private);
+    // A second later the page is rendered again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_ne!(page(&[], "/").await, first, "an entry lives one second");
+}
+
 #[tokio::test]
 async fn shutdown_ends_open_streams_and_returns_within_the_timeout() {
     let mut cfg = config(5_000);

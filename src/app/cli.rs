@@ -58,6 +58,17 @@ pub(crate) struct Args {
     #[arg(long, env = "SSE_NO_FAST_PATH")]
     pub(crate) no_fast_path: bool,
 
+    /// Render the dashboard for every request instead of serving an anonymous reader's render
+    /// of the last second again (for A/B benchmarks; readers with a session are always rendered
+    /// for themselves).
+    #[arg(long, env = "SSE_NO_PAGE_CACHE")]
+    pub(crate) no_page_cache: bool,
+
+    /// Serve with plain `axum::serve` instead of this crate's serving loop: no header, idle or
+    /// body timeouts, no socket cap, every stream through hyper (for side-by-side benchmarks).
+    #[arg(long, env = "SSE_AXUM_SERVE")]
+    pub(crate) axum_serve: bool,
+
     /// Bearer token that `POST /api/publish` requires. Unset: publishing is refused (403). It
     /// must be 1–1024 visible ASCII characters without spaces (an empty token is refused).
     #[arg(long, env = "SSE_PUBLISH_TOKEN", hide_env_values = true)]

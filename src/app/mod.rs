@@ -19,6 +19,8 @@ mod cli;
 #[cfg(feature = "app-server")]
 mod demo;
 #[cfg(feature = "app-server")]
+mod page_cache;
+#[cfg(feature = "app-server")]
 mod routes;
 #[cfg(feature = "app-server")]
 mod run;

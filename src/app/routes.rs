@@ -15,6 +15,7 @@ use leptos::config::LeptosOptions;
 use crate::app::access::AccessContext;
 use crate::app::demo::Demo;
 use crate::app::documents::{not_found_shell, shell};
+use crate::app::page_cache::{serve_cached, PageCache};
 use crate::server::error::ApiError;
 use crate::server::LiveHub;
 
@@ -37,15 +38,17 @@ async fn require_path(req: Request, next: Next) -> Response {
 /// failures in the request log: a 503 (full, draining) is a deliberate answer, counted in
 /// `/metrics`, and under a flood an ERROR line per refusal would flood the log too.
 pub fn site_router(hub: &LiveHub, options: LeptosOptions) -> Router {
-    site_router_with(hub, options, None)
+    site_router_with(hub, options, None, true)
 }
 
 /// [`site_router`], with the demo sign-in (`--demo-users`) when `demo` is set: its `/demo/*`
-/// routes, and its signer in the render's context (the page shows whom it streams as).
+/// routes, and its signer in the render's context (the page shows whom it streams as). With
+/// `page_cache`, anonymous readers get the render of the last second (`page_cache.rs`).
 pub(crate) fn site_router_with(
     hub: &LiveHub,
     options: LeptosOptions,
     demo: Option<Demo>,
+    page_cache: bool,
 ) -> Router {
     // Leptos renders spawn tasks; run them on tokio (a second call is a harmless no-op).
     let _ = any_spawner::Executor::init_tokio();
@@ -64,6 +67,10 @@ pub(crate) fn site_router_with(
                     }
                 },
                 move || shell(shell_options.clone()),
+            ))
+            .layer(middleware::from_fn_with_state(
+                PageCache::new(page_cache),
+                serve_cached,
             )),
         )
         // Static files (the site's pkg/ and assets), else the 404 page with status 404.

@@ -42,7 +42,7 @@ pub async fn main() -> anyhow::Result<()> {
     let hub = builder
         .build()
         .map_err(|err| anyhow::Error::msg(crate::app::cli::flag_error(&err)))?;
-    let app = site_router_with(&hub, leptos, demo);
+    let app = site_router_with(&hub, leptos, demo, !args.no_page_cache);
     let state = hub.state();
     tracing::info!(
         %addr,
@@ -54,6 +54,20 @@ pub async fn main() -> anyhow::Result<()> {
         topics = if private_topics { "access tokens" } else { "none granted" },
         "listening on http://{addr}"
     );
+    if args.axum_serve {
+        // For side-by-side benchmarks: the same router under plain `axum::serve`.
+        let draining = hub.clone();
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            server::shutdown_signal().await;
+            draining.shutdown().await;
+        })
+        .await
+        .context("serving");
+    }
     server::serve(listener, hub.clone(), app, server::shutdown_signal())
         .await
         .context("serving")
