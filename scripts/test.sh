@@ -2,7 +2,7 @@
 # Installs whatever is missing (idempotent), then runs every check and test:
 # format, clippy (server and browser builds), unit + server tests, Playwright end-to-end
 # tests in Debian's Chromium against real faults, and the core of the fault suite in Firefox ESR
-# and WebKitGTK (end2end/engines).
+# and WebKitGTK (end2end/engines), and the release wasm's size budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -74,5 +74,10 @@ step "core fault suite in WebKitGTK (WebKitWebDriver + MiniBrowser, under Xvfb)"
 engine_started=$(date +%s)
 (cd end2end && xvfb-run -a npx playwright test -c playwright.engines.config.ts --project webkit)
 printf 'webkit core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
+
+# Last: the release build replaces target/site, which the Playwright steps above use (built in
+# debug by `cargo leptos end-to-end`).
+step "release wasm size budget (issue 18: gzip -9 at most ${WASM_GZIP_BUDGET:-170000} B)"
+scripts/wasm-size.sh
 
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

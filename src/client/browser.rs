@@ -19,7 +19,7 @@ use super::machine::{
 };
 use super::signals::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::tabs::{LoggedEvent, TabRole, TabsInput};
-use crate::protocol::{self, Connected, Draining, Ping, Resync};
+use crate::protocol::{self, Connected, Draining, FromJson, Ping, Resync};
 
 use share::{comparable, post_state, tabs_step, Share};
 
@@ -452,7 +452,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
         listeners.push(listener);
     };
     on(protocol::EVENT_CONNECTED, |_, msg| {
-        let hello: Connected = serde_json::from_str(&message_data(msg)).ok()?;
+        let hello = Connected::from_json(&message_data(msg))?;
         Some(Input::Hello {
             hello: ServerHello {
                 connection_id: hello.connection_id,
@@ -466,7 +466,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
     });
     on(protocol::EVENT_PING, |_, _| Some(Input::Event { id: None }));
     on(protocol::EVENT_DRAINING, |_, msg| {
-        let d: Draining = serde_json::from_str(&message_data(msg)).ok()?;
+        let d = Draining::from_json(&message_data(msg))?;
         Some(Input::Draining {
             reconnect_after_ms: d.reconnect_after_ms,
         })
@@ -477,14 +477,14 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
         })
     };
     on(protocol::EVENT_REAUTH, |_, msg| {
-        let r: protocol::Reauth = serde_json::from_str(&message_data(msg)).ok()?;
+        let r = protocol::Reauth::from_json(&message_data(msg))?;
         Some(Input::Reauth {
             last_event_id: r.last_event_id,
         })
     });
     on(protocol::EVENT_REVOKED, |_, _| Some(Input::Revoked));
     on(protocol::EVENT_RESYNC, |_, msg| {
-        let r: Resync = serde_json::from_str(&message_data(msg)).ok()?;
+        let r = Resync::from_json(&message_data(msg))?;
         Some(Input::Resync {
             reason: r.reason.as_str().to_owned(),
         })
@@ -584,12 +584,8 @@ fn log_event(inner: &Rc<RefCell<Inner>>, name: &str, msg: &MessageEvent) {
 /// follower tab gets them from the leader over the channel and notes them the same way.
 fn note_fleet(inner: &Rc<RefCell<Inner>>, name: &str, data: &str) {
     let fleet = match name {
-        protocol::EVENT_PING => serde_json::from_str::<Ping>(data)
-            .ok()
-            .and_then(|p| p.fleet),
-        protocol::EVENT_CONNECTED => serde_json::from_str::<Connected>(data)
-            .ok()
-            .and_then(|c| c.fleet),
+        protocol::EVENT_PING => Ping::from_json(data).and_then(|p| p.fleet),
+        protocol::EVENT_CONNECTED => Connected::from_json(data).and_then(|c| c.fleet),
         _ => return,
     };
     if let Some(fleet) = fleet {

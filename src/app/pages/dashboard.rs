@@ -17,6 +17,7 @@ use crate::client::ConnectionBanner;
 use crate::client::{
     page_query_param, use_connection_status_with_options, UseConnectionStatusOptions,
 };
+use crate::protocol::json::write_object;
 use crate::protocol::Fleet;
 
 /// Application event names the dashboard listens for unless `?events=a,b` adds others
@@ -154,8 +155,9 @@ fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
         let text = RwSignal::new(String::new());
         let send = move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
-            let body = serde_json::json!({ "topic": topic.get_untracked(), "text": text.get_untracked() });
-            post_json("/demo/publish", body.to_string(), false);
+            // Keys sorted, as serde_json's `json!` wrote them.
+            let body = write_object(&[("text", &text.get_untracked()), ("topic", &topic.get_untracked())]);
+            post_json("/demo/publish", body, false);
         };
         view! {
             <div class="demo" data-testid="demo">
@@ -164,7 +166,7 @@ fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
                     {demo_users
                         .into_iter()
                         .map(|user| {
-                            let body = serde_json::json!({ "user": user }).to_string();
+                            let body = write_object(&[("user", &user)]);
                             view! {
                                 <button
                                     type="button"
