@@ -383,3 +383,51 @@ fn a_mount_prefix_that_is_not_a_path_is_refused_by_name() {
         assert_eq!(err.setting(), "mounted_at");
     });
 }
+
+#[tokio::test]
+async fn ordinary_requests_then_a_stream_pipelined_on_one_connection() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    let body = br#"{"event":"update","data":3}"#;
+    // A framed publish, a page, a HEAD, then the stream: all in one write.
+    let request = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}\
+         GET /text HTTP/1.1\r\nHost: t\r\n\r\n\
+         HEAD /text HTTP/1.1\r\nHost: t\r\n\r\n\
+         GET /events HTTP/1.1\r\nHost: t\r\n\r\n",
+        body.len(),
+        std::str::from_utf8(body).unwrap()
+    );
+    sock.write_all(request.as_bytes()).await.unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(1_000)).await;
+    let answers: Vec<&str> = got.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), 4, "{got}");
+    assert!(answers[0].starts_with("202"), "{got}");
+    assert!(answers[1].starts_with("200") && answers[1].contains("hello"), "{got}");
+    assert!(answers[2].starts_with("200") && !answers[2].contains("hello"), "{got}");
+    let stream = answers[3].to_ascii_lowercase();
+    assert!(stream.starts_with("200"), "{got}");
+    assert!(stream.contains("text/event-stream"), "{got}");
+    assert!(!stream.contains("transfer-encoding"), "the direct writer: {got}");
+    assert!(stream.contains("event: connected"), "{got}");
+    assert!(!closed);
+    assert_eq!(server.hub.open_streams(), 1);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_closes_when_the_server_stops() {
+    let server = start().await;
+    let mut sock = connect(&server).await;
+    sock.write_all(b"GET /text HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    assert!(got.ends_with("hello"), "{got}");
+    assert!(!closed);
+    let Server { _stop: stop, .. } = server;
+    drop(stop);
+    let (rest, closed) = read_for(&mut sock, Duration::from_secs(5)).await;
+    assert!(closed, "closed at shutdown, not after the idle timeout");
+    assert!(rest.is_empty(), "{rest}");
+}

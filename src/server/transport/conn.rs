@@ -10,8 +10,6 @@
 //! connection is as lean as on a new one.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -32,8 +30,8 @@ use crate::server::error::ApiError;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
 use crate::server::transport::fastpath;
-use crate::server::transport::head::{self, BodyLen, Head, Parsed};
-use crate::server::transport::listener::{OneRequest, StallIo};
+use crate::server::transport::head::{self, Head, Parsed};
+use crate::server::transport::listener::{Gate, GateRules, Handoff, Prefixed, StallIo};
 
 /// Suggested wait in the canned answer at the socket cap.
 const SOCKET_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -111,14 +109,6 @@ fn refuse_socket(stream: TcpStream, peer: SocketAddr, answer: &[u8], state: &App
     }
 }
 
-/// How one request ended for the connection.
-enum Next {
-    /// Read the next request.
-    KeepAlive(StallIo),
-    /// Close the connection.
-    Close,
-}
-
 /// Why reading a request head stopped.
 enum HeadOutcome {
     Ready(Head),
@@ -143,15 +133,20 @@ async fn serve_connection(
         state.metrics.write_stalls.clone(),
     );
     let mut buf = BytesMut::new();
+    // A head the hyper connection's gate read and handed back.
+    let mut handed: Option<Head> = None;
     loop {
         // Boxed: the head reader's and hyper's state live on the heap only while they run, so
         // this task stays small while it waits (idle keep-alive).
-        let head = match Box::pin(read_head(&mut io, &mut buf, &state)).await {
-            HeadOutcome::Ready(head) => head,
-            HeadOutcome::Closed => return,
-            HeadOutcome::Refuse(err, reason) => {
-                return refuse(io, peer, &err, reason, &state).await
-            }
+        let head = match handed.take() {
+            Some(head) => head,
+            None => match Box::pin(read_head(&mut io, &mut buf, &state)).await {
+                HeadOutcome::Ready(head) => head,
+                HeadOutcome::Closed => return,
+                HeadOutcome::Refuse(err, reason) => {
+                    return refuse(io, peer, &err, reason, &state).await
+                }
+            },
         };
         match head.stream {
             Some(request) if !state.config.no_fast_path => {
@@ -207,10 +202,31 @@ async fn serve_connection(
                     }
                 }
             }
-            _ => match Box::pin(one_request(io, &mut buf, &head, peer, &state, &app)).await {
-                Next::KeepAlive(next) => io = next,
-                Next::Close => return,
-            },
+            _ if head.upgrade => {
+                return Box::pin(upgrade(io, std::mem::take(&mut buf), peer, &state, &app)).await
+            }
+            _ => {
+                let served = Box::pin(hyper_requests(
+                    io,
+                    std::mem::take(&mut buf),
+                    &head,
+                    peer,
+                    &state,
+                    &app,
+                ))
+                .await;
+                match served {
+                    Served::Next(next_io, rest, next) => {
+                        io = next_io;
+                        buf = rest;
+                        handed = Some(next);
+                    }
+                    Served::Refuse(io, err, reason) => {
+                        return refuse(io, peer, &err, reason, &state).await
+                    }
+                    Served::Close => return,
+                }
+            }
         }
     }
 }
@@ -435,107 +451,111 @@ fn response_allows_reuse(res: &axum::response::Response, head: (bool, bool)) -> 
         || res.body().size_hint().exact().is_some()
 }
 
-/// Serve one request through hyper and the axum router, then take the connection back (unless
-/// the response or the request says it must end, or the request upgrades the connection).
-async fn one_request(
+/// How a run of hyper requests ended.
+enum Served {
+    /// The gate read a head that is ours (the stream path, an upgrade): serve it next.
+    Next(StallIo, BytesMut, Head),
+    /// The gate refused a head: answer it and close.
+    Refuse(StallIo, ApiError, &'static str),
+    /// The connection is over.
+    Close,
+}
+
+/// The app as a hyper service, with axum's standard client address on every request.
+fn hyper_service(
+    app: &Router,
+    peer: SocketAddr,
+) -> TowerToHyperService<
+    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
+> {
+    TowerToHyperService::new(app.clone().map_request(move |mut req: Request<Incoming>| {
+        // axum's standard client address, as `axum::serve` with connect info gives it.
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req
+    }))
+}
+
+/// Serve ordinary requests through one hyper connection (hyper's own keep-alive rules:
+/// HTTP/1.0, `Connection: close`, framing) for as long as they come: the first is `head`, at
+/// the start of `buf`. The [`Gate`] reads each later head and hands the connection back when
+/// one is ours, so a stream after a page load still takes the direct path.
+async fn hyper_requests(
     io: StallIo,
-    buf: &mut BytesMut,
+    buf: BytesMut,
     head: &Head,
     peer: SocketAddr,
     state: &AppState,
     app: &Router,
-) -> Next {
+) -> Served {
     let config = &state.config;
-    let reuse_ok = Arc::new(AtomicBool::new(true));
-    let verdict = Arc::clone(&reuse_ok);
-    let framing = (head.http10, head.is_head);
-    let service = TowerToHyperService::new(
-        app.clone()
-            .map_request(move |mut req: Request<Incoming>| {
-                // axum's standard client address, as `axum::serve` with connect info gives it.
-                req.extensions_mut().insert(ConnectInfo(peer));
-                req
-            })
-            .map_response(move |res: axum::response::Response| {
-                if !response_allows_reuse(&res, framing) {
-                    verdict.store(false, Ordering::Relaxed);
-                }
-                res
-            }),
-    );
+    let rules = GateRules {
+        idle: config.idle_timeout(),
+        header: config.header_timeout(),
+        body: config.body_timeout(),
+        stream_path: std::sync::Arc::clone(&state.stream_path),
+        hyper_streams: config.no_fast_path,
+        shutdown: state.shutdown.clone(),
+    };
+    let gate = Gate::new(io, buf, head, rules);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .max_buf_size(head::MAX_HEAD.max(8192))
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout());
-
-    if head.upgrade {
-        // An upgrade (a WebSocket route, a Leptos websocket server function): the connection
-        // goes to hyper and the upgraded protocol for good, exactly as under `axum::serve`.
-        let rest = std::mem::take(buf).freeze();
-        let conn = builder
-            .keep_alive(false)
-            .serve_connection(TokioIo::new(OneRequest::upgrade(io, rest)), service)
-            .with_upgrades();
-        if let Err(err) = conn.await {
-            tracing::debug!(%peer, %err, "upgraded connection ended");
-        }
-        return Next::Close;
-    }
-
-    let (prefix_len, remaining) = match head.body {
-        BodyLen::Fixed(len) => {
-            let have = (buf.len() - head.len) as u64;
-            let take = have.min(len);
-            (head.len + take as usize, Some(len - take))
-        }
-        // No end we can find: hyper gets the rest of the connection.
-        BodyLen::Chunked => (buf.len(), None),
-    };
-    let prefix = buf.split_to(prefix_len).freeze();
-    let passthrough = remaining.is_none();
-    let body_timeout = if passthrough {
-        config.idle_timeout().max(config.body_timeout())
-    } else {
-        config.body_timeout()
-    };
-    let one = OneRequest::new(io, prefix, remaining, body_timeout);
-
-    builder
-        .keep_alive(head.keep_alive)
-        // hyper must not read past the request to notice a close: the socket is ours again
-        // after the response. (Passthrough connections are hyper's to the end.)
-        .half_close(!passthrough);
+        // The gate times heads itself (hyper's timer would also count the idle time between
+        // requests as header time).
+        .header_read_timeout(None)
+        // hyper must not read ahead to notice a close while it answers: the gate shows it
+        // nothing between requests until the next head is judged.
+        .half_close(true);
     let served = builder
-        .serve_connection(TokioIo::new(one), service)
+        .serve_connection(TokioIo::new(gate), hyper_service(app, peer))
         .without_shutdown()
         .await;
     let parts = match served {
         Ok(parts) => parts,
         Err(err) => {
             tracing::debug!(%peer, %err, "connection ended during a request");
-            return Next::Close;
+            return Served::Close;
         }
     };
-    let one = parts.io.into_inner();
-    if one.timed_out() {
+    let gate = parts.io.into_inner();
+    if gate.timed_out() {
         state
             .metrics
             .requests_refused
             .with_label_values(&["body_timeout"])
             .inc();
     }
-    let reusable = head.keep_alive
-        && reuse_ok.load(Ordering::Relaxed)
-        && !passthrough
-        && one.consumed()
-        && parts.read_buf.is_empty()
-        && !state.shutdown.is_cancelled();
-    let mut io = one.into_inner();
-    if reusable && io.flush().await.is_ok() {
-        Next::KeepAlive(io)
-    } else {
-        let _ = io.shutdown().await;
-        Next::Close
+    let (mut io, rest, handoff) = gate.into_parts();
+    match handoff {
+        Some(Handoff::Next(next)) if parts.read_buf.is_empty() => {
+            if io.flush().await.is_ok() {
+                return Served::Next(io, rest, next);
+            }
+        }
+        Some(Handoff::Refuse(err, reason)) => return Served::Refuse(io, err, reason),
+        // hyper ended the connection itself (a close it owed the client), or the client did.
+        _ => {}
+    }
+    let _ = io.shutdown().await;
+    Served::Close
+}
+
+/// An upgrade (a WebSocket route, a Leptos websocket server function): the connection goes to
+/// hyper and the upgraded protocol for good, exactly as under `axum::serve`.
+async fn upgrade(io: StallIo, buf: BytesMut, peer: SocketAddr, state: &AppState, app: &Router) {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .max_buf_size(head::MAX_HEAD.max(8192))
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_timeout())
+        .keep_alive(false);
+    let conn = builder
+        .serve_connection(
+            TokioIo::new(Prefixed::new(io, buf.freeze())),
+            hyper_service(app, peer),
+        )
+        .with_upgrades();
+    if let Err(err) = conn.await {
+        tracing::debug!(%peer, %err, "upgraded connection ended");
     }
 }
