@@ -527,10 +527,9 @@ async fn hyper_requests(
     }
     let (mut io, rest, handoff) = gate.into_parts();
     match handoff {
+        // hyper flushed its answers before it ended.
         Some(Handoff::Next(next)) if parts.read_buf.is_empty() => {
-            if io.flush().await.is_ok() {
-                return Served::Next(io, rest, next);
-            }
+            return Served::Next(io, rest, next)
         }
         Some(Handoff::Refuse(err, reason)) => return Served::Refuse(io, err, reason),
         // hyper ended the connection itself (a close it owed the client), or the client did.
