@@ -10,6 +10,7 @@
 #
 #   scripts/bench-http.sh             # release builds first (app and example)
 #   SKIP_BUILD=1 DURATION=10s ROUNDS=3 scripts/bench-http.sh
+#   BEFORE_BIN=path/to/old/sse-status BEFORE_SITE=path/to/its/site ...  # adds a "before" row
 #
 # Every process it starts is stopped by its PID; every wait is bounded.
 set -euo pipefail
@@ -47,6 +48,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start() { # name port
   local name=$1 port=$2 i
   case $name in
+    before)
+      LEPTOS_OUTPUT_NAME=sse-status LEPTOS_SITE_ROOT="$BEFORE_SITE" LEPTOS_SITE_PKG_DIR=pkg RUST_LOG=warn \
+        "$BEFORE_BIN" --addr "127.0.0.1:$port" --heartbeat-ms 5000 >"$WORK/$name.log" 2>&1 &
+      ;;
     embed)
       LEPTOS_OUTPUT_NAME=embed LEPTOS_SITE_ROOT=target/site-embed LEPTOS_SITE_PKG_DIR=pkg \
         LEPTOS_SITE_ADDR=127.0.0.1:$port "$WORK/embed" >"$WORK/$name.log" 2>&1 &
@@ -74,6 +79,7 @@ start() { # name port
 }
 
 NAMES=(serve serve-nocache axum axum-nocache embed)
+[ -n "${BEFORE_BIN:-}" ] && NAMES=(before "${NAMES[@]}")
 declare -A RPS
 for round in $(seq 1 "$ROUNDS"); do
   for name in "${NAMES[@]}"; do
@@ -97,7 +103,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[i
   echo "| server | page | requests/s (median of $ROUNDS) | runs |"
   echo "|---|---|---:|---|"
   for name in "${NAMES[@]}"; do
-    echo "| $name | $( [ "$name" = embed ] && echo 'examples/embed' || echo 'dashboard' ) | $(median <<<"${RPS[$name]}") | ${RPS[$name]} |"
+    echo "| $name | $(case $name in embed) echo 'examples/embed' ;; before) echo "dashboard, $BEFORE_BIN" ;; *) echo dashboard ;; esac) | $(median <<<"${RPS[$name]}") | ${RPS[$name]} |"
   done
   echo
   echo "machine: $(nproc) cores, $(uptime | sed 's/.*load/load/'); commit $commit; wrk -t2 -c64 -d$DURATION"
