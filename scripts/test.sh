@@ -80,4 +80,7 @@ printf 'webkit core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 step "release wasm size budget (issue 18: gzip -9 at most ${WASM_GZIP_BUDGET:-170000} B)"
 scripts/wasm-size.sh
 
+step "the release build in Chromium (its views keep their types: hydration, events, both languages)"
+scripts/release-smoke.sh
+
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"
