@@ -252,7 +252,10 @@ pub struct Gate {
     buf: BytesMut,
     phase: Phase,
     rules: GateRules,
+    /// One timer for the connection's life, re-armed (`reset`) for each wait.
     timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+    /// Registered once, while the first idle wait runs, and kept.
     stopping: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
     handoff: Option<Handoff>,
     timed_out: bool,
@@ -267,6 +270,7 @@ impl Gate {
             phase: Phase::Done,
             rules,
             timer: None,
+            armed: false,
             stopping: None,
             handoff: None,
             timed_out: false,
@@ -331,12 +335,25 @@ impl Gate {
         }
     }
 
-    /// `Pending` until `timeout` (from the first call after a reset) has passed.
+    /// `Pending` until `timeout` (from the first call after [`disarm`](Self::disarm)) has
+    /// passed.
     fn poll_timer(&mut self, cx: &mut Context<'_>, timeout: Duration) -> Poll<()> {
-        self.timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)))
-            .as_mut()
-            .poll(cx)
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if !self.armed {
+                    timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep(timeout))),
+        };
+        self.armed = true;
+        timer.as_mut().poll(cx)
+    }
+
+    /// The next wait starts its own timeout.
+    fn disarm(&mut self) {
+        self.armed = false;
     }
 
     /// Between requests: read and judge the next head.
@@ -345,8 +362,7 @@ impl Gate {
             if !self.buf.is_empty() {
                 match head::parse(&self.buf, &self.rules.stream_path) {
                     Parsed::Complete(head) => {
-                        self.timer = None;
-                        self.stopping = None;
+                        self.disarm();
                         let ours =
                             (head.stream.is_some() && !self.rules.hyper_streams) || head.upgrade;
                         if ours {
@@ -384,8 +400,7 @@ impl Gate {
                     if !first_byte {
                         // The header timeout runs from the head's first byte.
                         self.phase = Phase::Between { first_byte: true };
-                        self.timer = None;
-                        self.stopping = None;
+                        self.disarm();
                     }
                 }
                 Poll::Pending => {
@@ -446,11 +461,7 @@ impl AsyncRead for Gate {
                         Some(0) => {
                             // This request is hyper's in full: the next head is ours to read.
                             this.phase = Phase::Between { first_byte: false };
-                            this.timer = None;
-                            if this.buf.is_empty() {
-                                // Between requests hold no buffer.
-                                this.buf = BytesMut::new();
-                            }
+                            this.disarm();
                             continue;
                         }
                         Some(n) => usize::try_from(n)
@@ -479,13 +490,13 @@ impl AsyncRead for Gate {
                             if let Some(rest) = remaining.as_mut() {
                                 *rest -= n as u64;
                             }
-                            this.timer = None;
+                            this.disarm();
                             Poll::Ready(Ok(()))
                         }
                         Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                         Poll::Pending => {
                             if this.poll_timer(cx, timeout).is_ready() {
-                                this.timer = None;
+                                this.disarm();
                                 this.timed_out = true;
                                 return Poll::Ready(Err(io::Error::new(
                                     io::ErrorKind::TimedOut,
