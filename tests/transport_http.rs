@@ -343,17 +343,18 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
     );
     assert!(!closed);
 
-    // A layer's refusal on the stream path is what the client gets, and no stream opens.
+    // A layer's refusal on the stream path is what the client gets, and no stream opens; a
+    // refused stream request ends its connection (its socket is free at once).
     sock.write_all(b"GET /live/events?deny HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
     assert!(got.starts_with("HTTP/1.1 401"), "{got}");
     assert!(got.ends_with("denied by a layer"), "{got}");
-    assert!(
-        got.to_ascii_lowercase().contains("x-request-id: r-1"),
-        "{got}"
-    );
+    let lower = got.to_ascii_lowercase();
+    assert!(lower.contains("x-request-id: r-1"), "{got}");
+    assert!(lower.contains("connection: close"), "{got}");
+    assert!(closed, "{got}");
     assert_eq!(
         server.hub.open_streams(),
         1,
@@ -361,6 +362,7 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
     );
 
     // A hub error (a topic nobody is granted) comes back as its JSON body with a length.
+    let mut sock = connect(&server).await;
     sock.write_all(b"GET /live/events?topic=users/42 HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
@@ -368,7 +370,7 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
     assert!(got.starts_with("HTTP/1.1 403"), "{got}");
     assert!(got.contains("content-length:"), "{got}");
     assert!(got.contains(r#""error":"forbidden_topic""#), "{got}");
-    assert!(!closed, "a framed error keeps the connection");
+    assert!(closed, "{got}");
     drop(stream);
 }
 
@@ -404,12 +406,21 @@ async fn ordinary_requests_then_a_stream_pipelined_on_one_connection() {
     let answers: Vec<&str> = got.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(answers.len(), 4, "{got}");
     assert!(answers[0].starts_with("202"), "{got}");
-    assert!(answers[1].starts_with("200") && answers[1].contains("hello"), "{got}");
-    assert!(answers[2].starts_with("200") && !answers[2].contains("hello"), "{got}");
+    assert!(
+        answers[1].starts_with("200") && answers[1].contains("hello"),
+        "{got}"
+    );
+    assert!(
+        answers[2].starts_with("200") && !answers[2].contains("hello"),
+        "{got}"
+    );
     let stream = answers[3].to_ascii_lowercase();
     assert!(stream.starts_with("200"), "{got}");
     assert!(stream.contains("text/event-stream"), "{got}");
-    assert!(!stream.contains("transfer-encoding"), "the direct writer: {got}");
+    assert!(
+        !stream.contains("transfer-encoding"),
+        "the direct writer: {got}"
+    );
     assert!(stream.contains("event: connected"), "{got}");
     assert!(!closed);
     assert_eq!(server.hub.open_streams(), 1);

@@ -188,10 +188,14 @@ async fn serve_connection(
                         return;
                     }
                     // Anything else (an error, a HEAD, a layer's own answer, another route):
-                    // written as it is. A feed opened meanwhile closes with the slot.
+                    // written as it is. A feed opened meanwhile closes with the slot. After an
+                    // error the connection closes, as it always did on this path: a refused
+                    // stream (503 at the stream cap, 401, 403) frees its socket at once.
                     _ => {
                         let framing = (head.http10, head.is_head);
-                        let keep = head.keep_alive && response_allows_reuse(&answer, framing);
+                        let keep = head.keep_alive
+                            && answer.status().as_u16() < 400
+                            && response_allows_reuse(&answer, framing);
                         match Box::pin(write_response(&mut io, answer, framing, keep)).await {
                             Ok(true) if !state.shutdown.is_cancelled() => continue,
                             _ => {
