@@ -143,18 +143,14 @@ pub(crate) async fn serve_cached(
     if response.status() != StatusCode::OK || response.headers().contains_key(header::SET_COOKIE) {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => {
-            let mut headers = parts.headers.clone();
             // The body is whole now: its length is known, the stream's framing is gone.
-            headers.remove(header::TRANSFER_ENCODING);
-            headers.remove(header::CONTENT_LENGTH);
-            cache.put(key, headers, body.clone(), Instant::now());
-            let mut response = Response::from_parts(parts, Body::from(body));
-            response.headers_mut().remove(header::TRANSFER_ENCODING);
-            response.headers_mut().remove(header::CONTENT_LENGTH);
-            response
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            cache.put(key, parts.headers.clone(), body.clone(), Instant::now());
+            Response::from_parts(parts, Body::from(body))
         }
         Err(err) => {
             // Too big, or the render failed midway: the reader gets an error, nothing is kept.

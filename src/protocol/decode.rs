@@ -84,13 +84,17 @@ impl FromJson for Reauth {
 
 impl FromJson for Resync {
     fn from_fields(o: &Fields) -> Option<Self> {
-        let reason = match o.str("reason")?.as_str() {
-            "other-server" => ResyncReason::OtherServer,
-            "other-log" => ResyncReason::OtherLog,
-            "too-old" => ResyncReason::TooOld,
-            "unknown-id" => ResyncReason::Unknown,
-            _ => ResyncReason::Other,
-        };
+        // The names are `ResyncReason::as_str`'s; an unknown (newer) one reads as `Other`.
+        let name = o.str("reason")?;
+        let reason = [
+            ResyncReason::OtherServer,
+            ResyncReason::OtherLog,
+            ResyncReason::TooOld,
+            ResyncReason::Unknown,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+        .unwrap_or(ResyncReason::Other);
         Some(Resync {
             reason,
             requested_id: o.str("requested_id")?,

@@ -109,15 +109,6 @@ fn refuse_socket(stream: TcpStream, peer: SocketAddr, answer: &[u8], state: &App
     }
 }
 
-/// Why reading a request head stopped.
-enum HeadOutcome {
-    Ready(Head),
-    /// Nothing to answer: the client closed, went idle past the timeout, or we are stopping.
-    Closed,
-    /// Answer this, then close.
-    Refuse(ApiError, &'static str),
-}
-
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -141,9 +132,9 @@ async fn serve_connection(
         let head = match handed.take() {
             Some(head) => head,
             None => match Box::pin(read_head(&mut io, &mut buf, &state)).await {
-                HeadOutcome::Ready(head) => head,
-                HeadOutcome::Closed => return,
-                HeadOutcome::Refuse(err, reason) => {
+                Handoff::Next(head) => head,
+                Handoff::Closed => return,
+                Handoff::Refuse(err, reason) => {
                     return refuse(io, peer, &err, reason, &state).await
                 }
             },
@@ -193,9 +184,7 @@ async fn serve_connection(
                     // stream (503 at the stream cap, 401, 403) frees its socket at once.
                     _ => {
                         let framing = (head.http10, head.is_head);
-                        let keep = head.keep_alive
-                            && answer.status().as_u16() < 400
-                            && response_allows_reuse(&answer, framing);
+                        let keep = head.keep_alive && answer.status().as_u16() < 400;
                         match Box::pin(write_response(&mut io, answer, framing, keep)).await {
                             Ok(true) if !state.shutdown.is_cancelled() => continue,
                             _ => {
@@ -236,8 +225,9 @@ async fn serve_connection(
 }
 
 /// Read until `buf` starts with a whole request head: the idle timeout until its first byte,
-/// then the header timeout for all of it.
-async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> HeadOutcome {
+/// then the header timeout for all of it. (The [`Gate`] reads later heads the same way while
+/// hyper has the connection.)
+async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> Handoff {
     let config = &state.config;
     if buf.is_empty() {
         // Between requests the connection holds no buffer at all.
@@ -247,38 +237,25 @@ async fn read_head(io: &mut StallIo, buf: &mut BytesMut, state: &AppState) -> He
             read = tokio::time::timeout(config.idle_timeout(), io.read(&mut first)) => match read {
                 Ok(Ok(1)) => buf.extend_from_slice(&first),
                 // Closed, failed, or idle too long: a quiet close (RFC 9112 §9.6).
-                _ => return HeadOutcome::Closed,
+                _ => return Handoff::Closed,
             },
-            () = state.shutdown.cancelled() => return HeadOutcome::Closed,
+            () = state.shutdown.cancelled() => return Handoff::Closed,
         }
     }
     let deadline = tokio::time::Instant::now() + config.header_timeout();
     loop {
         match head::parse(buf, &state.stream_path) {
-            Parsed::Complete(head) => return HeadOutcome::Ready(head),
-            Parsed::Refused(err) => {
-                let reason = match err {
-                    ApiError::HeadersTooLarge { .. } => "head_too_large",
-                    _ => "bad_request",
-                };
-                return HeadOutcome::Refuse(err, reason);
-            }
+            Parsed::Complete(head) => return Handoff::Next(head),
+            Parsed::Refused(err) => return Handoff::refused(err),
             Parsed::Partial => {}
         }
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(4096.min(head::MAX_HEAD + 1 - buf.len()).max(1024));
         }
         match tokio::time::timeout_at(deadline, io.read_buf(buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return HeadOutcome::Closed,
+            Ok(Ok(0)) | Ok(Err(_)) => return Handoff::Closed,
             Ok(Ok(_)) => {}
-            Err(_) => {
-                return HeadOutcome::Refuse(
-                    ApiError::RequestTimeout {
-                        timeout_ms: config.header_timeout_ms,
-                    },
-                    "header_timeout",
-                )
-            }
+            Err(_) => return Handoff::header_timeout(config.header_timeout()),
         }
     }
 }
@@ -382,7 +359,18 @@ async fn write_response(
         out.extend_from_slice(length);
         out.extend_from_slice(b"\r\n");
     }
-    let keep = keep && (bodyless || exact.is_some());
+    // Another request may follow only when this body's end is known (a length, or no body) and
+    // the handler did not say `Connection: close`.
+    let says_close = res
+        .headers()
+        .get_all(axum::http::header::CONNECTION)
+        .iter()
+        .any(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+        });
+    let keep = keep && !says_close && (bodyless || exact.is_some());
     out.extend_from_slice(match (keep, http10) {
         (true, true) => b"connection: keep-alive\r\n\r\n".as_slice(),
         (true, false) => b"\r\n".as_slice(),
@@ -426,33 +414,6 @@ async fn refuse(io: StallIo, peer: SocketAddr, err: &ApiError, reason: &str, sta
 async fn answer_and_close(mut io: StallIo, err: &ApiError) {
     let _ = io.write_all(&err.to_http1_bytes()).await;
     let _ = io.shutdown().await;
-}
-
-/// Whether a response lets the connection carry another request: not when the handler said
-/// `Connection: close`, and for an HTTP/1.0 client only when the body's end is known from its
-/// length (HTTP/1.0 has no chunked framing: an unframed body ends when the connection does).
-fn response_allows_reuse(res: &axum::response::Response, head: (bool, bool)) -> bool {
-    use axum::body::HttpBody;
-    use axum::http::header::{CONNECTION, CONTENT_LENGTH};
-    let (http10, is_head) = head;
-    let says_close = res.headers().get_all(CONNECTION).iter().any(|v| {
-        String::from_utf8_lossy(v.as_bytes())
-            .split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("close"))
-    });
-    if says_close {
-        return false;
-    }
-    if !http10 || is_head {
-        return true;
-    }
-    let status = res.status();
-    let bodyless = status.is_informational()
-        || status == axum::http::StatusCode::NO_CONTENT
-        || status == axum::http::StatusCode::NOT_MODIFIED;
-    bodyless
-        || res.headers().contains_key(CONTENT_LENGTH)
-        || res.body().size_hint().exact().is_some()
 }
 
 /// How a run of hyper requests ended.

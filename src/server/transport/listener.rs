@@ -228,6 +228,27 @@ pub enum Handoff {
     Closed,
 }
 
+impl Handoff {
+    /// A head the parser refused, with its reason for `sse_requests_refused_total`.
+    pub fn refused(err: ApiError) -> Self {
+        let reason = match err {
+            ApiError::HeadersTooLarge { .. } => "head_too_large",
+            _ => "bad_request",
+        };
+        Handoff::Refuse(err, reason)
+    }
+
+    /// A head that did not arrive within the header timeout (408).
+    pub fn header_timeout(timeout: Duration) -> Self {
+        Handoff::Refuse(
+            ApiError::RequestTimeout {
+                timeout_ms: timeout.as_millis() as u64,
+            },
+            "header_timeout",
+        )
+    }
+}
+
 /// Where a [`Gate`] is in the connection.
 enum Phase {
     /// Giving hyper the current request: `give` bytes of `buf`, then `remaining` body bytes
@@ -381,13 +402,7 @@ impl Gate {
                         self.admit(&head);
                         return Poll::Ready(Ok(()));
                     }
-                    Parsed::Refused(err) => {
-                        let reason = match err {
-                            ApiError::HeadersTooLarge { .. } => "head_too_large",
-                            _ => "bad_request",
-                        };
-                        return self.stop(Handoff::Refuse(err, reason));
-                    }
+                    Parsed::Refused(err) => return self.stop(Handoff::refused(err)),
                     Parsed::Partial => {}
                 }
             }
@@ -422,12 +437,7 @@ impl Gate {
                     if self.poll_timer(cx, timeout).is_ready() {
                         // Idle too long: a quiet close (RFC 9112 §9.6); a head too slow: 408.
                         return self.stop(if first_byte {
-                            Handoff::Refuse(
-                                ApiError::RequestTimeout {
-                                    timeout_ms: self.rules.header.as_millis() as u64,
-                                },
-                                "header_timeout",
-                            )
+                            Handoff::header_timeout(self.rules.header)
                         } else {
                             Handoff::Closed
                         });
