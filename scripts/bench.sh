@@ -13,6 +13,8 @@
 #     for each connection mode — `fresh` (the stream is a new connection's first request) and
 #     `reused` (the stream follows GET / and GET /healthz on the same keep-alive connection, as in
 #     a browser) — and each server path — `direct` (the default) and `hyper` (--no-fast-path).
+#   BEFORE_BIN=/path/to/older/sse-status SERVERS="before direct" ...: an older build of the
+#     server (label *before*, default flags) in the same run, for an A/B against the floor.
 #
 # Every process it starts is stopped by its PID; every wait is bounded. Exits 1 if any run
 # failed its correctness check (all N connected, every client got every broadcast).
@@ -97,6 +99,7 @@ COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml |
 # Other builds share target/: run private copies, and size the wasm right away.
 cp target/release/sse-status "$SERVER"
 cp target/release/loadgen "$LOADGEN"
+[ -n "${BEFORE_BIN:-}" ] && cp "$BEFORE_BIN" "$WORK/sse-status-before"
 WASM=target/site/pkg/sse-status.wasm
 if [ -f "$WASM" ]; then
   raw=$(stat -c %s "$WASM")
@@ -145,7 +148,7 @@ start_server() {
   (
     ulimit -n "$(ulimit -Hn)"
     exec env LEPTOS_OUTPUT_NAME=sse-status LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
-      RUST_LOG=warn "$SERVER" --addr "127.0.0.1:$port" --heartbeat-ms "$hb" \
+      RUST_LOG=warn "${SERVER_BIN:-$SERVER}" --addr "127.0.0.1:$port" --heartbeat-ms "$hb" \
       --publish-token "$TOKEN" "$@"
   ) >"$log" 2>&1 &
   SPID=$!
@@ -166,7 +169,14 @@ for hb in "${HBS[@]}"; do
   for n in "${NS[@]}"; do
     for srv in "${SERVERS[@]}"; do
       for mode in "${MODES[@]}"; do
-        case "$srv" in direct) flags=();; hyper) flags=(--no-fast-path);; *) echo "unknown server path $srv" >&2; exit 2;; esac
+        SERVER_BIN=$SERVER
+        case "$srv" in
+          direct) flags=();;
+          hyper) flags=(--no-fast-path);;
+          before) flags=(); SERVER_BIN=$WORK/sse-status-before
+                  [ -x "$SERVER_BIN" ] || { echo "SERVERS has before: set BEFORE_BIN" >&2; exit 2; };;
+          *) echo "unknown server path $srv" >&2; exit 2;;
+        esac
         case "$mode" in fresh) reuse=();; reused) reuse=(--reuse "$REUSE_PATHS");; *) echo "unknown mode $mode" >&2; exit 2;; esac
         row="N=$n, heartbeat $hb ms, $srv, $mode"
         tag="n$n-hb$hb-$srv-$mode"
@@ -265,8 +275,8 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
     python3 - "$RAW" "$FLOOR_US" "$(nproc)" <<'PY'
 import json, sys
 raw, floor, cores = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-print("| server | connection | N | heartbeat | CPU / event (bound 1.15 × floor) | broadcast p99 (bound 1.5 × N × floor ÷ cores) | idle CPU (bound 1.2 × pings/s × floor) |")
-print("|:---|:---|---:|---:|---:|---:|---:|")
+print("| server | connection | N | heartbeat | CPU / event (bound 1.10 × floor) | × floor | broadcast p99 (bound 1.5 × N × floor ÷ cores) | idle CPU (bound 1.2 × pings/s × floor) |")
+print("|:---|:---|---:|---:|---:|---:|---:|---:|")
 def cell(v, bound, unit, digits=2):
     if v is None:
         return "n/a"
@@ -284,7 +294,7 @@ for line in open(raw):
     p99_bound = 1.5 * n * floor / cores / 1000.0
     idle_bound = 1.2 * (n / (hb / 1000.0) if hb else 0) * floor / 1e6 * 100
     conn = "fresh" if not r.get("reuse") else "reused"
-    print(f"| {r.get('label') or ''} | {conn} | {n} | {hb} ms | {cell(cpu, 1.15 * floor, 'µs')} "
+    print(f"| {r.get('label') or ''} | {conn} | {n} | {hb} ms | {cell(cpu, 1.10 * floor, 'µs')} | {(cpu / floor if cpu else 0):.3f} "
           f"| {cell(p99 / 1000.0 if p99 is not None else None, p99_bound, 'ms', 1)} "
           f"| {cell(idle, idle_bound, '%')} |")
 PY

@@ -442,3 +442,130 @@ async fn an_idle_keep_alive_connection_closes_when_the_server_stops() {
     assert!(closed, "closed at shutdown, not after the idle timeout");
     assert!(rest.is_empty(), "{rest}");
 }
+
+/// Open a stream on a raw socket (with `rcvbuf`, a small receive buffer, if given) and read
+/// until its `connected` event.
+async fn open_raw_stream(server: &Server, rcvbuf: Option<u32>) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = rcvbuf {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let mut sock = socket.connect(server.addr).await.expect("connect");
+    sock.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("event: connected") {
+        let n = tokio::time::timeout(Duration::from_secs(3), sock.read(&mut buf))
+            .await
+            .expect("connected in time")
+            .unwrap();
+        assert!(n > 0, "closed before connected");
+        got.extend_from_slice(&buf[..n]);
+    }
+    // Whatever followed `connected` in the same read is not looked at by the callers.
+    sock
+}
+
+/// Read SSE until `count` events named `name` arrived (or `wait` passed); their `data:` lines.
+async fn read_events(
+    sock: &mut TcpStream,
+    name: &str,
+    count: usize,
+    wait: Duration,
+) -> Vec<String> {
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + wait;
+    let marker = format!("event: {name}\n");
+    loop {
+        // Only whole frames (ended by a blank line): the last piece may be cut mid-frame.
+        let whole = text.rfind("\n\n").map_or("", |end| &text[..end]);
+        let complete: Vec<String> = whole
+            .split("\n\n")
+            .filter(|frame| frame.contains(&marker))
+            .filter_map(|frame| {
+                frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: ").map(str::to_owned))
+            })
+            .collect();
+        if complete.len() >= count {
+            return complete;
+        }
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => text.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8")),
+            _ => return complete,
+        }
+    }
+}
+
+// A stream with nothing to send waits in a shard of the sharded writers, with no task and no
+// write to come (the heartbeat is far off): it must still notice its client leaving.
+#[tokio::test]
+async fn a_waiting_stream_notices_its_client_leaving_without_writing() {
+    let server = start().await;
+    let sock = open_raw_stream(&server, None).await;
+    assert_eq!(server.hub.open_streams(), 1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(sock);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while server.hub.open_streams() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream outlived its client by 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// The sharded writers write with non-blocking writes; a client that reads slowly makes one
+// block part-way through a frame, and that stream goes back to a task of its own with the rest
+// of the frame. Every reader must get every event whole and in order, the slow one included,
+// and the fast ones must not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_slow_reader_every_stream_gets_every_frame_whole_and_in_order() {
+    let server = start().await;
+    let mut fast = Vec::new();
+    for _ in 0..40 {
+        fast.push(open_raw_stream(&server, None).await);
+    }
+    let mut slow = open_raw_stream(&server, Some(4096)).await;
+    let events = 60;
+    let filler = "x".repeat(48 * 1024);
+    // Far more than the slow socket's buffers hold (~3 MB): its writes block.
+    for i in 0..events {
+        server
+            .hub
+            .publish("bulk", &serde_json::json!({ "i": i, "filler": filler }))
+            .await
+            .expect("published");
+    }
+    let check = |datas: Vec<String>, who: &str| {
+        assert_eq!(datas.len(), events, "{who}: every event arrives");
+        for (i, data) in datas.iter().enumerate() {
+            let value: serde_json::Value = serde_json::from_str(data).expect("whole JSON");
+            assert_eq!(value["i"], i, "{who}: in order");
+            assert_eq!(
+                value["filler"].as_str().map(str::len),
+                Some(filler.len()),
+                "{who}"
+            );
+        }
+    };
+    // The fast readers, while the slow one has read nothing.
+    for (n, sock) in fast.iter_mut().enumerate() {
+        let datas = read_events(sock, "bulk", events, Duration::from_secs(10)).await;
+        check(datas, &format!("fast reader {n}"));
+    }
+    let datas = read_events(&mut slow, "bulk", events, Duration::from_secs(10)).await;
+    check(datas, "the slow reader");
+    // All of them are still streaming: a broadcast after the burst reaches each one.
+    server.hub.publish("after", &1).await.expect("published");
+    for sock in fast.iter_mut().chain(std::iter::once(&mut slow)) {
+        let after = read_events(sock, "after", 1, Duration::from_secs(3)).await;
+        assert_eq!(after, vec!["1".to_owned()]);
+    }
+    assert_eq!(server.hub.open_streams(), fast.len() + 1);
+}

@@ -522,6 +522,12 @@ impl Hub {
         }
     }
 
+    /// A receiver of the shared channel from now on: the sharded writers' signal that frames
+    /// were sent (each stream still reads its own receiver).
+    pub fn signal(&self) -> broadcast::Receiver<Arc<Frame>> {
+        self.tx.subscribe()
+    }
+
     /// Give a stream's mailbox back (the stream ended).
     pub fn unsubscribe(&self, mailbox: u64) {
         Self::remove_mailbox(&mut self.lock(), mailbox);

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -115,6 +116,7 @@ pub fn try_open(
         retry_ms: state.config.retry_ms,
         reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
         finished: false,
+        mailbox_closed: false,
         log: StreamLog {
             peer,
             started: Instant::now(),
@@ -192,6 +194,8 @@ pub struct Feed {
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),
     finished: bool,
+    /// The hub closed the mailbox (seen by [`Feed::poll_mailbox`]).
+    mailbox_closed: bool,
     log: StreamLog,
 }
 
@@ -286,89 +290,228 @@ impl Feed {
             }
             self.starting().await?;
         }
+        if let Some(queued) = self.queued() {
+            return queued;
+        }
+        loop {
+            let live = self.next_live().await;
+            if let Some(out) = self.take(live) {
+                return out;
+            }
+        }
+    }
+
+    /// Without waiting: the next frame that is ready now (`Ready(None)`: the stream must end),
+    /// or `Pending` when nothing is — the same frames, in the same order, as [`Feed::next`]. It
+    /// registers no waker: whoever calls it learns by other means when to call again (the
+    /// sharded writers sweep their streams when the shared channel carries a frame, and are
+    /// woken by the mailbox through [`Feed::poll_mailbox`]). Only for a stream that has
+    /// started ([`Feed::is_live`]).
+    pub fn poll_now(&mut self) -> Poll<Option<Bytes>> {
+        debug_assert!(self.is_live() || self.finished);
+        let frame = self.poll_frame_now();
+        if let Poll::Ready(Some(_)) = frame {
+            self.log.sent += 1;
+        }
+        frame
+    }
+
+    fn poll_frame_now(&mut self) -> Poll<Option<Bytes>> {
+        if let Some(queued) = self.queued() {
+            return Poll::Ready(queued);
+        }
+        while let Some(live) = self.try_live() {
+            if let Some(out) = self.take(live) {
+                return Poll::Ready(out);
+            }
+        }
+        Poll::Pending
+    }
+
+    /// Whether the stream has started (its replay is worked out): from then on every frame is
+    /// decided without I/O, so [`Feed::poll_now`] may drive it.
+    pub fn is_live(&self) -> bool {
+        self.start.is_none() && self.fetching.is_none() && self.hello.is_none()
+    }
+
+    /// When the grant expires (the stream then says `reauth` and ends), if it does.
+    pub fn expires_at(&self) -> Option<tokio::time::Instant> {
+        self.expiry.as_ref().map(|e| e.deadline())
+    }
+
+    /// Register `cx` to be woken when the stream's mailbox (its topics' events) receives a
+    /// frame; `Ready` if one is already there (or the mailbox closed): then call
+    /// [`Feed::poll_now`] again. `Pending` for a stream without topics.
+    pub fn poll_mailbox(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.pending.1.is_some() {
+            return Poll::Ready(());
+        }
+        let Some(mailbox) = self.mailbox.as_mut() else {
+            return Poll::Pending;
+        };
+        match mailbox.rx.poll_recv(cx) {
+            Poll::Ready(Some(frame)) => {
+                self.pending.1 = Some(frame);
+                Poll::Ready(())
+            }
+            // Closed by the hub (the stream fell behind): the next frame says so.
+            Poll::Ready(None) => {
+                self.mailbox_closed = true;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// `connected`, `resync` and the replay, in that order, then the end of a finished stream
+    /// (`Some(None)`); `None` when only live frames can follow.
+    fn queued(&mut self) -> Option<Option<Bytes>> {
         if let Some(e) = self.head.pop_front() {
-            return Some(e);
+            return Some(Some(e));
         }
         if let Some(frame) = self.replay.pop_front() {
             self.metrics.events_replayed.inc();
             self.metrics.events_delivered.inc();
             self.last = frame.app_pos();
-            return Some(frame.bytes.clone());
+            return Some(Some(frame.bytes.clone()));
         }
-        if self.finished {
-            return None;
-        }
-        loop {
-            let (frame, routed) = match self.next_live().await {
-                Live::Frame(frame) => (frame, false),
-                Live::Routed(frame) => (frame, true),
-                Live::Expired => return Some(self.expired()),
-                Live::Lagged(missed) => {
-                    // Skipping would lose events silently: end the stream; the client resumes
-                    // by Last-Event-ID and gets the missed events from the log.
-                    self.metrics
-                        .slow_clients_dropped
-                        .with_label_values(&["lagged"])
-                        .inc();
-                    tracing::warn!(
-                        connection_id = %self.log.slot.connection_id,
-                        peer = %self.log.peer,
-                        missed,
-                        "stream fell behind its send queue; dropping it"
-                    );
+        self.finished.then_some(None)
+    }
+
+    /// What a live source's frame means for this stream: `Some(Some(bytes))` to write,
+    /// `Some(None)` to end, `None` to skip it (replayed already, or not for this stream).
+    fn take(&mut self, live: Live) -> Option<Option<Bytes>> {
+        let (frame, routed) = match live {
+            Live::Frame(frame) => (frame, false),
+            Live::Routed(frame) => (frame, true),
+            Live::Expired => return Some(Some(self.expired())),
+            Live::Lagged(missed) => {
+                // Skipping would lose events silently: end the stream; the client resumes
+                // by Last-Event-ID and gets the missed events from the log.
+                self.metrics
+                    .slow_clients_dropped
+                    .with_label_values(&["lagged"])
+                    .inc();
+                tracing::warn!(
+                    connection_id = %self.log.slot.connection_id,
+                    peer = %self.log.peer,
+                    missed,
+                    "stream fell behind its send queue; dropping it"
+                );
+                self.finished = true;
+                return Some(None);
+            }
+            Live::Closed => {
+                self.finished = true;
+                return Some(None);
+            }
+        };
+        match frame.kind {
+            FrameKind::App { pos } => {
+                // A frame from the mailbox was put there by the topic index under one of
+                // this stream's own patterns: it sees it (`index_routes_only_what_the_stream_sees`
+                // in `fanout`), so only the shared channel's frames are checked.
+                if pos <= self.floor || !(routed || self.access.sees(&frame)) {
+                    // Replayed already (the stream started behind the client), or not
+                    // for this stream.
                     return None;
                 }
-                Live::Closed => return None,
-            };
-            return match frame.kind {
-                FrameKind::App { pos } => {
-                    // A frame from the mailbox was put there by the topic index under one of
-                    // this stream's own patterns: it sees it (`index_routes_only_what_the_stream_sees`
-                    // in `fanout`), so only the shared channel's frames are checked.
-                    if pos <= self.floor || !(routed || self.access.sees(&frame)) {
-                        // Replayed already (the stream started behind the client), or not
-                        // for this stream.
-                        continue;
-                    }
-                    self.metrics.events_delivered.inc();
-                    self.last = Some(pos);
-                    Some(frame.bytes.clone())
-                }
-                FrameKind::Revoke => match &frame.target {
-                    Target::Subject(subject) if self.access.is_subject(subject) => {
-                        self.finished = true;
-                        self.metrics
-                            .streams_ended
-                            .with_label_values(&["revoked"])
-                            .inc();
-                        tracing::info!(
-                            connection_id = %self.log.slot.connection_id,
-                            subject = %subject,
-                            "stream revoked"
-                        );
-                        let revoked = Revoked {
-                            reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
-                        };
-                        Some(json_frame(protocol::EVENT_REVOKED, None, None, &revoked))
-                    }
-                    _ => continue,
-                },
-                FrameKind::Ping { .. } => Some(frame.bytes.clone()),
-                FrameKind::Drain => {
+                self.metrics.events_delivered.inc();
+                self.last = Some(pos);
+                Some(Some(frame.bytes.clone()))
+            }
+            FrameKind::Revoke => match &frame.target {
+                Target::Subject(subject) if self.access.is_subject(subject) => {
                     self.finished = true;
-                    let (floor, window) = self.reconnect_after;
-                    let jitter = if window == 0 {
-                        0
-                    } else {
-                        rand::random_range(0..window)
+                    self.metrics
+                        .streams_ended
+                        .with_label_values(&["revoked"])
+                        .inc();
+                    tracing::info!(
+                        connection_id = %self.log.slot.connection_id,
+                        subject = %subject,
+                        "stream revoked"
+                    );
+                    let revoked = Revoked {
+                        reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
                     };
-                    let hint = Draining {
-                        reconnect_after_ms: floor + jitter,
-                    };
-                    Some(json_frame(protocol::EVENT_DRAINING, None, None, &hint))
+                    Some(Some(json_frame(
+                        protocol::EVENT_REVOKED,
+                        None,
+                        None,
+                        &revoked,
+                    )))
                 }
-                FrameKind::Close => None,
-            };
+                _ => None,
+            },
+            FrameKind::Ping { .. } => Some(Some(frame.bytes.clone())),
+            FrameKind::Drain => {
+                self.finished = true;
+                let (floor, window) = self.reconnect_after;
+                let jitter = if window == 0 {
+                    0
+                } else {
+                    rand::random_range(0..window)
+                };
+                let hint = Draining {
+                    reconnect_after_ms: floor + jitter,
+                };
+                Some(Some(json_frame(
+                    protocol::EVENT_DRAINING,
+                    None,
+                    None,
+                    &hint,
+                )))
+            }
+            FrameKind::Close => {
+                self.finished = true;
+                Some(None)
+            }
+        }
+    }
+
+    /// The next live frame that is there now, in log order (see [`Feed::next_live`]); `None`
+    /// when both sources are empty. Received frames wait in `pending` until they are taken.
+    fn try_live(&mut self) -> Option<Live> {
+        // A busy stream may never wait: its expiry is checked before every frame.
+        if self
+            .expiry
+            .as_ref()
+            .is_some_and(|e| e.deadline() <= tokio::time::Instant::now())
+        {
+            return Some(Live::Expired);
+        }
+        if self.pending.0.is_none() {
+            match self.rx.try_recv() {
+                Ok(frame) => self.pending.0 = Some(frame),
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Lagged(missed)) => return Some(Live::Lagged(missed)),
+                Err(TryRecvError::Closed) => return Some(Live::Closed),
+            }
+        }
+        if self.pending.1.is_none() {
+            if let Some(mailbox) = self.mailbox.as_mut() {
+                match mailbox.rx.try_recv() {
+                    Ok(frame) => self.pending.1 = Some(frame),
+                    Err(mpsc::error::TryRecvError::Empty) if !self.mailbox_closed => {}
+                    // The hub closed it: the stream fell behind.
+                    Err(_) => return Some(Live::Lagged(0)),
+                }
+            }
+        }
+        let topic_first = match (&self.pending.0, &self.pending.1) {
+            (Some(shared), Some(topic)) => match (shared.app_pos(), topic.app_pos()) {
+                (Some(a), Some(b)) => b < a,
+                _ => false,
+            },
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (None, None) => return None,
+        };
+        if topic_first {
+            self.pending.1.take().map(Live::Routed)
+        } else {
+            self.pending.0.take().map(Live::Frame)
         }
     }
 
@@ -378,82 +521,40 @@ impl Feed {
     /// them shows an event, every earlier event of the other is already in it.
     async fn next_live(&mut self) -> Live {
         loop {
-            // A busy stream may never wait below: its expiry is checked before every frame.
-            if self
-                .expiry
-                .as_ref()
-                .is_some_and(|e| e.deadline() <= tokio::time::Instant::now())
-            {
-                return Live::Expired;
-            }
-            if self.pending.0.is_none() {
-                match self.rx.try_recv() {
-                    Ok(frame) => self.pending.0 = Some(frame),
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Lagged(missed)) => return Live::Lagged(missed),
-                    Err(TryRecvError::Closed) => return Live::Closed,
-                }
-            }
-            if self.pending.1.is_none() {
-                if let Some(mailbox) = self.mailbox.as_mut() {
-                    match mailbox.rx.try_recv() {
-                        Ok(frame) => self.pending.1 = Some(frame),
-                        Err(mpsc::error::TryRecvError::Empty) => {}
-                        // The hub closed it: the stream fell behind.
-                        Err(mpsc::error::TryRecvError::Disconnected) => return Live::Lagged(0),
-                    }
-                }
-            }
-            let topic_first = match (&self.pending.0, &self.pending.1) {
-                (Some(shared), Some(topic)) => match (shared.app_pos(), topic.app_pos()) {
-                    (Some(a), Some(b)) => b < a,
-                    _ => false,
-                },
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (None, None) => {
-                    let Feed {
-                        rx,
-                        mailbox,
-                        expiry,
-                        pending,
-                        ..
-                    } = self;
-                    let expiring = async {
-                        match expiry.as_mut() {
-                            Some(expiry) => expiry.as_mut().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    let posted = async {
-                        match mailbox.as_mut() {
-                            Some(mailbox) => mailbox.rx.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        biased;
-                        () = expiring => return Live::Expired,
-                        received = rx.recv() => match received {
-                            Ok(frame) => pending.0 = Some(frame),
-                            Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
-                            Err(RecvError::Closed) => return Live::Closed,
-                        },
-                        posted = posted => match posted {
-                            Some(frame) => pending.1 = Some(frame),
-                            None => return Live::Lagged(0),
-                        },
-                    }
-                    continue;
-                }
-            };
-            let next = if topic_first {
-                self.pending.1.take().map(Live::Routed)
-            } else {
-                self.pending.0.take().map(Live::Frame)
-            };
-            if let Some(live) = next {
+            if let Some(live) = self.try_live() {
                 return live;
+            }
+            let Feed {
+                rx,
+                mailbox,
+                expiry,
+                pending,
+                ..
+            } = self;
+            let expiring = async {
+                match expiry.as_mut() {
+                    Some(expiry) => expiry.as_mut().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let posted = async {
+                match mailbox.as_mut() {
+                    Some(mailbox) => mailbox.rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = expiring => return Live::Expired,
+                received = rx.recv() => match received {
+                    Ok(frame) => pending.0 = Some(frame),
+                    Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
+                    Err(RecvError::Closed) => return Live::Closed,
+                },
+                posted = posted => match posted {
+                    Some(frame) => pending.1 = Some(frame),
+                    None => return Live::Lagged(0),
+                },
             }
         }
     }

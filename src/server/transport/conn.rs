@@ -29,7 +29,7 @@ use crate::server::auth::RequestParts;
 use crate::server::error::ApiError;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
-use crate::server::transport::fastpath;
+use crate::server::transport::fastpath::{self, Writers};
 use crate::server::transport::head::{self, Head, Parsed};
 use crate::server::transport::listener::{Gate, GateRules, Handoff, Prefixed, StallIo};
 
@@ -43,6 +43,7 @@ pub async fn accept_loop(
     state: AppState,
     app: Router,
     tracker: TaskTracker,
+    writers: Writers,
 ) {
     let full = ApiError::TooManySockets {
         max: state.budget.max_sockets,
@@ -63,6 +64,7 @@ pub async fn accept_loop(
                             app.clone(),
                             permit,
                             tracker.clone(),
+                            writers.clone(),
                         ));
                     }
                     None => refuse_socket(stream, peer, &full, &state),
@@ -116,6 +118,7 @@ async fn serve_connection(
     app: Router,
     permit: SocketPermit,
     tracker: TaskTracker,
+    writers: Writers,
 ) {
     let mut io = StallIo::new(
         stream,
@@ -168,14 +171,18 @@ async fn serve_connection(
                             return;
                         }
                         drop(stream_head);
-                        let unexpected = state.metrics.unexpected_input.clone();
+                        let stream = fastpath::StreamParts {
+                            unexpected: state.metrics.unexpected_input.clone(),
+                            permit,
+                            writers: Some(writers),
+                        };
                         // The held stream gets a task of its own with only what it needs (the
                         // socket, its feed, its place under the socket cap): this one ends and
                         // frees the router, the state and the request machinery. Held streams
                         // are this server's scaling number. The feed is boxed: an async fn's
                         // state keeps its arguments and their moved-to locals apart, so an
                         // inline feed would be paid for twice in every held task.
-                        tracker.spawn(fastpath::serve_stream(io, feed, unexpected, permit));
+                        tracker.spawn(fastpath::serve_stream(io, feed, stream, None));
                         return;
                     }
                     // Anything else (an error, a HEAD, a layer's own answer, another route):

@@ -3,28 +3,88 @@
 //! kept per connection: hyper keeps ≥ 8 KiB of buffers per connection for its whole life, and
 //! held streams are this server's scaling number. `conn.rs` sends every stream the hub's handler
 //! opened here, whether on a connection's first request or a later one on a reused connection.
+//!
+//! A stream with nothing to send is parked with one of the sharded [`Writers`] (one per runtime
+//! worker) instead of waiting in a task of its own: a broadcast then costs one wake-up per shard,
+//! which walks its streams and writes each one's frames with non-blocking writes, instead of a
+//! wake-up, a poll and a waiter re-registration per stream. A parked stream is woken on its
+//! own only for its topics' events (its mailbox), a client that leaves, and its grant's expiry.
+//! A write that would block, or a partial one, hands the stream back to a task of its own (with
+//! the stall timeout) until it has caught up.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::ErrorKind;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::server::stream::feed::Feed;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::metrics::IntCounter;
+use crate::server::stream::state::AppState;
 use crate::server::transport::listener::StallIo;
 
-/// Write the stream (its head is already written) until it ends, the client goes away, its writes stall, or it sends bytes
-/// (an `EventSource` never does: anything it sends is unexpected, and reading it forever would
-/// let one client burn server CPU). `unexpected` counts that last case. `permit` (the socket's
-/// place under the cap) is held until the stream ends.
+/// How many streams a shard writes before it lets the worker run other tasks.
+const SWEEP_CHUNK: usize = 512;
+
+/// Write the stream (its head is already written; `first`, the rest of a frame a shard could
+/// not finish, goes out first) until it ends, the client goes away, its writes stall, or it
+/// sends bytes (an `EventSource` never does: anything it sends is unexpected, and reading it
+/// forever would let one client burn server CPU). `unexpected` counts that last case. `permit`
+/// (the socket's place under the cap) is held until the stream ends. With `writers`, the stream
+/// is parked there whenever it has nothing to send.
 pub async fn serve_stream(
     mut io: StallIo,
     mut feed: Box<Feed>,
-    unexpected: IntCounter,
-    permit: SocketPermit,
+    stream: StreamParts,
+    first: Option<Bytes>,
 ) {
-    let _permit = permit;
+    let StreamParts {
+        unexpected,
+        permit,
+        writers,
+    } = stream;
+    if let Some(bytes) = first {
+        if io.write_all(&bytes).await.is_err() {
+            return;
+        }
+    }
     // Reading notices a client that closed, even between frames.
     let mut scratch = [0u8; 1];
     loop {
+        if let Some(writers) = &writers {
+            if feed.is_live() {
+                match feed.poll_now() {
+                    Poll::Ready(Some(bytes)) => {
+                        if io.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Poll::Ready(None) => break,
+                    Poll::Pending => {
+                        let writers = writers.clone();
+                        writers.park(Parked {
+                            io,
+                            feed,
+                            unexpected,
+                            permit,
+                        });
+                        return;
+                    }
+                }
+            }
+        }
         tokio::select! {
             biased;
             frame = feed.next() => match frame {
@@ -47,6 +107,398 @@ pub async fn serve_stream(
         }
     }
     let _ = io.shutdown().await;
+    drop(permit);
+}
+
+/// What a held stream keeps besides its socket and feed.
+pub struct StreamParts {
+    /// Counts clients that sent bytes on their stream.
+    pub unexpected: IntCounter,
+    /// The socket's place under the cap.
+    pub permit: SocketPermit,
+    /// Where the stream waits when it has nothing to send (`None`: in its own task).
+    pub writers: Option<Writers>,
+}
+
+/// A stream waiting in a shard: everything it needs, no task.
+struct Parked {
+    io: StallIo,
+    feed: Box<Feed>,
+    unexpected: IntCounter,
+    permit: SocketPermit,
+}
+
+/// The sharded writers: one shard task per runtime worker, each holding its share of the
+/// parked streams.
+#[derive(Clone)]
+pub struct Writers {
+    shards: Arc<[Arc<Shared>]>,
+    next: Arc<AtomicUsize>,
+    tracker: TaskTracker,
+}
+
+/// What the rest of the process shares with one shard.
+struct Shared {
+    /// Streams handed to the shard, not yet taken in.
+    inbox: Mutex<Vec<Parked>>,
+    /// Slots (index, generation) whose waker fired: a mailbox frame or a readable socket.
+    ready: Mutex<Vec<(usize, u32)>>,
+    bell: Notify,
+}
+
+impl Writers {
+    /// Start one shard per worker of the current runtime, each on `tracker` (so shutdown waits
+    /// for them); they stop when `state`'s shutdown token is cancelled (after the hub closed
+    /// every stream).
+    pub fn start(state: &AppState, tracker: &TaskTracker) -> Writers {
+        let count = tokio::runtime::Handle::current()
+            .metrics()
+            .num_workers()
+            .max(1);
+        let shards: Arc<[Arc<Shared>]> = (0..count)
+            .map(|_| {
+                Arc::new(Shared {
+                    inbox: Mutex::new(Vec::new()),
+                    ready: Mutex::new(Vec::new()),
+                    bell: Notify::new(),
+                })
+            })
+            .collect();
+        let writers = Writers {
+            shards,
+            next: Arc::new(AtomicUsize::new(0)),
+            tracker: tracker.clone(),
+        };
+        for shared in writers.shards.iter() {
+            let shard = Shard {
+                shared: Arc::clone(shared),
+                slots: Vec::new(),
+                free: Vec::new(),
+                timers: BinaryHeap::new(),
+                expiring: 0,
+                generations: 0,
+                writers: writers.clone(),
+            };
+            // Unconstrained: the shard yields on its own every `SWEEP_CHUNK` streams; tokio's
+            // per-task budget would otherwise make readiness polls fail spuriously mid-sweep.
+            tracker.spawn(tokio::task::unconstrained(
+                shard.run(state.hub.signal(), state.shutdown.clone()),
+            ));
+        }
+        writers
+    }
+
+    /// Hand a stream with nothing to send to a shard (round robin).
+    fn park(&self, parked: Parked) {
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
+        let shared = &self.shards[at];
+        lock(&shared.inbox).push(parked);
+        shared.bell.notify_one();
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the lists stay consistent.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Wakes a shard for one of its slots.
+struct SlotWake {
+    shared: Arc<Shared>,
+    at: usize,
+    generation: u32,
+}
+
+impl Wake for SlotWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        lock(&self.shared.ready).push((self.at, self.generation));
+        self.shared.bell.notify_one();
+    }
+}
+
+/// A parked stream in its slot.
+struct Held {
+    parked: Parked,
+    /// Registered with the socket (readable: the client left) and the mailbox.
+    waker: Waker,
+    generation: u32,
+}
+
+/// One shard's own state (only its task touches it).
+struct Shard {
+    shared: Arc<Shared>,
+    slots: Vec<Option<Held>>,
+    free: Vec<usize>,
+    /// Grant expiries: (deadline, slot, generation); stale entries are skipped.
+    timers: BinaryHeap<Reverse<(Instant, usize, u32)>>,
+    /// Held streams with an expiry (to keep `timers` from filling with stale entries).
+    expiring: usize,
+    /// The last generation handed out.
+    generations: u32,
+    writers: Writers,
+}
+
+/// What driving a parked stream came to.
+enum Driven {
+    /// Nothing more to send now: it stays.
+    Stays,
+    /// A write would block (the rest of the frame with it): back to a task of its own.
+    Blocked(Bytes),
+    /// The stream ended, or its client left.
+    Ended,
+}
+
+/// What the client side of a parked stream shows.
+enum Client {
+    Quiet,
+    Left,
+    SentBytes,
+}
+
+impl Shard {
+    async fn run(
+        mut self,
+        mut signal: tokio::sync::broadcast::Receiver<Arc<crate::server::stream::fanout::Frame>>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let next_expiry = self.timers.peek().map(|Reverse((at, _, _))| *at);
+            let mut sweep = false;
+            let mut stopping = false;
+            tokio::select! {
+                biased;
+                () = self.shared.bell.notified() => {}
+                received = signal.recv() => match received {
+                    Ok(_) | Err(RecvError::Lagged(_)) => sweep = true,
+                    Err(RecvError::Closed) => return,
+                },
+                () = tokio::time::sleep_until(next_expiry.unwrap_or_else(Instant::now)),
+                    if next_expiry.is_some() => {}
+                () = stop.cancelled() => {
+                    sweep = true;
+                    stopping = true;
+                }
+            }
+            self.admit();
+            self.woken();
+            self.expire();
+            if sweep {
+                // One walk serves every frame sent so far.
+                loop {
+                    match signal.try_recv() {
+                        Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Closed) => return,
+                    }
+                }
+                self.sweep().await;
+            }
+            if stopping {
+                // The hub closed every stream before the token: whatever is left is dropped
+                // (closed) with the shard.
+                return;
+            }
+        }
+    }
+
+    /// Take in the streams handed over since the last look.
+    fn admit(&mut self) {
+        let arrived = std::mem::take(&mut *lock(&self.shared.inbox));
+        for parked in arrived {
+            let at = match self.free.pop() {
+                Some(at) => at,
+                None => {
+                    self.slots.push(None);
+                    self.slots.len() - 1
+                }
+            };
+            // A generation per stream taken in: a stale waker of an earlier stream in the slot
+            // wakes nothing (and a wrapped-around match would only cost one idle look).
+            self.generations = self.generations.wrapping_add(1);
+            let generation = self.generations;
+            let waker = Waker::from(Arc::new(SlotWake {
+                shared: Arc::clone(&self.shared),
+                at,
+                generation,
+            }));
+            if let Some(deadline) = parked.feed.expires_at() {
+                self.timers.push(Reverse((deadline, at, generation)));
+                self.expiring += 1;
+            }
+            self.slots[at] = Some(Held {
+                parked,
+                waker,
+                generation,
+            });
+            // Frames may have come between its last look and now; this also registers its
+            // wakers.
+            self.drive(at, true);
+        }
+        if self.timers.len() > 2 * self.expiring + 64 {
+            self.rebuild_timers();
+        }
+    }
+
+    /// Drive the slots whose waker fired.
+    fn woken(&mut self) {
+        let woken = std::mem::take(&mut *lock(&self.shared.ready));
+        for (at, generation) in woken {
+            if self.slots[at]
+                .as_ref()
+                .is_some_and(|h| h.generation == generation)
+            {
+                self.drive(at, true);
+            }
+        }
+    }
+
+    /// Drive the streams whose grant has expired (they say `reauth` and end).
+    fn expire(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at_time, at, generation))) = self.timers.peek().copied() {
+            if at_time > now {
+                break;
+            }
+            self.timers.pop();
+            if self.slots[at]
+                .as_ref()
+                .is_some_and(|h| h.generation == generation)
+            {
+                self.drive(at, false);
+            }
+        }
+    }
+
+    fn rebuild_timers(&mut self) {
+        self.timers = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(at, held)| {
+                let held = held.as_ref()?;
+                let deadline = held.parked.feed.expires_at()?;
+                Some(Reverse((deadline, at, held.generation)))
+            })
+            .collect();
+    }
+
+    /// Write every parked stream's ready frames (a frame went out on the shared channel).
+    async fn sweep(&mut self) {
+        let mut driven = 0;
+        for at in 0..self.slots.len() {
+            if self.slots[at].is_some() {
+                self.drive(at, false);
+                driven += 1;
+                if driven % SWEEP_CHUNK == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    }
+
+    /// Write what the stream in slot `at` has ready; with `full`, also look at its client and
+    /// re-register its wakers. Then keep it, hand it to a task, or drop it.
+    fn drive(&mut self, at: usize, full: bool) {
+        let Some(held) = self.slots[at].as_mut() else {
+            return;
+        };
+        match drive_held(held, full) {
+            Driven::Stays => {}
+            Driven::Blocked(rest) => {
+                let parked = self.vacate(at);
+                let stream = StreamParts {
+                    unexpected: parked.unexpected,
+                    permit: parked.permit,
+                    writers: Some(self.writers.clone()),
+                };
+                self.writers.tracker.spawn(serve_stream(
+                    parked.io,
+                    parked.feed,
+                    stream,
+                    Some(rest),
+                ));
+            }
+            Driven::Ended => {
+                // Dropping closes the socket and logs the stream's end.
+                drop(self.vacate(at));
+            }
+        }
+    }
+
+    fn vacate(&mut self, at: usize) -> Parked {
+        let held = self.slots[at].take().expect("a held slot");
+        self.free.push(at);
+        if held.parked.feed.expires_at().is_some() {
+            self.expiring -= 1;
+        }
+        held.parked
+    }
+}
+
+fn drive_held(held: &mut Held, full: bool) -> Driven {
+    let Parked {
+        io,
+        feed,
+        unexpected,
+        ..
+    } = &mut held.parked;
+    loop {
+        loop {
+            match feed.poll_now() {
+                Poll::Ready(Some(bytes)) => match io.tcp().try_write(&bytes) {
+                    Ok(n) if n == bytes.len() => {}
+                    Ok(n) => return Driven::Blocked(bytes.slice(n..)),
+                    Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                        return Driven::Blocked(bytes)
+                    }
+                    Err(_) => return Driven::Ended,
+                },
+                Poll::Ready(None) => return Driven::Ended,
+                Poll::Pending => break,
+            }
+        }
+        if !full {
+            return Driven::Stays;
+        }
+        let mut cx = Context::from_waker(&held.waker);
+        match client(io.tcp(), &mut cx) {
+            Client::Quiet => {}
+            Client::Left => return Driven::Ended,
+            Client::SentBytes => {
+                unexpected.inc();
+                tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
+                return Driven::Ended;
+            }
+        }
+        if feed.poll_mailbox(&mut cx).is_pending() {
+            return Driven::Stays;
+        }
+    }
+}
+
+/// Whether the client of a parked stream left or sent bytes (an `EventSource` sends nothing);
+/// registers `cx` to be woken when that changes.
+fn client(tcp: &TcpStream, cx: &mut Context<'_>) -> Client {
+    loop {
+        match tcp.poll_read_ready(cx) {
+            Poll::Pending => return Client::Quiet,
+            Poll::Ready(Err(_)) => return Client::Left,
+            Poll::Ready(Ok(())) => {
+                let mut scratch = [0u8; 1];
+                match tcp.try_read(&mut scratch) {
+                    Ok(0) => return Client::Left,
+                    Ok(_) => return Client::SentBytes,
+                    // Readiness was stale: it is cleared now, so the next poll registers.
+                    Err(err) if err.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => return Client::Left,
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,12 @@ impl StallIo {
         self.peer
     }
 
+    /// The socket, for non-blocking writes and readiness checks outside a task (the sharded
+    /// writers): those never block, so the stall timer has nothing to watch.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.inner
+    }
+
     fn track<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         match poll {
             Poll::Ready(r) => {

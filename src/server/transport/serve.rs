@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::server::live::LiveHub;
 use crate::server::transport::conn;
+use crate::server::transport::fastpath::Writers;
 
 /// The optional serving helper: serve `app` on `listener` with this crate's own HTTP/1.1
 /// connection loop until `signal` completes, then shut down within the configured timeout.
@@ -35,11 +36,13 @@ pub async fn serve(
     let state = hub.state().clone();
     let timeout = state.config.shutdown_timeout();
     let connections = TaskTracker::new();
+    let writers = Writers::start(&state, &connections);
     let mut accepting = tokio::spawn(conn::accept_loop(
         listener,
         state.clone(),
         app,
         connections.clone(),
+        writers,
     ));
 
     tokio::select! {
