@@ -9,12 +9,13 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{self, EventId, Fleet, Ping, STORE_OK, STORE_UNREACHABLE};
@@ -225,6 +226,36 @@ pub struct Hub {
     presence: Mutex<HashMap<String, u64>>,
     /// Bumped on every change of `presence` (the Redis log republishes it then).
     presence_changes: AtomicU64,
+    /// Rung whenever frames were handed on (see [`Doorbell`]).
+    doorbells: RwLock<Vec<Weak<Doorbell>>>,
+}
+
+/// Rung by the hub after it handed frames on: a writer that drives many streams at once (the
+/// sharded writers of `serve()`) waits on this one bell instead of on every stream's sources.
+/// A frame on the shared channel also raises [`Doorbell::take_shared`] (look at every stream);
+/// a topic publish only rings (the streams it reached were woken through their mailboxes,
+/// whose wakers need not ring themselves: one ring per publish, not per subscriber).
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    notify: Notify,
+    shared: AtomicBool,
+}
+
+impl Doorbell {
+    /// Ring it (one permit is kept if nobody waits).
+    pub fn ring(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Completes when rung (at once if it was rung since the last wait).
+    pub async fn rung(&self) {
+        self.notify.notified().await;
+    }
+
+    /// Whether a frame went out on the shared channel since the last call.
+    pub fn take_shared(&self) -> bool {
+        self.shared.swap(false, Ordering::AcqRel)
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -291,6 +322,7 @@ impl Hub {
             fleet,
             presence: Mutex::new(HashMap::new()),
             presence_changes: AtomicU64::new(0),
+            doorbells: RwLock::new(Vec::new()),
         })
     }
 
@@ -388,7 +420,7 @@ impl Hub {
 
     /// End every stream of `subject` in this process with `revoked`.
     pub fn revoke(&self, subject: &str) {
-        let _ = self.tx.send(Arc::new(Frame {
+        self.send_shared(Arc::new(Frame {
             kind: FrameKind::Revoke,
             bytes: Bytes::new(),
             target: Target::Subject(subject.into()),
@@ -467,10 +499,9 @@ impl Hub {
             Target::Topics(topics) => {
                 let topics = Arc::clone(topics);
                 Self::post(buf, &frame, &topics);
+                self.ring(false);
             }
-            Target::All | Target::Subject(_) => {
-                let _ = self.tx.send(frame);
-            }
+            Target::All | Target::Subject(_) => self.send_shared(frame),
         }
     }
 
@@ -522,10 +553,31 @@ impl Hub {
         }
     }
 
-    /// A receiver of the shared channel from now on: the sharded writers' signal that frames
-    /// were sent (each stream still reads its own receiver).
-    pub fn signal(&self) -> broadcast::Receiver<Arc<Frame>> {
-        self.tx.subscribe()
+    /// A new [`Doorbell`], rung from now on whenever frames are handed on; it stops being
+    /// rung when the last holder drops it.
+    pub fn doorbell(&self) -> Arc<Doorbell> {
+        let bell = Arc::new(Doorbell::default());
+        let mut bells = self.doorbells.write().unwrap_or_else(|p| p.into_inner());
+        bells.retain(|b| b.strong_count() > 0);
+        bells.push(Arc::downgrade(&bell));
+        bell
+    }
+
+    /// Ring every doorbell; `shared`: a frame went out on the shared channel.
+    fn ring(&self, shared: bool) {
+        let bells = self.doorbells.read().unwrap_or_else(|p| p.into_inner());
+        for bell in bells.iter().filter_map(Weak::upgrade) {
+            if shared {
+                bell.shared.store(true, Ordering::Release);
+            }
+            bell.ring();
+        }
+    }
+
+    /// Send on the shared channel and say so.
+    fn send_shared(&self, frame: Arc<Frame>) {
+        let _ = self.tx.send(frame);
+        self.ring(true);
     }
 
     /// Give a stream's mailbox back (the stream ended).
@@ -616,7 +668,7 @@ impl Hub {
 
     /// Send a frame to every stream (heartbeats).
     pub fn broadcast(&self, frame: Frame) {
-        let _ = self.tx.send(Arc::new(frame));
+        self.send_shared(Arc::new(frame));
     }
 
     /// Send a control frame to every stream.
@@ -730,6 +782,38 @@ mod tests {
         drop(a);
         assert_eq!(hub.open_connections(), 1);
         assert!(hub.admit().is_some());
+    }
+
+    #[tokio::test]
+    async fn doorbells_ring_once_per_hand_on_and_say_when_the_shared_channel_carried_it() {
+        let hub = Hub::new(4, 8, 8);
+        let bell = hub.doorbell();
+        use std::future::Future;
+        let rung = |bell: &Doorbell| {
+            let mut waiting = Box::pin(bell.rung());
+            let waker = futures::task::noop_waker();
+            waiting
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+                .is_ready()
+        };
+        assert!(!rung(&bell), "nothing handed on yet");
+        // A broadcast: rung, and the shared channel carried a frame (walk every stream).
+        publish_n(&hub, 1);
+        assert!(rung(&bell));
+        assert!(bell.take_shared());
+        assert!(!bell.take_shared(), "taken once");
+        // A topic publish: rung (its subscribers' mailboxes were filled), nothing shared.
+        hub.publish("update".into(), "1".into(), topics(&["docs/7"]));
+        assert!(rung(&bell));
+        assert!(!bell.take_shared());
+        // Pings and revocations go through the shared channel too.
+        hub.revoke("alice");
+        assert!(rung(&bell) && bell.take_shared());
+        // A dropped bell is let go of at the next new one.
+        drop(bell);
+        let _other = hub.doorbell();
+        assert_eq!(hub.doorbells.read().unwrap().len(), 1);
     }
 
     #[test]

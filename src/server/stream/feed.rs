@@ -334,6 +334,11 @@ impl Feed {
         self.start.is_none() && self.fetching.is_none() && self.hello.is_none()
     }
 
+    /// Whether the stream has a mailbox (it subscribed to topics).
+    pub fn has_mailbox(&self) -> bool {
+        self.mailbox.is_some()
+    }
+
     /// When the grant expires (the stream then says `reauth` and ends), if it does.
     pub fn expires_at(&self) -> Option<tokio::time::Instant> {
         self.expiry.as_ref().map(|e| e.deadline())

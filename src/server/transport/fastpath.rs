@@ -22,12 +22,11 @@ use std::task::{Context, Poll, Wake, Waker};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::server::stream::fanout::Doorbell;
 use crate::server::stream::feed::Feed;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::metrics::IntCounter;
@@ -141,9 +140,19 @@ pub struct Writers {
 struct Shared {
     /// Streams handed to the shard, not yet taken in.
     inbox: Mutex<Vec<Parked>>,
-    /// Slots (index, generation) whose waker fired: a mailbox frame or a readable socket.
-    ready: Mutex<Vec<(usize, u32)>>,
-    bell: Notify,
+    /// Slots whose waker fired, with what woke them.
+    ready: Mutex<Vec<Woken>>,
+    /// Rung by the hub after it handed frames on, and by a parked stream's socket.
+    bell: Arc<Doorbell>,
+}
+
+/// A fired waker of a parked stream.
+#[derive(Clone, Copy)]
+struct Woken {
+    at: usize,
+    generation: u32,
+    /// Its socket turned readable (else: its mailbox got a frame, or closed).
+    socket: bool,
 }
 
 impl Writers {
@@ -160,7 +169,7 @@ impl Writers {
                 Arc::new(Shared {
                     inbox: Mutex::new(Vec::new()),
                     ready: Mutex::new(Vec::new()),
-                    bell: Notify::new(),
+                    bell: state.hub.doorbell(),
                 })
             })
             .collect();
@@ -182,7 +191,7 @@ impl Writers {
             // Unconstrained: the shard yields on its own every `SWEEP_CHUNK` streams; tokio's
             // per-task budget would otherwise make readiness polls fail spuriously mid-sweep.
             tracker.spawn(tokio::task::unconstrained(
-                shard.run(state.hub.signal(), state.shutdown.clone()),
+                shard.run(state.shutdown.clone()),
             ));
         }
         writers
@@ -193,7 +202,7 @@ impl Writers {
         let at = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let shared = &self.shards[at];
         lock(&shared.inbox).push(parked);
-        shared.bell.notify_one();
+        shared.bell.ring();
     }
 }
 
@@ -202,11 +211,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Wakes a shard for one of its slots.
+/// Wakes a shard for one of its slots. The socket's waker rings the shard's bell; the
+/// mailbox's does not: the hub rings it once after a publish has reached all its subscribers,
+/// so the shard takes them in one pass.
 struct SlotWake {
     shared: Arc<Shared>,
-    at: usize,
-    generation: u32,
+    woken: Woken,
 }
 
 impl Wake for SlotWake {
@@ -215,16 +225,20 @@ impl Wake for SlotWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        lock(&self.shared.ready).push((self.at, self.generation));
-        self.shared.bell.notify_one();
+        lock(&self.shared.ready).push(self.woken);
+        if self.woken.socket {
+            self.shared.bell.ring();
+        }
     }
 }
 
 /// A parked stream in its slot.
 struct Held {
     parked: Parked,
-    /// Registered with the socket (readable: the client left) and the mailbox.
-    waker: Waker,
+    /// Registered with the socket (readable: the client left or sent bytes).
+    socket: Waker,
+    /// Registered with the mailbox (a stream with topics).
+    mailbox: Option<Waker>,
     generation: u32,
 }
 
@@ -252,6 +266,26 @@ enum Driven {
     Ended,
 }
 
+/// What to look at besides the frames when driving a parked stream.
+#[derive(Clone, Copy)]
+struct Look {
+    /// The client (and re-register the socket's waker).
+    socket: bool,
+    /// The mailbox (and re-register its waker).
+    mailbox: bool,
+}
+
+impl Look {
+    const FRAMES: Look = Look {
+        socket: false,
+        mailbox: false,
+    };
+    const ALL: Look = Look {
+        socket: true,
+        mailbox: true,
+    };
+}
+
 /// What the client side of a parked stream shows.
 enum Client {
     Quiet,
@@ -260,41 +294,30 @@ enum Client {
 }
 
 impl Shard {
-    async fn run(
-        mut self,
-        mut signal: tokio::sync::broadcast::Receiver<Arc<crate::server::stream::fanout::Frame>>,
-        stop: CancellationToken,
-    ) {
+    async fn run(mut self, stop: CancellationToken) {
+        let bell = Arc::clone(&self.shared.bell);
+        // One timer for the earliest expiry, moved rather than made anew.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
         loop {
             let next_expiry = self.timers.peek().map(|Reverse((at, _, _))| *at);
-            let mut sweep = false;
+            if let Some(at) = next_expiry {
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+            }
             let mut stopping = false;
             tokio::select! {
                 biased;
-                () = self.shared.bell.notified() => {}
-                received = signal.recv() => match received {
-                    Ok(_) | Err(RecvError::Lagged(_)) => sweep = true,
-                    Err(RecvError::Closed) => return,
-                },
-                () = tokio::time::sleep_until(next_expiry.unwrap_or_else(Instant::now)),
-                    if next_expiry.is_some() => {}
-                () = stop.cancelled() => {
-                    sweep = true;
-                    stopping = true;
-                }
+                () = bell.rung() => {}
+                () = &mut timer, if next_expiry.is_some() => {}
+                () = stop.cancelled() => stopping = true,
             }
             self.admit();
             self.woken();
             self.expire();
-            if sweep {
+            if bell.take_shared() || stopping {
                 // One walk serves every frame sent so far.
-                loop {
-                    match signal.try_recv() {
-                        Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Closed) => return,
-                    }
-                }
                 self.sweep().await;
             }
             if stopping {
@@ -320,23 +343,31 @@ impl Shard {
             // wakes nothing (and a wrapped-around match would only cost one idle look).
             self.generations = self.generations.wrapping_add(1);
             let generation = self.generations;
-            let waker = Waker::from(Arc::new(SlotWake {
-                shared: Arc::clone(&self.shared),
-                at,
-                generation,
-            }));
+            let waker = |socket: bool| {
+                Waker::from(Arc::new(SlotWake {
+                    shared: Arc::clone(&self.shared),
+                    woken: Woken {
+                        at,
+                        generation,
+                        socket,
+                    },
+                }))
+            };
+            let socket = waker(true);
+            let mailbox = parked.feed.has_mailbox().then(|| waker(false));
             if let Some(deadline) = parked.feed.expires_at() {
                 self.timers.push(Reverse((deadline, at, generation)));
                 self.expiring += 1;
             }
             self.slots[at] = Some(Held {
                 parked,
-                waker,
+                socket,
+                mailbox,
                 generation,
             });
             // Frames may have come between its last look and now; this also registers its
             // wakers.
-            self.drive(at, true);
+            self.drive(at, Look::ALL);
         }
         if self.timers.len() > 2 * self.expiring + 64 {
             self.rebuild_timers();
@@ -346,12 +377,16 @@ impl Shard {
     /// Drive the slots whose waker fired.
     fn woken(&mut self) {
         let woken = std::mem::take(&mut *lock(&self.shared.ready));
-        for (at, generation) in woken {
-            if self.slots[at]
+        for w in woken {
+            if self.slots[w.at]
                 .as_ref()
-                .is_some_and(|h| h.generation == generation)
+                .is_some_and(|h| h.generation == w.generation)
             {
-                self.drive(at, true);
+                let look = Look {
+                    socket: w.socket,
+                    mailbox: !w.socket,
+                };
+                self.drive(w.at, look);
             }
         }
     }
@@ -368,7 +403,7 @@ impl Shard {
                 .as_ref()
                 .is_some_and(|h| h.generation == generation)
             {
-                self.drive(at, false);
+                self.drive(at, Look::FRAMES);
             }
         }
     }
@@ -391,7 +426,7 @@ impl Shard {
         let mut driven = 0;
         for at in 0..self.slots.len() {
             if self.slots[at].is_some() {
-                self.drive(at, false);
+                self.drive(at, Look::FRAMES);
                 driven += 1;
                 if driven % SWEEP_CHUNK == 0 {
                     tokio::task::yield_now().await;
@@ -400,13 +435,13 @@ impl Shard {
         }
     }
 
-    /// Write what the stream in slot `at` has ready; with `full`, also look at its client and
-    /// re-register its wakers. Then keep it, hand it to a task, or drop it.
-    fn drive(&mut self, at: usize, full: bool) {
+    /// Write what the stream in slot `at` has ready, look at what `look` says, then keep it,
+    /// hand it to a task, or drop it.
+    fn drive(&mut self, at: usize, look: Look) {
         let Some(held) = self.slots[at].as_mut() else {
             return;
         };
-        match drive_held(held, full) {
+        match drive_held(held, look) {
             Driven::Stays => {}
             Driven::Blocked(rest) => {
                 let parked = self.vacate(at);
@@ -439,7 +474,7 @@ impl Shard {
     }
 }
 
-fn drive_held(held: &mut Held, full: bool) -> Driven {
+fn drive_held(held: &mut Held, look: Look) -> Driven {
     let Parked {
         io,
         feed,
@@ -461,21 +496,28 @@ fn drive_held(held: &mut Held, full: bool) -> Driven {
                 Poll::Pending => break,
             }
         }
-        if !full {
-            return Driven::Stays;
-        }
-        let mut cx = Context::from_waker(&held.waker);
-        match client(io.tcp(), &mut cx) {
-            Client::Quiet => {}
-            Client::Left => return Driven::Ended,
-            Client::SentBytes => {
-                unexpected.inc();
-                tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
-                return Driven::Ended;
+        if look.socket {
+            match client(io.tcp(), &mut Context::from_waker(&held.socket)) {
+                Client::Quiet => {}
+                Client::Left => return Driven::Ended,
+                Client::SentBytes => {
+                    unexpected.inc();
+                    tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
+                    return Driven::Ended;
+                }
             }
         }
-        if feed.poll_mailbox(&mut cx).is_pending() {
-            return Driven::Stays;
+        match (&held.mailbox, look.mailbox) {
+            (Some(waker), true) => {
+                if feed
+                    .poll_mailbox(&mut Context::from_waker(waker))
+                    .is_pending()
+                {
+                    return Driven::Stays;
+                }
+                // A frame came (or the mailbox closed): send it, and register again.
+            }
+            _ => return Driven::Stays,
         }
     }
 }
