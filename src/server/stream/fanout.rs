@@ -145,6 +145,9 @@ pub enum IdStyle {
 pub struct Snapshot {
     /// Live frames after `head`.
     pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// How many frames the shared channel had carried when `rx` was made (see
+    /// [`Hub::shared_sent`]).
+    pub sent: u64,
     /// The newest event handed out so far ([`Pos::ZERO`] if none).
     pub head: Pos,
     /// The events after the requested point, if the ring holds all of them.
@@ -228,6 +231,9 @@ pub struct Hub {
     presence_changes: AtomicU64,
     /// Rung whenever frames were handed on (see [`Doorbell`]).
     doorbells: RwLock<Vec<Weak<Doorbell>>>,
+    /// Frames sent on the shared channel so far (counted under the buffer's lock, before
+    /// each send).
+    sent: AtomicU64,
 }
 
 /// Rung by the hub after it handed frames on: a writer that drives many streams at once (the
@@ -323,6 +329,7 @@ impl Hub {
             presence: Mutex::new(HashMap::new()),
             presence_changes: AtomicU64::new(0),
             doorbells: RwLock::new(Vec::new()),
+            sent: AtomicU64::new(0),
         })
     }
 
@@ -420,11 +427,14 @@ impl Hub {
 
     /// End every stream of `subject` in this process with `revoked`.
     pub fn revoke(&self, subject: &str) {
-        self.send_shared(Arc::new(Frame {
-            kind: FrameKind::Revoke,
-            bytes: Bytes::new(),
-            target: Target::Subject(subject.into()),
-        }));
+        self.send_shared(
+            &mut self.lock(),
+            Arc::new(Frame {
+                kind: FrameKind::Revoke,
+                bytes: Bytes::new(),
+                target: Target::Subject(subject.into()),
+            }),
+        );
     }
 
     /// Count a stream's subscribed patterns in (`+1`) or out (`-1`).
@@ -501,7 +511,7 @@ impl Hub {
                 Self::post(buf, &frame, &topics);
                 self.ring(false);
             }
-            Target::All | Target::Subject(_) => self.send_shared(frame),
+            Target::All | Target::Subject(_) => self.send_shared(buf, frame),
         }
     }
 
@@ -574,10 +584,19 @@ impl Hub {
         }
     }
 
-    /// Send on the shared channel and say so.
-    fn send_shared(&self, frame: Arc<Frame>) {
+    /// Send on the shared channel (under the buffer's lock: `_buf`) and say so.
+    fn send_shared(&self, _buf: &mut Buffer, frame: Arc<Frame>) {
+        self.sent.fetch_add(1, Ordering::AcqRel);
         let _ = self.tx.send(frame);
         self.ring(true);
+    }
+
+    /// How many frames the shared channel has carried. A stream that has received as many
+    /// (counting from its [`Snapshot::sent`]) has nothing waiting there, so it need not look
+    /// (a look at an empty channel takes the channel's lock, which every stream shares): a
+    /// frame sent after this read rings the doorbells, or wakes a waiting receiver.
+    pub fn shared_sent(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
     }
 
     /// Give a stream's mailbox back (the stream ended).
@@ -625,6 +644,7 @@ impl Hub {
         });
         Snapshot {
             rx,
+            sent: self.sent.load(Ordering::Acquire),
             head: buf.head,
             replay,
             oldest,
@@ -668,7 +688,7 @@ impl Hub {
 
     /// Send a frame to every stream (heartbeats).
     pub fn broadcast(&self, frame: Frame) {
-        self.send_shared(Arc::new(frame));
+        self.send_shared(&mut self.lock(), Arc::new(frame));
     }
 
     /// Send a control frame to every stream.
@@ -814,6 +834,30 @@ mod tests {
         drop(bell);
         let _other = hub.doorbell();
         assert_eq!(hub.doorbells.read().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_shared_count_says_exactly_how_many_frames_a_receiver_has_waiting() {
+        let hub = Hub::new(4, 8, 8);
+        publish_n(&hub, 2);
+        let mut sub = hub.subscribe(None);
+        assert_eq!(
+            sub.sent,
+            hub.shared_sent(),
+            "nothing waits for a new receiver"
+        );
+        publish_n(&hub, 1);
+        hub.control(FrameKind::Drain);
+        hub.revoke("alice");
+        // Topic events go to mailboxes, not the shared channel: not counted.
+        hub.publish("update".into(), "1".into(), topics(&["docs/7"]));
+        let waiting = hub.shared_sent() - sub.sent;
+        assert_eq!(waiting, 3);
+        let mut got = 0;
+        while sub.rx.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, waiting);
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub fn try_open(
         replay: VecDeque::new(),
         floor: Pos::ZERO,
         rx: opening.rx,
+        received: opening.sent,
         mailbox: opening.mailbox,
         pending: (None, None),
         hub: Arc::clone(&state.hub),
@@ -184,6 +185,9 @@ pub struct Feed {
     /// Live events at or before this were replayed already (or seen by the client).
     floor: Pos,
     rx: Receiver<Arc<Frame>>,
+    /// Frames the shared channel carried up to the last one `rx` gave (see
+    /// [`Hub::shared_sent`]).
+    received: u64,
     /// This stream's topics' events (when it subscribed to topics).
     mailbox: Option<Mailbox>,
     /// Received and not yet sent: from the shared channel, from the mailbox.
@@ -486,9 +490,12 @@ impl Feed {
         {
             return Some(Live::Expired);
         }
-        if self.pending.0.is_none() {
+        if self.pending.0.is_none() && self.received != self.hub.shared_sent() {
             match self.rx.try_recv() {
-                Ok(frame) => self.pending.0 = Some(frame),
+                Ok(frame) => {
+                    self.received += 1;
+                    self.pending.0 = Some(frame);
+                }
                 Err(TryRecvError::Empty) => {}
                 Err(TryRecvError::Lagged(missed)) => return Some(Live::Lagged(missed)),
                 Err(TryRecvError::Closed) => return Some(Live::Closed),
@@ -531,6 +538,7 @@ impl Feed {
             }
             let Feed {
                 rx,
+                received,
                 mailbox,
                 expiry,
                 pending,
@@ -551,8 +559,11 @@ impl Feed {
             tokio::select! {
                 biased;
                 () = expiring => return Live::Expired,
-                received = rx.recv() => match received {
-                    Ok(frame) => pending.0 = Some(frame),
+                frame = rx.recv() => match frame {
+                    Ok(frame) => {
+                        *received += 1;
+                        pending.0 = Some(frame);
+                    }
                     Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
                     Err(RecvError::Closed) => return Live::Closed,
                 },

@@ -85,6 +85,8 @@ impl Fetch {
 pub struct Opening {
     /// Live frames.
     pub rx: broadcast::Receiver<Arc<Frame>>,
+    /// Frames the shared channel had carried when `rx` was made.
+    pub sent: u64,
     /// Live topic-targeted events (when the stream subscribed to topics).
     pub mailbox: Option<Mailbox>,
     /// Replay plan.
@@ -228,6 +230,7 @@ impl EventLog {
         );
         let Snapshot {
             rx,
+            sent,
             head,
             replay,
             oldest,
@@ -268,6 +271,7 @@ impl EventLog {
         };
         Opening {
             rx,
+            sent,
             mailbox,
             start: Start::Ready(plan),
         }
@@ -327,6 +331,7 @@ impl EventLog {
         };
         Ok(Opening {
             rx: snap.rx,
+            sent: snap.sent,
             mailbox: snap.mailbox,
             start,
         })
