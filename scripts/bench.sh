@@ -163,6 +163,22 @@ start_server() {
 
 RAW="$WORK/results.jsonl"
 : >"$RAW"
+# The kernel's floor (one loopback write to a waiting reader, nothing else), measured before
+# the first row and after every row: this machine's speed drifts by ±15 % over minutes, so
+# each row is compared with the mean of the floors measured just before and just after it.
+FLOORS="$WORK/floors.txt"
+: >"$FLOORS"
+floor_us() {
+  [ -x "$WORK/floor" ] || return 0
+  (ulimit -n "$(ulimit -Hn)"; timeout 120 "$WORK/floor" --connections 9000) 2>&1 | tail -n 1 |
+    sed -n 's/.*writer CPU \([0-9.]*\) us\/write.*/\1/p'
+}
+[ -x target/release/floor ] && cp target/release/floor "$WORK/floor"
+LAST_FLOOR=""
+if [ -x "$WORK/floor" ]; then
+  wait_for_quiet
+  LAST_FLOOR=$(floor_us)
+fi
 NOTES=""
 failed=0
 for hb in "${HBS[@]}"; do
@@ -200,6 +216,11 @@ for hb in "${HBS[@]}"; do
         if [ "$rc" -ne 0 ]; then
           failed=1
           NOTES+="- $row: loadgen exited $rc (see the row).\n"
+        fi
+        if [ -n "$LAST_FLOOR" ]; then
+          next_floor=$(floor_us)
+          echo "$LAST_FLOOR $next_floor" >>"$FLOORS"
+          LAST_FLOOR=$next_floor
         fi
         warns=$(grep -cE 'WARN|ERROR|panicked' "$log" || true)
         if [ "$warns" -gt 0 ]; then
@@ -272,21 +293,31 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
   echo "\`floor --connections 9000\`: $FLOOR_LINE"
   echo
   if [ -n "$FLOOR_US" ]; then
-    python3 - "$RAW" "$FLOOR_US" "$(nproc)" <<'PY'
+    python3 - "$RAW" "$FLOOR_US" "$(nproc)" "$FLOORS" <<'PY'
 import json, sys
-raw, floor, cores = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-print("| server | connection | N | heartbeat | CPU / event (bound 1.10 × floor) | × floor | broadcast p99 (bound 1.5 × N × floor ÷ cores) | idle CPU (bound 1.2 × pings/s × floor) |")
-print("|:---|:---|---:|---:|---:|---:|---:|---:|")
+raw, floor_end, cores, floors_file = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+# Per row: the floors measured just before and just after it (else the one at the end).
+adjacent = []
+for line in open(floors_file):
+    parts = [float(x) for x in line.split() if x]
+    adjacent.append(parts)
+print("| server | connection | N | heartbeat | floor (before / after the row) | CPU / event (bound 1.10 × floor) | × floor | broadcast p99 (bound 1.5 × N × floor ÷ cores) | idle CPU (bound 1.2 × pings/s × floor) |")
+print("|:---|:---|---:|---:|---:|---:|---:|---:|---:|")
 def cell(v, bound, unit, digits=2):
     if v is None:
         return "n/a"
     ok = "met" if v <= bound else "**not met**"
     return f"{v:.{digits}f} {unit} ≤ {bound:.{digits}f} {unit}: {ok}"
+row = -1
 for line in open(raw):
     line = line.strip()
     if not line:
         continue
     r = json.loads(line)
+    row += 1
+    pair = adjacent[row] if row < len(adjacent) and len(adjacent[row]) == 2 else None
+    floor = sum(pair) / 2 if pair else floor_end
+    floor_cell = f"{pair[0]:.2f} / {pair[1]:.2f} µs" if pair else f"{floor_end:.2f} µs (end)"
     n, hb = r["connections"], r.get("heartbeat_ms") or 0
     cpu = r.get("server_us_per_event")
     p99 = (r.get("latency_us") or {}).get("p99")
@@ -294,7 +325,7 @@ for line in open(raw):
     p99_bound = 1.5 * n * floor / cores / 1000.0
     idle_bound = 1.2 * (n / (hb / 1000.0) if hb else 0) * floor / 1e6 * 100
     conn = "fresh" if not r.get("reuse") else "reused"
-    print(f"| {r.get('label') or ''} | {conn} | {n} | {hb} ms | {cell(cpu, 1.10 * floor, 'µs')} | {(cpu / floor if cpu else 0):.3f} "
+    print(f"| {r.get('label') or ''} | {conn} | {n} | {hb} ms | {floor_cell} | {cell(cpu, 1.10 * floor, 'µs')} | {(cpu / floor if cpu else 0):.3f} "
           f"| {cell(p99 / 1000.0 if p99 is not None else None, p99_bound, 'ms', 1)} "
           f"| {cell(idle, idle_bound, '%')} |")
 PY
