@@ -10,7 +10,7 @@ use super::hook::{use_connection_status_with_options, Registry, UseConnectionSta
 use super::signals::{ReceivedEvent, UseConnectionStatusOptions};
 
 /// Open the page's connection with `options` and share it with every component below through
-/// context: [`use_connection_status`](super::use_connection_status) and [`use_event`] there read
+/// context: [`use_connection_status`] and [`use_event`] there read
 /// this one instead of opening their own. Call it once, near the root of your app (typically in
 /// `App`). Returns the same handles, for the component that calls it.
 ///

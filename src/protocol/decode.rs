@@ -1,5 +1,5 @@
 //! Both sides, pure: the event types the browser reads, decoded from their JSON `data:` without
-//! serde (see [`json`](super::json): it keeps serde_json out of the wasm). Each decoder accepts
+//! serde (see [`json`]: it keeps serde_json out of the wasm). Each decoder accepts
 //! and refuses what `serde_json::from_str` does for the type; the tests hold them to that.
 
 use super::json::{self, Fields, Value};

@@ -1,5 +1,5 @@
 //! Server only: what one stream may read. A stream request is admitted here, on every path
-//! (axum and the direct writer): its `?topic=` list is checked, the hub's [`Authorizer`] decides,
+//! (axum and the direct writer): its `?topic=` list is checked, the hub's [`Authorizer`](crate::server::auth::Authorizer) decides,
 //! and the topics must lie inside the grant (plus the embedder's public topics). The result is
 //! an [`Access`] the stream's feed filters by, live and in replay.
 
