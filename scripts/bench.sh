@@ -168,16 +168,20 @@ RAW="$WORK/results.jsonl"
 # each row is compared with the mean of the floors measured just before and just after it.
 FLOORS="$WORK/floors.txt"
 : >"$FLOORS"
-floor_us() {
-  [ -x "$WORK/floor" ] || return 0
-  (ulimit -n "$(ulimit -Hn)"; timeout 120 "$WORK/floor" --connections 9000) 2>&1 | tail -n 1 |
-    sed -n 's/.*writer CPU \([0-9.]*\) us\/write.*/\1/p'
+# Sets FLOOR_LINE (floor's summary line) and FLOOR_NOW (its µs per write).
+FLOOR_LINE="floor not run (target/release/floor missing)"
+FLOOR_NOW=""
+measure_floor() {
+  say "floor: 9,000 connections"
+  FLOOR_LINE=$( (ulimit -n "$(ulimit -Hn)"; timeout 120 "$WORK/floor" --connections 9000) 2>&1 | tail -n 1 || true)
+  FLOOR_NOW=$(sed -n 's/.*writer CPU \([0-9.]*\) us\/write.*/\1/p' <<<"$FLOOR_LINE")
 }
 [ -x target/release/floor ] && cp target/release/floor "$WORK/floor"
 LAST_FLOOR=""
 if [ -x "$WORK/floor" ]; then
   wait_for_quiet
-  LAST_FLOOR=$(floor_us)
+  measure_floor
+  LAST_FLOOR=$FLOOR_NOW
 fi
 NOTES=""
 failed=0
@@ -218,9 +222,9 @@ for hb in "${HBS[@]}"; do
           NOTES+="- $row: loadgen exited $rc (see the row).\n"
         fi
         if [ -n "$LAST_FLOOR" ]; then
-          next_floor=$(floor_us)
-          echo "$LAST_FLOOR $next_floor" >>"$FLOORS"
-          LAST_FLOOR=$next_floor
+          measure_floor
+          echo "$LAST_FLOOR $FLOOR_NOW" >>"$FLOORS"
+          LAST_FLOOR=$FLOOR_NOW
         fi
         warns=$(grep -cE 'WARN|ERROR|panicked' "$log" || true)
         if [ "$warns" -gt 0 ]; then
@@ -231,16 +235,8 @@ for hb in "${HBS[@]}"; do
   done
 done
 
-# The kernel's floor in the same run: one loopback write to a waiting reader, nothing else.
-FLOOR_LINE="floor not run (target/release/floor missing)"
-FLOOR_US=""
-if [ -x target/release/floor ]; then
-  cp target/release/floor "$WORK/floor"
-  wait_for_quiet
-  say "floor: 9,000 connections"
-  FLOOR_LINE=$( (ulimit -n "$(ulimit -Hn)"; timeout 120 "$WORK/floor" --connections 9000) 2>&1 | tail -n 1 || true)
-  FLOOR_US=$(sed -n 's/.*writer CPU \([0-9.]*\) us\/write.*/\1/p' <<<"$FLOOR_LINE")
-fi
+# The run's floor (for rows without a pair around them): the one measured after the last row.
+FLOOR_US=$LAST_FLOOR
 
 WRK_SECTION="wrk not run (SKIP_WRK set)."
 if [ -z "${SKIP_WRK:-}" ]; then

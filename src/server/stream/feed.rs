@@ -117,7 +117,6 @@ pub fn try_open(
         retry_ms: state.config.retry_ms,
         reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
         finished: false,
-        mailbox_closed: false,
         log: StreamLog {
             peer,
             started: Instant::now(),
@@ -198,8 +197,6 @@ pub struct Feed {
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),
     finished: bool,
-    /// The hub closed the mailbox (seen by [`Feed::poll_mailbox`]).
-    mailbox_closed: bool,
     log: StreamLog,
 }
 
@@ -335,7 +332,8 @@ impl Feed {
     /// Whether the stream has started (its replay is worked out): from then on every frame is
     /// decided without I/O, so [`Feed::poll_now`] may drive it.
     pub fn is_live(&self) -> bool {
-        self.start.is_none() && self.fetching.is_none() && self.hello.is_none()
+        // `begin` takes `hello` once the start (and any read from Redis) is done.
+        self.hello.is_none()
     }
 
     /// Whether the stream has a mailbox (it subscribed to topics).
@@ -363,11 +361,9 @@ impl Feed {
                 self.pending.1 = Some(frame);
                 Poll::Ready(())
             }
-            // Closed by the hub (the stream fell behind): the next frame says so.
-            Poll::Ready(None) => {
-                self.mailbox_closed = true;
-                Poll::Ready(())
-            }
+            // Closed by the hub (the stream fell behind): the next frame says so (the mailbox
+            // then reports itself disconnected).
+            Poll::Ready(None) => Poll::Ready(()),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -505,9 +501,9 @@ impl Feed {
             if let Some(mailbox) = self.mailbox.as_mut() {
                 match mailbox.rx.try_recv() {
                     Ok(frame) => self.pending.1 = Some(frame),
-                    Err(mpsc::error::TryRecvError::Empty) if !self.mailbox_closed => {}
+                    Err(mpsc::error::TryRecvError::Empty) => {}
                     // The hub closed it: the stream fell behind.
-                    Err(_) => return Some(Live::Lagged(0)),
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Some(Live::Lagged(0)),
                 }
             }
         }

@@ -507,18 +507,16 @@ fn drive_held(held: &mut Held, look: Look) -> Driven {
                 }
             }
         }
-        match (&held.mailbox, look.mailbox) {
-            (Some(waker), true) => {
-                if feed
-                    .poll_mailbox(&mut Context::from_waker(waker))
-                    .is_pending()
-                {
-                    return Driven::Stays;
-                }
-                // A frame came (or the mailbox closed): send it, and register again.
-            }
-            _ => return Driven::Stays,
+        let Some(waker) = held.mailbox.as_ref().filter(|_| look.mailbox) else {
+            return Driven::Stays;
+        };
+        if feed
+            .poll_mailbox(&mut Context::from_waker(waker))
+            .is_pending()
+        {
+            return Driven::Stays;
         }
+        // A frame came (or the mailbox closed): send it, and register again.
     }
 }
 
