@@ -72,8 +72,14 @@ printf 'firefox core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 
 step "core fault suite in WebKitGTK (WebKitWebDriver + MiniBrowser, under Xvfb)"
 engine_started=$(date +%s)
-(cd end2end && xvfb-run -a npx playwright test -c playwright.engines.config.ts --project webkit)
+webkit_log=$(mktemp)
+(cd end2end && xvfb-run -a npx playwright test -c playwright.engines.config.ts --project webkit) 2>&1 | tee "$webkit_log"
 printf 'webkit core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
+# WebKit gets one retry (playwright.engines.config.ts); a test that needed it is said out loud.
+if grep -q ' flaky' "$webkit_log"; then
+  printf '\033[1;33mWARNING: a WebKit test passed only on its retry (see "flaky" above)\033[0m\n'
+fi
+rm -f "$webkit_log"
 
 # Last: the release build replaces target/site, which the Playwright steps above use (built in
 # debug by `cargo leptos end-to-end`).

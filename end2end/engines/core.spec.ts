@@ -50,6 +50,17 @@ async function stableLeader(tabs: EngineDashboard[], holdMs = 2000, timeoutMs = 
   return current;
 }
 
+/** Every tab's facts and console, for a failure message (what the page showed, and why). */
+async function describeTabs(tabs: EngineDashboard[]): Promise<string> {
+  const lines: string[] = [];
+  for (const [i, t] of tabs.entries()) {
+    const facts = await t.facts().catch((e) => `facts unreadable: ${e}`);
+    const console = await t.tab.console().catch((e) => `console unreadable: ${e}`);
+    lines.push(`tab ${i + 1}: ${JSON.stringify(facts)}; console: ${JSON.stringify(console)}`);
+  }
+  return lines.join('\n');
+}
+
 /** Waits until exactly one of `tabs` leads and the others follow; returns the leader. */
 async function singleLeader(tabs: EngineDashboard[], timeoutMs = 15_000): Promise<EngineDashboard> {
   const deadline = Date.now() + timeoutMs;
@@ -57,7 +68,7 @@ async function singleLeader(tabs: EngineDashboard[], timeoutMs = 15_000): Promis
     const roles = await Promise.all(tabs.map((t) => t.role()));
     if (roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower'))
       return tabs[roles.indexOf('leader')];
-    if (Date.now() > deadline) throw new Error(`no single leader: roles ${roles.join(', ')}`);
+    if (Date.now() > deadline) throw new Error(`no single leader: roles ${roles.join(', ')}\n${await describeTabs(tabs)}`);
     await sleep(50);
   }
 }
