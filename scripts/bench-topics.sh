@@ -16,7 +16,12 @@
 #       topic's event: one round delivers to all N streams, as one broadcast does, so server
 #       CPU per delivered event compares like with like (same deliveries per round, readers
 #       busy the same way); (b) instead shows per-publish work ∝ a topic's subscribers;
-#   (c) server memory per stream (VmRSS after connecting − before, / streams).
+#   (c) server memory per stream (VmRSS after connecting − before, / streams);
+#   (d) PAIRS paired runs (default 5) against the same server: loadgen again, each run PAIR_SIZE
+#       broadcasts then at once PAIR_SIZE topic rounds (default 4), nothing else between them.
+#       This machine's cost per write drifts by up to a third within minutes, and (a) and (b'')
+#       are ~20 s apart: a pair measured within a second sees the same machine. Per pair the
+#       ratio topic rounds ÷ broadcast; over all pairs the median and the ratio of the means.
 # The heartbeat is long (HEARTBEAT_MS, default 300 s) so no ping lands in the measured phases
 # (loadgen counts any that do as delivered events in both).
 #
@@ -46,8 +51,10 @@ ROUND_CONCURRENCY=${ROUND_CONCURRENCY:-8}
 GAP_MS=${GAP_MS:-5}
 HEARTBEAT_MS=${HEARTBEAT_MS:-300000}
 TIMEOUT_SECS=${TIMEOUT_SECS:-600}
+PAIRS=${PAIRS:-5}
+PAIR_SIZE=${PAIR_SIZE:-4}
 for v in "$N" "$TOPICS" "$BROADCASTS" "$TOPIC_PUBLISHES" "$EMPTY_PUBLISHES" "$TOPIC_ROUNDS" \
-  "$ROUND_CONCURRENCY" "$GAP_MS" "$HEARTBEAT_MS" "$TIMEOUT_SECS"; do
+  "$ROUND_CONCURRENCY" "$GAP_MS" "$HEARTBEAT_MS" "$TIMEOUT_SECS" "$PAIRS" "$PAIR_SIZE"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "not a number: $v" >&2; exit 2; }
 done
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
@@ -207,6 +214,66 @@ else
 fi
 LPID=""
 stop_perf
+
+# (d) Paired runs: broadcasts and topic rounds back to back, PAIRS times, same server.
+open_streams() { curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^sse_connections_open / {print $2}' || true; }
+PAIR_FILES=()
+if [ "$rc" -eq 0 ] && [ "$PAIRS" -gt 0 ]; then
+  for p in $(seq 1 "$PAIRS"); do
+    # The previous run's streams are gone first (the server counts them out), bounded.
+    for i in $(seq 1 300); do [ "$(open_streams)" = "0" ] && break; sleep 0.1; done
+    say "pair $p of $PAIRS: $PAIR_SIZE broadcasts, then $PAIR_SIZE topic rounds"
+    (
+      ulimit -n "$(ulimit -Hn)"
+      exec "$LOADGEN" --url "http://127.0.0.1:$PORT" --connections "$N" --server-pid "$SPID" \
+        --topics "$TOPICS" --broadcasts "$PAIR_SIZE" --topic-publishes 0 --empty-publishes 0 \
+        --topic-rounds "$PAIR_SIZE" --round-concurrency "$ROUND_CONCURRENCY" \
+        --broadcast-gap-ms "$GAP_MS" --idle-secs 0 --settle-ms 1000 --timeout-secs "$TIMEOUT_SECS" \
+        --label "topics pair $p: $N streams over $TOPICS topics" --json
+    ) >"$WORK/pair-$p.json" 2>"$WORK/pair-$p.log" &
+    LPID=$!
+    prc=0
+    wait "$LPID" || prc=$?
+    LPID=""
+    if [ "$prc" -ne 0 ]; then
+      say "pair $p: loadgen exited $prc"
+      sed 's/\x1b\[[0-9;]*m//g' "$WORK/pair-$p.log" | grep -v ' INFO ' >&2 || true
+      rc=$prc
+      break
+    fi
+    PAIR_FILES+=("$WORK/pair-$p.json")
+  done
+fi
+PAIRS_LINE=null
+if [ "${#PAIR_FILES[@]}" -gt 0 ]; then
+  PAIRS_LINE=$(python3 - "${PAIR_FILES[@]}" <<'PY'
+import json, statistics, sys
+pairs = []
+for path in sys.argv[1:]:
+    r = json.loads(open(path).readline())
+    b, t = r.get("server_us_per_event"), (r.get("round_phase") or {}).get("server_us_per_event")
+    complete = r.get("ok") and r.get("missing") == 0 and (r.get("round_phase") or {}).get("missing") == 0
+    pairs.append({"broadcast_us": b, "rounds_us": t, "ratio": t / b if b and t else None, "all_delivered": bool(complete)})
+ratios = [p["ratio"] for p in pairs if p["ratio"] is not None]
+bs = [p["broadcast_us"] for p in pairs if p["ratio"] is not None]
+ts = [p["rounds_us"] for p in pairs if p["ratio"] is not None]
+out = {"part": "pairs", "pairs": pairs,
+       "median_ratio": statistics.median(ratios) if ratios else None,
+       "ratio_of_means": (sum(ts) / sum(bs)) if bs else None}
+for i, p in enumerate(pairs, 1):
+    if p["ratio"] is None:
+        print(f"pair {i}: no server CPU figures", file=sys.stderr)
+        continue
+    print(f"pair {i}: server CPU per delivered event {p['rounds_us']:.2f} µs topic rounds vs {p['broadcast_us']:.2f} µs broadcast "
+          f"(ratio {p['ratio']:.3f}; every event delivered: {p['all_delivered']})", file=sys.stderr)
+if ratios:
+    print(f"pairs: median ratio {out['median_ratio']:.3f}, ratio of the means {out['ratio_of_means']:.3f} "
+          f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {len(ratios)} pairs)", file=sys.stderr)
+print(json.dumps(out))
+PY
+  ) || PAIRS_LINE=null
+fi
+
 SERVER_ALIVE=$(kill -0 "$SPID" 2>/dev/null && echo true || echo false)
 OPEN=$(curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^sse_connections_open / {print $2}' || true)
 stop_pid "$SPID"
@@ -215,6 +282,8 @@ LOAD_AFTER=$(loadavg)
 WARNS=$(grep -cE 'WARN|ERROR|panicked' "$WORK/server.log" || true)
 
 cat "$WORK/loadgen.json" >>"$RAW"
+for f in "${PAIR_FILES[@]}"; do cat "$f" >>"$RAW"; done
+[ "$PAIRS_LINE" = null ] || printf '%s\n' "$PAIRS_LINE" >>"$RAW"
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 printf '{"part":"topics-script","commit":"%s","uncommitted_changes":%s,"nproc":%s,"kernel":"%s","cpu_model":"%s","streams":%s,"topics":%s,"topic_rounds":%s,"round_concurrency":%s,"heartbeat_ms":%s,"gap_ms":%s,"no_token_status":"%s","presence_bench_7":%s,"loadavg_before":"%s","busy_pct_before":%s,"loadavg_after":"%s","server_alive_at_end":%s,"server_open_streams_at_end":"%s","server_warn_lines":%s,"loadgen_rc":%s}\n' \
   "$COMMIT" "$DIRTY" "$(nproc)" "$(uname -r)" "$CPU_MODEL" "$N" "$TOPICS" "$TOPIC_ROUNDS" "$ROUND_CONCURRENCY" "$HEARTBEAT_MS" "$GAP_MS" \
