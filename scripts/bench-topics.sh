@@ -28,13 +28,15 @@
 #   scripts/bench-topics.sh
 #   SKIP_BUILD=1 BIN_DIR=/some/target/release scripts/bench-topics.sh   # prebuilt binaries
 #   N=19500 TOPICS=100 BROADCASTS=20 TOPIC_PUBLISHES=2000 EMPTY_PUBLISHES=500 TOPIC_ROUNDS=20 \
-#     ROUND_CONCURRENCY=8 GAP_MS=5 ...
+#     ROUND_CONCURRENCY=8 GAP_MS=5 PAIRS=5 PAIR_SIZE=4 ...
+#   RUN=2 ...       # raw results to bench/topics-<commit>-run2.jsonl (several runs of one commit)
 #   PROFILE=1 ...   # also `perf stat` + `perf record` of the server in each phase (perturbs the
 #                   # figures of that run: use it for where the time goes, not for the row)
 #
 # Builds (unless SKIP_BUILD=1) the server binary alone (no wasm: streams need none) and loadgen,
-# in ${CARGO_TARGET_DIR:-target}. Raw results: bench/topics-<commit>.jsonl (the loadgen report,
-# one JSON line, then one line with what this script measured); loadgen's summary and the
+# in ${CARGO_TARGET_DIR:-target}. Raw results: bench/topics-<commit>[-run<RUN>].jsonl (the loadgen
+# report, one JSON line; one per pair and the pairs' summary; then one line with what this script
+# measured); loadgen's summary and the
 # server log stay in target/bench-topics/. Every process it starts is stopped by its PID; every
 # wait is bounded; load targets 127.0.0.0/8 only.
 set -euo pipefail
@@ -57,6 +59,7 @@ for v in "$N" "$TOPICS" "$BROADCASTS" "$TOPIC_PUBLISHES" "$EMPTY_PUBLISHES" "$TO
   "$ROUND_CONCURRENCY" "$GAP_MS" "$HEARTBEAT_MS" "$TIMEOUT_SECS" "$PAIRS" "$PAIR_SIZE"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "not a number: $v" >&2; exit 2; }
 done
+[[ "${RUN:-}" =~ ^[A-Za-z0-9_]*$ ]] || { echo "RUN: letters, digits and _ only: $RUN" >&2; exit 2; }
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 WORK=target/bench-topics
 mkdir -p "$WORK" bench
@@ -78,7 +81,7 @@ LOADGEN=$WORK/loadgen
 COMMIT="$(git rev-parse --short HEAD)"
 DIRTY=false
 git diff --quiet HEAD -- src Cargo.toml tools/loadgen || DIRTY=true
-RAW=bench/topics-$COMMIT${PROFILE:+-profile}.jsonl
+RAW=bench/topics-$COMMIT${RUN:+-run$RUN}${PROFILE:+-profile}.jsonl
 : >"$RAW"
 
 # Fresh secrets per run, passed through the environment (never on a command line).
