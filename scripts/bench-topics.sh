@@ -36,9 +36,8 @@
 # Builds (unless SKIP_BUILD=1) the server binary alone (no wasm: streams need none) and loadgen,
 # in ${CARGO_TARGET_DIR:-target}. Raw results: bench/topics-<commit>[-run<RUN>].jsonl (the loadgen
 # report, one JSON line; one per pair and the pairs' summary; then one line with what this script
-# measured); loadgen's summary and the
-# server log stay in target/bench-topics/. Every process it starts is stopped by its PID; every
-# wait is bounded; load targets 127.0.0.0/8 only.
+# measured); loadgen's summary and the server log stay in target/bench-topics/. Every process it
+# starts is stopped by its PID; every wait is bounded; load targets 127.0.0.0/8 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -156,14 +155,20 @@ say "server pid $SPID on 127.0.0.1:$PORT (authorizer on, heartbeat $HEARTBEAT_MS
 NO_TOKEN=$(curl -s -o /dev/null -m 5 -w '%{http_code}' "http://127.0.0.1:$PORT/events?topic=bench/0" || true)
 say "a topic stream without a token: HTTP $NO_TOKEN (want 401)"
 
-(
+# One loadgen run against this server: the settings every run shares, then its own.
+run_loadgen() {
   ulimit -n "$(ulimit -Hn)"
   exec "$LOADGEN" --url "http://127.0.0.1:$PORT" --connections "$N" --server-pid "$SPID" \
-    --topics "$TOPICS" --broadcasts "$BROADCASTS" --topic-publishes "$TOPIC_PUBLISHES" \
-    --empty-publishes "$EMPTY_PUBLISHES" \
-    --topic-rounds "$TOPIC_ROUNDS" --round-concurrency "$ROUND_CONCURRENCY" \
-    --broadcast-gap-ms "$GAP_MS" --idle-secs 0 --settle-ms 2000 --timeout-secs "$TIMEOUT_SECS" \
-    --label "topics: $N streams over $TOPICS topics, authorizer on" --json
+    --topics "$TOPICS" --round-concurrency "$ROUND_CONCURRENCY" --broadcast-gap-ms "$GAP_MS" \
+    --idle-secs 0 --timeout-secs "$TIMEOUT_SECS" --json "$@"
+}
+# The server's own count of open streams.
+open_streams() { curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^sse_connections_open / {print $2}' || true; }
+
+(
+  run_loadgen --broadcasts "$BROADCASTS" --topic-publishes "$TOPIC_PUBLISHES" \
+    --empty-publishes "$EMPTY_PUBLISHES" --topic-rounds "$TOPIC_ROUNDS" --settle-ms 2000 \
+    --label "topics: $N streams over $TOPICS topics, authorizer on"
 ) >"$WORK/loadgen.json" 2>"$WORK/loadgen.log" &
 LPID=$!
 
@@ -219,7 +224,6 @@ LPID=""
 stop_perf
 
 # (d) Paired runs: broadcasts and topic rounds back to back, PAIRS times, same server.
-open_streams() { curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^sse_connections_open / {print $2}' || true; }
 PAIR_FILES=()
 if [ "$rc" -eq 0 ] && [ "$PAIRS" -gt 0 ]; then
   for p in $(seq 1 "$PAIRS"); do
@@ -227,12 +231,9 @@ if [ "$rc" -eq 0 ] && [ "$PAIRS" -gt 0 ]; then
     for i in $(seq 1 300); do [ "$(open_streams)" = "0" ] && break; sleep 0.1; done
     say "pair $p of $PAIRS: $PAIR_SIZE broadcasts, then $PAIR_SIZE topic rounds"
     (
-      ulimit -n "$(ulimit -Hn)"
-      exec "$LOADGEN" --url "http://127.0.0.1:$PORT" --connections "$N" --server-pid "$SPID" \
-        --topics "$TOPICS" --broadcasts "$PAIR_SIZE" --topic-publishes 0 --empty-publishes 0 \
-        --topic-rounds "$PAIR_SIZE" --round-concurrency "$ROUND_CONCURRENCY" \
-        --broadcast-gap-ms "$GAP_MS" --idle-secs 0 --settle-ms 1000 --timeout-secs "$TIMEOUT_SECS" \
-        --label "topics pair $p: $N streams over $TOPICS topics" --json
+      run_loadgen --broadcasts "$PAIR_SIZE" --topic-publishes 0 --empty-publishes 0 \
+        --topic-rounds "$PAIR_SIZE" --settle-ms 1000 \
+        --label "topics pair $p: $N streams over $TOPICS topics"
     ) >"$WORK/pair-$p.json" 2>"$WORK/pair-$p.log" &
     LPID=$!
     prc=0
@@ -257,12 +258,11 @@ for path in sys.argv[1:]:
     b, t = r.get("server_us_per_event"), (r.get("round_phase") or {}).get("server_us_per_event")
     complete = r.get("ok") and r.get("missing") == 0 and (r.get("round_phase") or {}).get("missing") == 0
     pairs.append({"broadcast_us": b, "rounds_us": t, "ratio": t / b if b and t else None, "all_delivered": bool(complete)})
-ratios = [p["ratio"] for p in pairs if p["ratio"] is not None]
-bs = [p["broadcast_us"] for p in pairs if p["ratio"] is not None]
-ts = [p["rounds_us"] for p in pairs if p["ratio"] is not None]
+measured = [p for p in pairs if p["ratio"] is not None]
+ratios = [p["ratio"] for p in measured]
 out = {"part": "pairs", "pairs": pairs,
        "median_ratio": statistics.median(ratios) if ratios else None,
-       "ratio_of_means": (sum(ts) / sum(bs)) if bs else None}
+       "ratio_of_means": (sum(p["rounds_us"] for p in measured) / sum(p["broadcast_us"] for p in measured)) if measured else None}
 for i, p in enumerate(pairs, 1):
     if p["ratio"] is None:
         print(f"pair {i}: no server CPU figures", file=sys.stderr)
@@ -278,7 +278,7 @@ PY
 fi
 
 SERVER_ALIVE=$(kill -0 "$SPID" 2>/dev/null && echo true || echo false)
-OPEN=$(curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^sse_connections_open / {print $2}' || true)
+OPEN=$(open_streams)
 stop_pid "$SPID"
 SPID=""
 LOAD_AFTER=$(loadavg)

@@ -55,8 +55,8 @@ async function describeTabs(tabs: EngineDashboard[]): Promise<string> {
   const lines: string[] = [];
   for (const [i, t] of tabs.entries()) {
     const facts = await t.facts().catch((e) => `facts unreadable: ${e}`);
-    const console = await t.tab.console().catch((e) => `console unreadable: ${e}`);
-    lines.push(`tab ${i + 1}: ${JSON.stringify(facts)}; console: ${JSON.stringify(console)}`);
+    const logged = await t.tab.console().catch((e) => `console unreadable: ${e}`);
+    lines.push(`tab ${i + 1}: ${JSON.stringify(facts)}; console: ${JSON.stringify(logged)}`);
   }
   return lines.join('\n');
 }
