@@ -56,11 +56,15 @@ async fn upgrade(mut req: Request) -> Response {
 }
 
 async fn start() -> Server {
+    start_with(HubConfig::default()).await
+}
+
+async fn start_with(config: HubConfig) -> Server {
     let listener = bind("127.0.0.1:0".parse().unwrap(), false).expect("bind");
     let addr = listener.local_addr().unwrap();
     let hub = LiveHub::new(HubConfig {
         publish_token: Some(TOKEN.into()),
-        ..HubConfig::default()
+        ..config
     })
     .expect("a valid config");
     let app = hub
@@ -469,33 +473,35 @@ async fn open_raw_stream(server: &Server, rcvbuf: Option<u32>) -> TcpStream {
 }
 
 /// Read SSE until `count` events named `name` arrived (or `wait` passed); their `data:` lines.
+/// Frames are parsed once each, as they complete (a test reads megabytes through it).
 async fn read_events(
     sock: &mut TcpStream,
     name: &str,
     count: usize,
     wait: Duration,
 ) -> Vec<String> {
-    let mut text = String::new();
+    let mut pending = String::new();
+    let mut complete = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     let deadline = tokio::time::Instant::now() + wait;
     let marker = format!("event: {name}\n");
     loop {
         // Only whole frames (ended by a blank line): the last piece may be cut mid-frame.
-        let whole = text.rfind("\n\n").map_or("", |end| &text[..end]);
-        let complete: Vec<String> = whole
-            .split("\n\n")
-            .filter(|frame| frame.contains(&marker))
-            .filter_map(|frame| {
-                frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data: ").map(str::to_owned))
-            })
-            .collect();
+        while let Some(end) = pending.find("\n\n") {
+            let frame: String = pending.drain(..end + 2).collect();
+            if frame.contains(&marker) {
+                if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
+                    complete.push(data.to_owned());
+                }
+            }
+        }
         if complete.len() >= count {
             return complete;
         }
         match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => text.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8")),
+            Ok(Ok(n)) if n > 0 => {
+                pending.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8"));
+            }
             _ => return complete,
         }
     }
@@ -568,4 +574,158 @@ async fn with_a_slow_reader_every_stream_gets_every_frame_whole_and_in_order() {
         assert_eq!(after, vec!["1".to_owned()]);
     }
     assert_eq!(server.hub.open_streams(), fast.len() + 1);
+}
+
+/// Read SSE until an event named `last` arrived (or `wait` passed): every frame, in order, as
+/// `(event name, data)`.
+async fn read_until(sock: &mut TcpStream, last: &str, wait: Duration) -> Vec<(String, String)> {
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + wait;
+    let marker = format!("event: {last}\n");
+    // Where the marker may start in what has not been searched yet (each byte is searched once).
+    let mut searched = 0;
+    loop {
+        if let Some(at) = text[searched..].find(&marker).map(|at| at + searched) {
+            if text[at..].contains("\n\n") {
+                break;
+            }
+        } else {
+            searched = text.len().saturating_sub(marker.len());
+        }
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => text.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8")),
+            _ => break,
+        }
+    }
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let name = frame.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), data.to_owned()))
+        })
+        .collect()
+}
+
+/// Publish `count` events named `bulk` of ~`size` bytes each, numbered from 0.
+async fn publish_bulk(server: &Server, count: usize, size: usize) {
+    let filler = "x".repeat(size);
+    for i in 0..count {
+        server
+            .hub
+            .publish("bulk", &serde_json::json!({ "i": i, "filler": filler }))
+            .await
+            .expect("published");
+    }
+}
+
+fn bulk_numbers(frames: &[(String, String)]) -> Vec<u64> {
+    frames
+        .iter()
+        .filter(|(name, _)| name == "bulk")
+        .map(|(_, data)| {
+            let value: serde_json::Value = serde_json::from_str(data).expect("whole JSON");
+            value["i"].as_u64().expect("numbered")
+        })
+        .collect()
+}
+
+// One log, many cursors (issue 25): a reader far behind — much further than the old per-stream
+// send queue (here 16 frames) — keeps its stream while the ring still holds its frames, and gets
+// every one, in order, on both stream paths (the direct writers and axum's body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_far_behind_keeps_its_stream_while_the_ring_holds_its_frames() {
+    for no_fast_path in [false, true] {
+        let server = start_with(HubConfig {
+            send_queue: 16,
+            replay_capacity: 1024,
+            no_fast_path,
+            ..HubConfig::default()
+        })
+        .await;
+        let mut slow = open_raw_stream(&server, Some(4096)).await;
+        // ~9.6 MB: far more than the socket's buffers, so the reader falls hundreds behind.
+        let events = 600;
+        publish_bulk(&server, events, 16 * 1024).await;
+        server.hub.publish("after", &1).await.expect("published");
+        let frames = read_until(&mut slow, "after", Duration::from_secs(20)).await;
+        let path = if no_fast_path {
+            "axum's body"
+        } else {
+            "direct"
+        };
+        assert_eq!(
+            bulk_numbers(&frames),
+            (0..events as u64).collect::<Vec<_>>(),
+            "{path}: every frame, in order"
+        );
+        assert!(
+            frames.iter().all(|(name, _)| name != "resync"),
+            "{path}: nothing was lost"
+        );
+        assert!(
+            frames.iter().any(|f| f.0 == "after"),
+            "{path}: and the event after them"
+        );
+        assert_eq!(
+            server.hub.open_streams(),
+            1,
+            "{path}: the same stream, still open"
+        );
+    }
+}
+
+// A reader that falls behind the ring itself is not ended either: like a `Last-Event-ID`
+// reconnect, it is told `resync` (events were lost) and goes on with what the ring holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_behind_the_ring_gets_a_resync_and_goes_on() {
+    for no_fast_path in [false, true] {
+        let server = start_with(HubConfig {
+            send_queue: 32,
+            replay_capacity: 32,
+            no_fast_path,
+            ..HubConfig::default()
+        })
+        .await;
+        let mut slow = open_raw_stream(&server, Some(4096)).await;
+        // ~19 MB through a ring of 32 frames.
+        let events = 300;
+        publish_bulk(&server, events, 60 * 1024).await;
+        server.hub.publish("after", &1).await.expect("published");
+        let frames = read_until(&mut slow, "after", Duration::from_secs(20)).await;
+        let path = if no_fast_path {
+            "axum's body"
+        } else {
+            "direct"
+        };
+        let resync = frames
+            .iter()
+            .position(|(name, _)| name == "resync")
+            .unwrap_or_else(|| panic!("{path}: a resync says events were lost"));
+        let reason: serde_json::Value = serde_json::from_str(&frames[resync].1).unwrap();
+        assert_eq!(reason["reason"], "too-old", "{path}");
+        let numbers = bulk_numbers(&frames);
+        assert!(
+            numbers.windows(2).all(|w| w[0] < w[1]),
+            "{path}: in order, none twice"
+        );
+        assert_eq!(
+            numbers.last(),
+            Some(&(events as u64 - 1)),
+            "{path}: up to the newest"
+        );
+        assert!(
+            numbers.len() < events,
+            "{path}: some were lost (and said so)"
+        );
+        assert!(
+            frames.iter().any(|f| f.0 == "after"),
+            "{path}: and the event after them"
+        );
+        assert_eq!(
+            server.hub.open_streams(),
+            1,
+            "{path}: the same stream, still open"
+        );
+    }
 }

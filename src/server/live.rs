@@ -1,8 +1,6 @@
 //! Server only: [`LiveHub`], the handle an app embeds — build it from a validated
 //! [`HubConfig`], publish to it from Rust, mount its routes in any axum `Router`, shut it down.
 
-use std::time::Duration;
-
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
@@ -232,7 +230,7 @@ impl LiveHub {
 
     /// How many streams are open in this process.
     pub fn open_streams(&self) -> usize {
-        self.state.hub.open_connections()
+        self.state.hub.open_streams()
     }
 
     /// Begin draining without stopping: `/readyz` turns 503 and new streams are refused (a load
@@ -249,9 +247,7 @@ impl LiveHub {
     pub async fn shutdown(&self) {
         let until = tokio::time::Instant::now() + self.state.config.shutdown_timeout() / 2;
         self.state.start_draining();
-        while self.state.hub.open_connections() > 0 && tokio::time::Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.state.hub.all_closed(until).await;
         self.state.close_streams();
         self.state.shutdown.cancel();
     }

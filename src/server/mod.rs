@@ -27,5 +27,5 @@ pub use auth::{
 pub use config::{ConfigError, HubConfig};
 pub use live::{LiveHub, LiveHubBuilder, PublishError};
 pub use stream::limits::raise_fd_limit;
-pub use transport::listener::bind;
+pub use transport::gate::bind;
 pub use transport::serve::{serve, shutdown_signal};

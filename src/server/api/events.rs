@@ -1,11 +1,12 @@
 //! Server only: the `GET /events` handler — on every path a stream can take. Under any axum
 //! server its body is the feed; under our own connection loop (`conn.rs`) the request carries a
 //! [`DirectSlot`] and the handler leaves the opened feed there instead, so the loop writes it
-//! straight to the socket (`fastpath.rs`) after the app's router and layers have answered.
+//! straight to the socket (`writers.rs`) after the app's router and layers have answered.
 //! Either way the request passes the same checks and the same access policy.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -13,9 +14,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Extensions, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use futures::stream;
+use futures::StreamExt;
 
 use crate::server::error::ApiError;
+use crate::server::stream::error::StreamError;
 use crate::server::stream::feed::Feed;
 use crate::server::stream::state::AppState;
 use crate::server::stream::{access, feed};
@@ -35,6 +37,30 @@ impl DirectSlot {
     fn put(&self, feed: Box<Feed>) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(feed);
+        }
+    }
+}
+
+/// How long a refused stream client should wait.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The stream core's refusals as HTTP answers.
+impl From<StreamError> for ApiError {
+    fn from(err: StreamError) -> Self {
+        match err {
+            StreamError::BadTopics(err) => err.into(),
+            StreamError::Unauthorized { reason } => ApiError::StreamUnauthorized { reason },
+            StreamError::ForbiddenTopic { topic } => ApiError::ForbiddenTopic { topic },
+            StreamError::Draining => ApiError::Draining {
+                retry_after: RETRY_AFTER,
+            },
+            StreamError::TooManyStreams { max } => ApiError::TooManyConnections {
+                max,
+                retry_after: RETRY_AFTER,
+            },
+            StreamError::StoreUnavailable => ApiError::StoreUnavailable {
+                retry_after: RETRY_AFTER,
+            },
         }
     }
 }
@@ -87,9 +113,6 @@ pub async fn stream(State(state): State<AppState>, request: Request) -> Result<R
         slot.put(Box::new(feed));
         return Ok((stream_headers(), Body::empty()).into_response());
     }
-    let body = Body::from_stream(stream::unfold(feed, |mut feed| async move {
-        let bytes = feed.next().await?;
-        Some((Ok::<_, Infallible>(bytes), feed))
-    }));
+    let body = Body::from_stream(feed.map(Ok::<_, Infallible>));
     Ok((stream_headers(), body).into_response())
 }

@@ -29,14 +29,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     } else {
         (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "connections": state.hub.open_connections() })),
+            Json(json!({ "status": "ready", "connections": state.hub.open_streams() })),
         )
     }
 }
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let open = state.hub.open_connections() as i64;
+    let open = state.hub.open_streams() as i64;
     state.metrics.connections_open.set(open);
     if !state.log.is_shared() {
         state.metrics.fleet_connections_open.set(open);

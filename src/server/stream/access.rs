@@ -7,8 +7,8 @@ use std::time::SystemTime;
 
 use crate::protocol::{topics_from_query, TopicPattern};
 use crate::server::auth::{Denied, Grant, RequestParts};
-use crate::server::error::ApiError;
-use crate::server::stream::fanout::{Frame, Target};
+use crate::server::stream::error::StreamError;
+use crate::server::stream::ring::Frame;
 use crate::server::stream::state::AppState;
 
 /// What one stream reads: its subject, the topics it subscribed to (all inside its grant) and
@@ -27,25 +27,19 @@ impl Access {
     /// Whether this stream gets `frame`: broadcasts always, a topic-targeted event only if one
     /// of its topics matches a subscription.
     pub fn sees(&self, frame: &Frame) -> bool {
-        match &frame.target {
-            Target::All => true,
-            Target::Topics(topics) => topics
+        match &frame.topics {
+            None => true,
+            Some(topics) => topics
                 .iter()
                 .any(|t| self.topics.iter().any(|p| p.matches(t))),
-            Target::Subject(_) => false,
         }
-    }
-
-    /// Whether a revocation of `subject` ends this stream.
-    pub fn is_subject(&self, subject: &str) -> bool {
-        self.subject.as_deref() == Some(subject)
     }
 }
 
 /// Admit a stream request: 400 for a bad `?topic=` list, 401 without valid credentials (none
 /// at all is fine for a stream that asks for no topics: it gets the broadcasts), 403
 /// `forbidden_topic` for a topic outside the grant.
-pub async fn admit(state: &AppState, parts: &RequestParts) -> Result<Access, ApiError> {
+pub async fn admit(state: &AppState, parts: &RequestParts) -> Result<Access, StreamError> {
     let admitted = decide(state, parts).await;
     if let Err(err) = &admitted {
         state
@@ -58,20 +52,20 @@ pub async fn admit(state: &AppState, parts: &RequestParts) -> Result<Access, Api
     admitted
 }
 
-async fn decide(state: &AppState, parts: &RequestParts) -> Result<Access, ApiError> {
+async fn decide(state: &AppState, parts: &RequestParts) -> Result<Access, StreamError> {
     let requested = topics_from_query(parts.uri.query().unwrap_or(""))?;
     let grant = match state.auth.authorizer.authorize(parts).await {
         Ok(grant) => grant,
         Err(Denied::NoCredentials) if requested.is_empty() => Grant::anonymous(),
         Err(Denied::NoCredentials) => {
-            return Err(ApiError::StreamUnauthorized {
+            return Err(StreamError::Unauthorized {
                 reason: "no access token".into(),
             })
         }
-        Err(Denied::Invalid(reason)) => return Err(ApiError::StreamUnauthorized { reason }),
+        Err(Denied::Invalid(reason)) => return Err(StreamError::Unauthorized { reason }),
     };
     if grant.expires_at.is_some_and(|at| at <= SystemTime::now()) {
-        return Err(ApiError::StreamUnauthorized {
+        return Err(StreamError::Unauthorized {
             reason: "the access grant has expired".into(),
         });
     }
@@ -83,7 +77,7 @@ async fn decide(state: &AppState, parts: &RequestParts) -> Result<Access, ApiErr
             .chain(public.iter())
             .any(|g| g.covers(topic));
         if !allowed {
-            return Err(ApiError::ForbiddenTopic {
+            return Err(StreamError::ForbiddenTopic {
                 topic: topic.to_string(),
             });
         }

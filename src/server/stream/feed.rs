@@ -1,10 +1,13 @@
-//! Server only: what one `/events` stream sends, whatever carries it — `connected`, a `resync` if
-//! the resume point was lost, the missed events, then the shared live frames until the client
-//! leaves, falls too far behind, or the server drains; only the events its [`Access`] sees, and
-//! `reauth` when its grant expires or `revoked` when its subject is revoked, then the end.
-//! Frames come out as ready-to-write bytes.
+//! Server only: one `/events` stream — a cursor into the hub's ring plus its access. It says
+//! `connected` (and `resync` if the resume point was lost), then every event after its cursor
+//! that its [`Access`] sees (the replay and the live events are the same reading), the hub's
+//! heartbeats, `reauth` when its grant expires, `revoked` when its subject is revoked, and
+//! `draining` when the server drains. A cursor that falls behind the ring catches up as a
+//! `Last-Event-ID` reconnect would. [`Feed`] is a `futures::Stream` of ready-to-write frames:
+//! axum's body and the direct writers drive the same `poll_next`.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,21 +16,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use futures::{FutureExt, Stream};
 use serde::Serialize;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::broadcast::Receiver;
-use tokio::sync::mpsc;
 
 use crate::protocol::{self, Connected, Draining, Reauth, ReauthReason, Resume, Resync, Revoked};
-use crate::server::error::ApiError;
 use crate::server::stream::access::Access;
-use crate::server::stream::fanout::{unix_ms, Frame, FrameKind, Hub, Mailbox, Pos, Slot, Target};
-use crate::server::stream::log::{Plan, Start, StoreError};
+use crate::server::stream::error::StreamError;
+use crate::server::stream::hub::{Hub, Phase, Slot};
+use crate::server::stream::log::{EventLog, Plan, Start, StoreError};
 use crate::server::stream::metrics::Metrics;
+use crate::server::stream::ring::{unix_ms, Frame, Next, Pos, Reading};
 use crate::server::stream::state::AppState;
-
-/// How long a refused client should wait.
-const RETRY_AFTER: Duration = Duration::from_secs(2);
+use crate::server::stream::topics::{Inbox, Routed};
 
 fn json_frame(
     event: &str,
@@ -50,80 +50,80 @@ pub fn try_open(
     peer: SocketAddr,
     resume: Resume,
     access: Access,
-) -> Result<Feed, ApiError> {
+) -> Result<Feed, StreamError> {
     if state.is_draining() {
-        return Err(ApiError::Draining {
-            retry_after: RETRY_AFTER,
-        });
+        return Err(StreamError::Draining);
     }
-    let Some(slot) = state.hub.admit() else {
-        return Err(ApiError::TooManyConnections {
+    let hub = &state.hub;
+    let Some(slot) = hub.admit() else {
+        return Err(StreamError::TooManyStreams {
             max: state.budget.max_streams,
-            retry_after: RETRY_AFTER,
         });
     };
     let patterns: Vec<String> = access.topics.iter().map(|t| t.to_string()).collect();
-    let opening = state
-        .log
-        .open(&resume, &patterns)
-        .map_err(|_| ApiError::StoreUnavailable {
-            retry_after: RETRY_AFTER,
-        })?;
-    if state.is_draining() {
-        // Shutdown began while we subscribed: the drain frame may have gone out before.
-        if let Some(mailbox) = &opening.mailbox {
-            state.hub.unsubscribe(mailbox.id);
+    let sub = hub.subscribe(&patterns);
+    let inbox_id = sub.inbox.as_ref().map_or(0, |(id, _)| *id);
+    let start = state.log.open(&resume, &sub).map_err(|_| {
+        if inbox_id != 0 {
+            hub.unsubscribe(inbox_id);
         }
-        return Err(ApiError::Draining {
-            retry_after: RETRY_AFTER,
-        });
+        StreamError::StoreUnavailable
+    })?;
+    if state.is_draining() {
+        // Shutdown began while we subscribed: the drain may have been signalled before.
+        if inbox_id != 0 {
+            hub.unsubscribe(inbox_id);
+        }
+        return Err(StreamError::Draining);
     }
     state.metrics.connections_total.inc();
-    let hello = Connected {
-        connection_id: slot.connection_id.clone(),
-        server_id: state.hub.server_id().to_owned(),
-        heartbeat_ms: state.config.heartbeat_ms,
-        retry_ms: state.config.retry_ms,
-        server_time: unix_ms(),
-        replayed: 0,
-        fleet: None,
-    };
+    hub.presence_add(&patterns, 1);
     let expiry = access.expires_at.map(|at| {
         let left = at
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        Box::pin(tokio::time::sleep(left))
+        Box::new(Expiry {
+            at: tokio::time::Instant::now() + left,
+            sleep: None,
+        })
     });
-    state.hub.presence_add(&patterns, 1);
-    let mailbox_id = opening.mailbox.as_ref().map(|m| m.id);
+    let config = &state.config;
+    let catchup = Catchup {
+        queued: VecDeque::with_capacity(2),
+        fetching: None,
+        fetched: VecDeque::new(),
+        hello: Some(Hello {
+            retry_ms: config.retry_ms,
+            heartbeat_ms: config.heartbeat_ms,
+            resume,
+        }),
+        plan: Some(start),
+    };
+    let (seen_ping, seen_revocations) = (hub.ping_seq(), hub.revocations());
     Ok(Feed {
-        start: Some(opening.start),
+        log: Arc::clone(&state.log),
+        metrics: Arc::clone(&state.metrics),
+        inbox: sub.inbox.map(|(_, inbox)| inbox),
+        cursor: sub.head,
+        walk_until: 0,
+        replay_until: sub.head,
+        last: sub.head_pos,
+        seen_ping,
+        seen_revocations,
+        registered: u64::MAX,
+        swept: false,
+        finished: false,
+        reconnect_after: (config.retry_ms, config.drain_window_ms),
         access,
         expiry,
-        cursor: String::new(),
-        last: None,
-        fetching: None,
-        hello: Some(hello),
-        resume,
-        head: VecDeque::with_capacity(2),
-        replay: VecDeque::new(),
-        floor: Pos::ZERO,
-        rx: opening.rx,
-        received: opening.sent,
-        mailbox: opening.mailbox,
-        pending: (None, None),
-        hub: Arc::clone(&state.hub),
-        metrics: Arc::clone(&state.metrics),
-        retry_ms: state.config.retry_ms,
-        reconnect_after: (state.config.retry_ms, state.config.drain_window_ms),
-        finished: false,
-        log: StreamLog {
+        catchup: Some(Box::new(catchup)),
+        info: StreamInfo {
             peer,
             started: Instant::now(),
             sent: 0,
+            inbox: inbox_id,
             slot,
-            patterns,
-            mailbox: mailbox_id,
+            hub: Arc::clone(hub),
         },
     })
 }
@@ -135,13 +135,9 @@ pub fn open(
     peer: SocketAddr,
     resume: Resume,
     access: Access,
-) -> Result<Feed, ApiError> {
+) -> Result<Feed, StreamError> {
     try_open(state, peer, resume, access).inspect_err(|err| {
-        let reason = match err {
-            ApiError::Draining { .. } => "draining",
-            ApiError::StoreUnavailable { .. } => "store",
-            _ => "limit",
-        };
+        let reason = err.refusal();
         state
             .metrics
             .connections_rejected
@@ -160,433 +156,433 @@ pub fn open(
     })
 }
 
-/// One stream's progress.
+/// One stream: a cursor into the ring, its access, and what it has told its client.
 pub struct Feed {
-    /// How the stream starts; taken by the first [`Feed::next`] (which may read from Redis).
-    start: Option<Start>,
-    /// What this stream may read.
-    access: Access,
-    /// Fires when the grant expires.
-    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// The `connected` event's id.
-    cursor: String,
-    /// The last application event this stream delivered.
-    last: Option<Pos>,
-    /// The read of missed events from Redis, while it runs.
-    fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
-    /// The `connected` event, sent once the replay is known.
-    hello: Option<Connected>,
-    resume: Resume,
-    /// `connected` and maybe `resync`, sent first.
-    head: VecDeque<Bytes>,
-    /// Missed events, sent next.
-    replay: VecDeque<Arc<Frame>>,
-    /// Live events at or before this were replayed already (or seen by the client).
-    floor: Pos,
-    rx: Receiver<Arc<Frame>>,
-    /// Frames the shared channel carried up to the last one `rx` gave (see
-    /// [`Hub::shared_sent`]).
-    received: u64,
-    /// This stream's topics' events (when it subscribed to topics).
-    mailbox: Option<Mailbox>,
-    /// Received and not yet sent: from the shared channel, from the mailbox.
-    pending: (Option<Arc<Frame>>, Option<Arc<Frame>>),
-    hub: Arc<Hub>,
+    log: Arc<EventLog>,
     metrics: Arc<Metrics>,
-    retry_ms: u64,
+    access: Access,
+    /// Its topics' events, as sequence numbers into the ring (a stream with topics).
+    inbox: Option<Arc<Inbox>>,
+    /// Every ring frame up to here was sent, or is not for this stream.
+    cursor: u64,
+    /// Up to here this stream's frames are found by walking the ring (a topic stream's
+    /// replay, an overflowed inbox); after it, through its inbox and the broadcasts' index.
+    walk_until: u64,
+    /// Frames up to here count as replayed.
+    replay_until: u64,
+    /// The newest event the client has (sent, or where it started).
+    last: Pos,
+    /// The newest heartbeat sent.
+    seen_ping: u64,
+    /// The newest revocation looked at.
+    seen_revocations: u64,
+    /// The generation of the hub's waiters this stream's waker is in (`u64::MAX`: none).
+    registered: u64,
+    /// Its driver looks at it whenever a hub [`Bell`](crate::server::stream::hub::Bell)
+    /// rings: no waker of its own is kept for the signals every stream reads.
+    swept: bool,
+    finished: bool,
     /// `(retry_ms, drain_window_ms)` for the `draining` hint.
     reconnect_after: (u64, u64),
-    finished: bool,
-    log: StreamLog,
+    /// When its grant ends.
+    expiry: Option<Box<Expiry>>,
+    /// The start, or a catch-up, while it lasts.
+    catchup: Option<Box<Catchup>>,
+    info: StreamInfo,
+}
+
+struct Expiry {
+    at: tokio::time::Instant,
+    /// Only for a stream waiting in a task of its own.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// What `connected` needs once the start is known.
+struct Hello {
+    retry_ms: u64,
+    heartbeat_ms: u64,
+    resume: Resume,
+}
+
+/// A start or catch-up in progress: frames queued before the ring is read.
+struct Catchup {
+    /// `connected`, `resync`.
+    queued: VecDeque<Bytes>,
+    /// The plan, when decided without I/O.
+    plan: Option<Start>,
+    /// A read of missed events from Redis, while it runs.
+    fetching: Option<BoxFuture<'static, Result<Plan, StoreError>>>,
+    /// Missed events read from Redis, sent before the ring.
+    fetched: VecDeque<Arc<Frame>>,
+    /// Set for the start (not for a catch-up): `connected` goes first.
+    hello: Option<Hello>,
 }
 
 impl Feed {
-    /// The next frame to write, or `None` when the stream must end. Cancel-safe once the
-    /// stream has started (the first call may read missed events from Redis).
-    pub async fn next(&mut self) -> Option<Bytes> {
-        let frame = self.next_frame().await;
-        if frame.is_some() {
-            self.log.sent += 1;
-        }
-        frame
+    /// When the grant expires (the stream then says `reauth` and ends), if it does.
+    pub fn expires_at(&self) -> Option<tokio::time::Instant> {
+        self.expiry.as_ref().map(|e| e.at)
     }
 
-    /// Work out the replay, asking Redis if the local cache cannot answer. Cancel-safe: the
-    /// read is kept in `fetching` until it completes.
-    async fn starting(&mut self) -> Option<()> {
-        match self.start.take() {
-            Some(Start::Ready(plan)) => return self.begin(plan),
-            Some(Start::Fetch(fetch)) => self.fetching = Some(Box::pin(fetch.run())),
-            None => {}
+    /// `true`: the caller drives this stream whenever a hub
+    /// [`Bell`](crate::server::stream::hub::Bell) rings, so the stream does not register its
+    /// waker for the hub's signals (its inbox and any read from Redis still wake it).
+    pub fn set_swept(&mut self, swept: bool) {
+        if self.swept == swept {
+            return;
         }
-        let fetching = self.fetching.as_mut()?;
-        let result = fetching.await;
-        self.fetching = None;
-        match result {
-            Ok(plan) => self.begin(plan),
-            Err(err) => {
-                // The client keeps its resume point and comes back; nothing is lost.
-                tracing::warn!(
-                    connection_id = %self.log.slot.connection_id,
-                    %err,
-                    "cannot read missed events; ending the stream"
-                );
+        self.swept = swept;
+        self.registered = u64::MAX;
+        if let Some(expiry) = &mut self.expiry {
+            expiry.sleep = None;
+        }
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.info.hub
+    }
+
+    /// The next frame, or `Pending` with this task's waker registered everywhere a frame
+    /// could come from; `Ready(None)`: the stream must end.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut armed = false;
+        loop {
+            if self.catchup.is_some() {
+                match self.poll_catchup(cx) {
+                    Poll::Ready(Some(frame)) => return Poll::Ready(Some(frame)),
+                    Poll::Ready(None) => {}
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            if self.finished || self.hub().phase() == Phase::Closed {
                 self.finished = true;
-                None
+                return Poll::Ready(None);
+            }
+            if let Some(frame) = self.signals() {
+                return Poll::Ready(frame);
+            }
+            match self.read_ring() {
+                Read::Frame(bytes) => return Poll::Ready(Some(bytes)),
+                Read::Again => continue,
+                Read::Idle => {}
+            }
+            if self.hub().phase() == Phase::Draining {
+                return Poll::Ready(Some(self.draining()));
+            }
+            if armed {
+                return Poll::Pending;
+            }
+            // Register, then look once more: a change after the look above wakes us.
+            self.arm(cx);
+            armed = true;
+            if let Some(expiry) = &mut self.expiry {
+                if let Some(sleep) = &mut expiry.sleep {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        continue;
+                    }
+                }
             }
         }
     }
 
-    /// Queue `connected`, maybe `resync`, and the missed events this stream may read.
-    fn begin(&mut self, mut plan: Plan) -> Option<()> {
-        let mut hello = self.hello.take()?;
-        plan.replay.retain(|f| self.access.sees(f));
-        self.cursor.clone_from(&plan.cursor);
-        hello.replayed = plan.replay.len() as u64;
-        hello.fleet = Some(self.hub.fleet());
-        self.head.push_back(json_frame(
-            protocol::EVENT_CONNECTED,
-            Some(&plan.cursor),
-            Some(self.retry_ms),
-            &hello,
-        ));
+    /// Register `cx` with every source that can bring this stream a frame.
+    fn arm(&mut self, cx: &mut Context<'_>) {
+        if let Some(inbox) = &self.inbox {
+            inbox.register(cx.waker());
+        }
+        if self.swept {
+            return;
+        }
+        self.info.hub.wait(cx.waker(), &mut self.registered);
+        if let Some(expiry) = &mut self.expiry {
+            if expiry.sleep.is_none() {
+                expiry.sleep = Some(Box::pin(tokio::time::sleep_until(expiry.at)));
+            }
+        }
+    }
+
+    /// The start or a catch-up: `Ready(None)` once it is done (the ring follows).
+    fn poll_catchup(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        loop {
+            let Some(catchup) = self.catchup.as_mut() else {
+                return Poll::Ready(None);
+            };
+            if let Some(frame) = catchup.queued.pop_front() {
+                return Poll::Ready(Some(frame));
+            }
+            if let Some(start) = catchup.plan.take() {
+                match start {
+                    Start::Ready(plan) => self.begin(plan),
+                    Start::Fetch(fetch) => catchup.fetching = Some(fetch.run().boxed()),
+                }
+                continue;
+            }
+            if let Some(fetching) = catchup.fetching.as_mut() {
+                let result = match fetching.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(result) => result,
+                };
+                catchup.fetching = None;
+                match result {
+                    Ok(plan) => {
+                        self.begin(plan);
+                        continue;
+                    }
+                    Err(err) => {
+                        // The client keeps its resume point and comes back; nothing is lost.
+                        tracing::warn!(
+                            connection_id = %self.connection_id(),
+                            %err,
+                            "cannot read missed events; ending the stream"
+                        );
+                        self.catchup = None;
+                        self.finished = true;
+                        return Poll::Ready(None);
+                    }
+                }
+            }
+            if let Some(frame) = catchup.fetched.pop_front() {
+                if frame.pos > self.last && self.access.sees(&frame) {
+                    self.last = frame.pos;
+                    self.metrics.events_replayed.inc();
+                    self.metrics.events_delivered.inc();
+                    self.info.sent += 1;
+                    return Poll::Ready(Some(frame.bytes.clone()));
+                }
+                continue;
+            }
+            self.catchup = None;
+            return Poll::Ready(None);
+        }
+    }
+
+    /// Take a plan: queue `connected` (at the start) and `resync`, and move the cursor.
+    fn begin(&mut self, plan: Plan) {
+        let head = self.hub().ring().head();
+        let sees = |f: &Frame| self.access.sees(f);
+        let from_ring = self.hub().ring().count(plan.from, head, &sees);
+        let from_redis = plan.fetched.iter().filter(|f| sees(f)).count() as u64;
+        let first_id = plan
+            .fetched
+            .iter()
+            .find(|f| sees(f))
+            .map(|f| f.pos)
+            .or_else(|| {
+                match self
+                    .hub()
+                    .ring()
+                    .next(plan.from, head, Reading::Scan(&sees))
+                {
+                    Next::Frame(f) => Some(f.pos),
+                    _ => None,
+                }
+            });
+        let Some(catchup) = self.catchup.as_mut() else {
+            return;
+        };
+        if let Some(hello) = catchup.hello.take() {
+            let connected = Connected {
+                connection_id: self.info.hub.connection_id(&self.info.slot),
+                server_id: self.info.hub.server_id().to_owned(),
+                heartbeat_ms: hello.heartbeat_ms,
+                retry_ms: hello.retry_ms,
+                server_time: unix_ms(),
+                replayed: from_ring + from_redis,
+                fleet: Some(self.info.hub.fleet()),
+            };
+            catchup.queued.push_back(json_frame(
+                protocol::EVENT_CONNECTED,
+                Some(&plan.cursor),
+                Some(hello.retry_ms),
+                &connected,
+            ));
+            tracing::debug!(
+                connection_id = %connected.connection_id,
+                peer = %self.info.peer,
+                resume = ?match &hello.resume {
+                    Resume::Fresh => None,
+                    Resume::Id(id) => Some(id.to_string()),
+                    Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
+                },
+                replay = connected.replayed,
+                subject = self.access.subject.as_deref().unwrap_or(""),
+                topics = self.access.topics.len(),
+                resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
+                open = self.info.hub.open_streams(),
+                "stream connected"
+            );
+        }
         if let Some((reason, requested_id)) = &plan.resync {
             self.metrics.resyncs.inc();
             let resync = Resync {
                 reason: *reason,
                 requested_id: requested_id.clone(),
-                first_id: plan
-                    .replay
-                    .first()
-                    .and_then(|f| f.app_pos())
-                    .map(|pos| self.hub.id_text(pos)),
+                first_id: first_id.map(|pos| self.info.hub.id_text(pos)),
             };
-            self.head
+            catchup
+                .queued
                 .push_back(json_frame(protocol::EVENT_RESYNC, None, None, &resync));
         }
-        tracing::debug!(
-            connection_id = %self.log.slot.connection_id,
-            peer = %self.log.peer,
-            resume = ?match &self.resume {
-                Resume::Fresh => None,
-                Resume::Id(id) => Some(id.to_string()),
-                Resume::Malformed(raw) => Some(raw.escape_debug().to_string()),
-            },
-            replay = plan.replay.len(),
-            subject = self.access.subject.as_deref().unwrap_or(""),
-            topics = self.access.topics.len(),
-            resync = ?plan.resync.as_ref().map(|r| r.0.as_str()),
-            open = self.hub.open_connections(),
-            "stream connected"
-        );
-        self.floor = plan.floor;
-        self.replay = plan.replay.into();
-        Some(())
+        catchup.fetched = plan.fetched.into();
+        self.last = plan.last;
+        self.cursor = plan.from;
+        self.replay_until = head;
+        // A topic stream finds its missed events by walking the ring; live ones come
+        // through its inbox.
+        self.walk_until = if self.inbox.is_some() { head } else { 0 };
     }
 
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        if self.start.is_some() || self.fetching.is_some() {
-            if self.finished {
-                return None;
-            }
-            self.starting().await?;
-        }
-        if let Some(queued) = self.queued() {
-            return queued;
-        }
-        loop {
-            let live = self.next_live().await;
-            if let Some(out) = self.take(live) {
-                return out;
+    /// Heartbeats, revocations and the grant's expiry: `Some(frame)` to send (`Some(None)`:
+    /// end), `None` when none is due.
+    fn signals(&mut self) -> Option<Option<Bytes>> {
+        if let Some(expiry) = &self.expiry {
+            if expiry.at <= tokio::time::Instant::now() {
+                return Some(Some(self.expired()));
             }
         }
-    }
-
-    /// Without waiting: the next frame that is ready now (`Ready(None)`: the stream must end),
-    /// or `Pending` when nothing is — the same frames, in the same order, as [`Feed::next`]. It
-    /// registers no waker: whoever calls it learns by other means when to call again (the
-    /// sharded writers sweep their streams when the shared channel carries a frame, and are
-    /// woken by the mailbox through [`Feed::poll_mailbox`]). Only for a stream that has
-    /// started ([`Feed::is_live`]).
-    pub fn poll_now(&mut self) -> Poll<Option<Bytes>> {
-        debug_assert!(self.is_live() || self.finished);
-        let frame = self.poll_frame_now();
-        if let Poll::Ready(Some(_)) = frame {
-            self.log.sent += 1;
-        }
-        frame
-    }
-
-    fn poll_frame_now(&mut self) -> Poll<Option<Bytes>> {
-        if let Some(queued) = self.queued() {
-            return Poll::Ready(queued);
-        }
-        while let Some(live) = self.try_live() {
-            if let Some(out) = self.take(live) {
-                return Poll::Ready(out);
+        let hub = &self.info.hub;
+        let revocations = hub.revocations();
+        if revocations != self.seen_revocations {
+            let seen = std::mem::replace(&mut self.seen_revocations, revocations);
+            if let Some(subject) = self.access.subject.as_deref() {
+                match hub.revoked_since(seen, subject) {
+                    Some(false) => {}
+                    Some(true) => return Some(Some(self.revoked())),
+                    None => {
+                        // Too many revocations since it last looked: it cannot tell whether
+                        // one was its own. It ends; the client reconnects and is authorised
+                        // anew.
+                        self.finished = true;
+                        return Some(None);
+                    }
+                }
             }
         }
-        Poll::Pending
-    }
-
-    /// Whether the stream has started (its replay is worked out): from then on every frame is
-    /// decided without I/O, so [`Feed::poll_now`] may drive it.
-    pub fn is_live(&self) -> bool {
-        // `begin` takes `hello` once the start (and any read from Redis) is done.
-        self.hello.is_none()
-    }
-
-    /// Whether the stream has a mailbox (it subscribed to topics).
-    pub fn has_mailbox(&self) -> bool {
-        self.mailbox.is_some()
-    }
-
-    /// When the grant expires (the stream then says `reauth` and ends), if it does.
-    pub fn expires_at(&self) -> Option<tokio::time::Instant> {
-        self.expiry.as_ref().map(|e| e.deadline())
-    }
-
-    /// Register `cx` to be woken when the stream's mailbox (its topics' events) receives a
-    /// frame; `Ready` if one is already there (or the mailbox closed): then call
-    /// [`Feed::poll_now`] again. `Pending` for a stream without topics.
-    pub fn poll_mailbox(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.pending.1.is_some() {
-            return Poll::Ready(());
+        if hub.ping_seq() != self.seen_ping {
+            let (seq, frame) = hub.ping();
+            self.seen_ping = seq;
+            if !frame.is_empty() {
+                self.info.sent += 1;
+                return Some(Some(frame));
+            }
         }
-        let Some(mailbox) = self.mailbox.as_mut() else {
-            return Poll::Pending;
+        None
+    }
+
+    /// The next frame of the ring for this stream.
+    fn read_ring(&mut self) -> Read {
+        let ring = self.info.hub.ring();
+        let mut until = ring.head();
+        if self.info.hub.phase() == Phase::Draining {
+            until = until.min(self.info.hub.drain_at());
+        }
+        if self.cursor >= self.walk_until
+            && ring.broadcast_head() <= self.cursor
+            && self
+                .inbox
+                .as_ref()
+                .is_none_or(|i| i.newest() <= self.cursor)
+        {
+            // "Anything for me?" answered by atomic loads: no broadcast and no topic event of
+            // its own after the cursor.
+            self.cursor = self.cursor.max(until);
+            return Read::Idle;
+        }
+        let access = &self.access;
+        let sees = |f: &Frame| access.sees(f);
+        let (next, until) = if self.cursor < self.walk_until {
+            let until = until.min(self.walk_until);
+            (ring.next(self.cursor, until, Reading::Scan(&sees)), until)
+        } else if let Some(inbox) = &self.inbox {
+            match inbox.after(self.cursor) {
+                Routed::WalkUntil(to) => {
+                    self.walk_until = to;
+                    return Read::Again;
+                }
+                Routed::Next(routed) => (
+                    ring.next(self.cursor, until, Reading::Routed(routed)),
+                    until,
+                ),
+            }
+        } else {
+            (ring.next(self.cursor, until, Reading::Broadcasts), until)
         };
-        match mailbox.rx.poll_recv(cx) {
-            Poll::Ready(Some(frame)) => {
-                self.pending.1 = Some(frame);
-                Poll::Ready(())
-            }
-            // Closed by the hub (the stream fell behind): the next frame says so (the mailbox
-            // then reports itself disconnected).
-            Poll::Ready(None) => Poll::Ready(()),
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    /// `connected`, `resync` and the replay, in that order, then the end of a finished stream
-    /// (`Some(None)`); `None` when only live frames can follow.
-    fn queued(&mut self) -> Option<Option<Bytes>> {
-        if let Some(e) = self.head.pop_front() {
-            return Some(Some(e));
-        }
-        if let Some(frame) = self.replay.pop_front() {
-            self.metrics.events_replayed.inc();
-            self.metrics.events_delivered.inc();
-            self.last = frame.app_pos();
-            return Some(Some(frame.bytes.clone()));
-        }
-        self.finished.then_some(None)
-    }
-
-    /// What a live source's frame means for this stream: `Some(Some(bytes))` to write,
-    /// `Some(None)` to end, `None` to skip it (replayed already, or not for this stream).
-    fn take(&mut self, live: Live) -> Option<Option<Bytes>> {
-        let (frame, routed) = match live {
-            Live::Frame(frame) => (frame, false),
-            Live::Routed(frame) => (frame, true),
-            Live::Expired => return Some(Some(self.expired())),
-            Live::Lagged(missed) => {
-                // Skipping would lose events silently: end the stream; the client resumes
-                // by Last-Event-ID and gets the missed events from the log.
-                self.metrics
-                    .slow_clients_dropped
-                    .with_label_values(&["lagged"])
-                    .inc();
-                tracing::warn!(
-                    connection_id = %self.log.slot.connection_id,
-                    peer = %self.log.peer,
-                    missed,
-                    "stream fell behind its send queue; dropping it"
-                );
-                self.finished = true;
-                return Some(None);
-            }
-            Live::Closed => {
-                self.finished = true;
-                return Some(None);
-            }
-        };
-        match frame.kind {
-            FrameKind::App { pos } => {
-                // A frame from the mailbox was put there by the topic index under one of
-                // this stream's own patterns: it sees it (`index_routes_only_what_the_stream_sees`
-                // in `fanout`), so only the shared channel's frames are checked.
-                if pos <= self.floor || !(routed || self.access.sees(&frame)) {
-                    // Replayed already (the stream started behind the client), or not
-                    // for this stream.
-                    return None;
+        match next {
+            Next::Frame(frame) => {
+                self.cursor = frame.seq;
+                self.last = frame.pos;
+                if frame.seq <= self.replay_until {
+                    self.metrics.events_replayed.inc();
                 }
                 self.metrics.events_delivered.inc();
-                self.last = Some(pos);
-                Some(Some(frame.bytes.clone()))
+                self.info.sent += 1;
+                Read::Frame(frame.bytes.clone())
             }
-            FrameKind::Revoke => match &frame.target {
-                Target::Subject(subject) if self.access.is_subject(subject) => {
-                    self.finished = true;
-                    self.metrics
-                        .streams_ended
-                        .with_label_values(&["revoked"])
-                        .inc();
-                    tracing::info!(
-                        connection_id = %self.log.slot.connection_id,
-                        subject = %subject,
-                        "stream revoked"
-                    );
-                    let revoked = Revoked {
-                        reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
-                    };
-                    Some(Some(json_frame(
-                        protocol::EVENT_REVOKED,
-                        None,
-                        None,
-                        &revoked,
-                    )))
-                }
-                _ => None,
-            },
-            FrameKind::Ping { .. } => Some(Some(frame.bytes.clone())),
-            FrameKind::Drain => {
-                self.finished = true;
-                let (floor, window) = self.reconnect_after;
-                let jitter = if window == 0 {
-                    0
+            Next::Idle => {
+                // Nothing up to `until` is for this stream.
+                let moved = until > self.cursor;
+                self.cursor = self.cursor.max(until);
+                if moved && self.cursor < ring.head() {
+                    Read::Again
                 } else {
-                    rand::random_range(0..window)
-                };
-                let hint = Draining {
-                    reconnect_after_ms: floor + jitter,
-                };
-                Some(Some(json_frame(
-                    protocol::EVENT_DRAINING,
-                    None,
-                    None,
-                    &hint,
-                )))
+                    Read::Idle
+                }
             }
-            FrameKind::Close => {
-                self.finished = true;
-                Some(None)
+            Next::Behind => {
+                tracing::debug!(
+                    connection_id = %self.connection_id(),
+                    "stream fell behind the ring; catching up from the log"
+                );
+                let start = self.log.catch_up(self.last);
+                self.catchup = Some(Box::new(Catchup {
+                    queued: VecDeque::with_capacity(1),
+                    plan: Some(start),
+                    fetching: None,
+                    fetched: VecDeque::new(),
+                    hello: None,
+                }));
+                Read::Again
             }
         }
     }
 
-    /// The next live frame that is there now, in log order (see [`Feed::next_live`]); `None`
-    /// when both sources are empty. Received frames wait in `pending` until they are taken.
-    fn try_live(&mut self) -> Option<Live> {
-        // A busy stream may never wait: its expiry is checked before every frame.
-        if self
-            .expiry
-            .as_ref()
-            .is_some_and(|e| e.deadline() <= tokio::time::Instant::now())
-        {
-            return Some(Live::Expired);
-        }
-        if self.pending.0.is_none() && self.received != self.hub.shared_sent() {
-            match self.rx.try_recv() {
-                Ok(frame) => {
-                    self.received += 1;
-                    self.pending.0 = Some(frame);
-                }
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Lagged(missed)) => return Some(Live::Lagged(missed)),
-                Err(TryRecvError::Closed) => return Some(Live::Closed),
-            }
-        }
-        if self.pending.1.is_none() {
-            if let Some(mailbox) = self.mailbox.as_mut() {
-                match mailbox.rx.try_recv() {
-                    Ok(frame) => self.pending.1 = Some(frame),
-                    Err(mpsc::error::TryRecvError::Empty) => {}
-                    // The hub closed it: the stream fell behind.
-                    Err(mpsc::error::TryRecvError::Disconnected) => return Some(Live::Lagged(0)),
-                }
-            }
-        }
-        let topic_first = match (&self.pending.0, &self.pending.1) {
-            (Some(shared), Some(topic)) => match (shared.app_pos(), topic.app_pos()) {
-                (Some(a), Some(b)) => b < a,
-                _ => false,
-            },
-            (None, Some(_)) => true,
-            (Some(_), None) => false,
-            (None, None) => return None,
-        };
-        if topic_first {
-            self.pending.1.take().map(Live::Routed)
+    fn connection_id(&self) -> String {
+        self.info.hub.connection_id(&self.info.slot)
+    }
+
+    fn draining(&mut self) -> Bytes {
+        self.finished = true;
+        let (floor, window) = self.reconnect_after;
+        let jitter = if window == 0 {
+            0
         } else {
-            self.pending.0.take().map(Live::Frame)
-        }
+            rand::random_range(0..window)
+        };
+        let hint = Draining {
+            reconnect_after_ms: floor + jitter,
+        };
+        self.info.sent += 1;
+        json_frame(protocol::EVENT_DRAINING, None, None, &hint)
     }
 
-    /// The next live frame in log order, from the shared channel (broadcasts, pings, control)
-    /// and the stream's mailbox (its topics' events). Cancel-safe: what was received waits in
-    /// `pending`. Both sources are filled under the hub's lock in log order, so once one of
-    /// them shows an event, every earlier event of the other is already in it.
-    async fn next_live(&mut self) -> Live {
-        loop {
-            if let Some(live) = self.try_live() {
-                return live;
-            }
-            let Feed {
-                rx,
-                received,
-                mailbox,
-                expiry,
-                pending,
-                ..
-            } = self;
-            let expiring = async {
-                match expiry.as_mut() {
-                    Some(expiry) => expiry.as_mut().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let posted = async {
-                match mailbox.as_mut() {
-                    Some(mailbox) => mailbox.rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                () = expiring => return Live::Expired,
-                frame = rx.recv() => match frame {
-                    Ok(frame) => {
-                        *received += 1;
-                        pending.0 = Some(frame);
-                    }
-                    Err(RecvError::Lagged(missed)) => return Live::Lagged(missed),
-                    Err(RecvError::Closed) => return Live::Closed,
-                },
-                posted = posted => match posted {
-                    Some(frame) => pending.1 = Some(frame),
-                    None => return Live::Lagged(0),
-                },
-            }
-        }
+    fn revoked(&mut self) -> Bytes {
+        self.finished = true;
+        self.metrics
+            .streams_ended
+            .with_label_values(&["revoked"])
+            .inc();
+        tracing::info!(
+            connection_id = %self.connection_id(),
+            subject = self.access.subject.as_deref().unwrap_or(""),
+            "stream revoked"
+        );
+        let revoked = Revoked {
+            reason: protocol::REVOKED_BY_PUBLISHER.to_owned(),
+        };
+        self.info.sent += 1;
+        json_frame(protocol::EVENT_REVOKED, None, None, &revoked)
     }
-}
 
-/// What the live sources gave.
-enum Live {
-    /// From the shared channel.
-    Frame(Arc<Frame>),
-    /// From the stream's mailbox, routed there by the topic index.
-    Routed(Arc<Frame>),
-    /// The grant expired.
-    Expired,
-    /// The stream fell behind (how many frames it missed, when known).
-    Lagged(u64),
-    /// The hub is gone.
-    Closed,
-}
-
-impl Feed {
     /// The grant expired: say `reauth` with where to resume, and end.
     fn expired(&mut self) -> Bytes {
         self.finished = true;
@@ -595,46 +591,61 @@ impl Feed {
             .with_label_values(&["expired"])
             .inc();
         self.expiry = None;
-        let last_event_id = match self.last {
-            Some(pos) => self.hub.id_text(pos),
-            None => self.cursor.clone(),
-        };
         tracing::debug!(
-            connection_id = %self.log.slot.connection_id,
+            connection_id = %self.connection_id(),
             "access grant expired; asking the client to reauthenticate"
         );
         let reauth = Reauth {
             reason: ReauthReason::Expired,
-            last_event_id: Some(last_event_id),
+            last_event_id: Some(self.info.hub.id_text(self.last)),
         };
+        self.info.sent += 1;
         json_frame(protocol::EVENT_REAUTH, None, None, &reauth)
     }
 }
 
-/// Lives as long as the stream: logs its end when dropped (client left, fell behind, or
-/// shutdown), holds its slot under the connection limit and its place in the topic counts.
-struct StreamLog {
+/// What a look at the ring came to.
+enum Read {
+    Frame(Bytes),
+    /// Look again (the cursor moved, or a catch-up began).
+    Again,
+    /// Nothing for this stream now.
+    Idle,
+}
+
+impl Stream for Feed {
+    type Item = Bytes;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        self.get_mut().poll_frame(cx)
+    }
+}
+
+/// Lives as long as the stream: logs its end when dropped (client left, stalled, or shutdown),
+/// holds its slot under the stream cap and its place in the topic counts.
+struct StreamInfo {
     peer: SocketAddr,
     started: Instant,
     sent: u64,
+    /// The stream's inbox in the hub's topic index (0: none).
+    inbox: u64,
     slot: Slot,
-    /// The subscribed patterns counted in the hub's presence table.
-    patterns: Vec<String>,
-    /// The stream's mailbox in the hub's topic index.
-    mailbox: Option<u64>,
+    hub: Arc<Hub>,
 }
 
-impl Drop for StreamLog {
+impl Drop for Feed {
     fn drop(&mut self) {
-        self.slot.hub().presence_add(&self.patterns, -1);
-        if let Some(id) = self.mailbox {
-            self.slot.hub().unsubscribe(id);
+        let patterns: Vec<String> = self.access.topics.iter().map(|t| t.to_string()).collect();
+        let info = &self.info;
+        info.hub.presence_add(&patterns, -1);
+        if info.inbox != 0 {
+            info.hub.unsubscribe(info.inbox);
         }
         tracing::info!(
-            connection_id = %self.slot.connection_id,
-            peer = %self.peer,
-            duration_ms = self.started.elapsed().as_millis() as u64,
-            events_sent = self.sent,
+            connection_id = %info.hub.connection_id(&info.slot),
+            peer = %info.peer,
+            duration_ms = info.started.elapsed().as_millis() as u64,
+            events_sent = info.sent,
             "stream disconnected"
         );
     }

@@ -3,8 +3,9 @@
 //! limit minus a reserve for the process itself (listener, epoll, static files, logs), and the
 //! stream cap leaves room under the socket cap so health checks and refusals still get through.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Descriptors kept for the process itself (stdio, epoll, listener, files it serves).
 pub const PROCESS_RESERVE: u64 = 64;
@@ -114,51 +115,37 @@ pub fn raise_fd_limit() -> std::io::Result<(u64, u64)> {
     }
 }
 
-/// Counts open sockets against the cap. Cheap to clone.
-#[derive(Debug, Clone)]
+/// The socket cap: a semaphore with a permit per open socket (the shape of axum's
+/// `limit_connections`).
+#[derive(Clone, Debug)]
 pub struct SocketGate {
-    open: Arc<AtomicUsize>,
+    permits: Arc<Semaphore>,
     max: usize,
 }
 
 impl SocketGate {
     /// A gate that lets at most `max` sockets in at once.
     pub fn new(max: usize) -> Self {
+        let max = max.min(Semaphore::MAX_PERMITS);
         SocketGate {
-            open: Arc::new(AtomicUsize::new(0)),
+            permits: Arc::new(Semaphore::new(max)),
             max,
         }
     }
 
     /// Claim a place for a new socket, or `None` when the cap is reached.
     pub fn try_enter(&self) -> Option<SocketPermit> {
-        let before = self.open.fetch_add(1, Ordering::AcqRel);
-        if before >= self.max {
-            self.open.fetch_sub(1, Ordering::AcqRel);
-            return None;
-        }
-        Some(SocketPermit {
-            open: Arc::clone(&self.open),
-        })
+        Arc::clone(&self.permits).try_acquire_owned().ok()
     }
 
     /// Sockets open now.
     pub fn open(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
+        self.max - self.permits.available_permits()
     }
 }
 
 /// One socket's place under the cap; freed when dropped.
-#[derive(Debug)]
-pub struct SocketPermit {
-    open: Arc<AtomicUsize>,
-}
-
-impl Drop for SocketPermit {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-    }
-}
+pub type SocketPermit = OwnedSemaphorePermit;
 
 #[cfg(test)]
 mod tests {

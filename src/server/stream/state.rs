@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::auth::AuthPolicy;
 use crate::server::config::HubConfig;
-use crate::server::stream::fanout::{FrameKind, Hub};
+use crate::server::stream::hub::Hub;
 use crate::server::stream::limits::{self, Budget, SocketGate};
 use crate::server::stream::log::EventLog;
 use crate::server::stream::metrics::Metrics;
@@ -101,11 +101,11 @@ impl AppState {
     /// drain frame goes out, so a stream admitted concurrently either sees the frame or the flag.
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
-        self.hub.control(FrameKind::Drain);
+        self.hub.start_draining();
     }
 
     /// End every stream still open.
     pub fn close_streams(&self) {
-        self.hub.control(FrameKind::Close);
+        self.hub.close();
     }
 }

@@ -3,7 +3,7 @@
 //! HTTP/1.1 keep-alive loop: it reads every request head itself — the idle timeout until its
 //! first byte, the header timeout for the rest, a size limit. A `GET` or `HEAD` of the hub's
 //! stream path (where the embedder mounted it) goes to the app's router without hyper; if the
-//! hub's handler opened a stream, the loop writes it straight to the socket (`fastpath.rs`),
+//! hub's handler opened a stream, the loop writes it straight to the socket (`writers.rs`),
 //! otherwise it writes the router's answer. Any other request goes to hyper as a one-request
 //! connection, and the socket comes back afterwards. So every request on every connection is
 //! under the same timeouts and the same router and layers, and a stream on a reused keep-alive
@@ -29,9 +29,9 @@ use crate::server::auth::RequestParts;
 use crate::server::error::ApiError;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::state::AppState;
-use crate::server::transport::fastpath::{self, Writers};
+use crate::server::transport::gate::{Gate, GateRules, Handoff, Prefixed, StallIo};
 use crate::server::transport::head::{self, Head, Parsed};
-use crate::server::transport::listener::{Gate, GateRules, Handoff, Prefixed, StallIo};
+use crate::server::transport::writers::{self, Writers};
 
 /// Suggested wait in the canned answer at the socket cap.
 const SOCKET_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -171,7 +171,7 @@ async fn serve_connection(
                             return;
                         }
                         drop(stream_head);
-                        let stream = fastpath::StreamParts {
+                        let stream = writers::StreamParts {
                             unexpected: state.metrics.unexpected_input.clone(),
                             permit,
                             writers: Some(writers),
@@ -182,7 +182,7 @@ async fn serve_connection(
                         // are this server's scaling number. The feed is boxed: an async fn's
                         // state keeps its arguments and their moved-to locals apart, so an
                         // inline feed would be paid for twice in every held task.
-                        tracker.spawn(fastpath::serve_stream(io, feed, stream, None));
+                        tracker.spawn(writers::serve_stream(io, feed, stream, None));
                         return;
                     }
                     // Anything else (an error, a HEAD, a layer's own answer, another route):

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::server::live::LiveHub;
 use crate::server::transport::conn;
-use crate::server::transport::fastpath::Writers;
+use crate::server::transport::writers::Writers;
 
 /// The optional serving helper: serve `app` on `listener` with this crate's own HTTP/1.1
 /// connection loop until `signal` completes, then shut down within the configured timeout.
@@ -54,7 +54,7 @@ pub async fn serve(
     }
 
     tracing::info!(
-        open_streams = state.hub.open_connections(),
+        open_streams = state.hub.open_streams(),
         open_sockets = state.sockets.open(),
         timeout_ms = timeout.as_millis() as u64,
         "shutting down: draining streams"
@@ -73,7 +73,7 @@ pub async fn serve(
         tracing::info!("shut down cleanly");
     } else {
         tracing::warn!(
-            open_streams = state.hub.open_connections(),
+            open_streams = state.hub.open_streams(),
             open_sockets = state.sockets.open(),
             "shutdown timeout reached; exiting with connections still open"
         );

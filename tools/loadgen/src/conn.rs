@@ -94,6 +94,9 @@ pub struct Shared {
     pub topic: TopicCounts,
     /// The topic-rounds phase (`--topic-rounds`: one event to every topic per round).
     pub rounds: TopicCounts,
+    /// The fan-out phase (`--fanout-rate`): one topic-less "topic" (every stream reads every
+    /// event), so the topic phases' per-slot latency, loss and duplicate checks apply as they are.
+    pub fanout: TopicCounts,
     /// `heartbeat_ms` from the first `connected` event (0 = not seen).
     pub heartbeat_ms: AtomicU64,
     /// Why connections failed or dropped, and how often.
@@ -157,6 +160,7 @@ impl Shared {
             failures: Mutex::new(BTreeMap::new()),
             topic: TopicCounts::default(),
             rounds: TopicCounts::default(),
+            fanout: TopicCounts::default(),
         }
     }
 
@@ -231,6 +235,18 @@ impl Shared {
         self.on_topic_event(&self.rounds, conn, data, truncated, last);
     }
 
+    /// A fan-out event (`bench-fanout`, data `{"t_us", "i"}`) on stream `conn`; the receipt
+    /// time is read before anything else is done with it.
+    fn on_fanout(&self, conn: usize, data: &[u8], truncated: bool, last: &mut Option<u64>) {
+        let now = unix_nanos();
+        match crate::fanout::stamp(data, truncated) {
+            Some((t, i)) => self.record_topic_event(&self.fanout, conn, now, t, i, last),
+            None => {
+                self.fanout.bad.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     /// The checks of both topic phases: publish j reaches only the streams of topic
     /// `j % topics`, each once, in publish order.
     fn on_topic_event(
@@ -246,6 +262,20 @@ impl Shared {
             tc.bad.fetch_add(1, Relaxed);
             return;
         };
+        self.record_topic_event(tc, conn, now, t, j, last);
+    }
+
+    /// Publish `j` (sent at `t`, Unix ns) received on stream `conn` at `now`: its latency slot,
+    /// the order check, the counters and the waiter's wake-up.
+    fn record_topic_event(
+        &self,
+        tc: &TopicCounts,
+        conn: usize,
+        now: u64,
+        t: u64,
+        j: u64,
+        last: &mut Option<u64>,
+    ) {
         let Some(j) = usize::try_from(j)
             .ok()
             .filter(|&j| j < tc.received.len() && tc.topics > 0)
@@ -350,7 +380,14 @@ impl TopicCounts {
 
     /// Every recorded latency, in µs, unsorted.
     pub fn latencies(&self) -> Vec<u32> {
-        self.latency_us
+        self.latencies_from(0)
+    }
+
+    /// The recorded latencies of publishes `first..` (the fan-out phase leaves its warm-up
+    /// out), in µs, unsorted.
+    pub fn latencies_from(&self, first: usize) -> Vec<u32> {
+        let skip = first.saturating_mul(self.slots).min(self.latency_us.len());
+        self.latency_us[skip..]
             .iter()
             .map(|l| l.load(Relaxed))
             .filter(|&l| l != UNSET)
@@ -365,12 +402,13 @@ pub fn unix_nanos() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The newest `bench` and topic event a connection got (for the order check).
+/// The newest `bench`, topic and fan-out event a connection got (for the order check).
 #[derive(Default)]
 struct Last {
     bench: Option<u64>,
     topic: Option<u64>,
     round: Option<u64>,
+    fanout: Option<u64>,
 }
 
 /// One connection's parse state.
@@ -437,6 +475,8 @@ fn on_event(
         b"bench" => shared.on_bench(idx, e.data, e.truncated, &mut last.bench),
         b"bench-topic" => shared.on_topic(idx, e.data, e.truncated, &mut last.topic),
         b"bench-round" => shared.on_round(idx, e.data, e.truncated, &mut last.round),
+        // crate::fanout::FANOUT_EVENT
+        b"bench-fanout" => shared.on_fanout(idx, e.data, e.truncated, &mut last.fanout),
         b"sustain" => {
             shared.sustained.fetch_add(1, Relaxed);
         }

@@ -4,8 +4,11 @@
 //! private topics (signed access tokens with `--access-secret`) and a topic phase publishes to
 //! one topic at a time, and a topic-rounds phase to every topic at once per round. Exit status 0 only if every stream connected and every client received
 //! every broadcast (and every event of its topic, and no other) exactly once.
+//! With `--fanout-rate` a fan-out phase replaces the broadcasts: one publisher at a steady rate,
+//! send→receipt latency percentiles over every subscriber × event (Electric's ds-bench shape).
 
 mod conn;
+mod fanout;
 mod http;
 mod procfs;
 mod publish;
@@ -109,6 +112,22 @@ pub struct Args {
     /// connection).
     #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub round_concurrency: usize,
+
+    /// Fan-out mode, instead of the broadcasts: ONE publisher publishes this many events per
+    /// second (paced by a timer; a tick missed while a publish is unanswered is skipped), each
+    /// stamped with its send time; every stream is a subscriber, and every (stream, event)
+    /// receipt is one send→receipt latency sample. Reports p50/p90/p99/p99.9/max.
+    #[arg(long, value_name = "EVENTS_PER_SEC")]
+    pub fanout_rate: Option<f64>,
+
+    /// Fan-out mode: seconds of measured publishing (after the warm-up).
+    #[arg(long, default_value_t = 20.0)]
+    pub fanout_secs: f64,
+
+    /// Fan-out mode: seconds of warm-up events first, checked for loss and duplicates but left
+    /// out of the latency figures (the publisher's first requests, cold caches).
+    #[arg(long, default_value_t = 1.0)]
+    pub fanout_warmup_secs: f64,
 
     /// Bearer token for `POST /api/publish` (needed when --broadcasts > 0).
     #[arg(long, env = "LOADGEN_PUBLISH_TOKEN", hide_env_values = true)]
@@ -279,10 +298,51 @@ fn check(args: &Args) -> anyhow::Result<SocketAddr> {
     if args.access_secret.is_some() && args.topics == 0 {
         bail!("--access-secret signs tokens for --topics: give --topics too");
     }
+    if args.fanout_rate.is_some() {
+        check_fanout(args)?;
+    }
     if args.broadcasts > 0 && args.publish_token.is_none() && !args.observe {
         bail!("--broadcasts {} needs --publish-token", args.broadcasts);
     }
     Ok(addr)
+}
+
+/// The fan-out mode's settings: a sane rate and duration, a publish token, a run that fits in
+/// --timeout-secs and in memory, and no other publishing mode beside it.
+fn check_fanout(args: &Args) -> anyhow::Result<()> {
+    let rate = args.fanout_rate.unwrap_or(0.0);
+    if !(rate > 0.0 && rate <= 10_000.0) {
+        bail!("--fanout-rate must be within (0, 10000] events per second");
+    }
+    if !(args.fanout_secs > 0.0 && args.fanout_secs <= 3600.0) {
+        bail!("--fanout-secs must be within (0, 3600]");
+    }
+    if !(args.fanout_warmup_secs >= 0.0 && args.fanout_warmup_secs <= 60.0) {
+        bail!("--fanout-warmup-secs must be within 0..=60");
+    }
+    if args.publish_token.is_none() {
+        bail!("--fanout-rate needs --publish-token");
+    }
+    if args.observe || args.storm_secs > 0.0 || args.topics > 0 {
+        bail!("--fanout-rate cannot be combined with --observe, --storm-secs or --topics");
+    }
+    let plan = fanout::Plan::new(rate, args.fanout_secs, args.fanout_warmup_secs);
+    if plan.total().saturating_mul(args.connections) > fanout::MAX_SLOTS {
+        bail!(
+            "--fanout-rate × (--fanout-secs + --fanout-warmup-secs) × --connections must stay \
+             within {} receipts",
+            fanout::MAX_SLOTS
+        );
+    }
+    let publishing = args.fanout_secs + args.fanout_warmup_secs;
+    if publishing + args.idle_secs + 10.0 > args.timeout_secs as f64 {
+        bail!(
+            "--timeout-secs {} leaves no room for {publishing} s of fan-out publishing (plus \
+             --idle-secs, connecting and the drain): raise it",
+            args.timeout_secs
+        );
+    }
+    Ok(())
 }
 
 fn table(path: &std::path::Path) -> anyhow::Result<()> {

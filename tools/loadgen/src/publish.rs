@@ -54,12 +54,19 @@ impl Publisher {
         }
     }
 
-    async fn exchange(&mut self, request: &[u8]) -> io::Result<Answer> {
+    /// Open the connection now (if none is open), so that the next publish does not pay for
+    /// the TCP handshake: a publish stamped with its send time is then written at once.
+    pub async fn connect(&mut self) -> io::Result<()> {
         if self.stream.is_none() {
             let s = TcpStream::connect(self.target).await?;
             s.set_nodelay(true)?;
             self.stream = Some(s);
         }
+        Ok(())
+    }
+
+    async fn exchange(&mut self, request: &[u8]) -> io::Result<Answer> {
+        self.connect().await?;
         let Some(stream) = self.stream.as_mut() else {
             unreachable!("connected above");
         };

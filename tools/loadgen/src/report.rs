@@ -23,10 +23,7 @@ impl Latency {
             return None;
         }
         samples.sort_unstable();
-        let rank = |q: f64| {
-            let r = (q * samples.len() as f64).ceil() as usize;
-            samples[r.clamp(1, samples.len()) - 1]
-        };
+        let rank = |q| nearest_rank(&samples, q);
         Some(Latency {
             samples: samples.len() as u64,
             min: samples[0],
@@ -35,6 +32,71 @@ impl Latency {
             max: samples[samples.len() - 1],
         })
     }
+}
+
+/// The `q` quantile of non-empty `sorted` samples by nearest rank (an observed value, never an
+/// interpolation between two).
+fn nearest_rank(sorted: &[u32], q: f64) -> u32 {
+    let r = (q * sorted.len() as f64).ceil() as usize;
+    sorted[r.clamp(1, sorted.len()) - 1]
+}
+
+/// Send→receipt latency of the fan-out phase (every subscriber × every event after the
+/// warm-up), in ms with µs resolution: the figures ds-bench reports, tail included.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct FanoutLatency {
+    pub samples: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl FanoutLatency {
+    /// Nearest-rank percentiles of samples in µs; `None` without samples.
+    pub fn of(mut samples_us: Vec<u32>) -> Option<Self> {
+        if samples_us.is_empty() {
+            return None;
+        }
+        samples_us.sort_unstable();
+        let ms = |us: u32| f64::from(us) / 1000.0;
+        let rank = |q| ms(nearest_rank(&samples_us, q));
+        Some(FanoutLatency {
+            samples: samples_us.len() as u64,
+            p50_ms: rank(0.50),
+            p90_ms: rank(0.90),
+            p99_ms: rank(0.99),
+            p999_ms: rank(0.999),
+            max_ms: ms(samples_us[samples_us.len() - 1]),
+        })
+    }
+}
+
+/// What the fan-out phase measured (`--fanout-rate`): one publisher at a steady rate, every
+/// held stream a subscriber, each event stamped with its send time. In the JSON report the
+/// [`TopicFigures`] stand directly in the phase's object (their `latency_us` excludes the
+/// warm-up too).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FanoutPhase {
+    /// `--fanout-rate`: events per second asked for.
+    pub rate: f64,
+    /// Events per second achieved (first to last send).
+    pub achieved_rate: Option<f64>,
+    /// Publishing ticks skipped because the previous publish was still unanswered (each one an
+    /// event the run publishes later than planned).
+    pub skipped_ticks: u64,
+    /// Streams subscribed when the phase began.
+    pub subscribers: usize,
+    /// Warm-up events (the first `--fanout-warmup-secs` × rate): checked for loss and
+    /// duplicates, left out of the latency figures.
+    pub warmup_events: usize,
+    /// Events after the warm-up (`--fanout-secs` × rate).
+    pub measured_events: usize,
+    #[serde(flatten)]
+    pub figures: TopicFigures,
+    /// Send→receipt latency after the warm-up.
+    pub latency: Option<FanoutLatency>,
 }
 
 /// Everything one run measured. `None` = not measured (no `--server-pid`, phase skipped, or
@@ -183,6 +245,9 @@ pub struct Report {
     /// The topic-rounds phase (`--topic-rounds`).
     #[serde(default)]
     pub round_phase: Option<RoundPhase>,
+    /// The fan-out phase (`--fanout-rate`); absent from the JSON of other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fanout_phase: Option<FanoutPhase>,
     /// Streams that said `connected`.
     pub held: usize,
     /// Connections that never got there.
@@ -490,6 +555,9 @@ pub fn summary(r: &Report) -> String {
             opt(f.server_us_per_publish, 1, " µs"),
         );
     }
+    if let Some(p) = &r.fanout_phase {
+        fanout_lines(&mut s, p);
+    }
     if r.sustain_published + r.sustain_errors > 0 {
         let _ = writeln!(
             s,
@@ -519,6 +587,51 @@ pub fn summary(r: &Report) -> String {
         let _ = writeln!(s, "result: FAIL — {}", r.problems.join("; "));
     }
     s
+}
+
+/// The fan-out phase for a person: what was published, what arrived, the latency.
+fn fanout_lines(s: &mut String, p: &FanoutPhase) {
+    let f = &p.figures;
+    let _ = writeln!(
+        s,
+        "fan-out: 1 publisher at {} events/s ({} achieved, {} ticks skipped) → {} subscribers; \
+         {} events ({} warm-up + {} measured), {} accepted → {})",
+        p.rate,
+        opt(p.achieved_rate, 2, "/s"),
+        p.skipped_ticks,
+        p.subscribers,
+        p.warmup_events + p.measured_events,
+        p.warmup_events,
+        p.measured_events,
+        f.accepted,
+        f.delivered(),
+    );
+    publish_error_line(s, f.publish_error.as_ref());
+    match p.latency {
+        Some(l) => {
+            let _ = writeln!(
+                s,
+                "fan-out send→receipt latency (warm-up of {} events excluded): p50 {:.3} / p90 {:.3} \
+                 / p99 {:.3} / p99.9 {:.3} / max {:.3} ms ({} samples)",
+                p.warmup_events, l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.samples
+            );
+        }
+        None => {
+            let _ = writeln!(s, "fan-out send→receipt latency: no samples");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "fan-out missing {}, duplicate {}; server CPU per delivered event {} ({} pings in the \
+         phase; {} of it userland), per publish {}; loadgen CPU per received event {}",
+        f.missing,
+        f.duplicates,
+        opt(f.server_us_per_event, 2, " µs"),
+        f.pings,
+        opt(f.server_user_pct, 0, " %"),
+        opt(f.server_us_per_publish, 1, " µs"),
+        opt(f.tool_us_per_event, 2, " µs"),
+    );
 }
 
 /// Server CPU per delivered event, topic phase / broadcast phase.
@@ -599,6 +712,43 @@ mod tests {
         let one = Latency::of(vec![7]).unwrap();
         assert_eq!((one.p50, one.p99), (7, 7));
         assert_eq!(Latency::of(vec![]), None);
+    }
+
+    #[test]
+    fn fanout_percentiles_in_ms_with_the_tail() {
+        let l = FanoutLatency::of((1..=2000).rev().collect()).unwrap();
+        assert_eq!(l.samples, 2000);
+        assert_eq!(
+            (l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms),
+            (1.0, 1.8, 1.98, 1.998, 2.0)
+        );
+        assert_eq!(FanoutLatency::of(vec![]), None);
+    }
+
+    #[test]
+    fn other_runs_carry_no_fanout_field_and_a_fanout_run_reads_back() {
+        let plain = serde_json::to_string(&Report::default()).unwrap();
+        assert!(!plain.contains("fanout"), "{plain}");
+        let r = Report {
+            fanout_phase: Some(FanoutPhase {
+                rate: 50.0,
+                subscribers: 2,
+                measured_events: 3,
+                latency: FanoutLatency::of(vec![1234, 2000, 999]),
+                ..FanoutPhase::default()
+            }),
+            ok: true,
+            ..Report::default()
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""p50_ms":1.234"#), "{line}");
+        let back: Report = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            back.fanout_phase.map(|p| p.latency),
+            r.fanout_phase.as_ref().map(|p| p.latency)
+        );
+        let text = summary(&r);
+        assert!(text.contains("p50 1.234 / p90 2.000"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Benchmark tool only (ssr feature): the phases of one run — connect N streams, settle, an idle
-//! window, M broadcasts one at a time — with server and own samples around each, every wait
-//! bounded by its own timeout and by the run's overall deadline.
+//! window, M broadcasts one at a time (or the fan-out phase: events at a steady rate) — with
+//! server and own samples around each, every wait bounded by its own timeout and by the run's
+//! overall deadline.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -10,9 +11,12 @@ use std::time::{Duration, Instant};
 use tokio::time::sleep;
 
 use crate::conn::{self, unix_nanos, Shared, TopicCounts, BENCH_EVENT, SUSTAIN_EVENT};
+use crate::fanout::{self, Plan};
 use crate::procfs::{self, cpu_between, Sample};
 use crate::publish::Publisher;
-use crate::report::{Latency, Report, RoundPhase, TopicFigures, TopicPhase};
+use crate::report::{
+    FanoutLatency, FanoutPhase, Latency, Report, RoundPhase, TopicFigures, TopicPhase,
+};
 use crate::topics::{self, ROUND_EVENT, TOPIC_EVENT};
 use crate::Args;
 
@@ -26,12 +30,13 @@ struct Mark {
     bench: u64,
     topic: u64,
     round: u64,
+    fanout: u64,
     other: u64,
 }
 
 impl Mark {
     fn events(&self) -> u64 {
-        self.pings + self.bench + self.topic + self.round + self.other
+        self.pings + self.bench + self.topic + self.round + self.fanout + self.other
     }
 }
 
@@ -69,6 +74,7 @@ impl Runner<'_> {
             bench: self.shared.bench.load(Relaxed),
             topic: self.shared.topic.delivered.load(Relaxed),
             round: self.shared.rounds.delivered.load(Relaxed),
+            fanout: self.shared.fanout.delivered.load(Relaxed),
             other: self.shared.other.load(Relaxed),
         }
     }
@@ -481,6 +487,115 @@ impl Runner<'_> {
         self.report.round_phase = Some(phase);
     }
 
+    /// `--fanout-rate`: one publisher on one kept-alive connection, a publish per timer tick
+    /// (a tick missed while a publish is unanswered is skipped, not caught up: a burst would
+    /// measure the burst), each stamped with its send time; then wait until every subscriber
+    /// got every accepted event. The warm-up's events count for loss, not for latency.
+    async fn fanout(&mut self, plan: Plan) {
+        if self.report.timed_out {
+            return;
+        }
+        let subscribers = self.shared.alive();
+        let mut phase = FanoutPhase {
+            rate: plan.rate,
+            subscribers,
+            warmup_events: plan.warmup,
+            measured_events: plan.measured,
+            ..FanoutPhase::default()
+        };
+        let Some(token) = self.args.publish_token.clone() else {
+            self.problem("--fanout-rate needs --publish-token".into());
+            return;
+        };
+        tracing::info!(
+            rate = plan.rate,
+            events = plan.total(),
+            warmup = plan.warmup,
+            subscribers,
+            "fan-out publishing"
+        );
+        let mut publisher = Publisher::new(self.shared.target, token);
+        if let Err(e) = publisher.connect().await {
+            self.problem(format!("fan-out: cannot connect the publisher: {e}"));
+            self.report.fanout_phase = Some(phase);
+            return;
+        }
+        let fc = &self.shared.fanout;
+        let before = (fc.delivered.load(Relaxed), fc.duplicates.load(Relaxed));
+        // No wake-ups while publishing: nobody waits, and one per receipt costs.
+        fc.wake_at.store(u64::MAX, Relaxed);
+        let a = self.mark();
+        let sends = self
+            .paced_publishes(&mut publisher, plan, subscribers, &mut phase)
+            .await;
+        phase.achieved_rate = rate_between(&sends);
+        // Every subscriber's copy of every accepted event, or the timeout.
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        let until = (Instant::now() + limit).min(self.deadline);
+        let target = before.0 + phase.figures.deliveries_expected;
+        let fc = &self.shared.fanout;
+        fc.wake_at.store(target.max(1), Relaxed);
+        self.wait_until(until, Duration::from_millis(50), || {
+            fc.delivered.load(Relaxed) >= target
+        })
+        .await;
+        let b = self.mark();
+        self.shared.fanout.wake_at.store(0, Relaxed);
+        measure(&mut phase.figures, &self.shared.fanout, before.0, &a, &b);
+        let measured = self.shared.fanout.latencies_from(plan.warmup);
+        phase.figures.latency_us = Latency::of(measured.clone());
+        phase.latency = FanoutLatency::of(measured);
+        // Anything late or twice shows up here.
+        self.pause(Duration::from_millis(200)).await;
+        count_faults(&mut phase.figures, &self.shared.fanout, before.1);
+        self.report.fanout_phase = Some(phase);
+    }
+
+    /// The fan-out's publishes, one per tick of `plan.period()`; returns when each accepted one
+    /// was sent (for the achieved rate). Counts into `phase`: accepted, errors, skipped ticks,
+    /// and `subscribers` receipts expected per accepted event.
+    async fn paced_publishes(
+        &mut self,
+        publisher: &mut Publisher,
+        plan: Plan,
+        subscribers: usize,
+        phase: &mut FanoutPhase,
+    ) -> Vec<Instant> {
+        let period = plan.period();
+        let limit = Duration::from_millis(self.args.broadcast_timeout_ms);
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut sends = Vec::with_capacity(plan.total());
+        let mut previous: Option<tokio::time::Instant> = None;
+        for i in 0..plan.total() {
+            let tick = ticks.tick().await;
+            if Instant::now() >= self.deadline {
+                self.report.timed_out = true;
+                break;
+            }
+            if let Some(p) = previous {
+                phase.skipped_ticks += skipped(tick - p, period);
+            }
+            previous = Some(tick);
+            // The stamp last, right before the request is written.
+            let sent = Instant::now();
+            let body = fanout::body(i, fanout::unix_micros());
+            let f = &mut phase.figures;
+            match publish_within(publisher, &body, limit).await {
+                Ok(()) => {
+                    f.accepted += 1;
+                    f.deliveries_expected += subscribers as u64;
+                    sends.push(sent);
+                }
+                Err(e) => {
+                    f.publish_errors += 1;
+                    f.publish_error.get_or_insert(e);
+                }
+            }
+        }
+        sends
+    }
+
     /// `--observe`: another loadgen publishes; wait for each broadcast in turn (the first may
     /// take as long as the other processes need to connect).
     async fn observe(&mut self) {
@@ -758,10 +873,29 @@ impl Runner<'_> {
         if let Some(t) = &r.round_phase {
             phase_problems(&mut problems, "topic-round", &t.figures);
         }
+        if let Some(f) = &r.fanout_phase {
+            phase_problems(&mut problems, "fan-out", &f.figures);
+            if f.latency.is_none() {
+                problems.push("fan-out: no latency samples after the warm-up".into());
+            }
+        }
         problems.append(&mut r.problems);
         r.problems = problems;
         r.ok = r.problems.is_empty();
     }
+}
+
+/// Ticks skipped between two consecutive ticks `gap` apart (0 when on schedule).
+fn skipped(gap: Duration, period: Duration) -> u64 {
+    let periods = gap.as_secs_f64() / period.as_secs_f64();
+    (periods.round() as u64).saturating_sub(1)
+}
+
+/// Sends per second from the first send to the last; `None` below two sends.
+fn rate_between(sends: &[Instant]) -> Option<f64> {
+    let (first, last) = (sends.first()?, sends.last()?);
+    let secs = (*last - *first).as_secs_f64();
+    (sends.len() >= 2 && secs > 0.0).then(|| (sends.len() - 1) as f64 / secs)
 }
 
 fn per_event_us(cpu_secs: f64, events: u64) -> Option<f64> {
@@ -859,10 +993,19 @@ pub async fn run(
     threads: usize,
     requests: Vec<Vec<u8>>,
 ) -> Report {
+    // The fan-out phase replaces the broadcasts.
+    let fanout_plan = args
+        .fanout_rate
+        .map(|rate| Plan::new(rate, args.fanout_secs, args.fanout_warmup_secs));
+    let broadcasts = if fanout_plan.is_some() {
+        0
+    } else {
+        args.broadcasts
+    };
     let mut shared = Shared::new(
         target,
         args.connections,
-        args.broadcasts,
+        broadcasts,
         args.handshakes,
         Duration::from_millis(args.handshake_timeout_ms),
         &args.reuse,
@@ -874,6 +1017,10 @@ pub async fn run(
         args.connections,
         args.topic_rounds * args.topics,
     );
+    if let Some(plan) = fanout_plan {
+        // One "topic" every stream reads: slot per event × stream.
+        shared.fanout = TopicCounts::new(1, args.connections, plan.total());
+    }
     let stream_targets: Vec<SocketAddr> = args
         .stream_urls
         .iter()
@@ -893,7 +1040,7 @@ pub async fn run(
             connections: args.connections,
             topics: args.topics,
             access_tokens: args.access_secret.is_some(),
-            broadcasts: args.broadcasts,
+            broadcasts,
             clock_ticks_per_sec: procfs::clock_ticks_per_sec(),
             tool_threads: threads,
             stream_targets: args.stream_urls.clone(),
@@ -931,6 +1078,8 @@ pub async fn run(
     runner.idle().await;
     if args.storm_secs > 0.0 {
         runner.storm().await;
+    } else if let Some(plan) = fanout_plan {
+        runner.fanout(plan).await;
     } else {
         runner.broadcasts().await;
         runner.topic_publishes().await;

@@ -15,22 +15,22 @@ mod store_error;
 
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::server::config::HubConfig;
-use crate::server::stream::fanout::{
-    topics_of, Frame, Hub, IdStyle, Mailbox, Pos, ResyncReason, Snapshot,
-};
+use crate::server::stream::hub::{Hub, HubSize, IdStyle, Subscription};
 use crate::server::stream::metrics::Metrics;
+use crate::server::stream::ring::{topics_of, Frame, Pos};
 
 pub use self::redis::RedisLog;
 pub use self::store_error::StoreError;
 
 /// A client's resume point as the transport read it (the protocol's one parser).
 pub use crate::protocol::Resume;
+/// Why a resume point could not be honoured (shared with the client).
+pub use crate::protocol::ResyncReason;
 
-/// How a stream starts: decided now, or after asking the shared log.
+/// How a stream starts (or catches up): decided now, or after asking the shared log.
 pub enum Start {
     /// Everything is known.
     Ready(Plan),
@@ -38,59 +38,54 @@ pub enum Start {
     Fetch(Fetch),
 }
 
-/// What a stream sends before the live frames.
+/// Where a stream reads from: the events it has not seen, and what it is told about them.
 #[derive(Debug)]
 pub struct Plan {
-    /// The `connected` event's id: resuming from it loses nothing this stream delivers.
+    /// The id the client has everything up to (`connected` carries it): resuming from it
+    /// loses nothing this stream delivers.
     pub cursor: String,
-    /// Live events at or before this position were replayed (or seen) already: skipped.
-    pub floor: Pos,
-    /// Missed events, oldest first.
-    pub replay: Vec<Arc<Frame>>,
+    /// The position of that id.
+    pub last: Pos,
+    /// Missed events read from Redis (not in the ring), oldest first; the ring follows.
+    pub fetched: Vec<Arc<Frame>>,
+    /// The ring's sequence number the stream reads after (once `fetched` is sent).
+    pub from: u64,
     /// Set when the resume point could not be honoured: the reason and the requested id.
     pub resync: Option<(ResyncReason, String)>,
 }
 
-/// A stream's start that needs the shared log (its resume point is not in the local cache).
+/// A stream's start (or catch-up) that needs the shared log: its resume point is older than
+/// the ring.
 pub struct Fetch {
     log: Arc<RedisLog>,
     after: Pos,
-    head: Pos,
+    /// The ring's head (sequence number and position) when it was decided.
+    head: (u64, Pos),
     requested: String,
 }
 
 impl Fetch {
     /// Ask Redis for what the client missed (or why that cannot be honoured).
     pub async fn run(self) -> Result<Plan, StoreError> {
-        let outcome = self.log.fetch(self.after, self.head).await?;
+        let hub = self.log.hub();
+        let outcome = self.log.fetch(self.after, self.head.1).await?;
         Ok(match outcome {
-            Ok(replay) => Plan {
-                cursor: self.log.hub().id_text(self.after),
-                floor: self.after.max(self.head),
-                replay,
+            Ok(fetched) => Plan {
+                cursor: hub.id_text(self.after),
+                last: self.after,
+                fetched,
+                from: self.head.0,
                 resync: None,
             },
             Err(reason) => Plan {
-                cursor: self.log.hub().id_text(self.head),
-                floor: self.head,
-                replay: Vec::new(),
+                cursor: hub.id_text(self.head.1),
+                last: self.head.1,
+                fetched: Vec::new(),
+                from: self.head.0,
                 resync: Some((reason, self.requested)),
             },
         })
     }
-}
-
-/// A stream being opened: its live receiver (subscribed before anything is read, so nothing
-/// falls between replay and live) and how it starts.
-pub struct Opening {
-    /// Live frames.
-    pub rx: broadcast::Receiver<Arc<Frame>>,
-    /// Frames the shared channel had carried when `rx` was made.
-    pub sent: u64,
-    /// Live topic-targeted events (when the stream subscribed to topics).
-    pub mailbox: Option<Mailbox>,
-    /// Replay plan.
-    pub start: Start,
 }
 
 enum Backend {
@@ -134,7 +129,12 @@ impl EventLog {
             IdStyle::Process
         };
         let capacity = usize::try_from(config.replay_capacity).unwrap_or(usize::MAX);
-        let hub = Hub::with_ids(max_streams, capacity, config.send_queue as usize, ids);
+        let size = HubSize {
+            max_streams,
+            replay: capacity,
+            live: usize::try_from(config.send_queue).unwrap_or(usize::MAX),
+        };
+        let hub = Hub::new(size, ids);
         let backend = match config.uses_redis() {
             false => Backend::Embedded,
             #[cfg(feature = "redis")]
@@ -170,7 +170,10 @@ impl EventLog {
         topics: &[String],
     ) -> Result<String, StoreError> {
         match &self.backend {
-            Backend::Embedded => Ok(self.hub.publish(name, data, topics_of(topics)).to_string()),
+            Backend::Embedded => Ok(self
+                .hub
+                .publish(&name, &data, topics_of(topics))
+                .to_string()),
             Backend::Redis(log) => log.append(&name, &data, topics).await,
         }
     }
@@ -204,137 +207,114 @@ impl EventLog {
         }
     }
 
-    /// Open a stream that resumes after `resume` and reads the topic `patterns` (besides the
-    /// broadcasts). Refused (with the store's error) only when the missed events would have to
-    /// come from an unreachable Redis.
-    pub fn open(&self, resume: &Resume, patterns: &[String]) -> Result<Opening, StoreError> {
-        match &self.backend {
-            Backend::Embedded => Ok(self.open_embedded(resume, patterns)),
-            Backend::Redis(log) => self.open_redis(log, resume, patterns),
-        }
-    }
-
-    fn open_embedded(&self, resume: &Resume, patterns: &[String]) -> Opening {
+    /// How a stream subscribed as `sub` starts after `resume`: the missed events the ring
+    /// holds are read from it (nothing is copied), older ones from Redis. Refused (with the
+    /// store's error) only when they would have to come from an unreachable Redis.
+    pub fn open(&self, resume: &Resume, sub: &Subscription) -> Result<Start, StoreError> {
         let hub = &self.hub;
-        let requested = match resume {
-            Resume::Fresh => None,
-            Resume::Id(id) if id.epoch != hub.server_id() => {
-                Some(Err((ResyncReason::OtherServer, id.to_string())))
-            }
-            Resume::Id(id) => Some(Ok(Pos { ms: 0, seq: id.seq })),
-            Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
-        };
-        let snap = hub.subscribe_to(
-            requested.as_ref().and_then(|r| r.as_ref().ok().copied()),
-            patterns,
-        );
-        let Snapshot {
-            rx,
-            sent,
-            head,
-            replay,
-            oldest,
-            ring,
-            mailbox,
-        } = snap;
-        let plan = match (requested, replay) {
-            (None, _) => Plan {
-                cursor: hub.id_text(head),
-                floor: head,
-                replay: Vec::new(),
-                resync: None,
-            },
-            (Some(Ok(at)), Some(replay)) => Plan {
-                cursor: hub.id_text(at),
-                floor: head,
-                replay,
-                resync: None,
-            },
-            (Some(lost), _) => {
-                let resync = match lost {
-                    Ok(at) if at > head => (ResyncReason::Unknown, hub.id_text(at)),
-                    Ok(at) => (ResyncReason::TooOld, hub.id_text(at)),
-                    Err(why) => why,
-                };
-                // What the client missed is not fully known: give it everything still kept.
-                let before = oldest.map_or(head, |o| Pos {
-                    ms: 0,
-                    seq: o.seq - 1,
-                });
-                Plan {
-                    cursor: hub.id_text(before),
-                    floor: head,
-                    replay: ring,
-                    resync: Some(resync),
-                }
-            }
-        };
-        Opening {
-            rx,
-            sent,
-            mailbox,
-            start: Start::Ready(plan),
-        }
-    }
-
-    fn open_redis(
-        &self,
-        log: &Arc<RedisLog>,
-        resume: &Resume,
-        patterns: &[String],
-    ) -> Result<Opening, StoreError> {
-        let hub = &self.hub;
-        let requested = match resume {
-            Resume::Fresh => None,
-            Resume::Id(id) => match Pos::parse_stream_id(&id.to_string()) {
-                Some(pos) => Some(Ok(pos)),
-                None => Some(Err((ResyncReason::OtherLog, id.to_string()))),
-            },
-            Resume::Malformed(raw) => Some(Err((ResyncReason::Unknown, echo(raw)))),
-        };
-        let snap = hub.subscribe_to(
-            requested.as_ref().and_then(|r| r.as_ref().ok().copied()),
-            patterns,
-        );
-        let head = snap.head;
         let fresh = |resync| Plan {
-            cursor: hub.id_text(head),
-            floor: head,
-            replay: Vec::new(),
+            cursor: hub.id_text(sub.head_pos),
+            last: sub.head_pos,
+            fetched: Vec::new(),
+            from: sub.head,
             resync,
         };
-        let start = match (requested, snap.replay) {
-            (None, _) => Start::Ready(fresh(None)),
-            (Some(Err(why)), _) => Start::Ready(fresh(Some(why))),
-            (Some(Ok(at)), Some(replay)) => Start::Ready(Plan {
+        let requested = match (resume, &self.backend) {
+            (Resume::Fresh, _) => return Ok(Start::Ready(fresh(None))),
+            (Resume::Id(id), Backend::Embedded) if id.epoch != hub.server_id() => {
+                Err((ResyncReason::OtherServer, id.to_string()))
+            }
+            (Resume::Id(id), Backend::Embedded) => Ok(Pos { ms: 0, seq: id.seq }),
+            (Resume::Id(id), Backend::Redis(_)) => Pos::parse_stream_id(&id.to_string())
+                .ok_or_else(|| (ResyncReason::OtherLog, id.to_string())),
+            (Resume::Malformed(raw), _) => Err((ResyncReason::Unknown, echo(raw))),
+        };
+        let at = match requested {
+            Ok(at) => at,
+            Err(why) => return Ok(Start::Ready(self.lost(why, sub))),
+        };
+        if let Some(from) = hub.ring().resume_at(at) {
+            return Ok(Start::Ready(Plan {
                 cursor: hub.id_text(at),
-                floor: head,
-                replay,
+                last: at,
+                fetched: Vec::new(),
+                from,
                 resync: None,
-            }),
-            (Some(Ok(at)), None) => {
+            }));
+        }
+        match &self.backend {
+            Backend::Embedded => {
+                let reason = if at > sub.head_pos {
+                    ResyncReason::Unknown
+                } else {
+                    ResyncReason::TooOld
+                };
+                Ok(Start::Ready(self.lost((reason, hub.id_text(at)), sub)))
+            }
+            Backend::Redis(log) => {
                 if !hub.store_ok() {
-                    if let Some(mailbox) = &snap.mailbox {
-                        hub.unsubscribe(mailbox.id);
-                    }
                     return Err(StoreError(
                         "cannot read the missed events while Redis is unreachable".into(),
                     ));
                 }
-                Start::Fetch(Fetch {
+                Ok(Start::Fetch(Fetch {
                     log: Arc::clone(log),
                     after: at,
-                    head,
+                    head: (sub.head, sub.head_pos),
                     requested: hub.id_text(at),
-                })
+                }))
             }
+        }
+    }
+
+    /// A stream whose cursor fell behind the ring (it had everything up to `last`) catches up
+    /// as a `Last-Event-ID` reconnect would: from Redis, or with a `resync` and the ring.
+    pub fn catch_up(&self, last: Pos) -> Start {
+        let hub = &self.hub;
+        let head = hub.ring().head_both();
+        match &self.backend {
+            Backend::Redis(log) => Start::Fetch(Fetch {
+                log: Arc::clone(log),
+                after: last,
+                head,
+                requested: hub.id_text(last),
+            }),
+            Backend::Embedded => {
+                let sub = Subscription {
+                    head: head.0,
+                    head_pos: head.1,
+                    inbox: None,
+                };
+                Start::Ready(self.lost((ResyncReason::TooOld, hub.id_text(last)), &sub))
+            }
+        }
+    }
+
+    /// The resume point is lost: the embedded log gives everything it still keeps (what the
+    /// client missed is not fully known); Redis starts at the head.
+    fn lost(&self, why: (ResyncReason, String), sub: &Subscription) -> Plan {
+        let hub = &self.hub;
+        let oldest = match self.backend {
+            Backend::Embedded => hub.ring().window_oldest(),
+            Backend::Redis(_) => None,
         };
-        Ok(Opening {
-            rx: snap.rx,
-            sent: snap.sent,
-            mailbox: snap.mailbox,
-            start,
-        })
+        let (from, last) = match oldest {
+            Some((seq, pos)) if seq <= sub.head => (
+                seq - 1,
+                Pos {
+                    ms: 0,
+                    seq: pos.seq - 1,
+                },
+            ),
+            _ => (sub.head, sub.head_pos),
+        };
+        Plan {
+            cursor: hub.id_text(last),
+            last,
+            fetched: Vec::new(),
+            from,
+            resync: Some(why),
+        }
     }
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::store_error::StoreError;
-use crate::server::stream::fanout::{Frame, Hub, Pos, ResyncReason};
+use crate::protocol::ResyncReason;
+use crate::server::stream::hub::Hub;
+use crate::server::stream::ring::{Frame, Pos};
 
 /// What a read of missed events gives: the events, or why they cannot be replayed.
 pub type Missed = Result<Vec<Arc<Frame>>, ResyncReason>;

@@ -23,9 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::sentinel::Sentinels;
 use super::store_error::StoreError;
+use crate::protocol::ResyncReason;
 use crate::server::config::{parse_host_port, HubConfig};
-use crate::server::stream::fanout::{presence_patterns, Frame, Hub, Pos, ResyncReason, Topics};
+use crate::server::stream::hub::Hub;
 use crate::server::stream::metrics::Metrics;
+use crate::server::stream::ring::{Frame, Pos, Topics};
+use crate::server::stream::topics::presence_patterns;
 
 /// How long the follower's `XREAD` blocks before it asks again.
 const BLOCK: Duration = Duration::from_secs(2);
@@ -414,7 +417,16 @@ impl RedisLog {
 
     fn frame(&self, entry: &StreamId) -> Option<(Pos, Arc<Frame>)> {
         let (pos, name, data, topics) = entry_parts(entry)?;
-        Some((pos, self.hub.encode_app(pos, &name, &data, topics)))
+        let bytes = self.hub.encode_app(pos, &name, &data);
+        Some((
+            pos,
+            Arc::new(Frame {
+                pos,
+                seq: 0,
+                bytes,
+                topics,
+            }),
+        ))
     }
 
     /// Tell every instance (this one acted already) to end the streams of `subject`.
@@ -825,7 +837,7 @@ impl RedisLog {
                 .key(&self.lease_key)
                 .key(&self.counts_key)
                 .arg(self.hub.server_id())
-                .arg(self.hub.open_connections())
+                .arg(self.hub.open_streams())
                 .arg(LEASE_TTL.as_millis() as u64)
                 .invoke_async(&mut conn)
                 .await;

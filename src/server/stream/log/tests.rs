@@ -4,6 +4,7 @@
 use super::*;
 use crate::protocol::EventId;
 use crate::server::config::HubConfig;
+use crate::server::stream::ring::{Next, Reading};
 
 fn embedded(capacity: u64) -> EventLog {
     let config = HubConfig {
@@ -14,18 +15,25 @@ fn embedded(capacity: u64) -> EventLog {
 }
 
 fn plan(log: &EventLog, resume: Resume) -> Plan {
+    let sub = log.hub().subscribe(&[]);
     match log
-        .open(&resume, &[])
+        .open(&resume, &sub)
         .expect("the embedded log always opens")
-        .start
     {
         Start::Ready(plan) => plan,
         Start::Fetch(_) => panic!("the embedded log never fetches"),
     }
 }
 
-fn seqs(plan: &Plan) -> Vec<u64> {
-    plan.replay.iter().filter_map(|f| f.app_seq()).collect()
+/// The events a stream starting with `plan` replays: read from the ring after its cursor.
+fn seqs(log: &EventLog, plan: &Plan) -> Vec<u64> {
+    let ring = log.hub().ring();
+    let (mut cursor, mut out) = (plan.from, Vec::new());
+    while let Next::Frame(f) = ring.next(cursor, ring.head(), Reading::Broadcasts) {
+        out.push(f.pos.seq);
+        cursor = f.seq;
+    }
+    out
 }
 
 #[test]
@@ -33,7 +41,7 @@ fn embedded_resume_table() {
     let log = embedded(5);
     let hub = Arc::clone(log.hub());
     for i in 0..8 {
-        hub.publish("update".into(), format!("{i}"), None); // the ring keeps 4..=8
+        hub.publish("update", &format!("{i}"), None); // the window keeps 4..=8
     }
     let id = |seq| Resume::Id(hub.event_id(seq));
     let other = Resume::Id(EventId {
@@ -61,10 +69,44 @@ fn embedded_resume_table() {
     for (resume, want, resync, cursor) in cases {
         let label = format!("{resume:?}");
         let p = plan(&log, resume);
-        assert_eq!(seqs(&p), want, "resume from {label}");
+        assert_eq!(seqs(&log, &p), want, "resume from {label}");
         assert_eq!(p.resync.as_ref().map(|r| r.0.as_str()), resync, "{label}");
         assert_eq!(p.cursor, format!("{sid}-{cursor}"), "{label}");
+        assert_eq!(p.last.seq, cursor, "{label}");
     }
+}
+
+#[test]
+fn the_window_is_the_replay_capacity_even_when_the_ring_keeps_more_for_live_readers() {
+    // send_queue (256 by default) sizes the ring; only the newest 5 answer a resume point.
+    let log = embedded(5);
+    let hub = Arc::clone(log.hub());
+    for i in 0..20 {
+        hub.publish("update", &format!("{i}"), None);
+    }
+    let p = plan(&log, Resume::Id(hub.event_id(14)));
+    assert_eq!(p.resync.map(|r| r.0), Some(ResyncReason::TooOld));
+    let p = plan(&log, Resume::Id(hub.event_id(15)));
+    assert!(p.resync.is_none());
+    assert_eq!(seqs(&log, &p), vec![16, 17, 18, 19, 20]);
+}
+
+#[test]
+fn a_cursor_behind_the_ring_catches_up_with_a_resync_and_what_is_kept() {
+    let log = embedded(5);
+    let hub = Arc::clone(log.hub());
+    for i in 0..8 {
+        hub.publish("update", &format!("{i}"), None);
+    }
+    let Start::Ready(p) = log.catch_up(Pos { ms: 0, seq: 1 }) else {
+        panic!("the embedded log never fetches");
+    };
+    assert_eq!(p.resync.as_ref().map(|r| r.0), Some(ResyncReason::TooOld));
+    assert_eq!(
+        p.resync.as_ref().map(|r| r.1.clone()),
+        Some(hub.id_text(Pos { ms: 0, seq: 1 }))
+    );
+    assert_eq!(seqs(&log, &p), vec![4, 5, 6, 7, 8]);
 }
 
 #[test]
@@ -83,22 +125,25 @@ fn resuming_at_zero_before_any_event_is_complete() {
     let hub = Arc::clone(log.hub());
     let p = plan(&log, Resume::Id(hub.event_id(0)));
     assert!(p.resync.is_none());
-    hub.publish("a".into(), "1".into(), None);
-    hub.publish("a".into(), "2".into(), None);
+    hub.publish("a", "1", None);
+    hub.publish("a", "2", None);
     let p = plan(&log, Resume::Id(hub.event_id(0)));
-    assert_eq!((seqs(&p), p.resync.is_none()), (vec![1, 2], true));
+    assert_eq!((seqs(&log, &p), p.resync.is_none()), (vec![1, 2], true));
 }
 
 #[tokio::test]
-async fn appends_get_ids_in_order_and_reach_open_streams() {
+async fn appends_get_ids_in_order_and_land_in_the_ring() {
     let log = embedded(5);
-    let mut opening = log.open(&Resume::Fresh, &[]).unwrap();
+    let sub = log.hub().subscribe(&[]);
     let a = log.append("update".into(), "1".into(), &[]).await.unwrap();
     let b = log.append("update".into(), "2".into(), &[]).await.unwrap();
     let sid = log.hub().server_id().to_owned();
     assert_eq!((a, b), (format!("{sid}-1"), format!("{sid}-2")));
-    let first = opening.rx.recv().await.unwrap();
-    assert_eq!(first.app_seq(), Some(1));
+    let ring = log.hub().ring();
+    let Next::Frame(first) = ring.next(sub.head, ring.head(), Reading::Broadcasts) else {
+        panic!("the first append is in the ring");
+    };
+    assert_eq!(first.pos.seq, 1);
 }
 
 #[cfg(feature = "redis")]
@@ -124,5 +169,6 @@ fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
     assert!(p.resync.is_none());
     // A stream id the local cache cannot answer needs Redis, which is unreachable: refused.
     let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
-    assert!(log.open(&stream_id, &[]).is_err());
+    let sub = log.hub().subscribe(&[]);
+    assert!(log.open(&stream_id, &sub).is_err());
 }

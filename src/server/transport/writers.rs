@@ -1,20 +1,21 @@
-//! Server only: the lean path for `/events`. A stream is written straight to the socket — the
-//! response head, then the feed's pre-encoded shared frames — with no HTTP stack and no buffers
-//! kept per connection: hyper keeps ≥ 8 KiB of buffers per connection for its whole life, and
-//! held streams are this server's scaling number. `conn.rs` sends every stream the hub's handler
-//! opened here, whether on a connection's first request or a later one on a reused connection.
+//! Server only: the writers that hold event streams on their sockets. A stream is written
+//! straight to the socket — the response head, then its feed's ready-made frames — with no HTTP
+//! stack and no buffers kept per connection: hyper keeps ≥ 8 KiB of buffers per connection for
+//! its whole life, and held streams are this server's scaling number. `conn.rs` sends every
+//! stream the hub's handler opened here, on a connection's first request or a later one.
 //!
 //! A stream with nothing to send is parked with one of the sharded [`Writers`] (one per runtime
-//! worker) instead of waiting in a task of its own: a broadcast then costs one wake-up per shard,
-//! which walks its streams and writes each one's frames with non-blocking writes, instead of a
-//! wake-up, a poll and a waiter re-registration per stream. A parked stream is woken on its
-//! own only for its topics' events (its mailbox), a client that leaves, and its grant's expiry.
-//! A write that would block, or a partial one, hands the stream back to a task of its own (with
-//! the stall timeout) until it has caught up.
+//! worker) instead of waiting in a task of its own: a change every stream reads (a broadcast, a
+//! heartbeat, the drain) rings each shard's bell once, and the shard walks its streams, polling
+//! each feed and writing what it yields with non-blocking writes. A parked stream is woken on its
+//! own only for its topics' events (its inbox), a client that leaves, and its grant's expiry. A
+//! write that would block, or a partial one, hands the stream back to a task of its own (with the
+//! stall timeout) until it has caught up.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::ErrorKind;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
@@ -26,12 +27,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::server::stream::fanout::Doorbell;
+use futures::{Stream, StreamExt};
+
 use crate::server::stream::feed::Feed;
+use crate::server::stream::hub::Bell;
 use crate::server::stream::limits::SocketPermit;
 use crate::server::stream::metrics::IntCounter;
 use crate::server::stream::state::AppState;
-use crate::server::transport::listener::StallIo;
+use crate::server::transport::gate::StallIo;
 
 /// How many streams a shard writes before it lets the worker run other tasks.
 const SWEEP_CHUNK: usize = 512;
@@ -62,28 +65,34 @@ pub async fn serve_stream(
     let mut scratch = [0u8; 1];
     loop {
         if let Some(writers) = &writers {
-            if feed.is_live() {
-                match feed.poll_now() {
-                    Poll::Ready(Some(bytes)) => {
-                        if io.write_all(&bytes).await.is_err() {
-                            break;
-                        }
-                        continue;
+            // What is ready now, without a waker: when nothing is, a shard holds the stream
+            // (and polls it again with its own).
+            feed.set_swept(true);
+            let ready = {
+                let noop = futures::task::noop_waker();
+                Pin::new(&mut *feed).poll_next(&mut Context::from_waker(&noop))
+            };
+            match ready {
+                Poll::Ready(Some(bytes)) => {
+                    if io.write_all(&bytes).await.is_err() {
+                        break;
                     }
-                    Poll::Ready(None) => break,
-                    Poll::Pending => {
-                        let writers = writers.clone();
-                        writers.park(Parked {
-                            io,
-                            feed,
-                            unexpected,
-                            permit,
-                        });
-                        return;
-                    }
+                    continue;
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    let writers = writers.clone();
+                    writers.park(Parked {
+                        io,
+                        feed,
+                        unexpected,
+                        permit,
+                    });
+                    return;
                 }
             }
         }
+        feed.set_swept(false);
         tokio::select! {
             biased;
             frame = feed.next() => match frame {
@@ -142,8 +151,8 @@ struct Shared {
     inbox: Mutex<Vec<Parked>>,
     /// Slots whose waker fired, with what woke them.
     ready: Mutex<Vec<Woken>>,
-    /// Rung by the hub after it handed frames on, and by a parked stream's socket.
-    bell: Arc<Doorbell>,
+    /// Rung by the hub at every change every stream reads, and by a parked stream's wakers.
+    bell: Arc<Bell>,
 }
 
 /// A fired waker of a parked stream.
@@ -151,7 +160,8 @@ struct Shared {
 struct Woken {
     at: usize,
     generation: u32,
-    /// Its socket turned readable (else: its mailbox got a frame, or closed).
+    /// Its socket turned readable (else: its feed has something: its inbox, a read from
+    /// Redis).
     socket: bool,
 }
 
@@ -169,7 +179,7 @@ impl Writers {
                 Arc::new(Shared {
                     inbox: Mutex::new(Vec::new()),
                     ready: Mutex::new(Vec::new()),
-                    bell: state.hub.doorbell(),
+                    bell: state.hub.bell(),
                 })
             })
             .collect();
@@ -211,9 +221,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Wakes a shard for one of its slots. The socket's waker rings the shard's bell; the
-/// mailbox's does not: the hub rings it once after a publish has reached all its subscribers,
-/// so the shard takes them in one pass.
+/// Wakes a shard for one of its slots (its socket, or its feed) and rings the shard's bell (a
+/// bell already rung costs one atomic operation more).
 struct SlotWake {
     shared: Arc<Shared>,
     woken: Woken,
@@ -226,9 +235,7 @@ impl Wake for SlotWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         lock(&self.shared.ready).push(self.woken);
-        if self.woken.socket {
-            self.shared.bell.ring();
-        }
+        self.shared.bell.ring();
     }
 }
 
@@ -237,8 +244,8 @@ struct Held {
     parked: Parked,
     /// Registered with the socket (readable: the client left or sent bytes).
     socket: Waker,
-    /// Registered with the mailbox (a stream with topics).
-    mailbox: Option<Waker>,
+    /// Given to the feed (its inbox, a read from Redis).
+    feed: Waker,
     generation: u32,
 }
 
@@ -266,24 +273,15 @@ enum Driven {
     Ended,
 }
 
-/// What to look at besides the frames when driving a parked stream.
+/// What to look at besides the feed when driving a parked stream.
 #[derive(Clone, Copy)]
 struct Look {
     /// The client (and re-register the socket's waker).
     socket: bool,
-    /// The mailbox (and re-register its waker).
-    mailbox: bool,
 }
 
 impl Look {
-    const FRAMES: Look = Look {
-        socket: false,
-        mailbox: false,
-    };
-    const ALL: Look = Look {
-        socket: true,
-        mailbox: true,
-    };
+    const FRAMES: Look = Look { socket: false };
 }
 
 /// What the client side of a parked stream shows.
@@ -316,7 +314,7 @@ impl Shard {
             self.admit();
             self.woken();
             self.expire();
-            if bell.take_shared() || stopping {
+            if bell.take() || stopping {
                 // One walk serves every frame sent so far.
                 self.sweep().await;
             }
@@ -354,7 +352,7 @@ impl Shard {
                 }))
             };
             let socket = waker(true);
-            let mailbox = parked.feed.has_mailbox().then(|| waker(false));
+            let feed = waker(false);
             if let Some(deadline) = parked.feed.expires_at() {
                 self.timers.push(Reverse((deadline, at, generation)));
                 self.expiring += 1;
@@ -362,12 +360,12 @@ impl Shard {
             self.slots[at] = Some(Held {
                 parked,
                 socket,
-                mailbox,
+                feed,
                 generation,
             });
             // Frames may have come between its last look and now; this also registers its
             // wakers.
-            self.drive(at, Look::ALL);
+            self.drive(at, Look { socket: true });
         }
         if self.timers.len() > 2 * self.expiring + 64 {
             self.rebuild_timers();
@@ -382,11 +380,7 @@ impl Shard {
                 .as_ref()
                 .is_some_and(|h| h.generation == w.generation)
             {
-                let look = Look {
-                    socket: w.socket,
-                    mailbox: !w.socket,
-                };
-                self.drive(w.at, look);
+                self.drive(w.at, Look { socket: w.socket });
             }
         }
     }
@@ -421,7 +415,8 @@ impl Shard {
             .collect();
     }
 
-    /// Write every parked stream's ready frames (a frame went out on the shared channel).
+    /// Write every parked stream's ready frames (the hub rang: something every stream reads
+    /// changed).
     async fn sweep(&mut self) {
         let mut driven = 0;
         for at in 0..self.slots.len() {
@@ -481,43 +476,31 @@ fn drive_held(held: &mut Held, look: Look) -> Driven {
         unexpected,
         ..
     } = &mut held.parked;
+    let mut cx = Context::from_waker(&held.feed);
     loop {
-        loop {
-            match feed.poll_now() {
-                Poll::Ready(Some(bytes)) => match io.tcp().try_write(&bytes) {
-                    Ok(n) if n == bytes.len() => {}
-                    Ok(n) => return Driven::Blocked(bytes.slice(n..)),
-                    Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                        return Driven::Blocked(bytes)
-                    }
-                    Err(_) => return Driven::Ended,
-                },
-                Poll::Ready(None) => return Driven::Ended,
-                Poll::Pending => break,
-            }
+        match Pin::new(&mut **feed).poll_next(&mut cx) {
+            Poll::Ready(Some(bytes)) => match io.tcp().try_write(&bytes) {
+                Ok(n) if n == bytes.len() => {}
+                Ok(n) => return Driven::Blocked(bytes.slice(n..)),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return Driven::Blocked(bytes),
+                Err(_) => return Driven::Ended,
+            },
+            Poll::Ready(None) => return Driven::Ended,
+            Poll::Pending => break,
         }
-        if look.socket {
-            match client(io.tcp(), &mut Context::from_waker(&held.socket)) {
-                Client::Quiet => {}
-                Client::Left => return Driven::Ended,
-                Client::SentBytes => {
-                    unexpected.inc();
-                    tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
-                    return Driven::Ended;
-                }
-            }
-        }
-        let Some(waker) = held.mailbox.as_ref().filter(|_| look.mailbox) else {
-            return Driven::Stays;
-        };
-        if feed
-            .poll_mailbox(&mut Context::from_waker(waker))
-            .is_pending()
-        {
-            return Driven::Stays;
-        }
-        // A frame came (or the mailbox closed): send it, and register again.
     }
+    if look.socket {
+        match client(io.tcp(), &mut Context::from_waker(&held.socket)) {
+            Client::Quiet => {}
+            Client::Left => return Driven::Ended,
+            Client::SentBytes => {
+                unexpected.inc();
+                tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
+                return Driven::Ended;
+            }
+        }
+    }
+    Driven::Stays
 }
 
 /// Whether the client of a parked stream left or sent bytes (an `EventSource` sends nothing);
