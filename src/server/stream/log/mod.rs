@@ -5,6 +5,10 @@
 //! instance). Nothing outside this module knows which one runs.
 
 #[cfg(feature = "redis")]
+mod fleet;
+#[cfg(feature = "redis")]
+mod primary;
+#[cfg(feature = "redis")]
 mod redis;
 #[cfg(not(feature = "redis"))]
 #[path = "no_redis.rs"]

@@ -1,90 +1,37 @@
-//! Server only: the Redis Streams event log. `XADD … MAXLEN ~ capacity` stores an event (the
-//! stream assigns the id); one follower per instance runs a blocking `XREAD` from the last id
-//! it handed on and feeds the local hub (never one Redis read per client); a stream whose resume
-//! point is not in the local cache reads what it missed with `XRANGE`. A lease per instance
-//! (renewed every second, with a TTL) gives the fleet's live-client count, and with it each
-//! instance publishes its per-topic subscriber counts (a hash per instance) for presence
-//! queries. Topics travel with their event in the one stream (a `topics` field); revocations go
-//! to every instance over a pub/sub channel (`<key>:control`). With Sentinel (`sentinel.rs`),
-//! every connection goes to the primary the Sentinels name, and is left as soon as they name
-//! another, so after a failover the publisher, the follower and the control listener move to the
-//! new one by themselves (the follower resumes from its last id); with `min_replicas` > 0 a
-//! publish is acknowledged only once `WAIT` confirms it on that many replicas.
+//! Server only, with `redis`: the Redis Streams event log. `XADD … MAXLEN ~ capacity` stores an
+//! event (the stream assigns the id); one follower per instance runs a blocking `XREAD` from the
+//! last id it handed on and feeds the local hub (never one Redis read per client); a stream whose
+//! resume point is older than the ring reads what it missed with `XRANGE`. Topics travel with
+//! their event in the one stream (a `topics` field); revocations go to every instance over a
+//! pub/sub channel (`<key>:control`). Every connection is the primary's (`primary.rs`: after a
+//! failover the publisher, the follower and the control listener move to the new one by
+//! themselves, the follower from its last id); with `min_replicas` > 0 a publish is acknowledged
+//! only once `WAIT` confirms it on that many replicas. Fleet membership is `fleet.rs`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
-use redis::{AsyncConnectionConfig, Client, RedisError, Value};
+use redis::{RedisError, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::sentinel::Sentinels;
+use super::fleet::Membership;
+use super::primary::{Primary, RESPONSE_TIMEOUT};
 use super::store_error::StoreError;
 use crate::protocol::ResyncReason;
-use crate::server::config::{parse_host_port, HubConfig};
+use crate::server::config::HubConfig;
 use crate::server::stream::hub::Hub;
 use crate::server::stream::metrics::Metrics;
 use crate::server::stream::ring::{Frame, Pos, Topics};
-use crate::server::stream::topics::presence_patterns;
 
 /// How long the follower's `XREAD` blocks before it asks again.
 const BLOCK: Duration = Duration::from_secs(2);
-/// Longest wait for a connection to Redis.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Longest wait for an answer to a command (the follower's blocking read adds [`BLOCK`]).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// After a failed connect, commands fail at once for this long instead of queueing on it.
-const CONNECT_COOLDOWN: Duration = Duration::from_millis(200);
 /// Longest wait for `WAIT` to see a publish's event on the replicas it needs.
 const WAIT_TIMEOUT: Duration = Duration::from_millis(1000);
 /// Entries per `XREAD`/`XRANGE` page.
 const PAGE: usize = 1000;
-/// How often an instance renews its fleet lease.
-pub const LEASE_EVERY: Duration = Duration::from_secs(1);
-/// A lease not renewed for this long is gone (the instance died without saying goodbye).
-pub const LEASE_TTL: Duration = Duration::from_secs(3);
-
-/// Renew this instance's lease and count the fleet, in one round trip and atomically: expired
-/// leases are removed, the live ones summed. Time is Redis's own, so instance clocks may differ.
-const LEASE_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
-for _, id in ipairs(dead) do
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-end
-local total = 0
-local counts = redis.call('HVALS', KEYS[2])
-for _, v in ipairs(counts) do total = total + tonumber(v) end
-redis.call('PEXPIRE', KEYS[1], ttl * 10)
-redis.call('PEXPIRE', KEYS[2], ttl * 10)
-return {total, #counts}
-";
-
-/// Sum the per-topic counts of every live instance: the lease set says which are live (Redis's
-/// own clock), each instance's hash `<prefix><id>` holds its counts per subscribed pattern.
-/// ARGV[1] is the hash prefix, the rest the patterns an event to the topic reaches.
-const PRESENCE_SCRIPT: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
-local total = 0
-for _, id in ipairs(live) do
-  local vals = redis.call('HMGET', ARGV[1] .. id, unpack(ARGV, 2))
-  for _, v in ipairs(vals) do
-    if v then total = total + tonumber(v) end
-  end
-end
-return {total, #live}
-";
-
 /// A message on the control channel.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Control {
@@ -94,230 +41,41 @@ struct Control {
     revoke: String,
 }
 
-/// Where the log's Redis is.
-enum Target {
-    /// One address (`redis_url`).
-    Direct(Client),
-    /// Whichever primary the Sentinels name (with the newest config epoch).
-    Sentinel(Arc<Sentinels>),
-    /// A setting that cannot work (refused by validation; never reached in a validated hub).
-    Invalid,
-}
-
 /// The shared log of a fleet.
 pub struct RedisLog {
-    target: Target,
+    primary: Primary,
+    membership: Membership,
     /// Replicas that must confirm an event before `append` returns its id.
     min_replicas: u32,
     key: String,
-    lease_key: String,
-    counts_key: String,
-    presence_prefix: String,
     control_channel: String,
     capacity: usize,
     hub: Arc<Hub>,
     metrics: Metrics,
-    /// The connection for everything but the follower's blocking read (multiplexed: one
-    /// socket for all publishes, reads of missed events and the lease).
-    writer: Slot,
-    /// The publishes' own connection when they `WAIT` (a blocked `WAIT` would hold up every
-    /// other command on a shared connection).
-    publisher: Slot,
-    connecting: tokio::sync::Mutex<Option<Instant>>,
-    reader_ok: AtomicBool,
-    writer_ok: AtomicBool,
-    lease: redis::Script,
-    presence: redis::Script,
 }
-
-/// A kept connection and the Sentinel generation of the primary it goes to (0 without
-/// Sentinel): a connection of an older generation is to a primary that is no longer one.
-type Slot = Mutex<Option<(MultiplexedConnection, u64)>>;
 
 /// The outcome of reading what a client missed: the events, or why that cannot be honoured.
 pub type Missed = Result<Vec<Arc<Frame>>, ResyncReason>;
-
-fn store_error(err: &RedisError) -> StoreError {
-    StoreError(err.to_string())
-}
 
 impl RedisLog {
     /// The log `config` names (no connection yet: the follower makes the first).
     pub fn new(config: &HubConfig, capacity: usize, hub: Arc<Hub>, metrics: Metrics) -> Self {
         let key = &config.redis_stream;
         RedisLog {
-            target: target(config),
+            primary: Primary::new(config, Arc::clone(&hub), metrics.clone()),
+            membership: Membership::new(key),
             min_replicas: config.min_replicas(),
             key: key.to_owned(),
-            lease_key: format!("{key}:fleet:leases"),
-            counts_key: format!("{key}:fleet:clients"),
-            presence_prefix: format!("{key}:presence:"),
             control_channel: format!("{key}:control"),
             capacity: capacity.max(1),
             hub,
             metrics,
-            writer: Mutex::new(None),
-            publisher: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(None),
-            reader_ok: AtomicBool::new(false),
-            writer_ok: AtomicBool::new(true),
-            lease: redis::Script::new(LEASE_SCRIPT),
-            presence: redis::Script::new(PRESENCE_SCRIPT),
         }
     }
 
     /// The hub this log feeds.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.hub
-    }
-
-    fn note(&self, reader: bool, ok: bool) {
-        let flag = if reader {
-            &self.reader_ok
-        } else {
-            &self.writer_ok
-        };
-        flag.store(ok, Ordering::SeqCst);
-        if !ok {
-            self.metrics
-                .store_errors
-                .with_label_values(&[if reader { "read" } else { "write" }])
-                .inc();
-        }
-        let up = self.reader_ok.load(Ordering::SeqCst) && self.writer_ok.load(Ordering::SeqCst);
-        if up != self.hub.store_ok() {
-            if up {
-                tracing::info!("event log reachable again (Redis)");
-            } else {
-                tracing::warn!("event log unreachable (Redis): publishes refused, updates delayed");
-            }
-        }
-        self.metrics.store_up.set(i64::from(up));
-        self.hub.set_store_ok(up);
-    }
-
-    fn config(response: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(response))
-    }
-
-    /// The Sentinel generation now (0 without Sentinel).
-    fn generation(&self) -> u64 {
-        match &self.target {
-            Target::Sentinel(sentinels) => sentinels.generation(),
-            _ => 0,
-        }
-    }
-
-    /// A new connection to the primary, with the generation it belongs to. With Sentinel: to
-    /// the node the Sentinels name, once it confirms it is a primary (`ROLE`).
-    async fn connect(
-        &self,
-        response: Duration,
-    ) -> Result<(MultiplexedConnection, u64), RedisError> {
-        let (client, generation) = match &self.target {
-            Target::Direct(client) => (client.clone(), 0),
-            Target::Sentinel(sentinels) => {
-                let ((host, port), generation) = sentinels.discover().await?;
-                (Client::open((host.as_str(), port))?, generation)
-            }
-            Target::Invalid => {
-                return Err(RedisError::from((
-                    redis::ErrorKind::InvalidClientConfig,
-                    "invalid Redis settings",
-                )))
-            }
-        };
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&Self::config(response))
-            .await?;
-        if generation > 0 {
-            let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut conn).await?;
-            let master = role
-                .first()
-                .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
-                .is_some_and(|r| r == "master");
-            if !master {
-                return Err(RedisError::from((
-                    redis::ErrorKind::Io,
-                    "the node the Sentinels name is not a primary (yet)",
-                )));
-            }
-        }
-        Ok((conn, generation))
-    }
-
-    /// The shared connection, connecting if there is none.
-    async fn writer(&self) -> Result<MultiplexedConnection, StoreError> {
-        Ok(self.connection(&self.writer, RESPONSE_TIMEOUT).await?.0)
-    }
-
-    /// The connection in `slot` (and its generation), connecting if there is none or it goes
-    /// to a former primary (one attempt at a time; right after a failed attempt, fail at once).
-    async fn connection(
-        &self,
-        slot: &Slot,
-        response: Duration,
-    ) -> Result<(MultiplexedConnection, u64), StoreError> {
-        let current = |slot: &Slot| {
-            let mut kept = lock(slot);
-            match kept.as_ref() {
-                Some((_, generation)) if *generation != self.generation() => {
-                    *kept = None;
-                    None
-                }
-                other => other.cloned(),
-            }
-        };
-        if let Some(kept) = current(slot) {
-            return Ok(kept);
-        }
-        let mut last_failure = self.connecting.lock().await;
-        if let Some(kept) = current(slot) {
-            return Ok(kept);
-        }
-        if last_failure.is_some_and(|at| at.elapsed() < CONNECT_COOLDOWN) {
-            return Err(StoreError("Redis connection failed moments ago".into()));
-        }
-        match self.connect(response).await {
-            Ok(kept) => {
-                *last_failure = None;
-                *lock(slot) = Some(kept.clone());
-                Ok(kept)
-            }
-            Err(err) => {
-                *last_failure = Some(Instant::now());
-                self.note(false, false);
-                Err(store_error(&err))
-            }
-        }
-    }
-
-    /// Forget the kept write connections (the next publish connects).
-    fn drop_write_connections(&self) {
-        *lock(&self.writer) = None;
-        *lock(&self.publisher) = None;
-    }
-
-    /// A command on the shared connection failed: count it, and drop a broken connection.
-    fn writer_failed(&self, err: &RedisError) -> StoreError {
-        self.failed_on(&self.writer, err)
-    }
-
-    /// A command on the connection in `slot` failed: count it, and drop the connection when it
-    /// is broken or no longer on the primary (`READONLY`: a failover demoted it).
-    fn failed_on(&self, slot: &Slot, err: &RedisError) -> StoreError {
-        if err.is_io_error()
-            || err.is_timeout()
-            || err.is_connection_dropped()
-            || err.is_unrecoverable_error()
-            || err.code() == Some("READONLY")
-        {
-            *lock(slot) = None;
-        }
-        self.note(false, false);
-        store_error(err)
     }
 
     /// `XADD` of one event; validated `topics` (empty: a broadcast) go in a `topics` field,
@@ -350,15 +108,15 @@ impl RedisLog {
         if self.min_replicas > 0 {
             return self.append_durable(name, data, topics).await;
         }
-        let mut conn = self.writer().await?;
+        let mut conn = self.primary.writer().await?;
         let added: Result<String, RedisError> =
             self.xadd(name, data, topics).query_async(&mut conn).await;
         match added {
             Ok(id) => {
-                self.note(false, true);
+                self.primary.note(false, true);
                 Ok(id)
             }
-            Err(err) => Err(self.writer_failed(&err)),
+            Err(err) => Err(self.primary.writer_failed(&err)),
         }
     }
 
@@ -371,9 +129,7 @@ impl RedisLog {
         data: &str,
         topics: &[String],
     ) -> Result<String, StoreError> {
-        let (mut conn, generation) = self
-            .connection(&self.publisher, RESPONSE_TIMEOUT + WAIT_TIMEOUT)
-            .await?;
+        let (mut conn, generation) = self.primary.publisher(WAIT_TIMEOUT).await?;
         let done: Result<(String, u32), RedisError> = redis::pipe()
             .add_command(self.xadd(name, data, topics))
             .cmd("WAIT")
@@ -382,17 +138,17 @@ impl RedisLog {
             .query_async(&mut conn)
             .await;
         match done {
-            Ok((id, _)) if generation != self.generation() => {
+            Ok((id, _)) if generation != self.primary.generation() => {
                 // The Sentinels named another primary while this one stored the event: its
                 // replicas' confirmation may be undone when they follow the new one.
                 tracing::warn!(%id, "the primary moved while an event was stored: publish refused");
-                *lock(&self.publisher) = None;
+                self.primary.drop_publisher();
                 Err(StoreError(
                     "the Redis primary moved while the event was stored".into(),
                 ))
             }
             Ok((id, replicas)) if replicas >= self.min_replicas => {
-                self.note(false, true);
+                self.primary.note(false, true);
                 Ok(id)
             }
             Ok((id, replicas)) => {
@@ -411,7 +167,7 @@ impl RedisLog {
                     self.min_replicas
                 )))
             }
-            Err(err) => Err(self.failed_on(&self.publisher, &err)),
+            Err(err) => Err(self.primary.publisher_failed(&err)),
         }
     }
 
@@ -436,7 +192,7 @@ impl RedisLog {
             revoke: subject.to_owned(),
         })
         .map_err(|err| StoreError(err.to_string()))?;
-        let mut conn = self.writer().await?;
+        let mut conn = self.primary.writer().await?;
         let sent: Result<u64, RedisError> = redis::cmd("PUBLISH")
             .arg(&self.control_channel)
             .arg(message)
@@ -444,30 +200,24 @@ impl RedisLog {
             .await;
         match sent {
             Ok(_) => {
-                self.note(false, true);
+                self.primary.note(false, true);
                 Ok(())
             }
-            Err(err) => Err(self.writer_failed(&err)),
+            Err(err) => Err(self.primary.writer_failed(&err)),
         }
     }
 
     /// Streams an event to `topic` reaches on every live instance, and how many instances
-    /// were counted (counts are as of each instance's last lease, at most a second old).
+    /// were counted (as of each instance's last lease, at most a second old).
     pub async fn presence(&self, topic: &str) -> Result<(u64, u32), StoreError> {
-        let mut conn = self.writer().await?;
-        let mut invocation = self.presence.key(&self.lease_key);
-        invocation.arg(&self.presence_prefix);
-        for pattern in presence_patterns(topic) {
-            invocation.arg(pattern);
-        }
-        let counted: Result<(u64, u32), RedisError> = invocation.invoke_async(&mut conn).await;
-        match counted {
-            Ok(counts) => {
-                self.note(false, true);
-                Ok(counts)
-            }
-            Err(err) => Err(self.writer_failed(&err)),
-        }
+        self.membership.presence(&self.primary, topic).await
+    }
+
+    /// Hold this instance's fleet lease until `stop` (then hand it back).
+    pub async fn lease(self: Arc<Self>, stop: CancellationToken) {
+        self.membership
+            .run(&self.primary, &self.hub, &self.metrics, stop)
+            .await;
     }
 
     /// The control listener: subscribed to `<key>:control`, it ends the streams of every
@@ -490,26 +240,10 @@ impl RedisLog {
         }
     }
 
-    /// A client for the primary now (with Sentinel: the one the Sentinels name), and the
-    /// Sentinel generation it belongs to.
-    async fn primary_client(&self) -> Result<(Client, u64), RedisError> {
-        match &self.target {
-            Target::Direct(client) => Ok((client.clone(), 0)),
-            Target::Sentinel(sentinels) => {
-                let ((host, port), generation) = sentinels.discover().await?;
-                Ok((Client::open((host.as_str(), port))?, generation))
-            }
-            Target::Invalid => Err(RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "invalid Redis settings",
-            ))),
-        }
-    }
-
     /// Listen on the control channel until the connection fails or (with Sentinel) the primary
     /// moves; the caller then listens again, on the new primary.
     async fn control_once(&self) -> Result<(), RedisError> {
-        let (client, generation) = self.primary_client().await?;
+        let (client, generation) = self.primary.client().await?;
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&self.control_channel).await?;
         let mut messages = pubsub.on_message();
@@ -517,7 +251,7 @@ impl RedisLog {
             let msg = tokio::select! {
                 msg = messages.next() => msg,
                 () = tokio::time::sleep(Duration::from_millis(500)) => {
-                    if generation != self.generation() {
+                    if generation != self.primary.generation() {
                         return Ok(());
                     }
                     continue;
@@ -539,48 +273,18 @@ impl RedisLog {
         Ok(())
     }
 
-    /// Write this instance's per-pattern subscriber counts (whole, when they changed) and keep
-    /// them alive as long as the lease.
-    async fn publish_presence(
-        &self,
-        conn: &mut MultiplexedConnection,
-        written: &mut Option<u64>,
-    ) -> Result<(), RedisError> {
-        let key = format!("{}{}", self.presence_prefix, self.hub.server_id());
-        let (changes, table) = self.hub.presence_table();
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        if *written != Some(changes) {
-            pipe.cmd("DEL").arg(&key).ignore();
-            if !table.is_empty() {
-                pipe.cmd("HSET").arg(&key);
-                for (pattern, n) in &table {
-                    pipe.arg(pattern).arg(*n);
-                }
-                pipe.ignore();
-            }
-        }
-        pipe.cmd("PEXPIRE")
-            .arg(&key)
-            .arg(LEASE_TTL.as_millis() as u64 * 10)
-            .ignore();
-        let () = pipe.query_async(conn).await?;
-        *written = Some(changes);
-        Ok(())
-    }
-
     /// What a client that saw `after` missed up to `head` (the hub's newest when it
     /// subscribed; later events reach it live). `Err(reason)` when that cannot be honoured: the
     /// id was trimmed away or never was in this stream.
     pub async fn fetch(&self, after: Pos, head: Pos) -> Result<Missed, StoreError> {
-        let mut conn = self.writer().await?;
+        let mut conn = self.primary.writer().await?;
         let result = self.fetch_on(&mut conn, after, head).await;
         match result {
             Ok(missed) => {
-                self.note(false, true);
+                self.primary.note(false, true);
                 Ok(missed)
             }
-            Err(err) => Err(self.writer_failed(&err)),
+            Err(err) => Err(self.primary.writer_failed(&err)),
         }
     }
 
@@ -714,7 +418,7 @@ impl RedisLog {
     /// to the hub in stream order. After any hiccup it reconnects and resumes from the last id
     /// it handed on, so nothing is skipped and nothing repeated.
     pub async fn follow(self: Arc<Self>, stop: CancellationToken) {
-        if let Target::Sentinel(sentinels) = &self.target {
+        if let Some(sentinels) = self.primary.sentinels() {
             tokio::spawn(Arc::clone(sentinels).watch(stop.clone()));
         }
         let mut backoff = Duration::from_millis(100);
@@ -726,17 +430,17 @@ impl RedisLog {
                     Err(err) => err,
                 },
             };
-            if self.reader_ok.load(Ordering::SeqCst) {
+            if self.primary.reader_ok() {
                 tracing::warn!(%err, "event log follower lost Redis; reconnecting");
                 backoff = Duration::from_millis(100);
                 // The kept write connections most likely went down with it: drop them, so
                 // the first publish once Redis is back (and `/readyz` says so) connects anew
                 // instead of failing on a dead socket.
-                self.drop_write_connections();
+                self.primary.drop_write_connections();
             } else {
                 tracing::debug!(%err, "event log follower: Redis still unreachable");
             }
-            self.note(true, false);
+            self.primary.note(true, false);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(backoff) => {}
@@ -746,7 +450,7 @@ impl RedisLog {
     }
 
     async fn follow_once(&self, stop: &CancellationToken) -> Result<(), RedisError> {
-        let (mut conn, generation) = self.connect(RESPONSE_TIMEOUT + BLOCK).await?;
+        let (mut conn, generation) = self.primary.connect(RESPONSE_TIMEOUT + BLOCK).await?;
         if self.hub.head() == Pos::ZERO {
             // First contact: keep the stream's tail locally, so clients that reconnect right
             // after this instance (re)started resume without asking Redis.
@@ -768,7 +472,7 @@ impl RedisLog {
         } else {
             let _: () = redis::cmd("PING").query_async(&mut conn).await?;
         }
-        self.note(true, true);
+        self.primary.note(true, true);
         loop {
             let after = id_text(self.hub.head());
             let mut cmd = redis::cmd("XREAD");
@@ -781,14 +485,14 @@ impl RedisLog {
                 .arg(&after);
             let read = cmd.query_async::<Option<StreamReadReply>>(&mut conn);
             let moved = async {
-                match &self.target {
-                    Target::Sentinel(sentinels) => {
+                match self.primary.sentinels() {
+                    Some(sentinels) => {
                         let moved = sentinels.moved();
                         if sentinels.generation() == generation {
                             moved.await;
                         }
                     }
-                    _ => std::future::pending().await,
+                    None => std::future::pending().await,
                 }
             };
             let reply = tokio::select! {
@@ -815,103 +519,6 @@ impl RedisLog {
                     }
                 }
             }
-        }
-    }
-
-    /// Renew this instance's lease every `LEASE_EVERY` and learn the fleet's size; on stop,
-    /// hand the lease back so the count drops at once.
-    pub async fn lease(self: Arc<Self>, stop: CancellationToken) {
-        let mut ticker = tokio::time::interval(LEASE_EVERY);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut presence_written = None;
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            let Ok(mut conn) = self.writer().await else {
-                continue;
-            };
-            let renewed: Result<(u64, u32), RedisError> = self
-                .lease
-                .key(&self.lease_key)
-                .key(&self.counts_key)
-                .arg(self.hub.server_id())
-                .arg(self.hub.open_streams())
-                .arg(LEASE_TTL.as_millis() as u64)
-                .invoke_async(&mut conn)
-                .await;
-            if renewed.is_ok() {
-                if let Err(err) = self
-                    .publish_presence(&mut conn, &mut presence_written)
-                    .await
-                {
-                    tracing::debug!(%err, "presence counts not written");
-                    presence_written = None;
-                }
-            }
-            match renewed {
-                Ok((clients, instances)) => {
-                    self.note(false, true);
-                    self.hub.set_fleet_size(clients, instances);
-                    self.metrics.fleet_connections_open.set(clients as i64);
-                    self.metrics.fleet_instances.set(i64::from(instances));
-                }
-                Err(err) => {
-                    tracing::debug!(%err, "fleet lease not renewed");
-                    self.writer_failed(&err);
-                }
-            }
-        }
-        if let Ok(mut conn) = self.writer().await {
-            let gone: Result<(), RedisError> = redis::pipe()
-                .atomic()
-                .cmd("ZREM")
-                .arg(&self.lease_key)
-                .arg(self.hub.server_id())
-                .ignore()
-                .cmd("HDEL")
-                .arg(&self.counts_key)
-                .arg(self.hub.server_id())
-                .ignore()
-                .cmd("DEL")
-                .arg(format!("{}{}", self.presence_prefix, self.hub.server_id()))
-                .ignore()
-                .query_async(&mut conn)
-                .await;
-            if let Err(err) = gone {
-                tracing::debug!(%err, "fleet lease not handed back (it expires by itself)");
-            }
-        }
-    }
-}
-
-fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<(MultiplexedConnection, u64)>> {
-    slot.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The Redis that `config` names: one URL, or a primary found through Sentinel.
-fn target(config: &HubConfig) -> Target {
-    if let Some(url) = &config.redis_url {
-        return match Client::open(url.as_str()) {
-            Ok(client) => Target::Direct(client),
-            Err(err) => {
-                tracing::error!(%err, "invalid Redis URL; the event log stays unreachable");
-                Target::Invalid
-            }
-        };
-    }
-    let sentinels: Vec<(String, u16)> = config
-        .redis_sentinel
-        .iter()
-        .filter_map(|a| parse_host_port(a))
-        .collect();
-    let master = config.redis_master.clone().unwrap_or_default();
-    match Sentinels::new(&sentinels, &master) {
-        Ok(sentinels) => Target::Sentinel(Arc::new(sentinels)),
-        Err(err) => {
-            tracing::error!(%err, "invalid Sentinel settings; the event log stays unreachable");
-            Target::Invalid
         }
     }
 }

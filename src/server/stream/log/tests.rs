@@ -171,4 +171,12 @@ fn the_redis_log_maps_foreign_and_malformed_ids_without_asking_redis() {
     let stream_id = Resume::Id("1700000000000-0".parse().unwrap());
     let sub = log.hub().subscribe(&[]);
     assert!(log.open(&stream_id, &sub).is_err());
+    // A cursor behind the ring reads its gap from Redis (not a resync).
+    assert!(matches!(
+        log.catch_up(Pos {
+            ms: 1_700_000_000_000,
+            seq: 0
+        }),
+        Start::Fetch(_)
+    ));
 }
