@@ -95,8 +95,9 @@ pub(crate) struct Args {
     #[arg(long, env = "SSE_REPLAY_CAPACITY", default_value_t = 1024)]
     pub(crate) replay_capacity: u64,
 
-    /// How many frames a stream may fall behind the newest before it is dropped as too slow
-    /// (the client resumes by `Last-Event-ID` when it comes back).
+    /// The least number of recent events kept for streams that are behind (the ring keeps the
+    /// larger of this and --replay-capacity); a stream further behind catches up from the log
+    /// (or gets `resync`) instead of being dropped.
     #[arg(long, env = "SSE_SEND_QUEUE", default_value_t = 256)]
     pub(crate) send_queue: u64,
 

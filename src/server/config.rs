@@ -51,8 +51,11 @@ pub struct HubConfig {
     /// How many recent events are kept for `Last-Event-ID` replay. Default 1,024;
     /// 0–10,000,000.
     pub replay_capacity: u64,
-    /// How many frames a stream may fall behind before it is dropped as too slow (the client
-    /// resumes by `Last-Event-ID`). Default 256; 1–1,000,000.
+    /// The least number of recent events the ring keeps for streams that are behind (it keeps
+    /// `max(replay_capacity, send_queue)`), and how many topic events wait in one stream's
+    /// inbox before it looks them up in the ring instead. A stream further behind than the ring
+    /// catches up as a `Last-Event-ID` reconnect would; none is dropped for being behind.
+    /// Default 256; 1–1,000,000.
     pub send_queue: u64,
     /// A connection whose writes make no progress for this long is dropped. Default 10,000;
     /// 100–3,600,000.

@@ -226,8 +226,9 @@ pub struct Metrics {
     pub events_replayed: IntCounter,
     /// `sse_resyncs_total`
     pub resyncs: IntCounter,
-    /// `sse_slow_clients_dropped_total{reason}`: `lagged` (fell behind the send queue) or
-    /// `write_stall` (stopped reading for the write timeout).
+    /// `sse_slow_clients_dropped_total{reason}`: `write_stall` (stopped reading for the write
+    /// timeout); `lagged` is still exported for existing dashboards but no longer counts: a
+    /// stream that is behind catches up from the log instead of being dropped.
     pub slow_clients_dropped: IntCounterVec,
     /// `sse_sockets_open`: open sockets of any kind (streams included).
     pub sockets_open: IntGauge,
