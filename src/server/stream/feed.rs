@@ -122,7 +122,8 @@ pub fn try_open(
             started: Instant::now(),
             sent: 0,
             inbox: inbox_id,
-            slot,
+            number: slot.number(),
+            slot: Some(slot),
             hub: Arc::clone(hub),
         },
     })
@@ -382,7 +383,7 @@ impl Feed {
         };
         if let Some(hello) = catchup.hello.take() {
             let connected = Connected {
-                connection_id: self.info.hub.connection_id(&self.info.slot),
+                connection_id: self.info.hub.connection_id(self.info.number),
                 server_id: self.info.hub.server_id().to_owned(),
                 heartbeat_ms: hello.heartbeat_ms,
                 retry_ms: hello.retry_ms,
@@ -547,7 +548,29 @@ impl Feed {
     }
 
     fn connection_id(&self) -> String {
-        self.info.hub.connection_id(&self.info.slot)
+        self.info.hub.connection_id(self.info.number)
+    }
+
+    /// The stream is over: give back its slot, inbox and presence, and log its end — at once,
+    /// not when its carrier drops it (a client that saw the stream end finds it counted out).
+    fn end(&mut self) {
+        let Some(slot) = self.info.slot.take() else {
+            return;
+        };
+        let patterns: Vec<String> = self.access.topics.iter().map(|t| t.to_string()).collect();
+        let info = &self.info;
+        info.hub.presence_add(&patterns, -1);
+        if info.inbox != 0 {
+            info.hub.unsubscribe(info.inbox);
+        }
+        drop(slot);
+        tracing::info!(
+            connection_id = %info.hub.connection_id(info.number),
+            peer = %info.peer,
+            duration_ms = info.started.elapsed().as_millis() as u64,
+            events_sent = info.sent,
+            "stream disconnected"
+        );
     }
 
     fn draining(&mut self) -> Bytes {
@@ -617,37 +640,33 @@ impl Stream for Feed {
     type Item = Bytes;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
-        self.get_mut().poll_frame(cx)
+        let feed = self.get_mut();
+        let next = feed.poll_frame(cx);
+        if let Poll::Ready(None) = next {
+            feed.end();
+        }
+        next
     }
 }
 
-/// Lives as long as the stream: logs its end when dropped (client left, stalled, or shutdown),
-/// holds its slot under the stream cap and its place in the topic counts.
+/// What a stream keeps for its end: its slot under the stream cap and its place in the topic
+/// counts (given back when it ends or is dropped, whichever comes first), and what its end logs.
 struct StreamInfo {
     peer: SocketAddr,
     started: Instant,
     sent: u64,
     /// The stream's inbox in the hub's topic index (0: none).
     inbox: u64,
-    slot: Slot,
+    /// Its slot's number (its connection id).
+    number: u64,
+    /// Its place under the stream cap, until it ends.
+    slot: Option<Slot>,
     hub: Arc<Hub>,
 }
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        let patterns: Vec<String> = self.access.topics.iter().map(|t| t.to_string()).collect();
-        let info = &self.info;
-        info.hub.presence_add(&patterns, -1);
-        if info.inbox != 0 {
-            info.hub.unsubscribe(info.inbox);
-        }
-        tracing::info!(
-            connection_id = %info.hub.connection_id(&info.slot),
-            peer = %info.peer,
-            duration_ms = info.started.elapsed().as_millis() as u64,
-            events_sent = info.sent,
-            "stream disconnected"
-        );
+        self.end();
     }
 }
 

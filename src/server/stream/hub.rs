@@ -201,9 +201,9 @@ impl Hub {
         })
     }
 
-    /// The connection id of a stream's slot: unique per stream.
-    pub fn connection_id(&self, slot: &Slot) -> String {
-        format!("{}-c{}", self.server_id, slot.number)
+    /// The connection id of the stream with slot number `number`: unique per stream.
+    pub fn connection_id(&self, number: u64) -> String {
+        format!("{}-c{number}", self.server_id)
     }
 
     /// Wait until no stream is open (every slot given back), or `until`. Returns whether none
@@ -521,6 +521,13 @@ impl Hub {
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     number: u64,
+}
+
+impl Slot {
+    /// Unique per stream (its connection id's number).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
 }
 
 #[cfg(test)]
