@@ -220,6 +220,11 @@ struct Catchup {
 }
 
 impl Feed {
+    /// The client's address.
+    pub fn peer(&self) -> std::net::SocketAddr {
+        self.info.peer
+    }
+
     /// When the grant expires (the stream then says `reauth` and ends), if it does.
     pub fn expires_at(&self) -> Option<tokio::time::Instant> {
         self.expiry.as_ref().map(|e| e.at)

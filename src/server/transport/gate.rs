@@ -69,10 +69,9 @@ impl StallIo {
         self.peer
     }
 
-    /// The socket, for non-blocking writes and readiness checks outside a task (the sharded
-    /// writers): those never block, so the stall timer has nothing to watch.
-    pub fn tcp(&self) -> &TcpStream {
-        &self.inner
+    /// The socket itself (a parked stream's leaves the runtime's reactor).
+    pub fn into_tcp(self) -> TcpStream {
+        self.inner
     }
 
     fn track<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {

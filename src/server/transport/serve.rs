@@ -36,7 +36,7 @@ pub async fn serve(
     let state = hub.state().clone();
     let timeout = state.config.shutdown_timeout();
     let connections = TaskTracker::new();
-    let writers = Writers::start(&state, &connections);
+    let writers = Writers::start(&state, &connections)?;
     let mut accepting = tokio::spawn(conn::accept_loop(
         listener,
         state.clone(),

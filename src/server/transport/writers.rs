@@ -14,13 +14,16 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
+use mio::unix::SourceFd;
+use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -38,6 +41,9 @@ use crate::server::transport::gate::StallIo;
 
 /// How many streams a shard writes before it lets the worker run other tasks.
 const SWEEP_CHUNK: usize = 512;
+
+/// Socket events a shard takes from its poller at once.
+const SOCKET_EVENTS: usize = 1024;
 
 /// Write the stream (its head is already written; `first`, the rest of a frame a shard could
 /// not finish, goes out first) until it ends, the client goes away, its writes stall, or it
@@ -82,12 +88,7 @@ pub async fn serve_stream(
                 Poll::Ready(None) => break,
                 Poll::Pending => {
                     let writers = writers.clone();
-                    writers.park(Parked {
-                        io,
-                        feed,
-                        unexpected,
-                        permit,
-                    });
+                    writers.park(Parked { io, feed, permit });
                     return;
                 }
             }
@@ -132,7 +133,6 @@ pub struct StreamParts {
 struct Parked {
     io: StallIo,
     feed: Box<Feed>,
-    unexpected: IntCounter,
     permit: SocketPermit,
 }
 
@@ -160,16 +160,14 @@ struct Shared {
 struct Woken {
     at: usize,
     generation: u32,
-    /// Its socket turned readable (else: its feed has something: its inbox, a read from
-    /// Redis).
-    socket: bool,
 }
 
 impl Writers {
     /// Start one shard per worker of the current runtime, each on `tracker` (so shutdown waits
     /// for them); they stop when `state`'s shutdown token is cancelled (after the hub closed
     /// every stream).
-    pub fn start(state: &AppState, tracker: &TaskTracker) -> Writers {
+    /// Fails only if the system cannot make a poller (out of file descriptors).
+    pub fn start(state: &AppState, tracker: &TaskTracker) -> std::io::Result<Writers> {
         let count = tokio::runtime::Handle::current()
             .metrics()
             .num_workers()
@@ -189,8 +187,19 @@ impl Writers {
             tracker: tracker.clone(),
         };
         for shared in writers.shards.iter() {
+            let poller = mio::Poll::new()?;
+            let registry = poller.registry().try_clone()?;
+            // SAFETY: a `mio::Poll` owns its poller's descriptor for its whole life and always
+            // returns that one; the `AsyncFd` owns the `Poll` (the registry holds a duplicate).
+            let poller =
+                unsafe { AsyncFd::register_with_interest(poller, tokio::io::Interest::READABLE) }
+                    .map_err(std::io::Error::from)?;
             let shard = Shard {
                 shared: Arc::clone(shared),
+                registry,
+                stall_timeout: state.config.write_timeout(),
+                stalls: state.metrics.write_stalls.clone(),
+                unexpected: state.metrics.unexpected_input.clone(),
                 slots: Vec::new(),
                 free: Vec::new(),
                 timers: BinaryHeap::new(),
@@ -201,10 +210,10 @@ impl Writers {
             // Unconstrained: the shard yields on its own every `SWEEP_CHUNK` streams; tokio's
             // per-task budget would otherwise make readiness polls fail spuriously mid-sweep.
             tracker.spawn(tokio::task::unconstrained(
-                shard.run(state.shutdown.clone()),
+                shard.run(state.shutdown.clone(), poller),
             ));
         }
-        writers
+        Ok(writers)
     }
 
     /// Hand a stream with nothing to send to a shard (round robin).
@@ -221,8 +230,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Wakes a shard for one of its slots (its socket, or its feed) and rings the shard's bell (a
-/// bell already rung costs one atomic operation more).
+/// Wakes a shard for one of its slots' feed (its inbox, a read from Redis) and rings the
+/// shard's bell (a bell already rung costs one atomic operation more).
 struct SlotWake {
     shared: Arc<Shared>,
     woken: Woken,
@@ -239,19 +248,29 @@ impl Wake for SlotWake {
     }
 }
 
-/// A parked stream in its slot.
+/// A parked stream in its slot: its socket is out of the runtime's reactor (no per-socket
+/// registration, waker or buffers), watched by the shard's own poller for readability only
+/// (the client left or sent bytes).
 struct Held {
-    parked: Parked,
-    /// Registered with the socket (readable: the client left or sent bytes).
-    socket: Waker,
+    socket: std::net::TcpStream,
+    feed: Box<Feed>,
+    /// The socket's place under the cap.
+    permit: SocketPermit,
     /// Given to the feed (its inbox, a read from Redis).
-    feed: Waker,
+    waker: Waker,
     generation: u32,
 }
 
 /// One shard's own state (only its task touches it).
 struct Shard {
     shared: Arc<Shared>,
+    /// Registers parked sockets with the shard's poller (readable: the client left or sent
+    /// bytes; the token is the slot).
+    registry: mio::Registry,
+    /// What a stream handed back to a task of its own is given again.
+    stall_timeout: std::time::Duration,
+    stalls: IntCounter,
+    unexpected: IntCounter,
     slots: Vec<Option<Held>>,
     free: Vec<usize>,
     /// Grant expiries: (deadline, slot, generation); stale entries are skipped.
@@ -292,8 +311,10 @@ enum Client {
 }
 
 impl Shard {
-    async fn run(mut self, stop: CancellationToken) {
+    async fn run(mut self, stop: CancellationToken, poller: AsyncFd<mio::Poll>) {
+        let mut poller = poller;
         let bell = Arc::clone(&self.shared.bell);
+        let mut events = mio::Events::with_capacity(SOCKET_EVENTS);
         // One timer for the earliest expiry, moved rather than made anew.
         let timer = tokio::time::sleep_until(Instant::now());
         tokio::pin!(timer);
@@ -308,6 +329,16 @@ impl Shard {
             tokio::select! {
                 biased;
                 () = bell.rung() => {}
+                ready = poller.readable_mut() => match ready {
+                    Ok(mut guard) => self.sockets(&mut guard, &mut events),
+                    Err(err) => {
+                        // The poller itself failed (never seen): its streams can no longer
+                        // notice a client leaving, so they end (and reconnect) rather than
+                        // linger.
+                        tracing::error!(error = %err, "a writer shard's poller failed; ending its streams");
+                        return;
+                    }
+                },
                 () = &mut timer, if next_expiry.is_some() => {}
                 () = stop.cancelled() => stopping = true,
             }
@@ -326,10 +357,44 @@ impl Shard {
         }
     }
 
+    /// Look at the streams whose socket turned readable (their client left or sent bytes).
+    fn sockets(
+        &mut self,
+        guard: &mut tokio::io::unix::AsyncFdReadyMutGuard<'_, mio::Poll>,
+        events: &mut mio::Events,
+    ) {
+        // Bounded: a flood of departures is taken a batch per turn (readiness stays set until
+        // the poller is drained).
+        for _ in 0..4 {
+            match guard
+                .get_inner_mut()
+                .poll(events, Some(std::time::Duration::ZERO))
+            {
+                Ok(()) => {}
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+            if events.is_empty() {
+                guard.clear_ready();
+                return;
+            }
+            let slots: Vec<usize> = events.iter().map(|e| e.token().0).collect();
+            for at in slots {
+                self.drive(at, Look { socket: true });
+            }
+        }
+    }
+
     /// Take in the streams handed over since the last look.
     fn admit(&mut self) {
         let arrived = std::mem::take(&mut *lock(&self.shared.inbox));
         for parked in arrived {
+            let Parked { io, feed, permit } = parked;
+            // Out of the runtime's reactor: the shard's poller watches it instead. A socket
+            // that cannot be moved (never seen) ends its stream; the client reconnects.
+            let Ok(socket) = io.into_tcp().into_std() else {
+                continue;
+            };
             let at = match self.free.pop() {
                 Some(at) => at,
                 None => {
@@ -337,34 +402,39 @@ impl Shard {
                     self.slots.len() - 1
                 }
             };
+            if self
+                .registry
+                .register(
+                    &mut SourceFd(&socket.as_raw_fd()),
+                    mio::Token(at),
+                    mio::Interest::READABLE,
+                )
+                .is_err()
+            {
+                self.free.push(at);
+                continue;
+            }
             // A generation per stream taken in: a stale waker of an earlier stream in the slot
             // wakes nothing (and a wrapped-around match would only cost one idle look).
             self.generations = self.generations.wrapping_add(1);
             let generation = self.generations;
-            let waker = |socket: bool| {
-                Waker::from(Arc::new(SlotWake {
-                    shared: Arc::clone(&self.shared),
-                    woken: Woken {
-                        at,
-                        generation,
-                        socket,
-                    },
-                }))
-            };
-            let socket = waker(true);
-            let feed = waker(false);
-            if let Some(deadline) = parked.feed.expires_at() {
+            let waker = Waker::from(Arc::new(SlotWake {
+                shared: Arc::clone(&self.shared),
+                woken: Woken { at, generation },
+            }));
+            if let Some(deadline) = feed.expires_at() {
                 self.timers.push(Reverse((deadline, at, generation)));
                 self.expiring += 1;
             }
             self.slots[at] = Some(Held {
-                parked,
                 socket,
                 feed,
+                permit,
+                waker,
                 generation,
             });
             // Frames may have come between its last look and now; this also registers its
-            // wakers.
+            // waker.
             self.drive(at, Look { socket: true });
         }
         if self.timers.len() > 2 * self.expiring + 64 {
@@ -372,7 +442,7 @@ impl Shard {
         }
     }
 
-    /// Drive the slots whose waker fired.
+    /// Drive the slots whose feed's waker fired.
     fn woken(&mut self) {
         let woken = std::mem::take(&mut *lock(&self.shared.ready));
         for w in woken {
@@ -380,7 +450,7 @@ impl Shard {
                 .as_ref()
                 .is_some_and(|h| h.generation == w.generation)
             {
-                self.drive(w.at, Look { socket: w.socket });
+                self.drive(w.at, Look::FRAMES);
             }
         }
     }
@@ -409,7 +479,7 @@ impl Shard {
             .enumerate()
             .filter_map(|(at, held)| {
                 let held = held.as_ref()?;
-                let deadline = held.parked.feed.expires_at()?;
+                let deadline = held.feed.expires_at()?;
                 Some(Reverse((deadline, at, held.generation)))
             })
             .collect();
@@ -433,24 +503,31 @@ impl Shard {
     /// Write what the stream in slot `at` has ready, look at what `look` says, then keep it,
     /// hand it to a task, or drop it.
     fn drive(&mut self, at: usize, look: Look) {
-        let Some(held) = self.slots[at].as_mut() else {
+        let Some(held) = self.slots.get_mut(at).and_then(Option::as_mut) else {
             return;
         };
-        match drive_held(held, look) {
+        match drive_held(held, look, &self.unexpected) {
             Driven::Stays => {}
             Driven::Blocked(rest) => {
-                let parked = self.vacate(at);
+                let held = self.vacate(at);
+                // Back into the runtime's reactor, with the stall timeout, until it caught up.
+                let Ok(tcp) = TcpStream::from_std(held.socket) else {
+                    return;
+                };
+                let io = StallIo::new(
+                    tcp,
+                    held.feed.peer(),
+                    self.stall_timeout,
+                    self.stalls.clone(),
+                );
                 let stream = StreamParts {
-                    unexpected: parked.unexpected,
-                    permit: parked.permit,
+                    unexpected: self.unexpected.clone(),
+                    permit: held.permit,
                     writers: Some(self.writers.clone()),
                 };
-                self.writers.tracker.spawn(serve_stream(
-                    parked.io,
-                    parked.feed,
-                    stream,
-                    Some(rest),
-                ));
+                self.writers
+                    .tracker
+                    .spawn(serve_stream(io, held.feed, stream, Some(rest)));
             }
             Driven::Ended => {
                 // Dropping closes the socket and logs the stream's end.
@@ -459,30 +536,30 @@ impl Shard {
         }
     }
 
-    fn vacate(&mut self, at: usize) -> Parked {
+    fn vacate(&mut self, at: usize) -> Held {
         let held = self.slots[at].take().expect("a held slot");
         self.free.push(at);
-        if held.parked.feed.expires_at().is_some() {
+        if held.feed.expires_at().is_some() {
             self.expiring -= 1;
         }
-        held.parked
+        // Before the socket closes or moves (a closed one leaves the poller by itself on
+        // Linux, not everywhere).
+        let _ = self
+            .registry
+            .deregister(&mut SourceFd(&held.socket.as_raw_fd()));
+        held
     }
 }
 
-fn drive_held(held: &mut Held, look: Look) -> Driven {
-    let Parked {
-        io,
-        feed,
-        unexpected,
-        ..
-    } = &mut held.parked;
-    let mut cx = Context::from_waker(&held.feed);
+fn drive_held(held: &mut Held, look: Look, unexpected: &IntCounter) -> Driven {
+    let mut cx = Context::from_waker(&held.waker);
     loop {
-        match Pin::new(&mut **feed).poll_next(&mut cx) {
-            Poll::Ready(Some(bytes)) => match io.tcp().try_write(&bytes) {
+        match Pin::new(&mut *held.feed).poll_next(&mut cx) {
+            Poll::Ready(Some(bytes)) => match (&held.socket).write(&bytes) {
                 Ok(n) if n == bytes.len() => {}
                 Ok(n) => return Driven::Blocked(bytes.slice(n..)),
                 Err(err) if err.kind() == ErrorKind::WouldBlock => return Driven::Blocked(bytes),
+                Err(err) if err.kind() == ErrorKind::Interrupted => return Driven::Blocked(bytes),
                 Err(_) => return Driven::Ended,
             },
             Poll::Ready(None) => return Driven::Ended,
@@ -490,12 +567,12 @@ fn drive_held(held: &mut Held, look: Look) -> Driven {
         }
     }
     if look.socket {
-        match client(io.tcp(), &mut Context::from_waker(&held.socket)) {
+        match client(&held.socket) {
             Client::Quiet => {}
             Client::Left => return Driven::Ended,
             Client::SentBytes => {
                 unexpected.inc();
-                tracing::debug!(peer = %io.peer(), "client sent bytes on its event stream; closing it");
+                tracing::debug!(peer = %held.feed.peer(), "client sent bytes on its event stream; closing it");
                 return Driven::Ended;
             }
         }
@@ -503,23 +580,18 @@ fn drive_held(held: &mut Held, look: Look) -> Driven {
     Driven::Stays
 }
 
-/// Whether the client of a parked stream left or sent bytes (an `EventSource` sends nothing);
-/// registers `cx` to be woken when that changes.
-fn client(tcp: &TcpStream, cx: &mut Context<'_>) -> Client {
+/// Whether the client of a parked stream left or sent bytes (an `EventSource` sends nothing).
+/// The shard's poller says when to look again (edge-triggered: a look reads until it would
+/// block, or until it knows).
+fn client(socket: &std::net::TcpStream) -> Client {
+    let mut scratch = [0u8; 1];
     loop {
-        match tcp.poll_read_ready(cx) {
-            Poll::Pending => return Client::Quiet,
-            Poll::Ready(Err(_)) => return Client::Left,
-            Poll::Ready(Ok(())) => {
-                let mut scratch = [0u8; 1];
-                match tcp.try_read(&mut scratch) {
-                    Ok(0) => return Client::Left,
-                    Ok(_) => return Client::SentBytes,
-                    // Readiness was stale: it is cleared now, so the next poll registers.
-                    Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-                    Err(_) => return Client::Left,
-                }
-            }
+        match (&*socket).read(&mut scratch) {
+            Ok(0) => return Client::Left,
+            Ok(_) => return Client::SentBytes,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => return Client::Quiet,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Client::Left,
         }
     }
 }
