@@ -14,6 +14,7 @@
 #   scripts/bench-scale.sh                 # both
 #   PARTS=storm scripts/bench-scale.sh     # one of: scale storm
 #   SCALE_N=19500 INSTANCES=4 STORM_N=19500 SKIP_BUILD=1 ...
+#   SERVER_BIN=/path/to/older/sse-status SKIP_BUILD=1 ...   # another build (an A/B's *before*)
 #
 # Raw results: bench/scale-<commit>.jsonl (loadgen reports, one JSON line each, plus one line
 # per part with what this script measured). Every process it starts is stopped by its PID;
@@ -40,12 +41,12 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo leptos build --release --project sse-status
   cargo build --release -p loadgen --bin loadgen
 fi
-cp target/release/sse-status "$WORK/sse-status"
+cp "${SERVER_BIN:-target/release/sse-status}" "$WORK/sse-status"
 cp target/release/loadgen "$WORK/loadgen"
 SERVER=$WORK/sse-status
 LOADGEN=$WORK/loadgen
 COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo '+dirty')"
-RAW=bench/scale-${COMMIT%+dirty}.jsonl
+RAW=bench/scale-${COMMIT%+dirty}${SERVER_BIN:+-other-build}.jsonl
 : >"$RAW"
 
 PIDS=()

@@ -7,10 +7,12 @@
 //! A stream with nothing to send is parked with one of the sharded [`Writers`] (one per runtime
 //! worker) instead of waiting in a task of its own: a change every stream reads (a broadcast, a
 //! heartbeat, the drain) rings each shard's bell once, and the shard walks its streams, polling
-//! each feed and writing what it yields with non-blocking writes. A parked stream is woken on its
-//! own only for its topics' events (its inbox), a client that leaves, and its grant's expiry. A
-//! write that would block, or a partial one, hands the stream back to a task of its own (with the
-//! stall timeout) until it has caught up.
+//! each feed and writing what it yields with non-blocking writes. A parked socket leaves tokio's
+//! reactor (whose registration per socket costs more than the rest of a held stream): the
+//! shard's own poller (`mio`: epoll, kqueue) watches it for readability. A parked stream is woken
+//! on its own only for its topics' events (its inbox), a client that leaves or sends bytes, and
+//! its grant's expiry. A write that would block, or a partial one, hands the stream back to a
+//! task of its own (in tokio's reactor again, with the stall timeout) until it has caught up.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
