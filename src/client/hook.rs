@@ -31,9 +31,16 @@
 //! - **`draining`** ([`Draining`](crate::protocol::Draining): `reconnect_after_ms`, jittered per
 //!   client) before a planned shutdown: the hook says `reconnecting` (not an error) and comes
 //!   back after the hint.
+//! - **`reauth` and `revoked`** (streams read with an access grant): `reauth`
+//!   ([`Reauth`](crate::protocol::Reauth): the grant expired, the stream ends) makes the hook
+//!   renew at `refresh_url` and resume after the last event; `revoked`
+//!   ([`Revoked`](crate::protocol::Revoked)) makes it `rejected` with cause `revoked`, with no
+//!   reconnect of its own.
 //! - **Application event names** are delivered by `EventSource` only to listeners of that exact
-//!   name: list them in [`UseConnectionStatusOptions::event_names`]. `connected`, `ping`,
-//!   `resync` and `draining` are reserved.
+//!   name. [`use_event`](super::use_event) and [`on_event`](super::on_event) register the names
+//!   they are given; list in [`UseConnectionStatusOptions::event_names`] only names read from
+//!   `events` without either. The protocol's own names are reserved: `connected`, `ping`,
+//!   `resync`, `draining`, `reauth` and `revoked`.
 
 use std::collections::VecDeque;
 

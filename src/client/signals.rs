@@ -33,8 +33,9 @@ pub struct UseConnectionStatusOptions {
     /// More application event names to listen for. `EventSource` only delivers a named event to
     /// listeners of that exact name; [`use_event`](super::use_event) and
     /// [`on_event`](super::on_event) register their names themselves, so list here only names
-    /// you read from `events` without either. `connected`, `ping`, `resync`, `draining` and
-    /// unnamed `message` events are always handled. Default: empty.
+    /// you read from `events` without either. The protocol's own events (`connected`, `ping`,
+    /// `resync`, `draining`, `reauth`, `revoked`) and unnamed `message` events are always
+    /// handled. Default: empty.
     pub event_names: Vec<String>,
     /// Send cookies (and HTTP auth) with the stream request when it goes to another origin:
     /// `EventSource`'s `withCredentials` (the failure probe sends `credentials: include` too).

@@ -54,7 +54,7 @@ pub struct LiveHub {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The event name is not 1–64 characters of `[A-Za-z0-9_.:-]`, or it is one the protocol
-    /// reserves (`connected`, `ping`, `resync`, `draining`).
+    /// reserves (`connected`, `ping`, `resync`, `draining`, `reauth`, `revoked`).
     #[error("invalid event name: {0}")]
     BadEventName(String),
     /// The topic list is not 1–64 topics of 1–200 characters of `[A-Za-z0-9._~:/-]`.
