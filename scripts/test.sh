@@ -40,6 +40,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p sse-status --no-deps --features ssr
 RUSTDOCFLAGS="-D warnings -A rustdoc::broken-intra-doc-links" \
   cargo doc -p sse-status --no-deps --features hydrate --target wasm32-unknown-unknown
 
+step "the public API is the committed one (api/*.txt; UPDATE=1 scripts/public-api.sh after a deliberate change)"
+scripts/public-api.sh
+
 step "the library without features and with ssr alone (what an embedder compiles; the layer check)"
 cargo test -p sse-status
 cargo test -p sse-status --features ssr

@@ -88,9 +88,8 @@
 //! #[component]
 //! fn App() -> impl IntoView {
 //!     let status = provide_connection_status(UseConnectionStatusOptions {
-//!         url: "/live/events".into(),         // where step 2 mounted it
-//!         event_names: vec!["update".into()], // EventSource needs a listener per name
-//!         ..Default::default()
+//!         url: "/live/events".into(), // where step 2 mounted it
+//!         ..Default::default()        // `use_event("update")` below registers its own name
 //!     });
 //!     view! { <header><ConnectionBanner status/></header><Counter/> }
 //! }

@@ -471,9 +471,19 @@ mod tests {
 
     #[test]
     fn reserved_names_are_the_protocol_events() {
-        for name in ["connected", "ping", "resync", "draining"] {
-            assert!(RESERVED_EVENT_NAMES.contains(&name));
-        }
+        let mut names = RESERVED_EVENT_NAMES.to_vec();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "connected",
+                "draining",
+                "ping",
+                "reauth",
+                "resync",
+                "revoked"
+            ]
+        );
     }
 
     #[test]
