@@ -87,10 +87,8 @@
 //!
 //! #[component]
 //! fn App() -> impl IntoView {
-//!     let status = provide_connection_status(UseConnectionStatusOptions {
-//!         url: "/live/events".into(), // where step 2 mounted it
-//!         ..Default::default()        // `use_event("update")` below registers its own name
-//!     });
+//!     // Where step 2 mounted the stream; `use_event("update")` below registers its own name.
+//!     let status = provide_connection_status(UseConnectionStatusOptions::default().url("/live/events"));
 //!     view! { <header><ConnectionBanner status/></header><Counter/> }
 //! }
 //!
@@ -116,6 +114,50 @@
 // Leptos view types nest deeply; without `erase_components` the default limit is too low.
 #![recursion_limit = "256"]
 #![warn(missing_docs)]
+
+/// Both sides: chainable setters for an options struct's public fields
+/// (`Options::default().field(value)`), so options marked `#[non_exhaustive]` can grow without
+/// breaking an app. `=`: the value as is; `into`: anything `Into` the field's type; `some`: sets
+/// `Some(value.into())`; `list`: any iterator of values `Into` the item type.
+macro_rules! setters {
+    ($ty:ty { $($name:ident: $kind:tt $arg:ty),* $(,)? }) => {
+        impl $ty {
+            $( setters!(@one $name $kind $arg); )*
+        }
+    };
+    (@one $name:ident = $arg:ty) => {
+        #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
+        #[must_use]
+        pub fn $name(mut self, value: $arg) -> Self {
+            self.$name = value;
+            self
+        }
+    };
+    (@one $name:ident into $arg:ty) => {
+        #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
+        #[must_use]
+        pub fn $name(mut self, value: impl Into<$arg>) -> Self {
+            self.$name = value.into();
+            self
+        }
+    };
+    (@one $name:ident some $arg:ty) => {
+        #[doc = concat!("Sets `", stringify!($name), "` to `Some(value)` (see the field).")]
+        #[must_use]
+        pub fn $name(mut self, value: impl Into<$arg>) -> Self {
+            self.$name = Some(value.into());
+            self
+        }
+    };
+    (@one $name:ident list $arg:ty) => {
+        #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
+        #[must_use]
+        pub fn $name(mut self, values: impl IntoIterator<Item = impl Into<$arg>>) -> Self {
+            self.$name = values.into_iter().map(Into::into).collect();
+            self
+        }
+    };
+}
 
 pub mod client;
 pub mod protocol;

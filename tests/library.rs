@@ -48,11 +48,7 @@ async fn host_app(
 
 #[tokio::test]
 async fn a_hub_nested_in_the_host_router_streams_what_rust_code_publishes() {
-    let hub = LiveHub::new(HubConfig {
-        heartbeat_ms: 1_000,
-        ..HubConfig::default()
-    })
-    .expect("a valid config");
+    let hub = LiveHub::new(HubConfig::default().heartbeat_ms(1_000)).expect("a valid config");
     let (base, stop, server) = host_app(&hub).await;
     let c = client();
 
@@ -112,23 +108,12 @@ async fn a_hub_nested_in_the_host_router_streams_what_rust_code_publishes() {
 
 #[tokio::test]
 async fn a_bad_config_is_an_error_naming_the_setting_and_starts_nothing() {
-    let err = LiveHub::new(HubConfig {
-        heartbeat_ms: 0,
-        ..HubConfig::default()
-    })
-    .unwrap_err();
+    let err = LiveHub::new(HubConfig::default().heartbeat_ms(0)).unwrap_err();
     assert_eq!(err.setting(), "heartbeat_ms");
     assert!(err.to_string().contains("heartbeat_ms = 0"), "{err}");
-    let err = LiveHub::new(HubConfig {
-        publish_token: Some(" ".into()),
-        ..HubConfig::default()
-    })
-    .unwrap_err();
+    let err = LiveHub::new(HubConfig::default().publish_token(" ")).unwrap_err();
     assert_eq!(err.setting(), "publish_token");
-    let hub = LiveHub::new(HubConfig {
-        publish_token: Some("tok-SECRET".into()),
-        ..HubConfig::default()
-    })
-    .expect("a valid config");
+    let hub =
+        LiveHub::new(HubConfig::default().publish_token("tok-SECRET")).expect("a valid config");
     assert!(!format!("{:?}", hub.config()).contains("SECRET"));
 }

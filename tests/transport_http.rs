@@ -62,11 +62,7 @@ async fn start() -> Server {
 async fn start_with(config: HubConfig) -> Server {
     let listener = bind("127.0.0.1:0".parse().unwrap(), false).expect("bind");
     let addr = listener.local_addr().unwrap();
-    let hub = LiveHub::new(HubConfig {
-        publish_token: Some(TOKEN.into()),
-        ..config
-    })
-    .expect("a valid config");
+    let hub = LiveHub::new(config.publish_token(TOKEN)).expect("a valid config");
     let app = hub
         .router()
         .route("/text", get(|| async { "hello" }))
@@ -636,12 +632,12 @@ fn bulk_numbers(frames: &[(String, String)]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_far_behind_keeps_its_stream_while_the_ring_holds_its_frames() {
     for no_fast_path in [false, true] {
-        let server = start_with(HubConfig {
-            send_queue: 16,
-            replay_capacity: 1024,
-            no_fast_path,
-            ..HubConfig::default()
-        })
+        let server = start_with(
+            HubConfig::default()
+                .send_queue(16)
+                .replay_capacity(1024)
+                .no_fast_path(no_fast_path),
+        )
         .await;
         let mut slow = open_raw_stream(&server, Some(4096)).await;
         // ~9.6 MB: far more than the socket's buffers, so the reader falls hundreds behind.
@@ -680,12 +676,12 @@ async fn a_reader_far_behind_keeps_its_stream_while_the_ring_holds_its_frames() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_behind_the_ring_gets_a_resync_and_goes_on() {
     for no_fast_path in [false, true] {
-        let server = start_with(HubConfig {
-            send_queue: 32,
-            replay_capacity: 32,
-            no_fast_path,
-            ..HubConfig::default()
-        })
+        let server = start_with(
+            HubConfig::default()
+                .send_queue(32)
+                .replay_capacity(32)
+                .no_fast_path(no_fast_path),
+        )
         .await;
         let mut slow = open_raw_stream(&server, Some(4096)).await;
         // ~19 MB through a ring of 32 frames.

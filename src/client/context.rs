@@ -28,11 +28,7 @@ use super::signals::{ReceivedEvent, UseConnectionStatusOptions};
 ///
 /// #[component]
 /// fn App() -> impl IntoView {
-///     provide_connection_status(UseConnectionStatusOptions {
-///         url: "/live/events".into(),
-///         event_names: vec!["update".into()],
-///         ..Default::default()
-///     });
+///     provide_connection_status(UseConnectionStatusOptions::default().url("/live/events"));
 ///     view! { <main>"…"</main> }
 /// }
 /// ```

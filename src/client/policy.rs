@@ -1,7 +1,11 @@
 //! Shared, pure: the tunable numbers of the connection machine, with their defaults.
 
 /// How the client detects trouble and retries. All durations in milliseconds.
+///
+/// `#[non_exhaustive]`: start from `Policy::default()` and change fields with the chainable
+/// setters (`Policy::default().max_attempts(10)`) or by assignment.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Policy {
     /// First backoff window. Default 500.
     pub backoff_base_ms: f64,
@@ -37,6 +41,23 @@ pub struct Policy {
     /// both have been so this long (the hysteresis against quick tab switching). Default 500.
     pub share_visible_ms: f64,
 }
+
+setters!(Policy {
+    backoff_base_ms: = f64,
+    backoff_cap_ms: = f64,
+    max_attempts: some u32,
+    watchdog_factor: = f64,
+    watchdog_slack_ms: = f64,
+    open_timeout_ms: = f64,
+    hidden_grace_ms: = f64,
+    clock_jump_ms: = f64,
+    debounce_ms: = f64,
+    restart_grace_ms: = f64,
+    share_beacon_ms: = f64,
+    share_peer_timeout_ms: = f64,
+    share_join_wait_ms: = f64,
+    share_visible_ms: = f64,
+});
 
 impl Default for Policy {
     fn default() -> Self {

@@ -12,7 +12,13 @@ use super::tabs::TabSharing;
 use crate::protocol::{Fleet, RESERVED_EVENT_NAMES};
 
 /// Options of [`use_connection_status_with_options`](super::use_connection_status_with_options).
+///
+/// `#[non_exhaustive]`: start from `UseConnectionStatusOptions::default()` and set what you
+/// change with the chainable setters
+/// (`UseConnectionStatusOptions::default().url("/live/events").topics(["orders/42"])`) or by
+/// assignment.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct UseConnectionStatusOptions {
     /// URL of the SSE stream. Default `"/events"`.
     pub url: String,
@@ -64,6 +70,19 @@ pub struct UseConnectionStatusOptions {
     /// stream (`solo`), as with `false`.
     pub share_across_tabs: bool,
 }
+
+setters!(UseConnectionStatusOptions {
+    url: into String,
+    topics: list String,
+    refresh_url: some String,
+    policy: = Policy,
+    event_names: list String,
+    with_credentials: = bool,
+    event_log_capacity: = usize,
+    timeline_capacity: = usize,
+    tick_ms: = u32,
+    share_across_tabs: = bool,
+});
 
 impl Default for UseConnectionStatusOptions {
     fn default() -> Self {

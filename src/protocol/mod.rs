@@ -17,9 +17,15 @@ mod wire;
 pub(crate) use decode::FromJson;
 
 pub use names::{validate_event_name, EventNameError, MAX_EVENT_NAME_LEN};
-pub use resume::{resume_point, Resume, ResumeError};
+#[cfg_attr(not(feature = "ssr"), allow(unused_imports))]
+pub(crate) use resume::resume_point;
+pub use resume::{Resume, ResumeError};
+#[cfg_attr(not(feature = "ssr"), allow(unused_imports))]
+pub(crate) use topics::topics_from_query;
 pub use topics::{
-    topics_from_query, validate_topic, validate_topics, TopicError, TopicPattern, MAX_TOPICS,
-    MAX_TOPIC_LEN, TOPIC_PARAM,
+    validate_topic, validate_topics, TopicError, TopicPattern, MAX_TOPICS, MAX_TOPIC_LEN,
+    TOPIC_PARAM,
 };
 pub use wire::*;
+#[cfg_attr(not(feature = "ssr"), allow(unused_imports))]
+pub(crate) use wire::{encode_frame, encode_json_frame, STORE_OK, STORE_UNREACHABLE};

@@ -35,7 +35,8 @@ pub enum Resume {
 /// well-formed id, else the `last_event_id` query parameter when it is; if neither is, a
 /// non-empty value is [`Resume::Malformed`]; empty values count as absent. The same field given
 /// twice (two headers, or the parameter twice) is ambiguous: 400.
-pub fn resume_point<'a>(
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) fn resume_point<'a>(
     header_values: impl IntoIterator<Item = &'a [u8]>,
     query: &str,
 ) -> Result<Resume, ResumeError> {

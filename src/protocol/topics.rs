@@ -121,7 +121,8 @@ pub fn validate_topics<S: AsRef<str>>(
 
 /// The `?topic=` patterns of an `/events` query string (none: broadcasts only). At most 64
 /// (duplicates removed); stops at the first bad one or at the 65th.
-pub fn topics_from_query(query: &str) -> Result<Vec<TopicPattern>, TopicError> {
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) fn topics_from_query(query: &str) -> Result<Vec<TopicPattern>, TopicError> {
     let mut out: Vec<TopicPattern> = Vec::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if key != TOPIC_PARAM {

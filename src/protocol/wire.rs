@@ -61,15 +61,18 @@ pub struct Fleet {
     pub clients: u64,
     /// Instances counted (1 with the embedded log).
     pub instances: u32,
-    /// Whether the event log is reachable: [`STORE_OK`] or [`STORE_UNREACHABLE`]. While it is
+    /// Whether the event log is reachable: `"ok"` or `"unreachable"` ([`Fleet::store_ok`]
+    /// reads it; other values may come from newer servers and count as reachable). While it is
     /// not, published events are refused and updates are delayed (the stream itself is fine).
     pub store: String,
 }
 
 /// [`Fleet::store`]: the event log answers.
-pub const STORE_OK: &str = "ok";
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) const STORE_OK: &str = "ok";
 /// [`Fleet::store`]: the event log (Redis) cannot be reached; updates are delayed.
-pub const STORE_UNREACHABLE: &str = "unreachable";
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) const STORE_UNREACHABLE: &str = "unreachable";
 
 impl Fleet {
     /// Whether the event log is reachable.
@@ -243,7 +246,8 @@ impl FromStr for EventId {
 /// Append one SSE frame to `out`: `event:`, `id:`, `retry:` and one `data:` line per line of
 /// `data`, then the blank line that dispatches it. Line breaks inside `event`/`id` would end the
 /// field early, so they are replaced by spaces (our names and ids never contain any).
-pub fn encode_frame(
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) fn encode_frame(
     out: &mut String,
     event: Option<&str>,
     id: Option<&str>,
@@ -281,7 +285,8 @@ pub fn encode_frame(
 }
 
 /// [`encode_frame`] for a serde type as JSON data.
-pub fn encode_json_frame(
+#[cfg_attr(not(feature = "ssr"), allow(dead_code))]
+pub(crate) fn encode_json_frame(
     out: &mut String,
     event: &str,
     id: Option<&str>,

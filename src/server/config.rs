@@ -6,18 +6,20 @@
 use std::fmt;
 use std::time::Duration;
 
-/// Settings of a [`LiveHub`](crate::server::LiveHub). Build one with struct update syntax from
-/// the documented defaults:
+/// Settings of a [`LiveHub`](crate::server::LiveHub). Start from the documented defaults and
+/// set what you change, with the chainable setters (one per field, same name) or by assigning
+/// the field; new settings can be added without breaking an app (`#[non_exhaustive]`):
 ///
 /// ```
 /// use sse_status::server::HubConfig;
-/// let config = HubConfig { heartbeat_ms: 1_000, ..HubConfig::default() };
+/// let config = HubConfig::default().heartbeat_ms(1_000).publish_token("s3cret");
 /// assert!(config.validate().is_ok());
 /// ```
 ///
 /// Times are in milliseconds; each setting's allowed range is in its documentation and checked
 /// by [`HubConfig::validate`].
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HubConfig {
     /// Interval of the `ping` heartbeat event (clients derive their watchdog from it).
     /// Default 5,000; 50–3,600,000.
@@ -84,6 +86,28 @@ pub struct HubConfig {
     /// 0 on a single Redis (`redis_url`), 1 with Sentinel. 0–16.
     pub redis_min_replicas: Option<u32>,
 }
+
+setters!(HubConfig {
+    heartbeat_ms: = u64,
+    retry_ms: = u64,
+    max_connections: = u64,
+    max_sockets: some u64,
+    header_timeout_ms: = u64,
+    idle_timeout_ms: = u64,
+    body_timeout_ms: = u64,
+    no_fast_path: = bool,
+    publish_token: some String,
+    replay_capacity: = u64,
+    send_queue: = u64,
+    write_timeout_ms: = u64,
+    drain_window_ms: = u64,
+    shutdown_timeout_ms: = u64,
+    redis_url: some String,
+    redis_stream: into String,
+    redis_sentinel: list String,
+    redis_master: some String,
+    redis_min_replicas: some u32,
+});
 
 /// A setting of [`HubConfig`] that cannot work. Names the field; an app that reads settings
 /// from flags says which flag.

@@ -23,10 +23,7 @@ use crate::server::stream::state::AppState;
 /// use sse_status::server::{HubConfig, LiveHub};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let hub = LiveHub::new(HubConfig {
-///     heartbeat_ms: 5_000,
-///     ..HubConfig::default()
-/// })?;
+/// let hub = LiveHub::new(HubConfig::default().heartbeat_ms(5_000))?;
 /// let app: Router = Router::new()
 ///     // GET /live/events, the stream the browser hook opens.
 ///     .nest("/live", hub.stream_router());

@@ -122,10 +122,7 @@ pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
 }
 
 pub fn config(heartbeat_ms: u64) -> HubConfig {
-    HubConfig {
-        heartbeat_ms,
-        ..HubConfig::default()
-    }
+    HubConfig::default().heartbeat_ms(heartbeat_ms)
 }
 
 /// Wait until `done()` holds, polling every 10 ms; fail naming `what` after `within`. The one

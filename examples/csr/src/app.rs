@@ -27,11 +27,11 @@ pub fn App() -> impl IntoView {
     // A CSR page has no server to choose a language: the static index.html's `<html lang>` does.
     provide_language(page_lang());
     // One connection for the whole page, shared through context; it opens right away (CSR).
-    let status = provide_connection_status(UseConnectionStatusOptions {
-        url: STREAM_URL.into(),
-        event_names: vec![NOTE_EVENT.into()],
-        ..Default::default()
-    });
+    let status = provide_connection_status(
+        UseConnectionStatusOptions::default()
+            .url(STREAM_URL)
+            .event_names([NOTE_EVENT]),
+    );
     // The newest note only (a repeat of the same text is no change).
     let last = use_event::<Note>(NOTE_EVENT);
     // Every note still in the hook's bounded event log, newest first, keyed by arrival.

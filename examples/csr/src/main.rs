@@ -25,11 +25,9 @@ async fn main() -> anyhow::Result<()> {
         index.display()
     );
 
-    let hub = LiveHub::new(HubConfig {
-        publish_token: args.publish_token,
-        ..HubConfig::default()
-    })
-    .context("hub settings")?;
+    let mut config = HubConfig::default();
+    config.publish_token = args.publish_token;
+    let hub = LiveHub::new(config).context("hub settings")?;
     let app = hub
         .router()
         .fallback_service(ServeDir::new(&args.site_root))

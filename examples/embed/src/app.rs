@@ -62,11 +62,11 @@ pub async fn publish_note(text: String) -> Result<String, ServerFnError> {
 #[component]
 pub fn App() -> impl IntoView {
     // One connection for the whole page, shared through context.
-    let status = provide_connection_status(UseConnectionStatusOptions {
-        url: STREAM_URL.into(),
-        event_names: vec![NOTE_EVENT.into()],
-        ..Default::default()
-    });
+    let status = provide_connection_status(
+        UseConnectionStatusOptions::default()
+            .url(STREAM_URL)
+            .event_names([NOTE_EVENT]),
+    );
     let note = use_event::<Note>(NOTE_EVENT);
     let publish = ServerAction::<PublishNote>::new();
     let answer = move || match publish.value().get() {

@@ -47,12 +47,12 @@ async fn start_server() -> Server {
 async fn start_server_with(access_secret: Option<&str>) -> Server {
     let listener = server::bind("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let mut builder = LiveHub::builder(HubConfig {
-        publish_token: Some(TOKEN.into()),
-        heartbeat_ms: 500,
-        max_connections: 1000,
-        ..HubConfig::default()
-    });
+    let mut builder = LiveHub::builder(
+        HubConfig::default()
+            .publish_token(TOKEN)
+            .heartbeat_ms(500)
+            .max_connections(1000),
+    );
     if let Some(secret) = access_secret {
         builder = builder.authorizer(JwtAuthorizer::new(secret));
     }
