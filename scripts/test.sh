@@ -43,6 +43,10 @@ RUSTDOCFLAGS="-D warnings -A rustdoc::broken-intra-doc-links" \
 step "the public API is the committed one (api/*.txt; UPDATE=1 scripts/public-api.sh after a deliberate change)"
 scripts/public-api.sh
 
+step "the package builds and verifies from its own files (cargo package; Cargo.toml's include list)"
+# (It warns that the integration tests are not packaged: they need this repository's harness.)
+cargo package -p sse-status --allow-dirty
+
 step "the library without features and with ssr alone (what an embedder compiles; the layer check)"
 cargo test -p sse-status
 cargo test -p sse-status --features ssr
