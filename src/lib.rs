@@ -120,20 +120,22 @@
 /// breaking an app. `=`: the value as is; `into`: anything `Into` the field's type; `some`: sets
 /// `Some(value.into())`; `list`: any iterator of values `Into` the item type.
 macro_rules! setters {
-    ($ty:ty { $($name:ident: $kind:tt $arg:ty),* $(,)? }) => {
+    ($ty:ty { $($(#[$attr:meta])* $name:ident: $kind:tt $arg:ty),* $(,)? }) => {
         impl $ty {
-            $( setters!(@one $name $kind $arg); )*
+            $( setters!(@one $(#[$attr])* $name $kind $arg); )*
         }
     };
-    (@one $name:ident = $arg:ty) => {
+    (@one $(#[$attr:meta])* $name:ident = $arg:ty) => {
         #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
+        $(#[$attr])*
         #[must_use]
         pub fn $name(mut self, value: $arg) -> Self {
             self.$name = value;
             self
         }
     };
-    (@one $name:ident into $arg:ty) => {
+    (@one $(#[$attr:meta])* $name:ident into $arg:ty) => {
+        $(#[$attr])*
         #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
         #[must_use]
         pub fn $name(mut self, value: impl Into<$arg>) -> Self {
@@ -141,7 +143,8 @@ macro_rules! setters {
             self
         }
     };
-    (@one $name:ident some $arg:ty) => {
+    (@one $(#[$attr:meta])* $name:ident some $arg:ty) => {
+        $(#[$attr])*
         #[doc = concat!("Sets `", stringify!($name), "` to `Some(value)` (see the field).")]
         #[must_use]
         pub fn $name(mut self, value: impl Into<$arg>) -> Self {
@@ -149,7 +152,8 @@ macro_rules! setters {
             self
         }
     };
-    (@one $name:ident list $arg:ty) => {
+    (@one $(#[$attr:meta])* $name:ident list $arg:ty) => {
+        $(#[$attr])*
         #[doc = concat!("Sets `", stringify!($name), "` (see the field).")]
         #[must_use]
         pub fn $name(mut self, values: impl IntoIterator<Item = impl Into<$arg>>) -> Self {

@@ -194,7 +194,7 @@ async fn under_a_low_open_file_limit_streams_are_capped_and_nothing_hangs() {
     drop(held);
     let log = stop(child).await;
     assert!(
-        log.contains("max_connections lowered from 19500 to 48"),
+        log.contains("max_streams lowered from 19500 to 48"),
         "the clamp is logged: {log}"
     );
     assert!(!log.contains("panicked"), "{log}");

@@ -156,9 +156,9 @@ async fn a_client_that_leaves_frees_its_slot() {
 }
 
 #[tokio::test]
-async fn beyond_max_connections_streams_get_503_with_retry_after_and_json() {
+async fn beyond_max_streams_streams_get_503_with_retry_after_and_json() {
     let mut cfg = config(5_000);
-    cfg.max_connections = 2;
+    cfg.max_streams = 2;
     let server = TestServer::start(cfg).await;
     let c = client();
     let (_, _, mut a) = open(&c, &server.url("/events"), &[]).await;

@@ -153,7 +153,7 @@ impl Args {
         let config = HubConfig {
             heartbeat_ms: self.heartbeat_ms,
             retry_ms: self.retry_ms,
-            max_connections: self.max_connections,
+            max_streams: self.max_connections,
             max_sockets: self.max_sockets,
             header_timeout_ms: self.header_timeout_ms,
             idle_timeout_ms: self.idle_timeout_ms,
@@ -234,12 +234,22 @@ impl Args {
     }
 }
 
+/// The command line's name for a `HubConfig` field (the contract's flags predate some fields'
+/// names).
+fn flag_name(setting: &str) -> &str {
+    match setting {
+        "max_streams" => "max_connections",
+        other => other,
+    }
+}
+
 /// The library's error in the words of the command line: `--heartbeat-ms (SSE_HEARTBEAT_MS)`
 /// instead of the field name.
 pub(crate) fn flag_error(err: &ConfigError) -> String {
     let setting = err.setting();
-    let flag = format!("--{}", setting.replace('_', "-"));
-    let env = format!("SSE_{}", setting.to_ascii_uppercase());
+    let name = flag_name(setting);
+    let flag = format!("--{}", name.replace('_', "-"));
+    let env = format!("SSE_{}", name.to_ascii_uppercase());
     format!(
         "{flag} ({env}): {}",
         err.to_string().replacen(setting, "the value", 1)

@@ -6,7 +6,9 @@
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 
-use super::hook::{use_connection_status_with_options, Registry, UseConnectionStatusReturn};
+use super::hook::{
+    use_connection_status_with_options, ConnectionDiagnostics, Registry, UseConnectionStatusReturn,
+};
 use super::signals::{ReceivedEvent, UseConnectionStatusOptions};
 
 /// Open the page's connection with `options` and share it with every component below through
@@ -64,6 +66,13 @@ pub fn use_connection_status() -> UseConnectionStatusReturn {
              use_connection_status_with_options(options) for a connection of this component's own"
         )
     })
+}
+
+/// The diagnostics of the page's connection (the one [`provide_connection_status`] opened): the
+/// machine's state, clock, timeline and policy, for a dashboard. Panics like
+/// [`use_connection_status`] without a provider.
+pub fn use_connection_diagnostics() -> ConnectionDiagnostics {
+    use_connection_status().diagnostics()
 }
 
 /// Call `callback` with every event named `name` on the shared connection, as it arrives —

@@ -56,8 +56,11 @@ use super::tabs::TabSharing;
 use crate::protocol::Fleet;
 
 /// What [`use_connection_status_with_options`] (and [`use_connection_status`](super::use_connection_status)) returns:
-/// signals to read, and actions.
+/// signals to read, and actions. The machine's own state, the clock and the timeline behind a
+/// dashboard are [`diagnostics`](Self::diagnostics). `#[non_exhaustive]`: new signals are
+/// additions.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub struct UseConnectionStatusReturn {
     /// The phase the banner should show (debounced: no flicker on sub-`debounce_ms` blips).
     pub banner: Signal<Phase>,
@@ -73,13 +76,12 @@ pub struct UseConnectionStatusReturn {
     pub connection_id: Signal<Option<String>>,
     /// The server process's id (from `connected`): a change means the server restarted.
     pub server_id: Signal<Option<String>>,
-    /// The machine's state, undebounced (phase, cause, since, attempt, last event id, the
-    /// server's hello, …) for dashboards and logic.
-    pub state: Signal<State>,
-    /// Monotonic "now" in ms, updated every tick: ages and countdowns derive from it.
-    pub now: Signal<f64>,
-    /// Recent phase changes, newest first.
-    pub timeline: Signal<Timeline>,
+    /// The machine's state, undebounced: [`ConnectionDiagnostics::state`].
+    pub(crate) state: Signal<State>,
+    /// Monotonic "now" in ms: [`ConnectionDiagnostics::now`].
+    pub(crate) now: Signal<f64>,
+    /// Recent phase changes: [`ConnectionDiagnostics::timeline`].
+    pub(crate) timeline: Signal<Timeline>,
     /// Recent events, newest first (at most `event_log_capacity`; use
     /// [`on_event`](super::on_event) to see every one).
     pub events: Signal<VecDeque<ReceivedEvent>>,
@@ -96,13 +98,44 @@ pub struct UseConnectionStatusReturn {
     /// Open the connection again after [`close`](Self::close), resuming after the last event
     /// id. Does nothing while it is open (or on the server).
     pub open: Callback<()>,
-    /// The policy in use (for deadlines on the dashboard).
-    pub policy: StoredValue<Policy>,
+    /// The policy in use: [`ConnectionDiagnostics::policy`].
+    pub(crate) policy: StoredValue<Policy>,
     /// Whether this tab holds the shared stream, gets it from another tab, or has its own, and
     /// how many tabs share it.
     pub sharing: Signal<TabSharing>,
     /// What `use_event`/`on_event` register with.
     pub(crate) registry: Registry,
+}
+
+/// What a dashboard shows beyond the banner: the connection machine's own state, the clock its
+/// ages and countdowns derive from, its recent phase changes and the policy in use. From
+/// [`UseConnectionStatusReturn::diagnostics`] or
+/// [`use_connection_diagnostics`](super::use_connection_diagnostics). Not needed for a banner or
+/// for events; their shapes may change between minor versions (`#[non_exhaustive]`).
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct ConnectionDiagnostics {
+    /// The machine's state, undebounced (phase, cause, since, attempt, last event id, the
+    /// server's hello, …).
+    pub state: Signal<State>,
+    /// Monotonic "now" in ms, updated every tick: ages and countdowns derive from it.
+    pub now: Signal<f64>,
+    /// Recent phase changes, newest first.
+    pub timeline: Signal<Timeline>,
+    /// The policy in use (deadlines: [`Policy::watchdog_deadline_ms`]).
+    pub policy: StoredValue<Policy>,
+}
+
+impl UseConnectionStatusReturn {
+    /// The machine's state, clock, timeline and policy behind this connection.
+    pub fn diagnostics(&self) -> ConnectionDiagnostics {
+        ConnectionDiagnostics {
+            state: self.state,
+            now: self.now,
+            timeline: self.timeline,
+            policy: self.policy,
+        }
+    }
 }
 
 /// Where `use_event` and `on_event` register names and callbacks.

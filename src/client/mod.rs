@@ -39,11 +39,16 @@ mod machine_tests;
 mod tabs_tests;
 
 pub use banner::{BannerClasses, BannerDetails, BannerStatus, ConnectionBanner, BANNER_CSS};
-pub use context::{on_event, provide_connection_status, use_connection_status, use_event};
+pub use context::{
+    on_event, provide_connection_status, use_connection_diagnostics, use_connection_status,
+    use_event,
+};
 pub use display::{Timeline, TimelineEntry};
 #[cfg(feature = "app")]
 pub(crate) use driver::page_query_param;
-pub use hook::{use_connection_status_with_options, UseConnectionStatusReturn};
+pub use hook::{
+    use_connection_status_with_options, ConnectionDiagnostics, UseConnectionStatusReturn,
+};
 pub use i18n::{
     clock_time, page_lang, provide_language, use_language, BannerTexts, CauseTexts, Lang,
 };

@@ -30,7 +30,7 @@ pub struct HubConfig {
     /// Most open streams; beyond it new streams get 503 with `Retry-After`. Lowered (with a
     /// warning) at start to what the process's open-file limit leaves. Default 19,500;
     /// 1–10,000,000.
-    pub max_connections: u64,
+    pub max_streams: u64,
     /// Most open sockets of any kind under [`serve`](crate::server::serve); beyond it a new
     /// connection gets a canned 503. `None`: the open-file limit minus a reserve of 64.
     /// 1–10,000,000.
@@ -45,7 +45,9 @@ pub struct HubConfig {
     /// publish body arrives whole within it (else 408). Default 10,000; 100–600,000.
     pub body_timeout_ms: u64,
     /// Under [`serve`](crate::server::serve): send `/events` through the router (hyper) instead
-    /// of writing it straight to the socket (for A/B benchmarks). Default `false`.
+    /// of writing it straight to the socket. Default `false`. A switch for this repository's
+    /// A/B benchmarks and tests, hidden from the documented API: it may go away.
+    #[doc(hidden)]
     pub no_fast_path: bool,
     /// Bearer token that `POST /api/publish` requires; `None`: HTTP publishing is refused (403).
     /// 1–1,024 visible ASCII characters without spaces. Redacted in `Debug`.
@@ -90,11 +92,12 @@ pub struct HubConfig {
 setters!(HubConfig {
     heartbeat_ms: = u64,
     retry_ms: = u64,
-    max_connections: = u64,
+    max_streams: = u64,
     max_sockets: some u64,
     header_timeout_ms: = u64,
     idle_timeout_ms: = u64,
     body_timeout_ms: = u64,
+    #[doc(hidden)]
     no_fast_path: = bool,
     publish_token: some String,
     replay_capacity: = u64,
@@ -173,7 +176,7 @@ impl Default for HubConfig {
         HubConfig {
             heartbeat_ms: 5000,
             retry_ms: 1000,
-            max_connections: 19_500,
+            max_streams: 19_500,
             max_sockets: None,
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
@@ -200,7 +203,7 @@ impl fmt::Debug for HubConfig {
         f.debug_struct("HubConfig")
             .field("heartbeat_ms", &self.heartbeat_ms)
             .field("retry_ms", &self.retry_ms)
-            .field("max_connections", &self.max_connections)
+            .field("max_streams", &self.max_streams)
             .field("max_sockets", &self.max_sockets)
             .field("header_timeout_ms", &self.header_timeout_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
@@ -273,7 +276,7 @@ impl HubConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         range("heartbeat_ms", self.heartbeat_ms, 50, 3_600_000)?;
         range("retry_ms", self.retry_ms, 0, 600_000)?;
-        range("max_connections", self.max_connections, 1, 10_000_000)?;
+        range("max_streams", self.max_streams, 1, 10_000_000)?;
         if let Some(max) = self.max_sockets {
             range("max_sockets", max, 1, 10_000_000)?;
         }
@@ -448,7 +451,7 @@ mod tests {
         assert_eq!(c.heartbeat_ms, 5000);
         assert_eq!(c.retry_ms, 1000);
         assert_eq!(c.shutdown_timeout_ms, 10_000);
-        assert!(c.max_connections > 0 && c.max_connections < 20_000);
+        assert!(c.max_streams > 0 && c.max_streams < 20_000);
         assert_eq!(c.redis_url, None, "the embedded log is the default");
         assert_eq!(c.redis_stream, "sse-status:events");
         assert_eq!(c.validate(), Ok(()));
@@ -461,7 +464,7 @@ mod tests {
             (|c| c.heartbeat_ms = 0, "heartbeat_ms"),
             (|c| c.heartbeat_ms = 3_600_001, "heartbeat_ms"),
             (|c| c.retry_ms = 600_001, "retry_ms"),
-            (|c| c.max_connections = 0, "max_connections"),
+            (|c| c.max_streams = 0, "max_streams"),
             (|c| c.max_sockets = Some(0), "max_sockets"),
             (|c| c.header_timeout_ms = 99, "header_timeout_ms"),
             (|c| c.idle_timeout_ms = u64::MAX, "idle_timeout_ms"),

@@ -255,8 +255,9 @@ pub fn Dashboard(
         options.refresh_url = Some("/demo/refresh".into());
     }
     let status = use_connection_status_with_options(options);
-    let state = status.state;
-    let now = status.now;
+    let diagnostics = status.diagnostics();
+    let state = diagnostics.state;
+    let now = diagnostics.now;
 
     // The page's texts: the language this page was rendered in.
     let l = lang;
@@ -272,7 +273,7 @@ pub fn Dashboard(
     let shared_tabs = move || status.sharing.with(|s| s.tabs);
     let age = move || last_event_at().map(|at| (now.get() - at).max(0.0));
     let deadline = move || {
-        let policy = status.policy.get_value();
+        let policy = diagnostics.policy.get_value();
         state.with(|s| {
             s.hello
                 .as_ref()
@@ -408,7 +409,7 @@ pub fn Dashboard(
 
                 <article class="card card--wide">
                     <h2>{t.timeline}</h2>
-                    <StateTimeline timeline=status.timeline lang=l/>
+                    <StateTimeline timeline=diagnostics.timeline lang=l/>
                 </article>
 
                 <article class="card card--wide">

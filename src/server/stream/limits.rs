@@ -60,7 +60,7 @@ pub fn plan(
         .max(1);
     let streams = if requested_streams > stream_room {
         clamped.push(Clamped {
-            setting: "max_connections",
+            setting: "max_streams",
             requested: requested_streams,
             granted: stream_room,
         });
@@ -158,9 +158,9 @@ mod tests {
             // This machine's limit: the default stream cap fits.
             (20_000, None, 19_500, 19_936, 19_500, vec![]),
             // A common default limit: streams are lowered, with a warning.
-            (1024, None, 19_500, 960, 720, vec!["max_connections"]),
+            (1024, None, 19_500, 960, 720, vec!["max_streams"]),
             // `ulimit -n 128`: room for 48 streams and 16 other sockets.
-            (128, None, 19_500, 64, 48, vec!["max_connections"]),
+            (128, None, 19_500, 64, 48, vec!["max_streams"]),
             // Explicit caps below the limit are kept.
             (20_000, Some(500), 100, 500, 100, vec![]),
             // An explicit socket cap above the limit is lowered too.
@@ -168,7 +168,7 @@ mod tests {
             // Unlimited: the flags rule.
             (u64::MAX, None, 19_500, usize::MAX, 19_500, vec![]),
             // Absurdly low: still a few sockets and one stream.
-            (10, None, 5, 4, 3, vec!["max_connections"]),
+            (10, None, 5, 4, 3, vec!["max_streams"]),
         ];
         for (limit, sockets, streams, want_sockets, want_streams, warned) in cases {
             let (budget, clamped) = plan(limit, sockets, streams);

@@ -46,11 +46,8 @@ impl AppState {
     /// limit now (lowered with a warning). Nothing runs yet: [`LiveHub::new`](crate::server::live::LiveHub::new)
     /// starts the heartbeat and the log.
     pub fn new(config: HubConfig, auth: AuthPolicy) -> Self {
-        let (budget, clamped) = limits::plan(
-            limits::fd_limit(),
-            config.max_sockets,
-            config.max_connections,
-        );
+        let (budget, clamped) =
+            limits::plan(limits::fd_limit(), config.max_sockets, config.max_streams);
         for c in clamped {
             tracing::warn!(
                 setting = c.setting,

@@ -51,7 +51,7 @@ async fn start_server_with(access_secret: Option<&str>) -> Server {
         HubConfig::default()
             .publish_token(TOKEN)
             .heartbeat_ms(500)
-            .max_connections(1000),
+            .max_streams(1000),
     );
     if let Some(secret) = access_secret {
         builder = builder.authorizer(JwtAuthorizer::new(secret));
