@@ -313,8 +313,7 @@ enum Client {
 }
 
 impl Shard {
-    async fn run(mut self, stop: CancellationToken, poller: AsyncFd<mio::Poll>) {
-        let mut poller = poller;
+    async fn run(mut self, stop: CancellationToken, mut poller: AsyncFd<mio::Poll>) {
         let bell = Arc::clone(&self.shared.bell);
         let mut events = mio::Events::with_capacity(SOCKET_EVENTS);
         // One timer for the earliest expiry, moved rather than made anew.
@@ -380,9 +379,8 @@ impl Shard {
                 guard.clear_ready();
                 return;
             }
-            let slots: Vec<usize> = events.iter().map(|e| e.token().0).collect();
-            for at in slots {
-                self.drive(at, Look { socket: true });
+            for event in events.iter() {
+                self.drive(event.token().0, Look { socket: true });
             }
         }
     }
