@@ -8,22 +8,23 @@
 #   UPDATE=1 scripts/public-api.sh   # write the new listings (then review the diff, commit)
 #
 # rustdoc's JSON output is unstable: RUSTC_BOOTSTRAP=1 lets this stable toolchain emit it (the
-# listing format is ours and does not change with it). It builds in its own target directory
-# (target/api): RUSTC_BOOTSTRAP is part of cargo's fingerprint, so sharing target/ would make
-# every other build re-check all dependencies.
+# listing format is ours and does not change with it). Only rustdoc sees it (through
+# scripts/lib/rustdoc-unstable): set for cargo, RUSTC_BOOTSTRAP is part of every fingerprint and
+# would re-check all dependencies; this way the steps before it (clippy, cargo doc) already built
+# what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 listing() {
   local name=$1 features=$2 target=${3:-}
-  local dir=target/api/doc
+  local dir=target/doc
   local args=(-p sse-status --lib --no-deps --features "$features")
   if [ -n "$target" ]; then
     args+=(--target "$target")
-    dir=target/api/$target/doc
+    dir=target/$target/doc
   fi
-  CARGO_TARGET_DIR=target/api RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="-Z unstable-options --output-format json" \
+  RUSTDOC="$PWD/scripts/lib/rustdoc-unstable" RUSTDOCFLAGS="-Z unstable-options --output-format json" \
     cargo doc "${args[@]}" >&2
   node scripts/public-api.mjs "$dir/sse_status.json" >"target/api-$name.txt"
   if [ -n "${UPDATE:-}" ]; then

@@ -5,13 +5,37 @@
 # and WebKitGTK (end2end/engines), and the release wasm's size budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Each step's wall time, printed as a table at the end (and when a step fails): where the time
+# goes, on whatever machine runs it.
+timings=()
+step_name=""
+step_started=0
+step_done() {
+  if [ -n "$step_name" ]; then
+    timings+=("$(printf '%6ss  %s' "$(( $(date +%s) - step_started ))" "$step_name")")
+  fi
+  step_name=""
+}
+step() {
+  step_done
+  step_name="$*"
+  step_started=$(date +%s)
+  printf '\n\033[1;34m== %s\033[0m\n' "$*"
+}
+report() {
+  step_done
+  printf '\n\033[1mtime per step\033[0m\n'
+  printf '%s\n' "${timings[@]}"
+}
+trap report EXIT
+started=$(date +%s)
+
+step "set-up (installs only what is missing)"
 ./scripts/setup.sh
 source scripts/env.sh
 # A test run builds once: incremental caches would only cost disk space (several GB) and time.
 export CARGO_INCREMENTAL=0
-
-step() { printf '\n\033[1;34m== %s\033[0m\n' "$*"; }
-started=$(date +%s)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -68,20 +92,14 @@ cargo leptos end-to-end --project sse-status
 # interface) in every engine, against the binary and site the step above built. Sequential:
 # 2 cores, and the tests measure time. Chromium runs them too (the shared layer stays honest).
 step "core fault suite in Chromium (the same scenarios through the Playwright adapter)"
-engine_started=$(date +%s)
 (cd end2end && npx playwright test -c playwright.engines.config.ts --project chromium)
-printf 'chromium core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 
 step "core fault suite in Firefox ESR (puppeteer-core over WebDriver BiDi)"
-engine_started=$(date +%s)
 (cd end2end && npx playwright test -c playwright.engines.config.ts --project firefox)
-printf 'firefox core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 
 step "core fault suite in WebKitGTK (WebKitWebDriver + MiniBrowser, under Xvfb)"
-engine_started=$(date +%s)
 webkit_log=$(mktemp)
 (cd end2end && xvfb-run -a npx playwright test -c playwright.engines.config.ts --project webkit) 2>&1 | tee "$webkit_log"
-printf 'webkit core suite: %ss\n' "$(( $(date +%s) - engine_started ))"
 # WebKit gets one retry (playwright.engines.config.ts); a test that needed it is said out loud.
 if grep -q ' flaky' "$webkit_log"; then
   printf '\033[1;33mWARNING: a WebKit test passed only on its retry (see "flaky" above)\033[0m\n'
