@@ -57,6 +57,14 @@ cargo clippy -p embed --all-targets --features ssr -- -D warnings
 cargo clippy -p csr --lib --features csr --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p csr --all-targets --features ssr -- -D warnings
 
+step "clippy with the views type-erased (cargo-leptos's default for an embedder's debug builds)"
+# This repo's builds keep the views' types (disable-erase-components in both Cargo.tomls); an
+# embedder's `cargo leptos watch` erases them (`--cfg erase_components`). The library must build
+# both ways. Its own target directory: a RUSTFLAGS change would re-check every dependency in
+# target/ on the next step.
+RUSTFLAGS="--cfg erase_components" CARGO_TARGET_DIR=target/erased \
+  cargo clippy -p embed --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+
 step "rustdoc without warnings (server and browser sides of the library)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p sse-status --no-deps --features ssr
 # The browser side: the crate guide links server items (LiveHub, serve) that only exist with
@@ -73,7 +81,10 @@ cargo package -p sse-status --allow-dirty
 
 step "the library without features and with ssr alone (what an embedder compiles; the layer check)"
 cargo test -p sse-status
-cargo test -p sse-status --features ssr
+# With ssr: the unit tests and the embedding test; the server suites (tests/server_*.rs,
+# transport_http.rs) run once, in the next step, with the app's features (a superset: the
+# library's code is the same, the app only adds its own module).
+cargo test -p sse-status --features ssr --lib --test library
 
 step "unit, doc and server tests (real sockets, real redis-server and nginx); loadgen's smoke run"
 cargo test -p sse-status --features app-server
@@ -83,7 +94,7 @@ step "build the example app (examples/embed, a second cargo-leptos site)"
 cargo leptos build --project embed
 
 step "build examples/csr (client-side rendered: cargo + wasm-bindgen CLI)"
-examples/csr/build.sh
+CSR_PROFILE=dev examples/csr/build.sh
 
 step "end-to-end tests (Playwright + Chromium; the app, examples/embed and examples/csr)"
 cargo leptos end-to-end --project sse-status
@@ -111,7 +122,7 @@ rm -f "$webkit_log"
 step "release wasm size budget (issue 18: gzip -9 at most ${WASM_GZIP_BUDGET:-170000} B)"
 scripts/wasm-size.sh
 
-step "the release build in Chromium (its views keep their types: hydration, events, both languages)"
-scripts/release-smoke.sh
+step "the release browser bundle in Chromium (hydration, events, both languages)"
+SERVER_BIN=target/debug/sse-status scripts/release-smoke.sh
 
 printf '\n\033[1;32mall checks passed in %ss\033[0m\n' "$(( $(date +%s) - started ))"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The page's release wasm against its size budget (issue 18): builds the release site
-# (`cargo leptos build --release`, which replaces target/site) and fails when
+# The page's release wasm against its size budget (issue 18): builds the release browser bundle
+# (`cargo leptos build --release --frontend-only`, which replaces target/site; the server is not
+# part of the subject, so it is not built) and fails when
 # `gzip -9` of target/site/pkg/sse-status.wasm is over WASM_GZIP_BUDGET bytes (default 170000).
 #
 #   scripts/wasm-size.sh
@@ -14,7 +15,7 @@ budget=${WASM_GZIP_BUDGET:-170000}
 wasm=target/site/pkg/sse-status.wasm
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  cargo leptos build --release --project sse-status
+  cargo leptos build --release --project sse-status --frontend-only
 fi
 if [ ! -f "$wasm" ]; then
   echo "wasm size: $wasm is missing (did the release build run?)" >&2

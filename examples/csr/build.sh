@@ -9,9 +9,13 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 source scripts/env.sh
 
-profile=wasm-release
+# The size-optimised profile by default; the test command builds with CSR_PROFILE=dev (the
+# tests are about behaviour, and a dev build of the dependencies is much quicker).
+profile="${CSR_PROFILE:-wasm-release}"
+profile_dir="$profile"
+[[ "$profile" == dev ]] && profile_dir=debug
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-wasm="$target_dir/wasm32-unknown-unknown/$profile/csr.wasm"
+wasm="$target_dir/wasm32-unknown-unknown/$profile_dir/csr.wasm"
 site="$here/site"
 pkg="$site/pkg"
 
