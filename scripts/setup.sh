@@ -36,14 +36,18 @@ done
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION into .tools/ (a few minutes)"
   # No --locked: its lockfile pins a webpki-roots version the registry no longer serves.
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root .tools --force
+  # A debug build without debug info (a few minutes less; only examples/csr/build.sh runs it,
+  # on one small wasm file).
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" \
+    --debug --root .tools --force
 fi
 
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION into .tools/ (debug build, ~7 minutes)"
   # no_downloads: use the tools on PATH instead of fetching binaries (this machine is offline).
-  cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads \
-    --debug --root .tools --force
+  # Debug build, no debug info: the compile (548 crates, swc among them) is what takes the time.
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
+    --features no_downloads --debug --root .tools --force
 fi
 
 if [ "$(wasm-opt --version 2>/dev/null | grep -o 'version [0-9]*' | awk '{print $2}')" != "$BINARYEN_VERSION" ]; then
