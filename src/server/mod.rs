@@ -22,8 +22,8 @@ mod transport;
 
 pub use api::control::Presence;
 pub use auth::{
-    access_token, AccessClaims, AuthFuture, Authorizer, Denied, Grant, JwtAuthorizer, NoAuthorizer,
-    RequestParts, ACCESS_COOKIE,
+    access_token, AccessClaims, AuthFuture, Authorizer, Denied, Grant, IssueError, JwtAuthorizer,
+    NoAuthorizer, RequestParts, ACCESS_COOKIE,
 };
 pub use config::{ConfigError, HubConfig};
 pub use live::{LiveHub, LiveHubBuilder, PublishError};
