@@ -34,6 +34,8 @@ pub(super) enum TokenError {
     Algorithm,
     #[error("the access token's `typ` is not JWT")]
     Type,
+    #[error("the access token's header names critical extensions (`crit`)")]
+    Critical,
 }
 
 /// The header fields we read. Every other one (`kid`, `jku`, `x5u`, `jwk`, ...) is ignored: the
@@ -43,6 +45,10 @@ struct JoseHeader {
     alg: String,
     #[serde(default)]
     typ: Option<String>,
+    /// Extensions the signer says a verifier must understand (RFC 7515 §4.1.11): this one
+    /// understands none, so a header that has the member at all is refused.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 /// An HMAC-SHA256 key, ready to sign and verify. Cloning copies the keyed state, not a secret
@@ -75,7 +81,8 @@ impl Hs256 {
 
     /// The payload of `token` once its length, shape, signature and header pass. The header
     /// must say `alg: HS256` exactly (`none` and every other algorithm are refused) and, if it
-    /// has a `typ`, `JWT` (RFC 7519 §5.1: compared without regard to case).
+    /// has a `typ`, `JWT` (RFC 7519 §5.1: compared without regard to case); a header with `crit`
+    /// is refused (no extension is understood here, RFC 7515 §4.1.11).
     pub(super) fn verify(&self, token: &str) -> Result<Vec<u8>, TokenError> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::TooLong);
@@ -101,6 +108,9 @@ impl Hs256 {
             .is_some_and(|typ| !typ.eq_ignore_ascii_case("JWT"))
         {
             return Err(TokenError::Type);
+        }
+        if header.crit.is_some() {
+            return Err(TokenError::Critical);
         }
         decode(payload)
     }
@@ -211,6 +221,19 @@ mod tests {
         }
         let twice = signed(SECRET, r#"{"alg":"HS256","alg":"none"}"#, PAYLOAD);
         assert_eq!(key.verify(&twice), Err(TokenError::BadHeader), "alg twice");
+    }
+
+    #[test]
+    fn a_critical_extension_is_refused() {
+        let key = Hs256::new(SECRET);
+        for crit in [r#"["exp"]"#, r#"["b64"]"#, "[]"] {
+            let token = signed(
+                SECRET,
+                &format!(r#"{{"alg":"HS256","typ":"JWT","crit":{crit}}}"#),
+                PAYLOAD,
+            );
+            assert_eq!(key.verify(&token), Err(TokenError::Critical), "{crit}");
+        }
     }
 
     #[test]
