@@ -75,12 +75,14 @@ RUSTDOCFLAGS="-D warnings -A rustdoc::broken-intra-doc-links" \
 step "the public API is the committed one (api/*.txt; UPDATE=1 scripts/public-api.sh after a deliberate change)"
 scripts/public-api.sh
 
-step "the package builds and verifies from its own files (cargo package; Cargo.toml's include list); the MSRV"
+step "the package builds and verifies from its own files (cargo package; Cargo.toml's include list); the MSRV; version, CHANGELOG and tag agree"
 # (It warns that the integration tests are not packaged: they need this repository's harness.)
 cargo package -p sse-status --allow-dirty
 # The stated MSRV (rust-version) is at least what every dependency of the library declares; clippy
 # (above) checked the library's own code against it (incompatible_msrv).
 scripts/msrv.sh
+# Cargo.toml's version, CHANGELOG.md and the tags agree (released and tagged, or Unreleased).
+scripts/version-check.sh
 
 step "the library without features and with ssr alone (what an embedder compiles; the layer check)"
 cargo test -p sse-status
