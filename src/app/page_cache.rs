@@ -1,8 +1,8 @@
 //! Server only (feature `app-server`): a one-second cache of the dashboard's server render for
 //! anonymous readers. Rendering the page was most of `GET /`'s cost (BENCHMARKS.md, "`GET /`
 //! throughput"), and for a reader without a session it depends only on the language (the `lang`
-//! cookie, `Accept-Language`) and the query — it always says `connecting`; the live state comes
-//! with hydration and the stream. A request carrying any other cookie (the demo sign-in's
+//! cookie, `Accept-Language`) and the query — it says `connecting` (`closed` with `?immediate=0`);
+//! the live state comes with hydration and the stream. A request carrying any other cookie (the demo sign-in's
 //! session, an access token) is rendered for itself and never stored. Entries live one second and
 //! the map holds at most [`MAX_ENTRIES`]; only complete `200` answers without `Set-Cookie` are
 //! kept. The page sends no `Content-Security-Policy`, so the script nonce Leptos writes into it

@@ -106,16 +106,16 @@ impl Default for BannerClasses {
     }
 }
 
-fn can_retry(phase: Phase) -> bool {
-    matches!(
-        phase,
-        Phase::Reconnecting
-            | Phase::Stale
-            | Phase::Failed
-            | Phase::Rejected
-            | Phase::Closed
-            | Phase::Paused
-    )
+/// Whether "Retry now" can do something: not while connected, connecting or offline, nor when the
+/// page itself closed the stream or has not opened it (the page opens it: `open()`).
+fn can_retry(phase: Phase, cause: Cause) -> bool {
+    match phase {
+        Phase::Closed => !matches!(cause, Cause::ClosedByPage | Cause::NotOpened),
+        Phase::Reconnecting | Phase::Stale | Phase::Failed | Phase::Rejected | Phase::Paused => {
+            true
+        }
+        Phase::Connecting | Phase::Connected | Phase::Offline => false,
+    }
 }
 
 /// The connection banner: `data-state` is the debounced phase; `role="status"` from the first
@@ -144,7 +144,7 @@ pub fn ConnectionBanner(
     let countdown = move || facts.with(|f| f.countdown);
     let connected = move || phase.get() == Phase::Connected;
     let reconnecting = move || phase.get() == Phase::Reconnecting;
-    let retry = move || retry_now.is_some() && can_retry(phase.get());
+    let retry = move || retry_now.is_some() && can_retry(phase.get(), cause());
     let live = move || match phase.get() {
         Phase::Failed | Phase::Rejected => "assertive",
         _ => "polite",
@@ -315,6 +315,48 @@ mod tests {
         assert!(custom.contains(r#"class="my-banner""#), "{custom}");
         assert!(custom.contains(r#"class="my-button""#), "{custom}");
         assert!(custom.contains(r#"aria-live="assertive""#), "{custom}");
+    }
+
+    #[test]
+    fn not_opened_says_not_connected_and_leaves_opening_to_the_page() {
+        let closed = |cause| {
+            render(move || {
+                let status = BannerStatus {
+                    details: Signal::stored(BannerDetails {
+                        cause,
+                        attempt: 1,
+                        countdown: None,
+                    }),
+                    ..status(Phase::Closed)
+                };
+                view! { <ConnectionBanner status=status/> }.into_any()
+            })
+        };
+        let html = closed(Cause::NotOpened);
+        assert!(html.contains("Not connected"), "{html}");
+        assert!(html.contains(r#"data-cause="not-opened""#), "{html}");
+        assert!(!html.contains("retry-now"), "the page opens it: {html}");
+        let html = closed(Cause::ClosedByPage);
+        assert!(html.contains("Stream closed"), "{html}");
+        assert!(!html.contains("retry-now"), "the page reopens it: {html}");
+        // The server ended it (204): the user may try again.
+        assert!(closed(Cause::ServerClosed).contains("retry-now"));
+        let zh = render(|| {
+            provide_language(Lang::ZhCn);
+            let status = BannerStatus {
+                details: Signal::stored(BannerDetails {
+                    cause: Cause::NotOpened,
+                    attempt: 1,
+                    countdown: None,
+                }),
+                ..status(Phase::Closed)
+            };
+            view! { <ConnectionBanner status=status/> }.into_any()
+        });
+        assert!(
+            zh.contains("未连接") && zh.contains("此页面尚未打开数据流"),
+            "{zh}"
+        );
     }
 
     #[test]

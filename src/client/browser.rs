@@ -18,7 +18,8 @@ use super::machine::{
     step, Command, Env, Input, ProbeOutcome, ReadyState, RefreshOutcome, ServerHello, State,
 };
 use super::signals::{ReceivedEvent, Sinks, UseConnectionStatusOptions};
-use super::tabs::{LoggedEvent, TabRole, TabsInput};
+use super::tabs::{group_key, LoggedEvent, TabRole, TabsInput};
+use super::target::Target;
 use crate::protocol::{self, Connected, Draining, FromJson, Ping, Resync};
 
 use share::{comparable, post_state, tabs_step, Share};
@@ -51,6 +52,11 @@ pub(crate) struct Driver {
 struct Inner {
     state: State,
     options: UseConnectionStatusOptions,
+    /// The stream's request URL (its topics included): `Target::stream_url`.
+    url: String,
+    /// The event names the group of sharing tabs is named after: those listened for at start
+    /// (`group_key`; a name registered later does not move the tab to another group).
+    group_names: Vec<String>,
     sinks: Sinks,
     source: Option<Source>,
     /// Bumped on every open so callbacks of a closed stream are ignored.
@@ -71,9 +77,10 @@ struct Source {
 }
 
 impl Driver {
-    /// Start the machine: open the stream (unless offline) and begin ticking.
+    /// Start the machine for the stream `target`: open it (unless offline) and begin ticking.
     pub(crate) fn start(
         mut options: UseConnectionStatusOptions,
+        target: Target,
         sinks: Sinks,
         resume: Option<String>,
     ) -> Self {
@@ -81,16 +88,18 @@ impl Driver {
         // (and so the sharing key: tabs share only with tabs that listen for the same names).
         options.event_names = sinks.all_names(&options);
         // The topics are part of the stream's address (and so of the sharing key).
-        options.url = options.stream_url();
-        options.topics.clear();
+        let url = target.stream_url();
+        let group_names = options.event_names.clone();
         let tick_ms = u64::from(options.tick_ms.max(10));
-        let share = Share::new(&options);
+        let share = Share::new(&options, group_key(&url, &group_names));
         let inner = Rc::new(RefCell::new(Inner {
             state: State {
                 last_event_id: resume,
                 ..State::initial()
             },
             options,
+            url,
+            group_names,
             sinks,
             source: None,
             generation: 0,
@@ -160,6 +169,19 @@ impl Driver {
             tabs_step(&self.inner, TabsInput::RetryNow);
         } else {
             dispatch(&self.inner, Input::RetryNow);
+        }
+    }
+
+    /// The page asks for another stream (`input`: the [`Input::Switch`] of `Target::switch_to`).
+    /// The machine closes this stream and opens the new one; a tab sharing its stream moves to
+    /// the new stream's group of tabs first (`Tabs::regroup`), and that group decides whether it
+    /// opens the stream or follows the tab that holds it.
+    pub(crate) fn switch(&self, target: Target, input: Input) {
+        self.inner.borrow_mut().url = target.stream_url();
+        if sharing(&self.inner) {
+            share::regroup(&self.inner, input);
+        } else {
+            dispatch(&self.inner, input);
         }
     }
 
@@ -416,7 +438,7 @@ fn open(inner: &Rc<RefCell<Inner>>, last_event_id: Option<String>) {
         }
         me.generation += 1;
         (
-            stream_url(&me.options.url, last_event_id.as_deref()),
+            stream_url(&me.url, last_event_id.as_deref()),
             me.options.event_names.clone(),
             me.generation,
         )
@@ -646,7 +668,7 @@ fn probe(inner: &Rc<RefCell<Inner>>) {
     if inner.borrow().options.with_credentials {
         init.set_credentials(web_sys::RequestCredentials::Include);
     }
-    let url = inner.borrow().options.url.clone();
+    let url = inner.borrow().url.clone();
     let promise = window().fetch_with_str_and_init(&url, &init);
     if let Some(old) = inner.borrow_mut().probe.replace(controller.clone()) {
         old.abort();
@@ -704,12 +726,12 @@ mod share {
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{AbortController, MessageEvent};
 
-    use super::{dispatch, env, with, Inner, Listener};
-    use crate::client::machine::State;
+    use super::{dispatch, document_hidden, env, window_navigator_online, with, Inner, Listener};
+    use crate::client::machine::{step, Input, State};
     use crate::client::share_io::{self, LockManager};
     use crate::client::signals::{ReceivedEvent, UseConnectionStatusOptions};
     use crate::client::tabs::{
-        Election, Msg, Snapshot, TabRole, TabSharing, Tabs, TabsCommand, TabsInput,
+        group_key, Election, Msg, Snapshot, TabRole, TabSharing, Tabs, TabsCommand, TabsInput,
     };
 
     /// The sharing side of a tab: the pure [`Tabs`] and the browser objects it commands.
@@ -718,9 +740,11 @@ mod share {
         /// `navigator.locks`, where it exists (else the tabs elect over the channel alone).
         pub(super) locks: Option<LockManager>,
         pub(super) channel: web_sys::BroadcastChannel,
-        /// Name of the lock and of the channel: one per stream (and set of event names) and origin.
+        /// Name of the lock and of the channel: one per stream (and set of event names) and origin
+        /// (`group_key`).
         pub(super) name: String,
-        /// Bumped per lock request, so the settling of an abandoned request is ignored.
+        /// Bumped per lock request, so the settling of an abandoned request is ignored. It goes on
+        /// counting in the next group after a regroup, so neither does one of the old group's.
         pub(super) lock_gen: u64,
         /// Aborts the queued request (before a steal, or on stop).
         pub(super) pending: Option<AbortController>,
@@ -734,8 +758,9 @@ mod share {
     }
 
     impl Share {
-        /// Sharing for this tab, if the options want it and the browser can (else: solo).
-        pub(super) fn new(options: &UseConnectionStatusOptions) -> Option<Share> {
+        /// Sharing for this tab in the group `name`, if the options want it and the browser can
+        /// (else: solo).
+        pub(super) fn new(options: &UseConnectionStatusOptions, name: String) -> Option<Share> {
             if !options.share_across_tabs {
                 return None;
             }
@@ -748,14 +773,25 @@ mod share {
             } else {
                 Election::Channel
             };
-            let name = share_name(options);
+            let tabs = Tabs::new(tab_id(), js_sys::Math::random(), election);
+            Share::join(name, tabs, locks, 0)
+        }
+
+        /// The group `name`'s channel for `tabs` (about to start); `None` if the browser refuses
+        /// the channel.
+        fn join(
+            name: String,
+            tabs: Tabs,
+            locks: Option<LockManager>,
+            lock_gen: u64,
+        ) -> Option<Share> {
             let channel = share_io::channel(&name)?;
             Some(Share {
-                tabs: Tabs::new(tab_id(), js_sys::Math::random(), election),
+                tabs,
                 locks,
                 channel,
                 name,
-                lock_gen: 0,
+                lock_gen,
                 pending: None,
                 release: None,
                 posted: None,
@@ -816,23 +852,6 @@ mod share {
         format!("{:x}", (a << 32) | b)
     }
 
-    /// One lock and channel per message format version, stream URL and set of listened-for event
-    /// names (a leader only passes on the events it listens for). Both APIs are scoped to the origin
-    /// already.
-    fn share_name(options: &UseConnectionStatusOptions) -> String {
-        // In the given order (sorting would cost the bundle a sort): the same page asks the same.
-        let mut name = format!(
-            "sse-status/{} {}",
-            crate::client::tabs::WIRE_VERSION,
-            options.url
-        );
-        for event in &options.event_names {
-            name.push(' ');
-            name.push_str(event);
-        }
-        name
-    }
-
     fn post(channel: &web_sys::BroadcastChannel, msg: &Msg) {
         let _ = channel.post_message(&JsValue::from_str(&msg.encode()));
     }
@@ -864,6 +883,65 @@ mod share {
         };
         post(&share.channel, &msg);
         share.posted = Some(state);
+    }
+
+    /// The page asks for another stream (`input`: [`Input::Switch`]): this tab leaves its group
+    /// (`Tabs::regroup`: as on `pagehide`, so a leader hands the stream over) and joins the new
+    /// stream's. The machine takes the switch's bookkeeping (the resume point; `connecting`,
+    /// cause `switch`) but opens nothing yet: the new group decides — this tab leads it (and
+    /// opens from that state) if nobody does, else follows its leader. Where the browser refuses
+    /// the new channel, the tab goes on alone.
+    pub(super) fn regroup(inner: &Rc<RefCell<Inner>>, input: Input) {
+        let Input::Switch { fresh } = input else {
+            return;
+        };
+        let now = env().now;
+        let left = {
+            let mut me = inner.borrow_mut();
+            let policy = me.options.policy.clone();
+            me.share
+                .as_mut()
+                .map(|share| share.tabs.regroup(fresh, now, &policy))
+        };
+        let Some((cmds, tabs)) = left else {
+            return;
+        };
+        for cmd in cmds {
+            run_tabs(inner, cmd, now);
+        }
+        let (old, name) = {
+            let mut me = inner.borrow_mut();
+            (me.share.take(), group_key(&me.url, &me.group_names))
+        };
+        let (locks, lock_gen) = old
+            .as_ref()
+            .map_or((None, 0), |s| (s.locks.clone(), s.lock_gen + 1));
+        if let Some(old) = old {
+            old.close();
+        }
+        let joined = {
+            let mut me = inner.borrow_mut();
+            me.share = Share::join(name, tabs, locks, lock_gen);
+            me.share.is_some()
+        };
+        if !joined {
+            let sinks = inner.borrow().sinks;
+            sinks.sharing.set(TabSharing::default());
+            dispatch(inner, input);
+            return;
+        }
+        let e = env();
+        let state = {
+            let mut me = inner.borrow_mut();
+            let (next, _opened_by_the_group) = step(&me.state, &input, e, &me.options.policy);
+            me.state = next;
+            me.state.clone()
+        };
+        super::publish(inner, &state, e.now);
+        listen_channel(inner);
+        let online = window_navigator_online();
+        let hidden = document_hidden();
+        tabs_step(inner, TabsInput::Start { online, hidden });
     }
 
     /// Feed one input to the tabs piece, then carry out its commands.

@@ -53,6 +53,7 @@ use super::machine::{Cause, Phase, State};
 use super::policy::Policy;
 use super::signals::{Handler, ReceivedEvent, Sinks, UseConnectionStatusOptions};
 use super::tabs::TabSharing;
+use super::target::Target;
 use crate::protocol::Fleet;
 
 /// What [`use_connection_status_with_options`] (and [`use_connection_status`](super::use_connection_status)) returns:
@@ -85,7 +86,8 @@ pub struct UseConnectionStatusReturn {
     /// Recent events, newest first (at most `event_log_capacity`; use
     /// [`on_event`](super::on_event) to see every one).
     pub events: Signal<VecDeque<ReceivedEvent>>,
-    /// True once the driver runs in the browser (after hydration).
+    /// True once the hook runs in the browser (after hydration; at once in a CSR app), whether
+    /// or not the stream is open (`immediate: false`).
     pub running: Signal<bool>,
     /// The fleet as the server last described it (`connected` and every `ping`): live clients,
     /// instances, and whether the event log is reachable. `None` until the first word.
@@ -95,8 +97,28 @@ pub struct UseConnectionStatusReturn {
     /// Close the connection: no stream, no retries; the state becomes `closed` with cause
     /// `closed-by-page`. A tab that shared its stream leaves the sharing (another tab takes it).
     pub close: Callback<()>,
-    /// Open the connection again after [`close`](Self::close), resuming after the last event
-    /// id. Does nothing while it is open (or on the server).
+    /// Open the connection: the first time with
+    /// [`immediate: false`](UseConnectionStatusOptions::immediate), or again after
+    /// [`close`](Self::close), resuming after the last event id (unless the URL changed
+    /// meanwhile: a new URL starts fresh). Does nothing while it is open. Called before the hook
+    /// runs in the browser (during the first render), it opens as soon as it does; on the server
+    /// it does nothing.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use sse_status::client::{use_connection_status_with_options, UseConnectionStatusOptions};
+    ///
+    /// #[component]
+    /// fn Live() -> impl IntoView {
+    ///     let status = use_connection_status_with_options(
+    ///         UseConnectionStatusOptions::default().immediate(false),
+    ///     );
+    ///     view! {
+    ///         <button on:click=move |_| status.open.run(())>"Connect"</button>
+    ///         <button on:click=move |_| status.close.run(())>"Disconnect"</button>
+    ///     }
+    /// }
+    /// ```
     pub open: Callback<()>,
     /// The policy in use: [`ConnectionDiagnostics::policy`].
     pub(crate) policy: StoredValue<Policy>,
@@ -150,11 +172,18 @@ pub(crate) struct Registry {
 
 /// Track the page's connection to the SSE stream. See [`UseConnectionStatusOptions`].
 ///
+/// The options' [`url`](UseConnectionStatusOptions::url) and
+/// [`topics`](UseConnectionStatusOptions::topics) are signals: a change reconnects to the new
+/// stream (the rules are in their docs). With
+/// [`immediate: false`](UseConnectionStatusOptions::immediate) the stream opens on
+/// [`open()`](UseConnectionStatusReturn::open).
+///
 /// ## Server-Side Rendering
 /// SSR returns the `connecting` state and opens nothing: every signal holds its initial value
-/// (`state` and `banner` are `connecting`, `role` is `solo`), so the server HTML and the hydrated
-/// page match. The stream is opened only in the browser (after hydration, or at once in a CSR
-/// app) and closed when the owner is cleaned up.
+/// (`state` and `banner` are `connecting`, `role` is `solo`; with `immediate: false`, `closed`
+/// with cause `not-opened`), so the server HTML and the hydrated page match. The stream is
+/// opened only in the browser (after hydration, or at once in a CSR app) and closed when the
+/// owner is cleaned up.
 ///
 /// Each call opens its own connection. To share one, call
 /// [`provide_connection_status`](super::provide_connection_status) once near the root and
@@ -162,20 +191,59 @@ pub(crate) struct Registry {
 pub fn use_connection_status_with_options(
     options: UseConnectionStatusOptions,
 ) -> UseConnectionStatusReturn {
-    let sinks = Sinks::new(options.timeline_capacity);
+    let sinks = Sinks::new(options.timeline_capacity, options.immediate);
     let policy = StoredValue::new(options.policy.clone());
     let handle = driver::new_handle();
+    let (url, topics) = (options.url, options.topics);
+    // The stream asked for. A memo: a change to an equal value (the same URL, the same topic set
+    // in another order) reaches nobody.
+    let target = Memo::new(move |_| topics.with(|t| Target::new(url.get(), t)));
+    // Whether the page wants the stream open: `immediate`, then `open()` and `close()`.
+    let wanted = StoredValue::new(options.immediate);
+    // The stream the driver streams (or last streamed): what a change is measured from, and
+    // whose event ids a reopen may resume after.
+    let streamed = StoredValue::new(None::<Target>);
     let options = StoredValue::new(options);
+
+    let start = move |last_event_id: Option<String>| {
+        let next = target.get_untracked();
+        let resume = streamed.with_value(|prev| {
+            prev.as_ref()
+                .and_then(|prev| prev.resume_point(&next, last_event_id))
+        });
+        streamed.set_value(Some(next.clone()));
+        handle.set_value(Some(driver::Driver::start(
+            options.get_value(),
+            next,
+            sinks,
+            resume,
+        )));
+    };
 
     // Effects run only in the browser, after hydration (the first client render still matches),
     // and after the first render of the whole tree: every `use_event` there has registered.
-    Effect::new(move |started: Option<()>| {
-        if started.is_none() && handle.with_value(Option::is_none) {
-            handle.set_value(Some(driver::Driver::start(
-                options.get_value(),
-                sinks,
-                None,
-            )));
+    // Later runs are changes of the stream asked for.
+    Effect::new(move |ran: Option<()>| {
+        let next = target.get();
+        if ran.is_none() {
+            sinks.running.set(true);
+            if wanted.get_value() && handle.with_value(Option::is_none) {
+                start(None);
+            }
+            return;
+        }
+        // Closed, the next `open()` goes to the new stream; open, the driver switches now.
+        if handle.with_value(Option::is_none) {
+            return;
+        }
+        let switch = streamed.with_value(|prev| prev.as_ref().and_then(|p| p.switch_to(&next)));
+        if let Some(input) = switch {
+            streamed.set_value(Some(next.clone()));
+            handle.with_value(|d| {
+                if let Some(d) = d {
+                    d.switch(next, input);
+                }
+            });
         }
     });
     on_cleanup(move || {
@@ -193,18 +261,15 @@ pub fn use_connection_status_with_options(
     };
     let retry_now = Callback::new(move |()| with_driver(&|d| d.retry_now()));
     let close = Callback::new(move |()| {
+        wanted.set_value(false);
         if let Some(driver) = handle.try_update_value(Option::take).flatten() {
             driver.close();
         }
     });
     let open = Callback::new(move |()| {
+        wanted.set_value(true);
         if sinks.running.get_untracked() && handle.with_value(Option::is_none) {
-            let resume = sinks.state.with_untracked(|s| s.last_event_id.clone());
-            handle.set_value(Some(driver::Driver::start(
-                options.get_value(),
-                sinks,
-                resume,
-            )));
+            start(sinks.state.with_untracked(|s| s.last_event_id.clone()));
         }
     });
     let listen = Callback::new(move |name: String| with_driver(&|d| d.listen(&name)));
@@ -243,5 +308,46 @@ pub fn use_connection_status_with_options(
             next_id: StoredValue::new(0),
             listen,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn immediate_false_renders_not_opened_and_the_default_connecting() {
+        Owner::new().with(|| {
+            let lazy = use_connection_status_with_options(
+                UseConnectionStatusOptions::default().immediate(false),
+            );
+            assert_eq!(lazy.banner.get_untracked(), Phase::Closed);
+            assert_eq!(lazy.cause.get_untracked(), Cause::NotOpened);
+            assert!(!lazy.running.get_untracked());
+            // Not running in a browser (a server render): open() opens nothing.
+            lazy.open.run(());
+            assert_eq!(lazy.banner.get_untracked(), Phase::Closed);
+
+            let eager = use_connection_status_with_options(UseConnectionStatusOptions::default());
+            assert_eq!(eager.banner.get_untracked(), Phase::Connecting);
+            assert_eq!(eager.cause.get_untracked(), Cause::None);
+        });
+    }
+
+    #[test]
+    fn url_and_topics_take_plain_values_and_signals() {
+        Owner::new().with(|| {
+            let plain = UseConnectionStatusOptions::default()
+                .url("/live/events")
+                .topics(vec!["b".to_owned(), "a".to_owned()]);
+            assert_eq!(plain.url.get_untracked(), "/live/events");
+            let doc = RwSignal::new(1u32);
+            let reactive = UseConnectionStatusOptions::default()
+                .url(String::from("/events"))
+                .topics(Signal::derive(move || vec![format!("docs/{}", doc.get())]));
+            assert_eq!(reactive.topics.get_untracked(), ["docs/1"]);
+            doc.set(2);
+            assert_eq!(reactive.topics.get_untracked(), ["docs/2"]);
+        });
     }
 }

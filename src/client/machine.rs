@@ -106,11 +106,17 @@ pub enum Cause {
     SignedOut,
     /// The server revoked this subject's access (`revoked`): no reconnect on its own.
     Revoked,
+    /// The page asked for another stream (its URL or topics changed): the old one is closed and
+    /// the new one opening. Not a failure; the banner's debounce hides a switch that answers in
+    /// time.
+    Switch,
+    /// The page has not opened the stream yet (`immediate: false`, until `open()`).
+    NotOpened,
 }
 
 impl Cause {
     /// Every cause.
-    pub const ALL: [Cause; 16] = [
+    pub const ALL: [Cause; 18] = [
         Cause::None,
         Cause::Unreachable,
         Cause::ServerError,
@@ -127,6 +133,8 @@ impl Cause {
         Cause::Reauth,
         Cause::SignedOut,
         Cause::Revoked,
+        Cause::Switch,
+        Cause::NotOpened,
     ];
 
     /// The cause with this code.
@@ -153,6 +161,8 @@ impl Cause {
             Cause::Reauth => "reauth",
             Cause::SignedOut => "signed_out",
             Cause::Revoked => "revoked",
+            Cause::Switch => "switch",
+            Cause::NotOpened => "not-opened",
         }
     }
 
@@ -175,6 +185,8 @@ impl Cause {
             Cause::Reauth => "Renewing access",
             Cause::SignedOut => "You are signed out",
             Cause::Revoked => "Your access was revoked",
+            Cause::Switch => "Switching to the page's new stream",
+            Cause::NotOpened => "The page has not opened the stream yet",
         }
     }
 }
@@ -331,6 +343,12 @@ pub enum Input {
     Refreshed(RefreshOutcome),
     /// The server said `revoked`: this subject's access was revoked.
     Revoked,
+    /// The page now asks for another stream: its topics changed, or its URL (`fresh`). Made by
+    /// `Target::switch_to`, which makes none for an equal URL and topic set.
+    Switch {
+        /// The URL changed: forget the resume point (another server's ids mean nothing here).
+        fresh: bool,
+    },
 }
 
 /// What the I/O layer must do, in order.
@@ -442,6 +460,21 @@ impl State {
         }
     }
 
+    /// Before the page opens the stream (`immediate: false`, until `open()`): `closed` with
+    /// cause `not-opened`. The server renders it too for such a page.
+    pub(crate) fn not_opened() -> Self {
+        State {
+            phase: Phase::Closed,
+            cause: Cause::NotOpened,
+            ..State::initial()
+        }
+    }
+
+    /// Closed by the page's own choice (`close()`, or not opened yet): only the page opens it.
+    fn closed_by_page(&self) -> bool {
+        self.phase == Phase::Closed && matches!(self.cause, Cause::ClosedByPage | Cause::NotOpened)
+    }
+
     /// When the watchdog fires if nothing arrives (only while connected).
     pub fn watchdog_deadline(&self, policy: &Policy) -> Option<f64> {
         if self.phase != Phase::Connected {
@@ -515,8 +548,10 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             if s.opening_since.is_none() && s.phase != Phase::Connected {
                 return (s, cmds); // a late event from a stream we already closed
             }
-            // A hand-over is not a reconnect of this page's link: the old leader's stream was fine.
-            let was_reconnect = s.connected_at.is_some() && s.cause != Cause::Handover;
+            // A hand-over is not a reconnect of this page's link (the old leader's stream was
+            // fine), nor is a switch to another stream the page asked for.
+            let was_reconnect =
+                s.connected_at.is_some() && !matches!(s.cause, Cause::Handover | Cause::Switch);
             s.server_restarted = s
                 .hello
                 .as_ref()
@@ -716,8 +751,10 @@ pub fn step(state: &State, input: &Input, env: Env, policy: &Policy) -> (State, 
             s.attempt = 0;
             enter(&mut s, Phase::Closed, Cause::ClosedByPage, now);
         }
+        Input::Switch { fresh } => switch(&mut s, &mut cmds, *fresh, now),
         Input::RetryNow => {
-            if s.phase != Phase::Connected && s.phase != Phase::Offline {
+            // A page that closed its stream (or has not opened it) opens it itself.
+            if s.phase != Phase::Connected && s.phase != Phase::Offline && !s.closed_by_page() {
                 if s.stream_open() {
                     cmds.push(Command::Close);
                 }
@@ -808,6 +845,52 @@ fn adopt(s: &mut State, cmds: &mut Vec<Command>, flags: (bool, bool, bool), env:
     }
 }
 
+/// The page now asks for another stream: close this one and open the new one at once, resuming
+/// after the last event id unless the URL changed (`fresh`). Not a failure: no attempt is
+/// counted, and from `connected` the phase is `connecting` (cause `switch`), which the banner's
+/// debounce hides when the new stream answers in time; trouble already under way goes on under
+/// its own name and count. Opened by something else: a connection the page closed (the next
+/// `open()` goes to the new stream), an offline or paused one (`online` / a visible tab opens
+/// it), one waiting out a backoff (the due try opens the new stream), one renewing its access
+/// (the renewal opens it). One whose access is gone (signed out, revoked) stays so: the
+/// credentials were refused, not the address.
+fn switch(s: &mut State, cmds: &mut Vec<Command>, fresh: bool, now: f64) {
+    if fresh {
+        // Another server (or another log): its ids, its hello, its restart are not this one's.
+        s.last_event_id = None;
+        s.hello = None;
+        s.server_restarted = false;
+        s.resync = None;
+        s.restarting_since = None;
+    }
+    let waiting = s.retry_at.is_some() && !s.probing;
+    match (s.phase, s.cause) {
+        (Phase::Offline | Phase::Paused, _)
+        | (Phase::Rejected, Cause::SignedOut | Cause::Revoked) => return,
+        (Phase::Reconnecting | Phase::Stale, _) if waiting => return,
+        _ if s.closed_by_page() => return,
+        _ => {}
+    }
+    if s.stream_open() {
+        cmds.push(Command::Close);
+    }
+    s.opening_since = None;
+    s.probing = false;
+    match s.phase {
+        Phase::Reconnecting | Phase::Stale => {}
+        Phase::Connected | Phase::Connecting => enter(s, Phase::Connecting, Cause::Switch, now),
+        // A refusal, a 204 or giving up was the old stream's answer: the new one is asked anew.
+        _ => {
+            s.attempt = 0;
+            s.retry_at = None;
+            enter(s, Phase::Connecting, Cause::Switch, now);
+        }
+    }
+    if !s.refreshing {
+        open(s, cmds, now);
+    }
+}
+
 fn tick(s: &mut State, cmds: &mut Vec<Command>, env: Env, policy: &Policy) {
     let now = env.now;
     let prev = s.last_tick.replace((now, env.wall));
@@ -864,9 +947,11 @@ fn tick(s: &mut State, cmds: &mut Vec<Command>, env: Env, policy: &Policy) {
             cmds.push(Command::Close);
             s.opening_since = None;
             let cause = match s.cause {
-                Cause::None | Cause::RetryNow | Cause::ClockJump | Cause::Hidden => {
-                    Cause::Unreachable
-                }
+                Cause::None
+                | Cause::RetryNow
+                | Cause::ClockJump
+                | Cause::Hidden
+                | Cause::Switch => Cause::Unreachable,
                 other => other,
             };
             schedule_retry(s, cause, env, policy);

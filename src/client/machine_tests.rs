@@ -3,6 +3,7 @@
 use super::display::{banner_phase, Timeline};
 use super::machine::*;
 use super::policy::Policy;
+use super::target::Target;
 
 fn env(now: f64) -> Env {
     Env {
@@ -1146,4 +1147,320 @@ fn ticks_add_no_timeline_entry() {
         },
     );
     assert!(t.is_new(&r.s));
+}
+
+// --- The page switches streams (reactive URL and topics), and opens when it wants to ---
+
+fn switch(fresh: bool) -> Input {
+    Input::Switch { fresh }
+}
+
+/// Connected at t=0 to server "s1", with an application event `s1-5` seen at t=100.
+fn connected_with_an_event() -> Run {
+    let mut r = Run::connected();
+    r.at(
+        100.0,
+        Input::Event {
+            id: Some("s1-5".into()),
+        },
+    );
+    r
+}
+
+#[test]
+fn a_topic_switch_resumes_after_the_last_id_and_never_counts_as_a_failure() {
+    let p = Policy::default();
+    let mut r = connected_with_an_event();
+    r.at(1_000.0, switch(false));
+    assert_eq!(r.cmds, vec![Command::Close, open_cmd(Some("s1-5"))]);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Connecting, Cause::Switch));
+    assert_eq!(r.s.attempt, 0, "not a failed attempt");
+    assert!(r.s.hello.is_some(), "the same server");
+    // The banner's debounce hides it, as any short reconnect …
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 1_499.0, &p),
+        Phase::Connected
+    );
+    // … and a slow one says "connecting" (to the new topics), never reconnecting or failed.
+    assert_eq!(
+        banner_phase(Phase::Connected, &r.s, 1_500.0, &p),
+        Phase::Connecting
+    );
+    r.at(1_100.0, hello("s1"));
+    assert_eq!((r.phase(), r.s.cause), (Phase::Connected, Cause::None));
+    assert_eq!(r.s.reconnects, 0, "the page asked for it: not a reconnect");
+    assert!(!r.s.server_restarted);
+    // An open that never answers is then trouble like any other (and says so).
+    let mut slow = connected_with_an_event();
+    slow.at(1_000.0, switch(false))
+        .ticks(1_250.0, 1_000.0 + p.open_timeout_ms);
+    assert_eq!(
+        (slow.phase(), slow.s.cause, slow.s.attempt),
+        (Phase::Reconnecting, Cause::Unreachable, 1)
+    );
+}
+
+#[test]
+fn a_url_switch_starts_fresh() {
+    let mut r = connected_with_an_event();
+    r.at(1_000.0, switch(true));
+    assert_eq!(r.cmds, vec![Command::Close, open_cmd(None)]);
+    assert_eq!(r.s.last_event_id, None, "another server's ids mean nothing");
+    assert_eq!(r.s.hello, None);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Connecting, Cause::Switch));
+    // The other server's hello is not a restart of this one, nor a reconnect.
+    r.at(1_100.0, hello("s2"));
+    assert_eq!(r.phase(), Phase::Connected);
+    assert!(!r.s.server_restarted);
+    assert_eq!(r.s.reconnects, 0);
+    assert_eq!(r.s.last_event_id.as_deref(), Some("s2-0"));
+}
+
+#[test]
+fn an_equal_url_and_topic_set_is_no_switch() {
+    let t = |url: &str, topics: &[&str]| {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        Target::new(url, &topics)
+    };
+    let now = t("/events", &["docs/1", "presence"]);
+    // The same set in another order, with a repeat: nothing happens.
+    assert_eq!(
+        now.switch_to(&t("/events", &["presence", "docs/1", "docs/1"])),
+        None
+    );
+    assert_eq!(now.switch_to(&now.clone()), None);
+    assert_eq!(
+        now.switch_to(&t("/events", &["docs/2", "presence"])),
+        Some(switch(false))
+    );
+    assert_eq!(now.switch_to(&t("/events", &[])), Some(switch(false)));
+    assert_eq!(
+        now.switch_to(&t("/eu/events", &["docs/1", "presence"])),
+        Some(switch(true))
+    );
+    // A reopen after close() resumes on the same URL only.
+    let id = || Some("s1-5".to_owned());
+    assert_eq!(now.resume_point(&t("/events", &["docs/2"]), id()), id());
+    assert_eq!(now.resume_point(&t("/eu/events", &["docs/1"]), id()), None);
+}
+
+#[test]
+fn immediate_false_stays_not_opened_until_the_page_opens() {
+    let idle = State::not_opened();
+    assert_eq!((idle.phase, idle.cause), (Phase::Closed, Cause::NotOpened));
+    // Nothing the browser, the clock or the user's Retry now does opens it; nor does a switch
+    // (the next open goes to the new stream).
+    let mut r = Run::new();
+    r.s = idle.clone();
+    let inputs = [
+        Input::Tick,
+        Input::Offline,
+        Input::Online,
+        Input::Visibility { hidden: true },
+        Input::Visibility { hidden: false },
+        Input::TabVisibility { hidden: false },
+        Input::Audience { hidden: false },
+        Input::Recheck {
+            stream_closed: true,
+        },
+        Input::RetryNow,
+        switch(false),
+        switch(true),
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+        Input::Probe(ProbeOutcome::Status(503)),
+        Input::Event { id: None },
+        hello("s1"),
+    ];
+    for (i, input) in inputs.into_iter().enumerate() {
+        r.at(1_000.0 * i as f64, input.clone());
+        assert!(r.cmds.is_empty(), "{input:?} did {:?}", r.cmds);
+        assert_eq!(
+            (r.phase(), r.s.cause),
+            (Phase::Closed, Cause::NotOpened),
+            "{input:?}"
+        );
+    }
+    assert_eq!(r.s.next_due(&r.p), None, "no timer wakes it");
+    // The banner says so from the first render on.
+    assert_eq!(
+        banner_phase(Phase::Closed, &idle, 0.0, &Policy::default()),
+        Phase::Closed
+    );
+}
+
+#[test]
+fn open_from_not_opened_connects() {
+    let mut r = Run::new();
+    r.s = State::not_opened();
+    r.at(
+        50.0,
+        Input::Start {
+            online: true,
+            hidden: false,
+        },
+    );
+    assert_eq!(r.cmds, vec![open_cmd(None)]);
+    assert_eq!((r.phase(), r.s.cause), (Phase::Connecting, Cause::None));
+    r.at(60.0, hello("s1"));
+    assert_eq!(r.phase(), Phase::Connected);
+    assert_eq!(r.s.reconnects, 0);
+    // Offline at that moment: it says offline and waits for `online`.
+    let mut r = Run::new();
+    r.s = State::not_opened();
+    r.at(
+        50.0,
+        Input::Start {
+            online: false,
+            hidden: false,
+        },
+    );
+    assert!(r.cmds.is_empty());
+    assert_eq!(r.phase(), Phase::Offline);
+}
+
+#[test]
+fn retry_now_leaves_a_stream_the_page_closed_to_the_page() {
+    let mut r = Run::connected();
+    r.at(100.0, Input::Close).at(200.0, Input::RetryNow);
+    assert!(r.cmds.is_empty());
+    assert_eq!((r.phase(), r.s.cause), (Phase::Closed, Cause::ClosedByPage));
+    // A stream the server closed (204) is the user's to retry.
+    let mut r = Run::connected();
+    r.at(
+        100.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    )
+    .at(110.0, Input::Probe(ProbeOutcome::Status(204)))
+    .at(200.0, Input::RetryNow);
+    assert_eq!(r.phase(), Phase::Reconnecting);
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-0"))]);
+}
+
+#[test]
+fn switch_table_what_opens_the_new_stream_in_each_phase() {
+    // Waiting out a backoff: the schedule stands, the due try opens the new stream.
+    let mut r = connected_with_an_event();
+    r.at(
+        1_000.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    let due = r.s.retry_at.unwrap();
+    r.at(1_100.0, switch(true));
+    assert!(r.cmds.is_empty());
+    assert_eq!(
+        (r.phase(), r.s.cause, r.s.attempt, r.s.retry_at),
+        (Phase::Reconnecting, Cause::Unreachable, 1, Some(due))
+    );
+    r.at(due, Input::Tick);
+    assert_eq!(r.cmds, vec![open_cmd(None)], "fresh: no resume point");
+
+    // Probing a refused stream: the probe was about the old stream; the new one opens now,
+    // and the trouble keeps its name and count.
+    let mut r = connected_with_an_event();
+    r.at(
+        1_000.0,
+        Input::Error {
+            ready_state: ReadyState::Closed,
+        },
+    )
+    .at(1_100.0, switch(false));
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-5"))]);
+    assert_eq!(
+        (r.phase(), r.s.cause),
+        (Phase::Reconnecting, Cause::ServerError)
+    );
+    r.at(1_200.0, Input::Probe(ProbeOutcome::Status(403)));
+    assert_eq!(
+        r.phase(),
+        Phase::Reconnecting,
+        "the old probe's answer is ignored"
+    );
+
+    // Refused (403: a topic outside the grant), failed or told to stop (204): the new stream is
+    // a new question, asked at once with a fresh count.
+    let refused = |status| {
+        let mut r = connected_with_an_event();
+        r.at(
+            1_000.0,
+            Input::Error {
+                ready_state: ReadyState::Closed,
+            },
+        )
+        .at(1_100.0, Input::Probe(ProbeOutcome::Status(status)));
+        r
+    };
+    for (status, phase) in [(403, Phase::Rejected), (204, Phase::Closed)] {
+        let mut r = refused(status);
+        assert_eq!(r.phase(), phase);
+        r.at(2_000.0, switch(false));
+        assert_eq!(r.cmds, vec![open_cmd(Some("s1-5"))], "{status}");
+        assert_eq!(
+            (r.phase(), r.s.cause, r.s.attempt),
+            (Phase::Connecting, Cause::Switch, 0)
+        );
+    }
+    let mut failed = Run::with(Policy {
+        max_attempts: Some(1),
+        ..Policy::default()
+    });
+    failed
+        .at(
+            0.0,
+            Input::Start {
+                online: true,
+                hidden: false,
+            },
+        )
+        .at(
+            10.0,
+            Input::Error {
+                ready_state: ReadyState::Connecting,
+            },
+        );
+    let due = failed.s.retry_at.unwrap();
+    failed.at(due, Input::Tick).at(
+        due + 10.0,
+        Input::Error {
+            ready_state: ReadyState::Connecting,
+        },
+    );
+    assert_eq!(failed.phase(), Phase::Failed);
+    failed.at(due + 100.0, switch(true));
+    assert_eq!(failed.cmds, vec![open_cmd(None)]);
+    assert_eq!(failed.phase(), Phase::Connecting);
+
+    // Signed out or revoked: the credentials were refused, not the address.
+    let mut r = Run::connected();
+    r.at(100.0, Input::Revoked).at(200.0, switch(false));
+    assert!(r.cmds.is_empty());
+    assert_eq!((r.phase(), r.s.cause), (Phase::Rejected, Cause::Revoked));
+
+    // Offline: nothing opens until `online`, which opens the new stream (fresh: no id).
+    let mut r = connected_with_an_event();
+    r.at(1_000.0, Input::Offline).at(1_100.0, switch(true));
+    assert!(r.cmds.is_empty());
+    assert_eq!(r.phase(), Phase::Offline);
+    r.at(1_200.0, Input::Online);
+    assert_eq!(r.cmds, vec![open_cmd(None)]);
+
+    // Closed by the page: the next open() goes to the new stream; the switch opens nothing.
+    let mut r = connected_with_an_event();
+    r.at(1_000.0, Input::Close).at(1_100.0, switch(false));
+    assert!(r.cmds.is_empty());
+    assert_eq!((r.phase(), r.s.cause), (Phase::Closed, Cause::ClosedByPage));
+
+    // Renewing access (after `reauth`): the renewal opens the new stream when it is done.
+    let mut r = connected_with_an_event();
+    r.at(1_000.0, reauth("s1-6"));
+    assert_eq!(r.cmds, vec![Command::Close, Command::Refresh]);
+    r.at(1_050.0, switch(false));
+    assert!(r.cmds.is_empty(), "one renewal, not two");
+    r.at(1_100.0, Input::Refreshed(RefreshOutcome::Done));
+    assert_eq!(r.cmds, vec![open_cmd(Some("s1-6"))]);
 }

@@ -23,6 +23,7 @@ pub(crate) mod machine;
 pub(crate) mod policy;
 #[cfg_attr(not(feature = "browser"), allow(dead_code))]
 pub(crate) mod tabs;
+pub(crate) mod target;
 
 #[cfg(feature = "browser")]
 #[path = "browser.rs"]

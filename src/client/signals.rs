@@ -14,19 +14,104 @@ use crate::protocol::{Fleet, RESERVED_EVENT_NAMES};
 /// Options of [`use_connection_status_with_options`](super::use_connection_status_with_options).
 ///
 /// `#[non_exhaustive]`: start from `UseConnectionStatusOptions::default()` and set what you
-/// change with the chainable setters
-/// (`UseConnectionStatusOptions::default().url("/live/events").topics(["orders/42"])`) or by
-/// assignment.
+/// change with the chainable setters, or by assignment:
+///
+/// ```
+/// use sse_status::client::UseConnectionStatusOptions;
+///
+/// let options = UseConnectionStatusOptions::default()
+///     .url("/live/events")
+///     .topics(vec!["orders/42".to_owned()])
+///     .immediate(false);
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct UseConnectionStatusOptions {
-    /// URL of the SSE stream. Default `"/events"`.
-    pub url: String,
-    /// Topics to subscribe to (`?topic=` each; a trailing `/*` subscribes to a prefix). The
-    /// server grants them from the request's credentials (the `sse_access` cookie); a topic
-    /// outside the grant is refused (`rejected`). Untargeted events (broadcasts) always arrive.
-    /// Tabs share a stream only with tabs that ask for the same topics. Default: none.
-    pub topics: Vec<String>,
+    /// URL of the SSE stream, reactive. Default `"/events"`. The setter takes a plain `&str` or
+    /// `String` as well as any signal of a `String`.
+    ///
+    /// **When it changes** while the stream is open, the hook closes the stream and opens one at
+    /// the new URL at once — a fresh one, without `Last-Event-ID`: the event ids of another
+    /// server mean nothing there. Tabs sharing a stream regroup: this tab leaves the old URL's
+    /// group (if it held the stream, another tab of that group takes it over, as when a leader
+    /// tab closes) and joins the new URL's, holding its stream or following the tab that holds
+    /// it. The banner shows no failure for it: the phase is `connecting` with cause `switch`
+    /// meanwhile, which the banner's debounce hides when the new stream answers in time, as for
+    /// any short reconnect; a reconnect already under way keeps its own state and count. A
+    /// change to an equal value does nothing. While the stream is closed (by `close()`, or
+    /// before `open()` with `immediate: false`), a change only decides where the next `open()`
+    /// connects.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use sse_status::client::{provide_connection_status, UseConnectionStatusOptions};
+    ///
+    /// #[component]
+    /// fn App() -> impl IntoView {
+    ///     // The region picker decides which server this page streams from.
+    ///     let region = RwSignal::new("eu".to_owned());
+    ///     provide_connection_status(
+    ///         UseConnectionStatusOptions::default()
+    ///             .url(Signal::derive(move || format!("/{}/events", region.get()))),
+    ///     );
+    ///     view! { <button on:click=move |_| region.set("us".into())>"US"</button> }
+    /// }
+    /// ```
+    pub url: Signal<String>,
+    /// Topics to subscribe to (`?topic=` each; a trailing `/*` subscribes to a prefix),
+    /// reactive. The server grants them from the request's credentials (the `sse_access`
+    /// cookie); a topic outside the grant is refused (`rejected`). Untargeted events
+    /// (broadcasts) always arrive. The topics are a set: their order and repeats do not matter.
+    /// Tabs share a stream only with tabs that ask for the same URL and topic set. The setter
+    /// takes a plain `Vec<String>` or any signal of one. Default: none.
+    ///
+    /// **When they change** while the stream is open, the hook closes the stream and opens one
+    /// for the new set at once, resuming after the last event id it saw: the server's event
+    /// ids are one sequence for all its topics, so nothing published after the switch is missed
+    /// on a topic of the new set. Events of a newly added topic published *before* the switch
+    /// are not replayed: a page that needs that topic's current state fetches it itself (e.g.
+    /// `GET /api/values/{key}`, or its own API). Tabs regroup by the new set, and the banner shows
+    /// no failure for it, as for a new [`url`](Self::url). A set equal to the old one (another
+    /// order, repeats) does nothing.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use sse_status::client::{provide_connection_status, UseConnectionStatusOptions};
+    ///
+    /// #[component]
+    /// fn Editor() -> impl IntoView {
+    ///     // The open document decides the topics; switching documents keeps the connection.
+    ///     let document = RwSignal::new(42u32);
+    ///     provide_connection_status(UseConnectionStatusOptions::default().topics(Signal::derive(
+    ///         move || vec![format!("docs/{}", document.get()), "presence".to_owned()],
+    ///     )));
+    ///     view! { <button on:click=move |_| document.set(43)>"Next document"</button> }
+    /// }
+    /// ```
+    pub topics: Signal<Vec<String>>,
+    /// Open the stream as soon as the hook runs in the browser (after hydration; at once in a
+    /// CSR app). Default `true`.
+    ///
+    /// `false`: the hook opens nothing until the page calls
+    /// [`open()`](super::UseConnectionStatusReturn::open) — after a sign-in, say, or when a view
+    /// that needs live data is shown. Until then the state is `closed` with cause `not-opened`
+    /// (the banner says "Not connected", with no Retry button: the page decides when to open),
+    /// in the server render and the first client render alike, and nothing is requested from the
+    /// server.
+    ///
+    /// ```
+    /// use leptos::prelude::*;
+    /// use sse_status::client::{provide_connection_status, UseConnectionStatusOptions};
+    ///
+    /// #[component]
+    /// fn App() -> impl IntoView {
+    ///     let status =
+    ///         provide_connection_status(UseConnectionStatusOptions::default().immediate(false));
+    ///     view! { <button on:click=move |_| status.open.run(())>"Go live"</button> }
+    /// }
+    /// ```
+    pub immediate: bool,
     /// Where to renew the stream's access when the server says `reauth` (its grant expired):
     /// the hook `POST`s there with credentials (cookies), and reconnects after a 2xx, resuming
     /// after the last event — nothing is missed, and a renewal within the banner's debounce
@@ -72,8 +157,9 @@ pub struct UseConnectionStatusOptions {
 }
 
 setters!(UseConnectionStatusOptions {
-    url: into String,
-    topics: list String,
+    url: into Signal<String>,
+    topics: into Signal<Vec<String>>,
+    immediate: = bool,
     refresh_url: some String,
     policy: = Policy,
     event_names: list String,
@@ -87,8 +173,9 @@ setters!(UseConnectionStatusOptions {
 impl Default for UseConnectionStatusOptions {
     fn default() -> Self {
         UseConnectionStatusOptions {
-            url: "/events".to_owned(),
-            topics: Vec::new(),
+            url: Signal::stored("/events".to_owned()),
+            topics: Signal::stored(Vec::new()),
+            immediate: true,
             refresh_url: None,
             policy: Policy::default(),
             event_names: Vec::new(),
@@ -142,11 +229,17 @@ pub(crate) type Handler = (u64, String, Callback<ReceivedEvent>);
 // Only the browser driver writes; the server never runs it.
 #[cfg_attr(not(feature = "browser"), allow(dead_code))]
 impl Sinks {
-    /// Every signal at its initial value: what the server renders (`connecting`, solo).
-    pub(crate) fn new(timeline_capacity: usize) -> Sinks {
+    /// Every signal at its initial value: what the server renders (`connecting`, solo; with
+    /// `immediate: false`, `closed` and not opened).
+    pub(crate) fn new(timeline_capacity: usize, immediate: bool) -> Sinks {
+        let state = if immediate {
+            State::initial()
+        } else {
+            State::not_opened()
+        };
         Sinks {
-            state: RwSignal::new(State::initial()),
-            banner: RwSignal::new(Phase::Connecting),
+            banner: RwSignal::new(state.phase),
+            state: RwSignal::new(state),
             now: RwSignal::new(0.0),
             timeline: RwSignal::new(Timeline::new(timeline_capacity)),
             events: RwSignal::new(VecDeque::new()),
@@ -220,25 +313,6 @@ impl Sinks {
     }
 }
 
-impl UseConnectionStatusOptions {
-    /// The stream's URL with its topics: `url?topic=a&topic=b` (percent-encoded), or `url`.
-    #[cfg_attr(not(feature = "browser"), allow(dead_code))]
-    pub(crate) fn stream_url(&self) -> String {
-        let mut url = self.url.clone();
-        for (i, topic) in self.topics.iter().enumerate() {
-            let sep = if i == 0 && !self.url.contains('?') {
-                '?'
-            } else {
-                '&'
-            };
-            url.push(sep);
-            url.push_str("topic=");
-            url.extend(form_urlencoded::byte_serialize(topic.as_bytes()));
-        }
-        url
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -246,7 +320,7 @@ mod tests {
     use super::*;
 
     fn sinks() -> Sinks {
-        Sinks::new(4)
+        Sinks::new(4, true)
     }
 
     fn event(name: &str, data: &str) -> ReceivedEvent {
@@ -302,20 +376,5 @@ mod tests {
             };
             assert_eq!(sinks.all_names(&options), ["notice", "deploy", "update"]);
         });
-    }
-
-    #[test]
-    fn topics_go_into_the_stream_url_encoded() {
-        let o = |url: &str, topics: &[&str]| UseConnectionStatusOptions {
-            url: url.into(),
-            topics: topics.iter().map(|t| t.to_string()).collect(),
-            ..Default::default()
-        };
-        assert_eq!(o("/events", &[]).stream_url(), "/events");
-        assert_eq!(
-            o("/events", &["users/42", "docs/*"]).stream_url(),
-            "/events?topic=users%2F42&topic=docs%2F*"
-        );
-        assert_eq!(o("/e?x=1", &["a"]).stream_url(), "/e?x=1&topic=a");
     }
 }

@@ -37,8 +37,7 @@ mod wire;
 pub use wire::Msg;
 #[cfg(any(test, feature = "browser"))]
 pub use wire::Snapshot;
-#[cfg(feature = "browser")]
-pub use wire::WIRE_VERSION;
+use wire::WIRE_VERSION;
 
 use super::machine::{Cause, Input, Phase, State};
 use super::policy::Policy;
@@ -98,6 +97,23 @@ impl Default for TabSharing {
             tabs: 1,
         }
     }
+}
+
+/// The name of a group of sharing tabs — of its Web Lock and its `BroadcastChannel`, both scoped
+/// to the origin already. Tabs share one stream only within a group: the same message format
+/// version, the same request URL (`stream_url`: the URL with the topic set, in set order, so the
+/// same set in another order is the same group) and the same event names listened for (a leader
+/// only passes on the events it listens for). A page that changes its URL or topics moves to
+/// another group ([`Tabs::regroup`]).
+pub fn group_key(stream_url: &str, event_names: &[String]) -> String {
+    // Event names in the given order (sorting would cost the bundle a sort): the same page asks
+    // the same.
+    let mut name = format!("sse-status/{WIRE_VERSION} {stream_url}");
+    for event in event_names {
+        name.push(' ');
+        name.push_str(event);
+    }
+    name
 }
 
 /// An event to show in the log.
@@ -268,6 +284,23 @@ impl Tabs {
             offline_since: None,
             seen: VecDeque::new(),
         }
+    }
+
+    /// This tab moves to another group ([`group_key`]: the page's URL or topics changed). It
+    /// leaves this one as on `pagehide` — a leader names its heir or lets go of the lock, so
+    /// another tab of the group takes the stream over, resuming from the last event id — and
+    /// gets the commands for that (run them against this group's lock and channel), and the tab
+    /// for the new group, about to join it (feed it [`TabsInput::Start`]): leading it if nobody
+    /// does, else following its leader. It keeps its id and patience, and the event ids it has
+    /// logged (a broadcast both groups relay is listed once) unless `fresh` (another URL:
+    /// another server's ids).
+    pub fn regroup(&mut self, fresh: bool, now: f64, policy: &Policy) -> (Vec<TabsCommand>, Tabs) {
+        let cmds = self.step(TabsInput::Leave, now, policy);
+        let mut next = Tabs::new(self.me.clone(), self.patience, self.election);
+        if !fresh {
+            next.seen = std::mem::take(&mut self.seen);
+        }
+        (cmds, next)
     }
 
     /// How many tabs share the stream: the leader counts; followers show the leader's count.

@@ -1274,3 +1274,149 @@ fn next_due_the_join_wait_and_the_hysteresis_end_nothing_for_a_leader() {
         "with locks: the queue"
     );
 }
+
+// --- A page that switches streams moves to another group of tabs ---
+
+#[test]
+fn group_key_one_group_per_url_topic_set_and_event_names() {
+    use super::target::Target;
+    let key = |url: &str, topics: &[&str], names: &[&str]| {
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        group_key(&Target::new(url, &topics).stream_url(), &names)
+    };
+    let a = key("/events", &["users/alice", "public"], &["demo"]);
+    assert_eq!(
+        a,
+        key("/events", &["public", "users/alice"], &["demo"]),
+        "a set"
+    );
+    assert_ne!(a, key("/events", &["public"], &["demo"]), "another set");
+    assert_ne!(
+        a,
+        key("/live/events", &["users/alice", "public"], &["demo"])
+    );
+    assert_ne!(a, key("/events", &["users/alice", "public"], &["chat"]));
+}
+
+#[test]
+fn regroup_with_locks_the_old_group_gets_a_new_leader_and_the_tab_follows_the_new_ones() {
+    let p = policy();
+    // Group A: this tab leads (after a few take-overs: term 3); B waits in the lock's queue.
+    let mut me = leader("M");
+    me.term = 3;
+    let mut b = follower("B", 0.5);
+    // The page switches topics: this tab leaves A as on pagehide …
+    let (cmds, mut next) = me.regroup(false, 500.0, &p);
+    assert!(
+        cmds.contains(&TabsCommand::StepDown),
+        "its stream closes, its lock goes"
+    );
+    assert!(cmds.contains(&TabsCommand::CancelLock));
+    assert!(cmds
+        .iter()
+        .any(|c| matches!(c, TabsCommand::Post(Msg::Leave { from, .. }) if from == "M")));
+    // … so the browser grants A's lock to the next tab in its queue, which leads A.
+    let cmds = b.step(TabsInput::LockGranted, 510.0, &p);
+    assert!(matches!(cmds[0], TabsCommand::Lead { .. }));
+    assert_eq!(b.role, TabRole::Leader);
+    // In group B it starts afresh: queued for B's lock, following B's leader, whose terms
+    // start over (term 1 < the 3 it had in A, yet not "a deposed leader speaking late").
+    assert_eq!(next.me, "M");
+    let cmds = next.step(
+        TabsInput::Start {
+            online: true,
+            hidden: false,
+        },
+        520.0,
+        &p,
+    );
+    assert!(cmds.contains(&TabsCommand::RequestLock));
+    let cmds = next.step(
+        msg(state_msg("K", 1, 3, &connected_state(0.0), 0.0)),
+        530.0,
+        &p,
+    );
+    assert!(matches!(cmds[0], TabsCommand::Show(_)), "{cmds:?}");
+    assert_eq!(
+        (next.role, next.leader.as_deref()),
+        (TabRole::Follower, Some("K"))
+    );
+    // Nobody leads B: the browser grants its lock at once, and the tab leads B.
+    let mut alone = leader("N").regroup(false, 500.0, &p).1;
+    alone.step(
+        TabsInput::Start {
+            online: true,
+            hidden: false,
+        },
+        520.0,
+        &p,
+    );
+    assert!(leads(&alone.step(TabsInput::LockGranted, 521.0, &p)));
+}
+
+#[test]
+fn regroup_over_the_channel_the_heir_leads_the_old_group_at_once() {
+    let p = policy();
+    let mut me = channel_leader("M");
+    me.step(
+        msg(Msg::Presence {
+            from: "B".into(),
+            hidden: false,
+        }),
+        400.0,
+        &p,
+    );
+    let (cmds, mut next) = me.regroup(false, 500.0, &p);
+    let heir = cmds.iter().find_map(|c| match c {
+        TabsCommand::Post(Msg::Leave { heir, .. }) => Some(heir.clone()),
+        _ => None,
+    });
+    assert_eq!(heir, Some(Some("B".into())));
+    // The heir hears it (from "M", its leader) and leads group A.
+    let mut b = channel_started("B", 0.5, false);
+    b.step(
+        msg(state_msg("M", 1, 2, &connected_state(0.0), 0.0)),
+        450.0,
+        &p,
+    );
+    assert!(leads(&b.step(
+        msg(Msg::Leave {
+            from: "M".into(),
+            heir: Some("B".into()),
+        }),
+        510.0,
+        &p,
+    )));
+    // In group B the tab says hello; with no answer within the join wait it leads B.
+    next.step(
+        TabsInput::Start {
+            online: true,
+            hidden: false,
+        },
+        520.0,
+        &p,
+    );
+    assert!(leads(&next.step(
+        TabsInput::Tick,
+        520.0 + p.share_join_wait_ms,
+        &p
+    )));
+}
+
+#[test]
+fn regroup_keeps_the_logged_ids_on_the_same_url_only() {
+    let p = policy();
+    let relayed =
+        |t: &mut Tabs, now| logged_ids(&t.step(msg(event_msg("K", 1, Some("s1-9"))), now, &p));
+    let mut me = follower("M", 0.5);
+    me.step(msg(event_msg("L", 1, Some("s1-9"))), 200.0, &p);
+    // The same broadcast, relayed by the new group's leader too: listed once.
+    let mut next = me.regroup(false, 300.0, &p).1;
+    assert!(relayed(&mut next, 310.0).is_empty());
+    // Another URL's server: an equal id is another event.
+    let mut me = follower("M", 0.5);
+    me.step(msg(event_msg("L", 1, Some("s1-9"))), 200.0, &p);
+    let mut next = me.regroup(true, 300.0, &p).1;
+    assert_eq!(relayed(&mut next, 310.0), [Some("s1-9".to_owned())]);
+}

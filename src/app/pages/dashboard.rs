@@ -11,7 +11,7 @@ use crate::app::language::switch_language;
 use crate::app::texts::Texts;
 use crate::client::format::duration;
 use crate::client::i18n::{BannerTexts, Lang};
-use crate::client::machine::{Phase, State};
+use crate::client::machine::{Cause, Phase, State};
 use crate::client::policy::Policy;
 use crate::client::ConnectionBanner;
 use crate::client::{
@@ -26,8 +26,9 @@ const DEFAULT_EVENT_NAMES: [&str; 6] = ["update", "notice", "alert", "deploy", "
 
 /// Client options from the query string: `max_attempts`, `hidden_grace_ms`, `events`, `share`
 /// (`share=0`: this tab keeps its own stream instead of sharing one with the browser's others),
-/// `topics` (`topics=a,b`: this tab streams only those of its granted topics; the server checks
-/// them against the grant as always, so one outside it is refused. Default: the whole grant).
+/// `immediate` (`immediate=0`: the page opens its stream only when asked to — the Connection
+/// card's button — as an app with `immediate: false` does, say after a sign-in). The topics:
+/// [`topics_from_query`].
 fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
     let mut policy = Policy::default();
     if let Some(n) = get("max_attempts").and_then(|v| v.parse().ok()) {
@@ -46,24 +47,27 @@ fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStat
                 .map(str::to_owned),
         );
     }
-    let share_across_tabs = !matches!(get("share").as_deref(), Some("0" | "false" | "off"));
-    // A topic never contains a comma (see the protocol's topic rules).
-    let topics = get("topics")
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
+    let off = |name| matches!(get(name).as_deref(), Some("0" | "false" | "off"));
     UseConnectionStatusOptions {
         policy,
         event_names,
-        share_across_tabs,
-        topics,
+        share_across_tabs: !off("share"),
+        immediate: !off("immediate"),
         ..UseConnectionStatusOptions::default()
     }
+}
+
+/// The topics `?topics=a,b` asks this page to stream (`None` without it: the whole grant). The
+/// server checks them against the grant as always, so one outside it is refused.
+fn topics_from_query(get: impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
+    // A topic never contains a comma (see the protocol's topic rules).
+    get("topics").map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 /// What the last reconnect meant for the data: replayed, lost, or a new server.
@@ -137,10 +141,16 @@ fn on_language_change(ev: leptos::ev::Event) {
     }
 }
 
-/// Whom the page streams as, the granted topics, and (with `--demo-users`) the demo's sign-in and
-/// publish form.
+/// Whom the page streams as, the granted topics — a checkbox each: ticked, the page streams it;
+/// a change switches the stream without a reload — and (with `--demo-users`) the demo's sign-in
+/// and publish form.
 #[component]
-fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
+fn AccessCard(
+    access: PageAccess,
+    lang: Lang,
+    /// The topics the page streams (the hook's `topics`).
+    streamed: RwSignal<Vec<String>>,
+) -> impl IntoView {
     let t = Texts::of(lang);
     let PageAccess {
         subject,
@@ -224,10 +234,40 @@ fn AccessCard(access: PageAccess, lang: Lang) -> impl IntoView {
                 <span class="muted">{subject.is_none().then_some(t.anonymous)}</span>
             </p>
             <p class="muted" hidden=topics.is_empty()>{t.topics_label}</p>
+            <p class="muted" hidden=topics.is_empty()>{t.topics_hint}</p>
             <ul class="topics" data-testid="topics">
                 {topics
                     .into_iter()
-                    .map(|topic| view! { <li data-topic=topic.clone()><code>{topic.clone()}</code></li> })
+                    .map(|topic| {
+                        let name = topic.clone();
+                        let ticked = move || streamed.with(|s| s.contains(&name));
+                        let name = topic.clone();
+                        let toggle = move |ev: leptos::ev::Event| {
+                            let on = event_target_checked(&ev);
+                            streamed.update(|s| {
+                                s.retain(|t| *t != name);
+                                if on {
+                                    s.push(name.clone());
+                                }
+                            });
+                        };
+                        view! {
+                            <li data-topic=topic.clone()>
+                                <label>
+                                    <input
+                                        type="checkbox"
+                                        data-testid="follow-topic"
+                                        value=topic.clone()
+                                        checked=ticked()
+                                        prop:checked=ticked
+                                        on:change=toggle
+                                    />
+                                    " "
+                                    <code>{topic.clone()}</code>
+                                </label>
+                            </li>
+                        }
+                    })
                     .collect::<Vec<_>>()}
             </ul>
             {demo}
@@ -242,14 +282,16 @@ pub fn Dashboard(
     /// The page's language (fixed per render: the switch reloads).
     lang: Lang,
 ) -> impl IntoView {
-    // The options only steer the browser's driver, so the server render (which has no query
-    // here) and the hydrated page still match.
+    // The server renders with the request's query and the browser with the page's: both render
+    // the same (the options steer the browser's driver; `immediate` and the topics also show).
     // Who this page streams as: the server read it from the access cookie (see `access.rs`).
     let access = initial_access();
     let mut options = options_from_query(page_query_param);
-    if options.topics.is_empty() {
-        options.topics = access.topics.clone();
-    }
+    // The topics this page streams: `?topics=`, else the whole grant. The access card's
+    // checkboxes change them, and the stream follows without a reload.
+    let streamed =
+        RwSignal::new(topics_from_query(page_query_param).unwrap_or_else(|| access.topics.clone()));
+    options.topics = streamed.into();
     if !access.demo_users.is_empty() {
         // The demo renews the access token there when the stream says `reauth`.
         options.refresh_url = Some("/demo/refresh".into());
@@ -270,6 +312,19 @@ pub fn Dashboard(
     let reconnects = move || state.with(|s| s.reconnects);
     let last_event_id = move || state.with(|s| s.last_event_id.clone());
     let role = move || status.sharing.with(|s| s.role);
+    // The page closed its stream (or has not opened it): its button opens it, else closes it.
+    let page_closed = move || {
+        state.with(|s| {
+            s.phase == Phase::Closed && matches!(s.cause, Cause::ClosedByPage | Cause::NotOpened)
+        })
+    };
+    let toggle_stream = move |_| {
+        if page_closed() {
+            status.open.run(());
+        } else {
+            status.close.run(());
+        }
+    };
     let shared_tabs = move || status.sharing.with(|s| s.tabs);
     let age = move || last_event_at().map(|at| (now.get() - at).max(0.0));
     let deadline = move || {
@@ -356,6 +411,16 @@ pub fn Dashboard(
                             {move || shared_tabs().to_string()}
                         </dd>
                     </dl>
+                    <p>
+                        <button
+                            type="button"
+                            data-testid="stream-toggle"
+                            data-action=move || if page_closed() { "open" } else { "close" }
+                            on:click=toggle_stream
+                        >
+                            {move || if page_closed() { t.open_stream } else { t.close_stream }}
+                        </button>
+                    </p>
                 </article>
 
                 <article class="card">
@@ -400,7 +465,7 @@ pub fn Dashboard(
                     </p>
                 </article>
 
-                <AccessCard access lang=l/>
+                <AccessCard access lang=l streamed/>
 
                 <article class="card">
                     <h2>{t.live_clients}</h2>
@@ -453,12 +518,22 @@ mod tests {
 
     #[test]
     fn topics_narrow_the_stream() {
-        let opts = options_from_query(|k| (k == "topics").then(|| "users/alice, ,public".into()));
-        assert_eq!(opts.topics, ["users/alice", "public"]);
-        assert!(
-            options_from_query(|_| None).topics.is_empty(),
+        let topics = topics_from_query(|k| (k == "topics").then(|| "users/alice, ,public".into()));
+        assert_eq!(topics.unwrap(), ["users/alice", "public"]);
+        assert_eq!(
+            topics_from_query(|_| None),
+            None,
             "default: the grant decides"
         );
+    }
+
+    #[test]
+    fn immediate_zero_leaves_opening_to_the_page() {
+        assert!(options_from_query(|_| None).immediate);
+        for off in ["0", "false", "off"] {
+            let opts = options_from_query(|k| (k == "immediate").then(|| off.into()));
+            assert!(!opts.immediate, "immediate={off}");
+        }
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub(crate) struct Texts {
     pub successful_reconnects: &'static str,
     pub last_event_id: &'static str,
     pub retries_by_itself: &'static str,
+    /// The Connection card's button: open the stream (closed by the page, or not opened yet) or
+    /// close it.
+    pub open_stream: &'static str,
+    pub close_stream: &'static str,
     pub live_clients: &'static str,
     /// "1,234 live clients on 3 instances".
     pub live_clients_text: fn(clients: u64, instances: u32) -> String,
@@ -72,6 +76,8 @@ pub(crate) struct Texts {
     pub access: &'static str,
     pub anonymous: &'static str,
     pub topics_label: &'static str,
+    /// Under the label: the ticked topics are streamed, and a change switches without a reload.
+    pub topics_hint: &'static str,
     pub sign_in_as: &'static str,
     pub sign_out: &'static str,
     pub publish_to: &'static str,

@@ -63,6 +63,8 @@ pub(crate) static TEXTS: Texts = Texts {
     successful_reconnects: "成功重连次数",
     last_event_id: "最后事件 ID",
     retries_by_itself: "页面会自动重试（指数退避加随机抖动）。",
+    open_stream: "打开数据流",
+    close_stream: "关闭数据流",
     live_clients: "在线客户端",
     live_clients_text: live_clients,
     store_notice:
@@ -84,6 +86,7 @@ pub(crate) static TEXTS: Texts = Texts {
     access: "访问权限",
     anonymous: "匿名（仅接收广播）",
     topics_label: "主题",
+    topics_hint: "本页面接收勾选的主题；更改后无需重新加载即可切换数据流。",
     sign_in_as: "登录为",
     sign_out: "退出登录",
     publish_to: "发布到",

@@ -13,6 +13,7 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
     rejected: "Access refused",
     paused: "Paused",
     closed: "Stream closed",
+    not_opened: "Not connected",
     failed: "Connection failed",
     attempt_before: "Attempt ",
     attempt_after: "",
@@ -36,5 +37,7 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         reauth: "Renewing access",
         signed_out: "You are signed out",
         revoked: "Your access was revoked",
+        switch: "Switching to the page's new stream",
+        not_opened: "The page has not opened the stream yet",
     },
 };

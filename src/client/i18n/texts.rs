@@ -23,8 +23,10 @@ pub struct BannerTexts {
     pub rejected: &'static str,
     /// Headline while paused (tab hidden too long).
     pub paused: &'static str,
-    /// Headline when the server ended the stream (204).
+    /// Headline when the server ended the stream (204), or the page closed it.
     pub closed: &'static str,
+    /// Headline before the page opens the stream (`immediate: false`, until `open()`).
+    pub not_opened: &'static str,
     /// Headline after giving up (`max_attempts`).
     pub failed: &'static str,
     /// Before the attempt number ("Attempt ").
@@ -66,6 +68,7 @@ impl BannerTexts {
             Phase::Offline => self.offline,
             Phase::Rejected => self.rejected,
             Phase::Paused => self.paused,
+            Phase::Closed if cause == Cause::NotOpened => self.not_opened,
             Phase::Closed => self.closed,
             Phase::Failed => self.failed,
         }
@@ -91,6 +94,8 @@ pub struct CauseTexts {
     pub reauth: &'static str,
     pub signed_out: &'static str,
     pub revoked: &'static str,
+    pub switch: &'static str,
+    pub not_opened: &'static str,
 }
 
 impl CauseTexts {
@@ -113,6 +118,8 @@ impl CauseTexts {
             Cause::Reauth => self.reauth,
             Cause::SignedOut => self.signed_out,
             Cause::Revoked => self.revoked,
+            Cause::Switch => self.switch,
+            Cause::NotOpened => self.not_opened,
         }
     }
 }

@@ -13,6 +13,7 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
     rejected: "访问被拒绝",
     paused: "已暂停",
     closed: "数据流已关闭",
+    not_opened: "未连接",
     failed: "连接失败",
     attempt_before: "第 ",
     attempt_after: " 次尝试",
@@ -36,5 +37,7 @@ pub(crate) static BANNER: BannerTexts = BannerTexts {
         reauth: "正在续期访问权限",
         signed_out: "您已退出登录",
         revoked: "您的访问权限已被撤销",
+        switch: "正在切换到此页面的新数据流",
+        not_opened: "此页面尚未打开数据流",
     },
 };

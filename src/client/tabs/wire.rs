@@ -169,7 +169,8 @@ pub enum Msg {
 
 /// Version of the message format. It is part of the lock and channel name, so tabs running
 /// different versions of the app (old tabs after a deploy) never share and never misread.
-pub const WIRE_VERSION: u32 = 2;
+/// 3: a state may carry the causes `switch` and `not-opened`.
+pub const WIRE_VERSION: u32 = 3;
 
 /// Field separator of the text form: a control character that valid JSON never holds raw; the
 /// one field that may hold anything (an event's data) comes last and is not split.
