@@ -490,6 +490,11 @@ pub fn Dashboard(
 mod tests {
     use super::*;
 
+    /// The options hold signals: build them under a reactive owner, as the page does.
+    fn options_from_query(get: impl Fn(&str) -> Option<String>) -> UseConnectionStatusOptions {
+        Owner::new().with(|| super::options_from_query(get))
+    }
+
     #[test]
     fn query_sets_policy_and_extra_event_names() {
         let opts = options_from_query(|k| match k {
