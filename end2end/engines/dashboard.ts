@@ -2,8 +2,7 @@
 //! Waits poll from here every 25 ms (one short script per poll, which every driver can run,
 //! also WebDriver with several tabs) and return the measured time.
 import type { Tab } from './driver';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from '../tests/fixtures/time';
 
 export interface PageFacts {
   banner: string | null;

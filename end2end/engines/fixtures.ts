@@ -60,4 +60,4 @@ export function measured(what: string, value: number, budget?: number): void {
   info.annotations.push({ type: 'measured', description: line });
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../tests/fixtures/time';
