@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { publish, metric } from '../tests/fixtures/tabs';
-import { EngineDashboard } from './dashboard';
+import { Dashboard } from '../tests/fixtures/dashboard';
 import type { ConsoleEntry, Driver } from './driver';
 import { expect, measured, sleep, test } from './fixtures';
 
@@ -20,10 +20,10 @@ function pageErrors(entries: ConsoleEntry[]): ConsoleEntry[] {
 }
 
 /** Opens `n` more tabs of the browser with the dashboard; returns their page objects. */
-async function openTabs(driver: Driver, baseURL: string, n: number): Promise<EngineDashboard[]> {
-  const tabs: EngineDashboard[] = [];
+async function openTabs(driver: Driver, baseURL: string, n: number): Promise<Dashboard[]> {
+  const tabs: Dashboard[] = [];
   for (let i = 0; i < n; i++) {
-    const tab = new EngineDashboard(await driver.newTab(), baseURL);
+    const tab = new Dashboard(await driver.newTab(), baseURL);
     await tab.goto();
     tabs.push(tab);
   }
@@ -34,7 +34,7 @@ async function openTabs(driver: Driver, baseURL: string, n: number): Promise<Eng
  * Waits until one leader has held for `holdMs` (leadership may still move: a hidden leader hands
  * over to a visible tab after a short hysteresis, as Firefox's background tabs are hidden).
  */
-async function stableLeader(tabs: EngineDashboard[], holdMs = 2000, timeoutMs = 20_000): Promise<EngineDashboard> {
+async function stableLeader(tabs: Dashboard[], holdMs = 2000, timeoutMs = 20_000): Promise<Dashboard> {
   const deadline = Date.now() + timeoutMs;
   let current = await singleLeader(tabs, timeoutMs);
   let since = Date.now();
@@ -51,7 +51,7 @@ async function stableLeader(tabs: EngineDashboard[], holdMs = 2000, timeoutMs = 
 }
 
 /** Every tab's facts and console, for a failure message (what the page showed, and why). */
-async function describeTabs(tabs: EngineDashboard[]): Promise<string> {
+async function describeTabs(tabs: Dashboard[]): Promise<string> {
   const lines: string[] = [];
   for (const [i, t] of tabs.entries()) {
     const facts = await t.facts().catch((e) => `facts unreadable: ${e}`);
@@ -62,7 +62,7 @@ async function describeTabs(tabs: EngineDashboard[]): Promise<string> {
 }
 
 /** Waits until exactly one of `tabs` leads and the others follow; returns the leader. */
-async function singleLeader(tabs: EngineDashboard[], timeoutMs = 15_000): Promise<EngineDashboard> {
+async function singleLeader(tabs: Dashboard[], timeoutMs = 15_000): Promise<Dashboard> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const roles = await Promise.all(tabs.map((t) => t.role()));
@@ -376,7 +376,7 @@ test('tab visibility: bringToFront and document.visibilityState', async ({ dash,
 });
 
 /** Starts recording this tab's `visibilitychange`s with the page's wall clock (`Date.now()`). */
-function recordVisibility(dash: EngineDashboard): Promise<void> {
+function recordVisibility(dash: Dashboard): Promise<void> {
   return dash.tab.eval(() => {
     const w = window as unknown as { __e2eVisibility?: Array<{ state: string; at: number }> };
     if (w.__e2eVisibility) return;
@@ -387,7 +387,7 @@ function recordVisibility(dash: EngineDashboard): Promise<void> {
 }
 
 /** The visibility changes recorded since `recordVisibility()`, oldest first. */
-function visibilityChanges(dash: EngineDashboard): Promise<Array<{ state: string; at: number }>> {
+function visibilityChanges(dash: Dashboard): Promise<Array<{ state: string; at: number }>> {
   return dash.tab.eval(() => (window as unknown as { __e2eVisibility?: Array<{ state: string; at: number }> }).__e2eVisibility ?? []);
 }
 
