@@ -4,7 +4,8 @@ import config from '../playwright.config';
 import type { Driver } from './driver';
 import { PageTab } from './page-tab';
 
-class ChromiumTab extends PageTab<Page> {
+/** A Playwright page as a `Tab` (also what `PageDashboard` of the Chromium suite reads through). */
+export class ChromiumTab extends PageTab<Page> {
   constructor(page: Page) {
     super(page);
     page.on('console', (m) => {

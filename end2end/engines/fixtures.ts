@@ -5,7 +5,7 @@ import { test as base } from '@playwright/test';
 import { faultProxyFixture, serverFixture } from '../tests/fixtures/processes';
 import type { FaultProxy } from '../tests/fixtures/proxy';
 import type { ServerOptions, ServerProcess } from '../tests/fixtures/server';
-import { EngineDashboard } from './dashboard';
+import { Dashboard } from '../tests/fixtures/dashboard';
 import type { Driver, Engine } from './driver';
 import { launch } from './launch';
 
@@ -18,7 +18,7 @@ interface Fixtures {
   faultProxy: FaultProxy;
   driver: Driver;
   /** The dashboard in the browser's first tab, through the proxy (not opened yet). */
-  dash: EngineDashboard;
+  dash: Dashboard;
 }
 
 /** The browser versions seen by this worker, printed once at the end. */
@@ -47,7 +47,7 @@ export const test = base.extend<Fixtures>({
   },
 
   dash: async ({ driver, faultProxy }, use) => {
-    await use(new EngineDashboard(driver.first, faultProxy.url));
+    await use(new Dashboard(driver.first, faultProxy.url));
   },
 });
 
@@ -60,4 +60,4 @@ export function measured(what: string, value: number, budget?: number): void {
   info.annotations.push({ type: 'measured', description: line });
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../tests/fixtures/time';

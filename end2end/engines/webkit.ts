@@ -10,11 +10,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from '../tests/fixtures/server';
 import type { ConsoleEntry, Driver, Tab } from './driver';
+import { sleep } from '../tests/fixtures/time';
 
 export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? '/usr/bin/WebKitWebDriver';
 export const MINIBROWSER = process.env.MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 class WebDriverError extends Error {}
 

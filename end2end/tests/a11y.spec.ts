@@ -1,7 +1,7 @@
 // axe-core on the dashboard in the states a user is most likely to meet.
 import { expectNoViolations } from './fixtures/axe';
 import { expect, test } from './fixtures';
-import { Dashboard } from './fixtures/dashboard';
+import { PageDashboard } from './fixtures/dashboard';
 
 test('no axe violations while connected', async ({ dashboard, page }) => {
   await dashboard.goto();
@@ -12,7 +12,7 @@ test('no axe violations while connected', async ({ dashboard, page }) => {
 test('no axe violations in a leader tab and a follower tab (tab role and shared count)', async ({ context, dashboard, page }) => {
   await dashboard.goto();
   await dashboard.waitConnected();
-  const other = new Dashboard(await context.newPage());
+  const other = new PageDashboard(await context.newPage());
   await other.goto();
   await other.waitConnected();
   await expect(dashboard.tabRole).toHaveAttribute('data-role', 'leader');

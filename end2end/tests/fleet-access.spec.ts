@@ -5,7 +5,7 @@
 import type { BrowserContext } from '@playwright/test';
 import { expect, measured, sleep, test as base } from './fixtures';
 import { cycle, demoIds, demoTexts, publishBurst, reaching, signIn, type Publisher } from './fixtures/access';
-import type { Dashboard } from './fixtures/dashboard';
+import type { PageDashboard } from './fixtures/dashboard';
 import { type Fleet, useFleet } from './fixtures/fleet';
 import { metric } from './fixtures/tabs';
 
@@ -43,7 +43,7 @@ test('alice and bob through nginx on two instances: each sees only their topic, 
   };
   // Alice in two browsers (say laptop and phone: two streams), bob in a third.
   const alice = [await signIn(page, 'alice')];
-  const instanceOf = async (d: Dashboard) => fleet.instances.indexOf(await fleet.byServerId(await d.text(d.serverId)));
+  const instanceOf = async (d: PageDashboard) => fleet.instances.indexOf(await fleet.byServerId(await d.text(d.serverId)));
   const first = await instanceOf(alice[0]);
   const second = await signIn(await (await newWindow()).newPage(), 'alice');
   alice.push(second);

@@ -32,40 +32,6 @@ test.describe('direct to the server', () => {
     expect(await dashboard.bannerState()).toBe('connected');
   });
 
-  test('SIGKILL of the server shows reconnecting within 2 s; a restart on the same port reconnects to the new process', async ({
-    dashboard,
-    server,
-  }) => {
-    await dashboard.goto();
-    const connectionBefore = await dashboard.waitConnected();
-    const serverBefore = await dashboard.text(dashboard.serverId);
-
-    const killedAt = Date.now();
-    await server.kill();
-    const detect = await dashboard.waitForBanner('reconnecting', 10_000, killedAt);
-    measured('SIGKILL -> banner reconnecting', detect, 2000);
-    expect(detect).toBeLessThanOrEqual(2000);
-
-    const restartedAt = Date.now();
-    await server.start();
-    const back = await dashboard.waitForBanner('connected', 40_000, restartedAt);
-    measured('restart (healthz up) -> banner connected', back);
-    await expect(dashboard.serverId).not.toHaveText(serverBefore);
-    await expect(dashboard.serverId).not.toHaveText('');
-    await expect(dashboard.connectionId).not.toHaveText(connectionBefore);
-  });
-
-  test('no console errors or warnings (hydration included) on load', async ({ dashboard, consoleLog, pageErrors }) => {
-    await dashboard.goto();
-    await dashboard.waitConnected();
-    await sleep(3000); // a few pings, and any late warning
-    const bad = consoleLog
-      .filter((m) => m.type() === 'error' || m.type() === 'warning')
-      .map((m) => `[${m.type()}] ${m.text()} (${m.location().url}:${m.location().lineNumber})`);
-    expect(bad).toEqual([]);
-    expect(pageErrors.map((e) => e.message)).toEqual([]);
-  });
-
   test('a published event shows in the event log with its id and name', async ({ dashboard, server }) => {
     await dashboard.goto();
     await dashboard.waitConnected();
@@ -79,24 +45,5 @@ test.describe('direct to the server', () => {
   });
 });
 
-test('503 on /events: reconnecting with cause server-error and a rising attempt counter; recovers by itself', async ({
-  dashboard,
-  faultProxy,
-}) => {
-  await dashboard.goto();
-  await dashboard.waitConnected();
-
-  faultProxy.status(503);
-  await dashboard.waitForBanner('reconnecting', 10_000);
-  await expect.poll(() => dashboard.machineCause(), { timeout: 10_000 }).toBe('server-error');
-  await expect(dashboard.bannerCause).not.toHaveText('');
-  const first = await dashboard.number(dashboard.reconnectAttempt);
-  expect(first).toBeGreaterThanOrEqual(1);
-  await expect.poll(() => dashboard.number(dashboard.reconnectAttempt), { timeout: 15_000 }).toBeGreaterThan(first);
-
-  const passAt = Date.now();
-  faultProxy.pass();
-  const back = await dashboard.waitForBanner('connected', 40_000, passAt);
-  measured('503 lifted -> banner connected', back);
-  await expect.poll(() => dashboard.machineCause()).toBe('none');
-});
+// SIGKILL and restart, no console errors or warnings on load, 503 on /events: engines/core.spec.ts
+// (in every engine).

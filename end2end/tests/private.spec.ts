@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import type { BrowserContext } from '@playwright/test';
 import { expect, measured, sleep, test } from './fixtures';
 import { cycle, demoIds, demoTexts, publishBurst, publishTo, reaching, signIn } from './fixtures/access';
-import { Dashboard } from './fixtures/dashboard';
+import { PageDashboard } from './fixtures/dashboard';
 import { metric, Tabs } from './fixtures/tabs';
 
 const SECRET = 'e2e-auth-secret-0123456789abcdef';
@@ -103,10 +103,10 @@ test('a refused renewal says signed out, for good', async ({ page, context }) =>
 test('revocation: every tab of the subject says revoked within 1 s, and the server holds none of their streams', async ({ page, context, server }) => {
   await signIn(page, 'alice');
   const second = await context.newPage();
-  const other = new Dashboard(second);
+  const other = new PageDashboard(second);
   await other.goto();
   await other.waitConnected();
-  const tabs = [new Dashboard(page), other];
+  const tabs = [new PageDashboard(page), other];
   const since = Date.now();
   const res = await fetch(`${server.url}/api/revoke`, {
     method: 'POST',
@@ -209,7 +209,7 @@ test.describe('tabs', () => {
     expect(await metric(server, 'sse_connections_open'), 'one stream for alice’s 3 tabs, one for bob').toBe(2);
 
     const targets = cycle([['users/alice'], ['users/bob'], ['public'], []], 24);
-    let handover: Promise<[Dashboard, number]> | undefined;
+    let handover: Promise<[PageDashboard, number]> | undefined;
     const sent = await publishBurst(server, targets, 'burst', 100, async (i) => {
       if (i === 6) {
         handover = tabs.firstToLead(followers, 10_000, Date.now());
@@ -237,7 +237,7 @@ test.describe('tabs', () => {
     const A = ['users/alice'];
     const B = ['public'];
     const tabs = new Tabs(context);
-    const first = new Dashboard(page);
+    const first = new PageDashboard(page);
     await first.goto(`?topics=${A.join(',')}`);
     tabs.all.push(first);
     const setA = [first, ...(await tabs.open(3, `?topics=${A.join(',')}`))];
@@ -294,13 +294,13 @@ test('forged, expired, wrong-secret, alg none and missing tokens: the page says 
     // No token at all, asking for a topic (the dashboard's ?topics= narrows to it).
     ['missing, asking for users/alice', null, '?topics=users/alice'],
   ];
-  const pages: [string, Dashboard][] = [];
+  const pages: [string, PageDashboard][] = [];
   const contexts: BrowserContext[] = [];
   for (const [what, token, query] of cases) {
     const context = await browser.newContext({ baseURL });
     contexts.push(context);
     if (token) await context.addCookies([{ name: 'sse_access', value: token, url: baseURL! }]);
-    const dash = new Dashboard(await context.newPage());
+    const dash = new PageDashboard(await context.newPage());
     await dash.goto(query);
     await dash.waitForBanner('rejected', 15_000);
     await expect(dash.page.getByTestId('subject'), what).toHaveText('');
@@ -310,7 +310,7 @@ test('forged, expired, wrong-secret, alg none and missing tokens: the page says 
   const control = await browser.newContext({ baseURL });
   contexts.push(control);
   await control.addCookies([{ name: 'sse_access', value: good, url: baseURL! }]);
-  const ok = new Dashboard(await control.newPage());
+  const ok = new PageDashboard(await control.newPage());
   await ok.goto();
   await ok.waitConnected();
   await expect(ok.page.getByTestId('subject')).toHaveText('alice');

@@ -4,8 +4,7 @@ import { test as base, expect } from '@playwright/test';
 import http from 'node:http';
 import type net from 'node:net';
 import { FaultProxy } from './fixtures/proxy';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { sleep } from './fixtures/time';
 
 /** `/events` streams a line every 50 ms; every other path answers "ok". */
 async function startUpstream(): Promise<{ port: number; close: () => Promise<void> }> {

@@ -3,7 +3,7 @@
 // test's output folder.
 import path from 'node:path';
 import { expect, sleep, test } from './fixtures';
-import { Dashboard } from './fixtures/dashboard';
+import { PageDashboard } from './fixtures/dashboard';
 import { REPO_ROOT } from './fixtures/server';
 
 test.use({ useProxy: false, viewport: { width: 1280, height: 860 } });
@@ -28,7 +28,7 @@ test('docs/dashboard.png', async ({ dashboard, server, page }, testInfo) => {
 test('docs/tabs.png', async ({ context, dashboard }, testInfo) => {
   await dashboard.goto();
   await dashboard.waitConnected();
-  const others = [new Dashboard(await context.newPage()), new Dashboard(await context.newPage())];
+  const others = [new PageDashboard(await context.newPage()), new PageDashboard(await context.newPage())];
   for (const tab of others) {
     await tab.page.setViewportSize({ width: 1280, height: 860 });
     await tab.goto();

@@ -3,7 +3,7 @@
 // BroadcastChannel. Real Chromium, one browser context (a window's tabs: one connection pool, one
 // Web Locks scope), real server processes.
 import { expect, measured, sleep, test } from './fixtures';
-import { Dashboard } from './fixtures/dashboard';
+import { PageDashboard } from './fixtures/dashboard';
 import { allConnected, expectEveryIdOnce, leaderBlocked, leaderClosedDuringBurst, leaderHides, metric, openLed, publishSeries, Tabs } from './fixtures/tabs';
 
 const HEARTBEAT_MS = 1000;
@@ -219,7 +219,7 @@ test('server render and first client render agree: solo, 1 tab (no hydration war
   const pages = [await context.newPage(), await context.newPage()];
   for (const p of pages) p.on('console', (m) => ['error', 'warning'].includes(m.type()) && messages.push(m.text()));
   for (const p of pages) {
-    const d = new Dashboard(p);
+    const d = new PageDashboard(p);
     await d.goto();
     tabs.all.push(d);
   }
