@@ -6,7 +6,7 @@
 import type { Locator, Page } from '@playwright/test';
 import { expect, measured, test } from './fixtures';
 import { demoIds, publishBurst, publishTo, reaching, signIn } from './fixtures/access';
-import { Dashboard } from './fixtures/dashboard';
+import { PageDashboard } from './fixtures/dashboard';
 import { allConnected, metric, publish, Tabs } from './fixtures/tabs';
 import type { ServerProcess } from './fixtures/server';
 
@@ -56,7 +56,7 @@ test('switching topics: no reload, resumes after the last event, the new topic a
   test.setTimeout(90_000);
   await page.addInitScript({ path: require.resolve('./fixtures/state-recorder.js') });
   await signIn(page, 'alice');
-  const dash = new Dashboard(page);
+  const dash = new PageDashboard(page);
   await dash.goto('?topics=users/alice');
   await dash.waitConnected();
   await expect(follow(page, 'users/alice')).toBeChecked();
@@ -109,7 +109,7 @@ test('tabs regroup by topic set: the switching leader hands its old group over a
   test.setTimeout(120_000);
   await signIn(page, 'alice');
   const tabs = new Tabs(context);
-  const first = new Dashboard(page);
+  const first = new PageDashboard(page);
   await first.goto('?topics=users/alice');
   tabs.all.push(first);
   await tabs.open(2, '?topics=users/alice');
@@ -159,7 +159,7 @@ test('?immediate=0: the page says "not connected" and requests no stream until i
   // The server render says so already (and hydration keeps it).
   const html = await (await page.request.get('/?immediate=0')).text();
   expect(html).toMatch(/data-testid="connection-banner"[^>]*data-state="closed"[^>]*data-cause="not-opened"/);
-  const dash = new Dashboard(page);
+  const dash = new PageDashboard(page);
   await dash.goto('?immediate=0');
   await expect(dash.banner).toHaveAttribute('data-state', 'closed');
   await expect(dash.banner).toHaveAttribute('data-cause', 'not-opened');
