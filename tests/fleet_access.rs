@@ -106,23 +106,25 @@ async fn topics_replay_presence_and_revocation_hold_across_the_fleet() {
     drop(again);
 
     // Presence: alice's two streams, counted on either instance.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let p: serde_json::Value = c
-            .get(b.url("/api/presence?topic=users/alice"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if p == json!({"topic": "users/alice", "subscribers": 2, "instances": 2}) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "presence: {p}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "presence: 2 on 2 instances",
+        Duration::from_secs(5),
+        || async {
+            let p: serde_json::Value = c
+                .get(b.url("/api/presence?topic=users/alice"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            when(p, |p| {
+                *p == json!({"topic": "users/alice", "subscribers": 2, "instances": 2})
+            })
+        },
+    )
+    .await;
 
     // Revocation on A ends alice's streams on both instances within a second; bob's stays.
     let started = Instant::now();
@@ -145,9 +147,11 @@ async fn topics_replay_presence_and_revocation_hold_across_the_fleet() {
         "revoked everywhere in {:?}",
         started.elapsed()
     );
-    wait_until("alice holds no stream on B", Duration::from_secs(1), || {
-        b.hub.open_streams() == 1
-    })
+    eventually(
+        "alice holds no stream on B",
+        Duration::from_secs(1),
+        || async { when(b.hub.open_streams(), |n| *n == 1) },
+    )
     .await;
     assert_eq!(a.hub.open_streams(), 0);
     publish_to(&c, &a, &["users/bob"], "update", json!("b2")).await;

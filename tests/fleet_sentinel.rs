@@ -252,14 +252,18 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
         })
     };
 
+    // Steady load before the fault: a phase of the scenario (its length is the subject; the
+    // publisher's outcomes are read at its end), not a wait for something to happen.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let old = ha.node_at(ha.primary_port().await.expect("a primary"));
+    let old = ha.node_at(ha.primary_port().await);
     let killed = match fault {
         Fault::Kill => {
             let replicas: Vec<usize> = (0..3).filter(|&i| i != old).collect();
             for &i in &replicas {
                 ha.cut_replication(i).await;
             }
+            // Publishes the old primary alone acknowledges (its replicas cut off): the window
+            // of writes the kill may lose, a phase of the scenario rather than a wait.
             tokio::time::sleep(Duration::from_millis(300)).await;
             ha.nodes[old].kill();
             let killed = Instant::now();
@@ -309,18 +313,25 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
     // store is back (bounded wait: a busy machine may take a few heartbeats), then the readers
     // stop.
     let want: HashSet<u64> = acked.keys().copied().collect();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let done = seen.iter().all(|s| {
-            let s = s.lock().unwrap();
-            let got: HashSet<u64> = s.updates.iter().map(|u| u.1).collect();
-            s.store_up_at_end && want.is_subset(&got)
-        });
-        if done {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(
+        "every stream has every acknowledged event and a ping saying the store is up",
+        Duration::from_secs(20),
+        || async {
+            for (n, s) in seen.iter().enumerate() {
+                let s = s.lock().unwrap();
+                let got: HashSet<u64> = s.updates.iter().map(|u| u.1).collect();
+                let missing = want.difference(&got).count();
+                if !s.store_up_at_end || missing > 0 {
+                    return Err(format!(
+                        "stream {n}: {missing} missing, store up at its end: {}",
+                        s.store_up_at_end
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
     stop_reading.store(true, Ordering::SeqCst);
     for r in readers {
         r.await.expect("reader");
@@ -364,7 +375,7 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
     }
 
     // What the new primary's stream holds.
-    let new = ha.node_at(ha.primary_port().await.expect("a new primary"));
+    let new = ha.node_at(ha.primary_port().await);
     assert_ne!(new, old, "Sentinel promoted a replica");
     let mut conn = ha.conn(new).await;
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
@@ -382,16 +393,16 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
         ha.restart(old);
     }
     let restarted = Instant::now();
-    loop {
-        if ha.nodes[old].role().await.as_deref() == Some("slave") {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(20),
-            "the old primary did not rejoin as a replica in 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        "the old primary rejoins as a replica",
+        Duration::from_secs(20),
+        || async {
+            when(ha.nodes[old].role().await, |r| {
+                r.as_deref() == Some("slave")
+            })
+        },
+    )
+    .await;
     let rejoined_after = restarted.elapsed();
     // ... and catches up: it has the newest acknowledged event.
     let newest = acked
@@ -399,24 +410,23 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
         .max_by_key(|id| stream_id(id))
         .expect("acknowledged events")
         .clone();
-    loop {
-        let mut conn = ha.conn(old).await;
-        let found: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg("sse-status:events")
-            .arg(&newest)
-            .arg(&newest)
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        if !found.ids.is_empty() {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(30),
-            "the old primary did not catch up as a replica"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let catch_up = Duration::from_secs(30).saturating_sub(restarted.elapsed());
+    eventually(
+        "the old primary catches up as a replica",
+        catch_up,
+        || async {
+            let mut conn = ha.conn(old).await;
+            let found: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+                .arg("sse-status:events")
+                .arg(&newest)
+                .arg(&newest)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or_default();
+            !found.ids.is_empty()
+        },
+    )
+    .await;
 
     stop(a).await;
     stop(b).await;

@@ -247,9 +247,13 @@ async fn bad_credentials_and_bad_topics_get_clear_errors_and_no_events() {
         let wrong_secret = JwtAuthorizer::new("another-secret-entirely")
             .issue("alice", &["users/bob"], Duration::from_secs(60))
             .unwrap();
-        let expired = token("alice", &["users/alice"], Duration::ZERO);
+        // Expired a minute ago (`exp` has whole seconds and no leeway: a token minted to expire
+        // now is still good within its second, hence a signed one from the past, not a wait).
+        let expired = signed_as(
+            &json!({"alg": "HS256", "typ": "JWT"}),
+            &json!({"sub": "alice", "exp": in_a_minute - 120, "topics": ["users/alice"]}),
+        );
         let forged = forge(&alice());
-        tokio::time::sleep(Duration::from_millis(1100)).await;
         let topic = server.url("/events?topic=users/alice");
         let plain = server.url("/events");
         for (what, url, token) in [
@@ -403,8 +407,8 @@ async fn an_expiring_grant_ends_the_stream_with_reauth_and_resuming_misses_nothi
         // Then the stream ends cleanly (the body completes; no TCP reset).
         let end = tokio::time::timeout(Duration::from_secs(2), s.next()).await;
         assert!(matches!(end, Ok(None)), "the stream ends after reauth");
-        wait_until("the stream is gone", Duration::from_secs(2), || {
-            server.hub.open_streams() == 0
+        eventually("the stream is gone", Duration::from_secs(2), || async {
+            when(server.hub.open_streams(), |n| *n == 0)
         })
         .await;
         // Published while the client refreshes: the resumed stream replays it.
@@ -481,9 +485,11 @@ async fn revoking_a_subject_ends_its_streams_with_revoked_and_no_others() {
         assert!(matches!(end, Ok(None)), "the stream ends after revoked");
     }
     assert!(started.elapsed() < Duration::from_secs(1));
-    wait_until("only bob's stream is open", Duration::from_secs(2), || {
-        server.hub.open_streams() == 1
-    })
+    eventually(
+        "only bob's stream is open",
+        Duration::from_secs(2),
+        || async { when(server.hub.open_streams(), |n| *n == 1) },
+    )
     .await;
     publish(&c, &server, "update", json!("still here")).await;
     assert_eq!(next_app(&mut b).await.data, "\"still here\"");
@@ -543,17 +549,15 @@ async fn presence_counts_the_streams_a_topic_reaches() {
         2
     );
     drop(a);
-    let mut left = 2;
-    for _ in 0..200 {
-        left = presence(&c, &server, "users/alice").await["subscribers"]
-            .as_u64()
-            .unwrap();
-        if left == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(left, 1, "a closed stream leaves the count");
+    eventually(
+        "a closed stream leaves the count",
+        Duration::from_secs(2),
+        || async {
+            let left = presence(&c, &server, "users/alice").await["subscribers"].as_u64();
+            when(left, |n| *n == Some(1))
+        },
+    )
+    .await;
     // Publisher-only, one valid topic.
     let resp = c
         .get(server.url("/api/presence?topic=users/alice"))

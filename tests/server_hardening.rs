@@ -255,8 +255,8 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
         held.push(connect(&server).await);
     }
     // Let the accept loop take them all.
-    wait_until("10 sockets accepted", Duration::from_secs(2), || {
-        server.hub.open_sockets() >= 10
+    eventually("10 sockets accepted", Duration::from_secs(2), || async {
+        when(server.hub.open_sockets(), |n| *n >= 10)
     })
     .await;
     let mut extra = connect(&server).await;
@@ -269,8 +269,8 @@ async fn beyond_the_socket_cap_new_connections_get_a_prompt_503() {
     assert!(start.elapsed() < Duration::from_millis(500));
     drop(held);
     // Room again: served.
-    wait_until("every socket closed", Duration::from_secs(2), || {
-        server.hub.open_sockets() == 0
+    eventually("every socket closed", Duration::from_secs(2), || async {
+        when(server.hub.open_sockets(), |n| *n == 0)
     })
     .await;
     let mut sock = connect(&server).await;

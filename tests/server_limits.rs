@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,14 +18,12 @@ fn free_addr() -> String {
 }
 
 async fn wait_up(addr: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server at {addr} did not come up");
+    eventually(
+        &format!("the server at {addr} up"),
+        Duration::from_secs(10),
+        || TcpStream::connect(addr),
+    )
+    .await;
 }
 
 /// Stop by PID (SIGTERM) and return everything it logged.

@@ -57,15 +57,10 @@ async fn sigterm_with_open_streams_exits_in_time() {
         .unwrap();
     let c = client();
     let url = format!("http://{addr}");
-    let mut up = false;
-    for _ in 0..100 {
-        if c.get(format!("{url}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "server came up");
+    eventually("the server up", Duration::from_secs(5), || {
+        c.get(format!("{url}/healthz")).send()
+    })
+    .await;
     let mut streams = Vec::new();
     for _ in 0..3 {
         let (_, _, mut events) = open(&c, &format!("{url}/events"), &[]).await;

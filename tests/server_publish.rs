@@ -267,8 +267,8 @@ async fn drain_with_1000_open_streams_tells_each_and_exits_in_time() {
             .unwrap();
         sockets.push(s);
     }
-    wait_until("1000 streams open", Duration::from_secs(20), || {
-        server.hub.open_streams() >= 1000
+    eventually("1000 streams open", Duration::from_secs(20), || async {
+        when(server.hub.open_streams(), |n| *n >= 1000)
     })
     .await;
     let c = client();

@@ -37,8 +37,8 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         .unwrap();
     let (_, _, mut reader) = open(&c, &server.url("/events"), &[]).await;
     next_event(&mut reader, Duration::from_secs(2)).await;
-    wait_until("both streams open", Duration::from_secs(5), || {
-        server.hub.open_streams() >= 2
+    eventually("both streams open", Duration::from_secs(5), || async {
+        when(server.hub.open_streams(), |n| *n >= 2)
     })
     .await;
 
@@ -57,9 +57,11 @@ async fn a_client_that_stops_reading_is_dropped_and_memory_stays_bounded() {
         assert_eq!(got.id, id, "the reading client keeps receiving everything");
     }
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
-    wait_until("the stalled client dropped", Duration::from_secs(5), || {
-        server.hub.open_streams() <= 1
-    })
+    eventually(
+        "the stalled client dropped",
+        Duration::from_secs(5),
+        || async { when(server.hub.open_streams(), |n| *n <= 1) },
+    )
     .await;
     assert!(
         grown_mib < 24,

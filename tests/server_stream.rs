@@ -149,8 +149,8 @@ async fn a_client_that_leaves_frees_its_slot() {
     assert_eq!(server.hub.open_streams(), 1);
     drop(events);
     // the server notices on its next write (a ping within 100 ms)
-    wait_until("the disconnect noticed", Duration::from_secs(3), || {
-        server.hub.open_streams() == 0
+    eventually("the disconnect noticed", Duration::from_secs(3), || async {
+        when(server.hub.open_streams(), |n| *n == 0)
     })
     .await;
 }
@@ -177,15 +177,10 @@ async fn beyond_max_streams_streams_get_503_with_retry_after_and_json() {
         200
     );
     drop(a);
-    let mut ok = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if server.hub.open_streams() < 2 {
-            ok = true;
-            break;
-        }
-    }
-    assert!(ok, "slot freed");
+    eventually("the slot freed", Duration::from_secs(2), || async {
+        when(server.hub.open_streams(), |n| *n < 2)
+    })
+    .await;
     let (status, _, _) = open(&c, &server.url("/events"), &[]).await;
     assert_eq!(status, 200);
 }
@@ -265,8 +260,11 @@ async fn anonymous_renders_are_shared_for_a_second_and_private_ones_never() {
     let private = page(&[("cookie", "sse_access=x")], "/").await;
     assert_ne!(private, first);
     assert_ne!(page(&[("cookie", "sse_access=x")], "/").await, private);
-    // A second later the page is rendered again.
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    // A second later the page is rendered again. The cache reads tokio's clock: move it on a
+    // second instead of waiting one (paused only for the jump; the sockets need it running).
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    tokio::time::resume();
     assert_ne!(page(&[], "/").await, first, "an entry lives one second");
 }
 
@@ -300,20 +298,14 @@ async fn shutdown_ends_open_streams_and_returns_within_the_timeout() {
 }
 
 /// Read from `s` until `needle` shows up (or fail after 3 s); returns everything read.
-async fn read_until(s: &mut tokio::net::TcpStream, needle: &str) -> String {
-    use tokio::io::AsyncReadExt;
-    let mut all = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while !String::from_utf8_lossy(&all).contains(needle) {
-        let n = tokio::time::timeout_at(deadline, s.read(&mut buf))
-            .await
-            .expect("in time")
-            .unwrap();
-        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&all));
-        all.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&all).into_owned()
+async fn read_to(s: &mut tokio::net::TcpStream, needle: &str) -> String {
+    let (all, end) = read_until(s, Duration::from_secs(3), |all| {
+        String::from_utf8_lossy(all).contains(needle)
+    })
+    .await;
+    let all = String::from_utf8_lossy(&all).into_owned();
+    assert_eq!(end, ReadEnd::Done, "{needle:?} not read: {all}");
+    all
 }
 
 #[tokio::test]
@@ -324,13 +316,13 @@ async fn events_on_a_reused_keep_alive_connection_work_the_same() {
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let first = read_until(&mut s, "\"status\":\"ok\"").await;
+    let first = read_to(&mut s, "\"status\":\"ok\"").await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
     // the same connection now asks for the stream (what a browser does with a pooled connection)
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: nonsense\r\n\r\n")
         .await
         .unwrap();
-    let text = read_until(&mut s, "\n\n").await;
+    let text = read_to(&mut s, "\n\n").await;
     let text = read_until_more(&mut s, text, "event: connected").await;
     assert!(text.contains("content-type: text/event-stream"), "{text}");
     assert!(text.contains("cache-control: no-cache"), "{text}");
@@ -340,7 +332,7 @@ async fn events_on_a_reused_keep_alive_connection_work_the_same() {
 
 async fn read_until_more(s: &mut tokio::net::TcpStream, mut have: String, needle: &str) -> String {
     if !have.contains(needle) {
-        have.push_str(&read_until(s, needle).await);
+        have.push_str(&read_to(s, needle).await);
     }
     have
 }
@@ -353,7 +345,7 @@ async fn a_new_connection_gets_the_direct_stream_with_the_contract_headers() {
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
         .await
         .unwrap();
-    let text = read_until(&mut s, "event: connected").await;
+    let text = read_to(&mut s, "event: connected").await;
     let head = text.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200 ok"), "{head}");
     assert!(head.contains("content-type: text/event-stream"));
@@ -365,14 +357,27 @@ async fn a_new_connection_gets_the_direct_stream_with_the_contract_headers() {
 #[tokio::test]
 async fn a_client_that_never_finishes_its_request_is_not_served() {
     use tokio::io::AsyncWriteExt;
-    let server = TestServer::start(config(100)).await;
+    let mut cfg = config(100);
+    cfg.header_timeout_ms = 300;
+    let server = TestServer::start(cfg).await;
     let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     s.write_all(b"GET /events HTTP/1.1\r\nHost:").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server's verdict on the half head (its header timeout) is the event to wait for: the
+    // stream was never opened up to then.
+    let (answer, end) = read_until(&mut s, Duration::from_secs(5), |_| false).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert_eq!(end, ReadEnd::Closed, "the server hung up: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(
         server.hub.open_streams(),
         0,
         "no stream before the head is complete"
+    );
+    let metrics = text(&client(), server.url("/metrics")).await;
+    assert_eq!(
+        metric_value(&metrics, "sse_connections_total"),
+        Some(0.0),
+        "no stream was ever opened"
     );
 }
 

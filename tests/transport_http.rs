@@ -5,6 +5,8 @@
 
 #![cfg(feature = "ssr")]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -18,6 +20,8 @@ use sse_status::server::{bind, serve, HubConfig, LiveHub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+
+use support::{eventually, when, ReadEnd};
 
 const TOKEN: &str = "transport-test-token";
 
@@ -92,19 +96,50 @@ async fn start_with(config: HubConfig) -> Server {
     }
 }
 
-/// Read whatever arrives within `wait` (stopping early at end of file); `true` with it when
-/// the server closed the connection.
-async fn read_for(sock: &mut TcpStream, wait: Duration) -> (String, bool) {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into(), true),
-            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
-            Err(_) => return (String::from_utf8_lossy(&out).into(), false),
-        }
-    }
+/// Read until `done(everything read)` holds, failing naming `what` if the server closes the
+/// connection first or 3 s pass.
+async fn read_to(sock: &mut TcpStream, what: &str, mut done: impl FnMut(&str) -> bool) -> String {
+    let (got, end) = support::read_until(sock, Duration::from_secs(3), |got| {
+        done(&String::from_utf8_lossy(got))
+    })
+    .await;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert_eq!(end, ReadEnd::Done, "{what}: {got}");
+    got
+}
+
+/// Read until the server closes the connection (failing after `within`); everything read.
+async fn read_to_close(sock: &mut TcpStream, within: Duration) -> String {
+    let (got, end) = support::read_until(sock, within, |_| false).await;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert_eq!(
+        end,
+        ReadEnd::Closed,
+        "the server closes the connection: {got}"
+    );
+    got
+}
+
+/// The connection is still open and serving: a request on it is answered (what "not closed"
+/// means to a client, seen rather than waited for).
+async fn still_serves(sock: &mut TcpStream) {
+    sock.write_all(b"GET /text HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_to(sock, "a later request is answered", |got| {
+        got.ends_with("hello")
+    })
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
+
+/// A broadcast reaches the stream on `sock` (it is still open and delivering).
+async fn still_streams(server: &Server, sock: &mut TcpStream) {
+    server.hub.publish("still", &1).await.expect("published");
+    read_to(sock, "a later event arrives", |got| {
+        got.contains("event: still\n") && got.ends_with("\n\n")
+    })
+    .await;
 }
 
 async fn connect(server: &Server) -> TcpStream {
@@ -115,15 +150,19 @@ async fn connect(server: &Server) -> TcpStream {
 async fn http_1_0_keep_alive_is_kept_only_after_a_body_with_a_length() {
     let server = start().await;
     // A length: the client knows where the body ends, so the connection carries a second one.
+    // (The second answer on the same socket is the proof.)
     let mut sock = connect(&server).await;
-    for _ in 0..2 {
+    for round in 0..2 {
         sock.write_all(b"GET /text HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             .await
             .unwrap();
-        let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+        let got = read_to(
+            &mut sock,
+            &format!("answer {round}: a framed response keeps the connection"),
+            |got| got.ends_with("hello"),
+        )
+        .await;
         assert!(got.starts_with("HTTP/1.0 200"), "{got}");
-        assert!(got.ends_with("hello"), "{got}");
-        assert!(!closed, "a framed response keeps the connection: {got}");
     }
     // No length (a streamed body): only the end of the connection can end the body. It must
     // come at once, not after the idle timeout.
@@ -131,13 +170,10 @@ async fn http_1_0_keep_alive_is_kept_only_after_a_body_with_a_length() {
     sock.write_all(b"GET /unframed HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_secs(2)).await;
+    // An unframed HTTP/1.0 body must end with the connection.
+    let got = read_to_close(&mut sock, Duration::from_secs(2)).await;
     assert!(got.starts_with("HTTP/1.0 200"), "{got}");
     assert!(got.ends_with("streamed"), "{got}");
-    assert!(
-        closed,
-        "an unframed HTTP/1.0 body must end with the connection"
-    );
 }
 
 #[tokio::test]
@@ -147,13 +183,13 @@ async fn a_handlers_connection_close_ends_the_connection() {
     sock.write_all(b"GET /close HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_secs(2)).await;
+    // The server must close after `Connection: close`.
+    let got = read_to_close(&mut sock, Duration::from_secs(2)).await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(
         got.to_ascii_lowercase().contains("connection: close"),
         "{got}"
     );
-    assert!(closed, "the server must close after `Connection: close`");
 }
 
 #[tokio::test]
@@ -165,7 +201,10 @@ async fn head_events_gets_the_streams_head_and_holds_nothing() {
     )
     .await
     .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(800)).await;
+    let got = read_to(&mut sock, "the next request is served", |got| {
+        got.matches("HTTP/1.1 200").count() == 2 && got.ends_with("hello")
+    })
+    .await;
     let lower = got.to_ascii_lowercase();
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(lower.contains("content-type: text/event-stream"), "{got}");
@@ -178,14 +217,16 @@ async fn head_events_gets_the_streams_head_and_holds_nothing() {
         2,
         "the next request is served: {got}"
     );
-    assert!(got.ends_with("hello"), "{got}");
-    assert!(!closed);
     assert_eq!(server.hub.open_streams(), 0, "a HEAD holds no stream");
     // ...and never opened one: no stream was admitted, counted or logged.
     sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (metrics, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let metrics = read_to(&mut sock, "the metrics", |got| {
+        got.split_once("\nsse_connections_total ")
+            .is_some_and(|(_, rest)| rest.contains('\n'))
+    })
+    .await;
     assert!(
         metrics.lines().any(|l| l == "sse_connections_total 0"),
         "{metrics}"
@@ -201,15 +242,18 @@ async fn an_upgrade_request_switches_protocols_as_under_axum_serve() {
     )
     .await
     .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to(&mut sock, "the switch", |got| got.contains("\r\n\r\n")).await;
     assert!(got.starts_with("HTTP/1.1 101"), "{got}");
-    assert!(!closed);
-    // Past the switch the bytes are the upgraded protocol's, for as long as it likes.
+    assert!(
+        got.ends_with("\r\n\r\n"),
+        "nothing after the head yet: {got}"
+    );
+    // Past the switch the bytes are the upgraded protocol's, for as long as it likes (each
+    // echo shows the connection still open).
     for word in ["ping", "pong"] {
         sock.write_all(word.as_bytes()).await.unwrap();
-        let (echo, closed) = read_for(&mut sock, Duration::from_millis(300)).await;
+        let echo = read_to(&mut sock, "the echo", |got| got.len() >= word.len()).await;
         assert_eq!(echo, word);
-        assert!(!closed);
     }
 }
 
@@ -221,9 +265,11 @@ async fn handlers_get_axums_standard_connect_info() {
     sock.write_all(b"GET /peer HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to(&mut sock, "the peer's address", |got| {
+        got.ends_with(&local.to_string())
+    })
+    .await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    assert!(got.ends_with(&local.to_string()), "{got} (client {local})");
 }
 
 #[tokio::test]
@@ -237,12 +283,19 @@ async fn expect_100_continue_gets_its_interim_answer_then_the_result() {
         body.len()
     );
     sock.write_all(head.as_bytes()).await.unwrap();
-    let (interim, _) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let interim = read_to(&mut sock, "the interim answer", |got| {
+        got.contains("\r\n\r\n")
+    })
+    .await;
     assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+    assert!(
+        interim.ends_with("\r\n\r\n"),
+        "only the interim answer: {interim}"
+    );
     sock.write_all(body).await.unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to(&mut sock, "the result", |got| got.ends_with('}')).await;
     assert!(got.starts_with("HTTP/1.1 202"), "{got}");
-    assert!(!closed);
+    still_serves(&mut sock).await;
 }
 
 #[tokio::test]
@@ -258,13 +311,15 @@ async fn a_chunked_request_then_a_pipelined_one_both_get_answers() {
         std::str::from_utf8(body).unwrap()
     );
     sock.write_all(request.as_bytes()).await.unwrap();
-    let (got, _) = read_for(&mut sock, Duration::from_millis(800)).await;
+    let got = read_to(&mut sock, "the pipelined request is answered", |got| {
+        got.ends_with("hello")
+    })
+    .await;
     assert!(got.starts_with("HTTP/1.1 202"), "{got}");
     assert!(
         got.contains("HTTP/1.1 200"),
         "the pipelined request is answered: {got}"
     );
-    assert!(got.ends_with("hello"), "{got}");
 }
 
 /// `answer` (a response after its `HTTP/1.1 `) is a stream from the direct writer: a 200 event
@@ -278,6 +333,12 @@ fn assert_direct_stream(answer: &str, all: &str) {
         "the direct writer: {all}"
     );
     assert!(lower.contains("event: connected"), "{all}");
+}
+
+/// `got` holds a whole `connected` event.
+fn connected(got: &str) -> bool {
+    got.split_once("event: connected\n")
+        .is_some_and(|(_, rest)| rest.contains("\n\n"))
 }
 
 /// A stream mounted under `/live`, a root `/events` of the app's own, and two layers around
@@ -328,12 +389,11 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
         .write_all(b"GET /live/events HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut stream, Duration::from_millis(800)).await;
+    let got = read_to(&mut stream, "connected", connected).await;
     assert_direct_stream(got.strip_prefix("HTTP/1.1 ").unwrap_or(&got), &got);
     let lower = got.to_ascii_lowercase();
     assert!(lower.contains("x-request-id: r-1"), "the layer ran: {got}");
     assert!(lower.contains("connection: close"), "{got}");
-    assert!(!closed);
     assert_eq!(server.hub.open_streams(), 1);
 
     // The root `/events` is the app's: its own answer, on a connection that stays usable.
@@ -341,27 +401,28 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
     sock.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to(&mut sock, "the app's own answer", |got| {
+        got.ends_with("the app's own /events")
+    })
+    .await;
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
-    assert!(got.ends_with("the app's own /events"), "{got}");
     assert!(
         got.to_ascii_lowercase().contains("x-request-id: r-1"),
         "{got}"
     );
-    assert!(!closed);
+    // (The next request on `sock` being answered shows the connection stayed usable.)
 
     // A layer's refusal on the stream path is what the client gets, and no stream opens; a
     // refused stream request ends its connection (its socket is free at once).
     sock.write_all(b"GET /live/events?deny HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to_close(&mut sock, Duration::from_secs(2)).await;
     assert!(got.starts_with("HTTP/1.1 401"), "{got}");
     assert!(got.ends_with("denied by a layer"), "{got}");
     let lower = got.to_ascii_lowercase();
     assert!(lower.contains("x-request-id: r-1"), "{got}");
     assert!(lower.contains("connection: close"), "{got}");
-    assert!(closed, "{got}");
     assert_eq!(
         server.hub.open_streams(),
         1,
@@ -373,12 +434,12 @@ async fn the_direct_path_serves_only_where_the_hub_is_mounted_and_through_the_ap
     sock.write_all(b"GET /live/events?topic=users/42 HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
+    let got = read_to_close(&mut sock, Duration::from_secs(2)).await;
     assert!(got.starts_with("HTTP/1.1 403"), "{got}");
     assert!(got.contains("content-length:"), "{got}");
     assert!(got.contains(r#""error":"forbidden_topic""#), "{got}");
-    assert!(closed, "{got}");
-    drop(stream);
+    // The first stream was open all along.
+    still_streams(&server, &mut stream).await;
 }
 
 #[test]
@@ -409,7 +470,10 @@ async fn ordinary_requests_then_a_stream_pipelined_on_one_connection() {
         std::str::from_utf8(body).unwrap()
     );
     sock.write_all(request.as_bytes()).await.unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(1_000)).await;
+    let got = read_to(&mut sock, "four answers, the stream's connected", |got| {
+        got.matches("HTTP/1.1 ").count() == 4 && connected(got)
+    })
+    .await;
     let answers: Vec<&str> = got.split("HTTP/1.1 ").skip(1).collect();
     assert_eq!(answers.len(), 4, "{got}");
     assert!(answers[0].starts_with("202"), "{got}");
@@ -422,8 +486,8 @@ async fn ordinary_requests_then_a_stream_pipelined_on_one_connection() {
         "{got}"
     );
     assert_direct_stream(answers[3], &got);
-    assert!(!closed);
     assert_eq!(server.hub.open_streams(), 1);
+    still_streams(&server, &mut sock).await;
 }
 
 #[tokio::test]
@@ -433,13 +497,11 @@ async fn an_idle_keep_alive_connection_closes_when_the_server_stops() {
     sock.write_all(b"GET /text HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let (got, closed) = read_for(&mut sock, Duration::from_millis(500)).await;
-    assert!(got.ends_with("hello"), "{got}");
-    assert!(!closed);
+    read_to(&mut sock, "the answer", |got| got.ends_with("hello")).await;
     let Server { _stop: stop, .. } = server;
     drop(stop);
-    let (rest, closed) = read_for(&mut sock, Duration::from_secs(5)).await;
-    assert!(closed, "closed at shutdown, not after the idle timeout");
+    // Closed at shutdown, not after the idle timeout.
+    let rest = read_to_close(&mut sock, Duration::from_secs(5)).await;
     assert!(rest.is_empty(), "{rest}");
 }
 
@@ -454,16 +516,10 @@ async fn open_raw_stream(server: &Server, rcvbuf: Option<u32>) -> TcpStream {
     sock.write_all(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
         .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("event: connected") {
-        let n = tokio::time::timeout(Duration::from_secs(3), sock.read(&mut buf))
-            .await
-            .expect("connected in time")
-            .unwrap();
-        assert!(n > 0, "closed before connected");
-        got.extend_from_slice(&buf[..n]);
-    }
+    read_to(&mut sock, "connected", |got| {
+        got.contains("event: connected")
+    })
+    .await;
     // Whatever followed `connected` in the same read is not looked at by the callers.
     sock
 }
@@ -476,31 +532,30 @@ async fn read_events(
     count: usize,
     wait: Duration,
 ) -> Vec<String> {
-    let mut pending = String::new();
-    let mut complete = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = tokio::time::Instant::now() + wait;
     let marker = format!("event: {name}\n");
-    loop {
+    let mut complete = Vec::new();
+    // Where the next frame starts in what was read.
+    let mut parsed = 0;
+    support::read_until(sock, wait, |got| {
         // Only whole frames (ended by a blank line): the last piece may be cut mid-frame.
-        while let Some(end) = pending.find("\n\n") {
-            let frame: String = pending.drain(..end + 2).collect();
+        while let Some(end) = find(&got[parsed..], b"\n\n") {
+            let frame = std::str::from_utf8(&got[parsed..parsed + end + 2]).expect("utf-8");
+            parsed += end + 2;
             if frame.contains(&marker) {
                 if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) {
                     complete.push(data.to_owned());
                 }
             }
         }
-        if complete.len() >= count {
-            return complete;
-        }
-        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {
-                pending.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8"));
-            }
-            _ => return complete,
-        }
-    }
+        complete.len() >= count
+    })
+    .await;
+    complete
+}
+
+/// Where `needle` first occurs in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 // A stream with nothing to send waits in a shard of the sharded writers, with no task and no
@@ -510,16 +565,20 @@ async fn a_waiting_stream_notices_its_client_leaving_without_writing() {
     let server = start().await;
     let sock = open_raw_stream(&server, None).await;
     assert_eq!(server.hub.open_streams(), 1);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    eventually(
+        "the stream parked in a shard",
+        Duration::from_secs(2),
+        || async { when(server.hub.parked_streams(), |n| *n == 1) },
+    )
+    .await;
     drop(sock);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while server.hub.open_streams() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the stream outlived its client by 1 s"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the stream ends with its client (within 1 s)",
+        Duration::from_secs(1),
+        || async { when(server.hub.open_streams(), |n| *n == 0) },
+    )
+    .await;
+    assert_eq!(server.hub.parked_streams(), 0, "and left its shard");
 }
 
 // The sharded writers write with non-blocking writes; a client that reads slowly makes one
@@ -574,27 +633,25 @@ async fn with_a_slow_reader_every_stream_gets_every_frame_whole_and_in_order() {
 
 /// Read SSE until an event named `last` arrived (or `wait` passed): every frame, in order, as
 /// `(event name, data)`.
-async fn read_until(sock: &mut TcpStream, last: &str, wait: Duration) -> Vec<(String, String)> {
-    let mut text = String::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let deadline = tokio::time::Instant::now() + wait;
+async fn read_frames_until(
+    sock: &mut TcpStream,
+    last: &str,
+    wait: Duration,
+) -> Vec<(String, String)> {
     let marker = format!("event: {last}\n");
     // Where the marker may start in what has not been searched yet (each byte is searched once).
     let mut searched = 0;
-    loop {
-        if let Some(at) = text[searched..].find(&marker).map(|at| at + searched) {
-            if text[at..].contains("\n\n") {
-                break;
-            }
-        } else {
-            searched = text.len().saturating_sub(marker.len());
+    let (got, _) = support::read_until(sock, wait, |got| {
+        if let Some(at) = find(&got[searched..], marker.as_bytes()).map(|at| at + searched) {
+            return find(&got[at..], b"\n\n").is_some();
         }
-        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => text.push_str(std::str::from_utf8(&buf[..n]).expect("utf-8")),
-            _ => break,
-        }
-    }
-    text.split("\n\n")
+        searched = got.len().saturating_sub(marker.len());
+        false
+    })
+    .await;
+    std::str::from_utf8(&got)
+        .expect("utf-8")
+        .split("\n\n")
         .filter_map(|frame| {
             let name = frame.lines().find_map(|l| l.strip_prefix("event: "))?;
             let data = frame.lines().find_map(|l| l.strip_prefix("data: "))?;
@@ -644,7 +701,7 @@ async fn a_reader_far_behind_keeps_its_stream_while_the_ring_holds_its_frames() 
         let events = 600;
         publish_bulk(&server, events, 16 * 1024).await;
         server.hub.publish("after", &1).await.expect("published");
-        let frames = read_until(&mut slow, "after", Duration::from_secs(20)).await;
+        let frames = read_frames_until(&mut slow, "after", Duration::from_secs(20)).await;
         let path = if no_fast_path {
             "axum's body"
         } else {
@@ -688,7 +745,7 @@ async fn a_reader_behind_the_ring_gets_a_resync_and_goes_on() {
         let events = 300;
         publish_bulk(&server, events, 60 * 1024).await;
         server.hub.publish("after", &1).await.expect("published");
-        let frames = read_until(&mut slow, "after", Duration::from_secs(20)).await;
+        let frames = read_frames_until(&mut slow, "after", Duration::from_secs(20)).await;
         let path = if no_fast_path {
             "axum's body"
         } else {

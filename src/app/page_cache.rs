@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,6 +20,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::app::language;
+
+// tokio's clock (the real one outside tests): a test moves it on instead of waiting out `TTL`.
+use tokio::time::Instant;
 
 /// How long a render is served again.
 pub(crate) const TTL: Duration = Duration::from_secs(1);

@@ -261,6 +261,13 @@ impl LiveHub {
         self.state.sockets.open()
     }
 
+    /// How many streams the direct writers' shards hold right now (parked: nothing to send).
+    /// For this crate's tests, which wait on it instead of sleeping; not a stable API.
+    #[doc(hidden)]
+    pub fn parked_streams(&self) -> usize {
+        usize::try_from(self.state.metrics.streams_parked.get()).unwrap_or(0)
+    }
+
     /// The settings this hub runs with (secrets redacted in `Debug`).
     pub fn config(&self) -> &HubConfig {
         &self.state.config

@@ -125,16 +125,111 @@ pub fn config(heartbeat_ms: u64) -> HubConfig {
     HubConfig::default().heartbeat_ms(heartbeat_ms)
 }
 
-/// Wait until `done()` holds, polling every 10 ms; fail naming `what` after `within`. The one
-/// deadline-poll loop of the server tests.
-pub async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+/// What a probe of [`eventually`] observed: done with a value, or not yet (with what it saw,
+/// for the failure message).
+pub trait Observation {
+    type Value;
+    fn done(self) -> Result<Self::Value, String>;
+}
+
+impl Observation for bool {
+    type Value = ();
+    fn done(self) -> Result<(), String> {
+        if self {
+            Ok(())
+        } else {
+            Err("false".into())
+        }
+    }
+}
+
+impl<T> Observation for Option<T> {
+    type Value = T;
+    fn done(self) -> Result<T, String> {
+        self.ok_or_else(|| "None".into())
+    }
+}
+
+impl<T, E: std::fmt::Debug> Observation for Result<T, E> {
+    type Value = T;
+    fn done(self) -> Result<T, String> {
+        self.map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Probe until `probe` says done (`true`, `Some(v)`, `Ok(v)`) and return its value, probing
+/// every 10 ms; after `within` (a probe that hangs counts against it too), fail naming `what`
+/// and the last observation. The one deadline helper of the tests.
+pub async fn eventually<F, Fut>(
+    what: &str,
+    within: Duration,
+    mut probe: F,
+) -> <Fut::Output as Observation>::Value
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future,
+    Fut::Output: Observation,
+{
     let deadline = tokio::time::Instant::now() + within;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {within:?}"
-        );
+    let mut last = "no observation (the first probe did not return)".to_owned();
+    loop {
+        match tokio::time::timeout_at(deadline, probe()).await {
+            Ok(seen) => match seen.done() {
+                Ok(value) => return value,
+                Err(seen) => last = seen,
+            },
+            Err(_) => break,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within {within:?}; last seen: {last}");
+}
+
+/// `Ok(value)` when `wanted(&value)`, else `Err(value)`: a probe for [`eventually`] that
+/// reports what it saw.
+pub fn when<T>(value: T, wanted: impl FnOnce(&T) -> bool) -> Result<T, T> {
+    if wanted(&value) {
+        Ok(value)
+    } else {
+        Err(value)
+    }
+}
+
+/// How a [`read_until`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// `done` held.
+    Done,
+    /// The peer closed the connection (or it failed) first.
+    Closed,
+    /// `within` passed first.
+    TimedOut,
+}
+
+/// Read from `sock` until `done(everything read so far)` holds, the peer closes, or `within`
+/// passes; everything read and how it ended. `done` sees the whole buffer after each read (it
+/// may keep its own position to look at each byte once).
+pub async fn read_until(
+    sock: &mut tokio::net::TcpStream,
+    within: Duration,
+    mut done: impl FnMut(&[u8]) -> bool,
+) -> (Vec<u8>, ReadEnd) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if done(&all) {
+            return (all, ReadEnd::Done);
+        }
+        match tokio::time::timeout_at(deadline, sock.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (all, ReadEnd::Closed),
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+            Err(_) => return (all, ReadEnd::TimedOut),
+        }
     }
 }
 
@@ -179,6 +274,30 @@ pub async fn next_event(
         .await
         .expect("an event in time")
         .expect("stream still open")
+}
+
+/// Read events until `wanted` picks one (`Some`), failing naming `what` and the last event
+/// after `within` or if the stream ends: the event-stream side of [`eventually`].
+pub async fn next_where<T>(
+    events: &mut (impl Stream<Item = Event> + Unpin),
+    what: &str,
+    within: Duration,
+    mut wanted: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(deadline, events.next()).await {
+            Ok(Some(e)) => {
+                if let Some(value) = wanted(&e) {
+                    return value;
+                }
+                last = Some(e);
+            }
+            Ok(None) => panic!("{what}: the stream ended; last event: {last:?}"),
+            Err(_) => panic!("{what}: not within {within:?}; last event: {last:?}"),
+        }
+    }
 }
 
 /// The publish token test servers use.
@@ -271,19 +390,22 @@ pub async fn fleet_member(url: &str, capacity: u64) -> TestServer {
 /// Wait until `/readyz` says 200.
 pub async fn wait_ready(server: &TestServer) {
     let c = client();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(r) = c.get(server.url("/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server not ready in 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let url = server.url("/readyz");
+    eventually("the server ready", Duration::from_secs(10), || async {
+        c.get(&url)
+            .send()
+            .await
+            .map(|r| r.status())
+            .map_err(|e| e.to_string())
+            .and_then(|status| {
+                if status == 200 {
+                    Ok(())
+                } else {
+                    Err(status.to_string())
+                }
+            })
+    })
+    .await;
 }
 
 /// Stop a server and wait until it has shut down.

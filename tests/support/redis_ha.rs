@@ -170,17 +170,11 @@ impl RedisHa {
             ));
         }
         let ha = RedisHa { nodes, sentinels };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if ha.settled().await {
-                return ha;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Redis + Sentinel did not settle in 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        super::eventually("Redis + Sentinel settled", Duration::from_secs(20), || {
+            ha.settled()
+        })
+        .await;
+        ha
     }
 
     async fn settled(&self) -> bool {
@@ -218,27 +212,33 @@ impl RedisHa {
             .collect()
     }
 
-    /// The port of the primary the Sentinels name now; `None` if no Sentinel names one within
+    /// The port of the primary the Sentinels name now; fails if no Sentinel names one within
     /// 10 s (each is asked with a 2 s bound, again and again: the tests run on a busy machine).
-    pub async fn primary_port(&self) -> Option<u16> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            for s in &self.sentinels {
-                let Some(mut conn) = connect_within(s.port, Duration::from_secs(2)).await else {
-                    continue;
-                };
-                let addr: Result<Option<(String, u16)>, _> = redis::cmd("SENTINEL")
-                    .arg("GET-MASTER-ADDR-BY-NAME")
-                    .arg(MASTER)
-                    .query_async(&mut conn)
-                    .await;
-                if let Ok(Some((_, port))) = addr {
-                    return Some(port);
+    pub async fn primary_port(&self) -> u16 {
+        super::eventually(
+            "a Sentinel names a primary",
+            Duration::from_secs(10),
+            || async {
+                let mut last = Err("no Sentinel answered".to_owned());
+                for s in &self.sentinels {
+                    let Some(mut conn) = connect_within(s.port, Duration::from_secs(2)).await
+                    else {
+                        continue;
+                    };
+                    let addr: Result<Option<(String, u16)>, _> = redis::cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(MASTER)
+                        .query_async(&mut conn)
+                        .await;
+                    match addr {
+                        Ok(Some((_, port))) => return Ok(port),
+                        other => last = Err(format!("{other:?}")),
+                    }
                 }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        None
+                last
+            },
+        )
+        .await
     }
 
     /// The index of node on `port`.

@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A `redis-server` this test started.
 pub struct RedisServer {
@@ -63,22 +63,17 @@ impl RedisServer {
                 )
             });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(client) = redis::Client::open(self.url()) {
-                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                    let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
-                    if pong.is_ok() {
-                        return;
-                    }
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not come up in 10 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let url = self.url();
+        super::eventually("redis-server up", Duration::from_secs(10), || async {
+            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut conn).await;
+            pong.map_err(|e| e.to_string())
+        })
+        .await;
     }
 
     /// Stop it gracefully (SIGTERM: the AOF is flushed) and wait until it has exited.

@@ -282,8 +282,23 @@ mod tests {
             matches!(auth.check(&forged), Err(Denied::Invalid(_))),
             "forged"
         );
-        let expired = auth.issue("alice", &[], Duration::ZERO).unwrap();
-        std::thread::sleep(Duration::from_millis(1100));
+        // A minute past its `exp` (no leeway; minted, not waited for: `exp` has whole seconds,
+        // so a token issued to expire now is still good within its second).
+        let a_minute_ago = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            - 60;
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &AccessClaims {
+                sub: "alice".into(),
+                exp: a_minute_ago,
+                topics: vec![],
+            },
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
         assert!(
             matches!(auth.check(&expired), Err(Denied::Invalid(_))),
             "expired"

@@ -38,6 +38,11 @@ impl IntGauge {
         self.0.store(v, Ordering::Relaxed);
     }
 
+    /// Add `d` (negative: subtract).
+    pub fn add(&self, d: i64) {
+        self.0.fetch_add(d, Ordering::Relaxed);
+    }
+
     /// The current value.
     pub fn get(&self) -> i64 {
         self.0.load(Ordering::Relaxed)
@@ -206,6 +211,9 @@ pub const REQUEST_REFUSALS: [&str; 5] = [
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Arc<Registry>,
+    /// Streams held by the sharded writers right now. Not exported (an implementation detail
+    /// of the direct writers): tests wait on it to know a stream is parked.
+    pub streams_parked: IntGauge,
     /// `sse_connections_open`
     pub connections_open: IntGauge,
     /// `sse_connections_total`
@@ -279,6 +287,7 @@ impl Metrics {
         Metrics {
             write_stalls: slow_clients_dropped.with_label_values(&["write_stall"]),
             unexpected_input: requests_refused.with_label_values(&["unexpected_input"]),
+            streams_parked: IntGauge::default(),
             slow_clients_dropped,
             requests_refused,
             connections_open: gauge(

@@ -37,7 +37,7 @@ use futures::{Stream, StreamExt};
 use crate::server::stream::feed::Feed;
 use crate::server::stream::hub::Bell;
 use crate::server::stream::limits::SocketPermit;
-use crate::server::stream::metrics::IntCounter;
+use crate::server::stream::metrics::{IntCounter, IntGauge};
 use crate::server::stream::state::AppState;
 use crate::server::transport::gate::StallIo;
 
@@ -201,6 +201,7 @@ impl Writers {
                 registry,
                 stall_timeout: state.config.write_timeout(),
                 stalls: state.metrics.write_stalls.clone(),
+                parked: state.metrics.streams_parked.clone(),
                 unexpected: state.metrics.unexpected_input.clone(),
                 slots: Vec::new(),
                 free: Vec::new(),
@@ -273,6 +274,8 @@ struct Shard {
     stall_timeout: std::time::Duration,
     stalls: IntCounter,
     unexpected: IntCounter,
+    /// How many streams the shards hold (all shards share it).
+    parked: IntGauge,
     slots: Vec<Option<Held>>,
     free: Vec<usize>,
     /// Grant expiries: (deadline, slot, generation); stale entries are skipped.
@@ -433,6 +436,7 @@ impl Shard {
                 waker,
                 generation,
             });
+            self.parked.add(1);
             // Frames may have come between its last look and now; this also registers its
             // waker.
             self.drive(at, Look { socket: true });
@@ -539,6 +543,7 @@ impl Shard {
     fn vacate(&mut self, at: usize) -> Held {
         let held = self.slots[at].take().expect("a held slot");
         self.free.push(at);
+        self.parked.add(-1);
         if held.feed.expires_at().is_some() {
             self.expiring -= 1;
         }
