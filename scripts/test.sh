@@ -36,6 +36,11 @@ step "set-up (installs only what is missing)"
 source scripts/env.sh
 # A test run builds once: incremental caches would only cost disk space (several GB) and time.
 export CARGO_INCREMENTAL=0
+# leptos and leptos_config read LEPTOS_OUTPUT_NAME when they compile (option_env!), and
+# `cargo leptos build` sets it: with the same value here, plain cargo builds and cargo-leptos's
+# share one build of the leptos crates and of this crate's server instead of rebuilding them
+# each time the variable comes and goes (examples/embed, with its own name, still rebuilds them).
+export LEPTOS_OUTPUT_NAME=sse-status
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
