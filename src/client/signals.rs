@@ -14,16 +14,23 @@ use crate::protocol::{Fleet, RESERVED_EVENT_NAMES};
 /// Options of [`use_connection_status_with_options`](super::use_connection_status_with_options).
 ///
 /// `#[non_exhaustive]`: start from `UseConnectionStatusOptions::default()` and set what you
-/// change with the chainable setters, or by assignment:
+/// change with the chainable setters, or by assignment. The options hold signals (`url`,
+/// `topics`): build them where the page's reactive owner is, in the component that provides
+/// the status, as below (outside any owner, creating them panics on the server, where Leptos
+/// keeps each request's signals apart):
 ///
 /// ```
+/// use leptos::prelude::*;
 /// use sse_status::client::UseConnectionStatusOptions;
 ///
+/// # Owner::new().with(|| {
+/// // In the component that calls provide_connection_status(options):
 /// let options = UseConnectionStatusOptions::default()
 ///     .url("/live/events")
 ///     .topics(vec!["orders/42".to_owned()])
 ///     .immediate(false);
 /// # let _ = options;
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
