@@ -309,28 +309,24 @@ async fn failover(min_replicas: u32, fault: Fault, streams: usize) -> Report {
         .min()
         .expect("a 202 after the failover");
 
-    // Every acknowledged event reaches every stream and every stream's latest ping says the
-    // store is back (bounded wait: a busy machine may take a few heartbeats), then the readers
-    // stop.
+    // Wait (bounded) until every acknowledged event reached every stream and every stream's
+    // latest ping says the store is back, then stop the readers. Not an assertion: without
+    // replica confirmation (or in a planned failover) acknowledged events may be lost for good
+    // — that is what these scenarios measure; the checks below count the losses and each
+    // scenario decides what it allows. So a deadline here ends the wait, it does not fail.
     let want: HashSet<u64> = acked.keys().copied().collect();
-    eventually(
-        "every stream has every acknowledged event and a ping saying the store is up",
-        Duration::from_secs(20),
-        || async {
-            for (n, s) in seen.iter().enumerate() {
-                let s = s.lock().unwrap();
-                let got: HashSet<u64> = s.updates.iter().map(|u| u.1).collect();
-                let missing = want.difference(&got).count();
-                if !s.store_up_at_end || missing > 0 {
-                    return Err(format!(
-                        "stream {n}: {missing} missing, store up at its end: {}",
-                        s.store_up_at_end
-                    ));
-                }
-            }
-            Ok(())
-        },
-    )
+    let complete = || {
+        seen.iter().all(|s| {
+            let s = s.lock().unwrap();
+            let got: HashSet<u64> = s.updates.iter().map(|u| u.1).collect();
+            s.store_up_at_end && want.is_subset(&got)
+        })
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while !complete() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
     .await;
     stop_reading.store(true, Ordering::SeqCst);
     for r in readers {
