@@ -39,7 +39,8 @@ export CARGO_INCREMENTAL=0
 # leptos and leptos_config read LEPTOS_OUTPUT_NAME when they compile (option_env!), and
 # `cargo leptos build` sets it: with the same value here, plain cargo builds and cargo-leptos's
 # share one build of the leptos crates and of this crate's server instead of rebuilding them
-# each time the variable comes and goes (examples/embed, with its own name, still rebuilds them).
+# each time the variable comes and goes (examples/embed, with its own name, still rebuilds them;
+# its build runs without the variable: cargo-leptos would take it over the project's own name).
 export LEPTOS_OUTPUT_NAME=sse-status
 
 step "cargo fmt --check"
@@ -101,7 +102,7 @@ cargo test -p sse-status --features app-server
 cargo test -p loadgen
 
 step "build the example app (examples/embed, a second cargo-leptos site)"
-cargo leptos build --project embed
+env -u LEPTOS_OUTPUT_NAME cargo leptos build --project embed
 
 step "build examples/csr (client-side rendered: cargo + wasm-bindgen CLI)"
 CSR_PROFILE=dev examples/csr/build.sh
