@@ -130,7 +130,7 @@ rm -f "$webkit_log"
 
 # Last: the release build replaces target/site, which the Playwright steps above use (built in
 # debug by `cargo leptos end-to-end`).
-step "release wasm size budget (issue 18: gzip -9 at most ${WASM_GZIP_BUDGET:-170000} B)"
+step "release wasm size budget (gzip -9 at most ${WASM_GZIP_BUDGET:-176000} B; issue 18 set 170,000, raised in issue 26)"
 scripts/wasm-size.sh
 
 step "the release browser bundle in Chromium (hydration, events, both languages)"
